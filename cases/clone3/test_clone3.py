@@ -1,0 +1,14 @@
+"""clone3(): one pytest item per row of table.CASES."""
+
+from __future__ import annotations
+
+import pytest
+
+from kconform_cases.clone3.table import CASES
+from conformance.case import Case
+from conformance.plugin import Conformance
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_clone3(case: Case, kc: Conformance) -> None:
+    kc.check(case)

@@ -1,0 +1,427 @@
+"""The clone3 family: case type, run-time references and checks.
+
+The table itself lives in cases/clone3/table.py; this module holds what the
+rows are made of.  A row is a ``CloneCase``: a ``CloneRequest`` (possibly
+holding ``Ref`` placeholders for things only known at run time, such as a free
+pid or a cgroup fd), what the kernel must do (``fails(errno)`` or
+``succeeds(*checks)``), and optionally the documented old model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import random
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conformance import kernel, native
+from conformance.case import Case, Check, mismatches
+from conformance.native import CloneRequest, CloneResult, Disposition, HarnessError
+from conformance.verdict import Judgement, Verdict, judge
+
+# include/uapi/linux/sched.h
+CSIGNAL = 0xFF
+CLONE_NEWTIME = 0x80
+CLONE_VM = 0x100
+CLONE_FS = 0x200
+CLONE_FILES = 0x400
+CLONE_SIGHAND = 0x800
+CLONE_PIDFD = 0x1000
+CLONE_PTRACE = 0x2000
+CLONE_VFORK = 0x4000
+CLONE_PARENT = 0x8000
+CLONE_THREAD = 0x10000
+CLONE_NEWNS = 0x20000
+CLONE_SYSVSEM = 0x40000
+CLONE_SETTLS = 0x80000
+CLONE_PARENT_SETTID = 0x100000
+CLONE_CHILD_CLEARTID = 0x200000
+CLONE_DETACHED = 0x400000
+CLONE_UNTRACED = 0x800000
+CLONE_CHILD_SETTID = 0x1000000
+CLONE_NEWCGROUP = 0x2000000
+CLONE_NEWUTS = 0x4000000
+CLONE_NEWIPC = 0x8000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_IO = 0x80000000
+CLONE_CLEAR_SIGHAND = 1 << 32
+CLONE_INTO_CGROUP = 1 << 33
+
+THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
+O_EXCL = 0o200  # PIDFD_THREAD
+POLLIN = 0x1
+STACK = 256 * 1024
+
+
+class Ref(enum.IntEnum):
+    """Placeholders resolved when the case runs (values never valid otherwise)."""
+
+    FREE_PID = -100001
+    PID_MAX = -100002
+    PAGE_SIZE = -100003
+    PAGE_SIZE_PLUS_8 = -100004
+    CGROUP_DIR_FD = -100005  # a fresh cgroup v2 directory, opened O_DIRECTORY
+    CGROUP_PATH_FD = -100006  # the same, opened O_PATH
+    CGROUP_PROCS_FD = -100007  # its cgroup.procs file
+    CGROUP1_DIR_FD = -100008  # a cgroup v1 directory
+    REGULAR_FILE_FD = -100009
+    CLOSED_FD = -100010  # a descriptor number that is not open
+
+
+@dataclass
+class Resolved:
+    """What the Refs of one case turned into."""
+
+    values: dict[Ref, int] = field(default_factory=dict)
+    cgroup_path: str = ""  # cgroup v2 path of the fresh group, as /proc/<pid>/cgroup shows it
+
+
+def free_pid() -> int:
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    rng = random.Random()
+    for _ in range(1000):
+        pid = rng.randrange(max(300, pid_max // 2), pid_max - 1)
+        if not os.path.exists(f"/proc/{pid}"):
+            return pid
+    raise RuntimeError("no free pid found")
+
+
+@contextlib.contextmanager
+def resolve(req: CloneRequest) -> Iterator[tuple[CloneRequest, Resolved]]:
+    """Replace Refs in req with real values; undo every side effect on exit."""
+    res = Resolved()
+    wanted = {v for v in (*req.set_tid, req.cgroup, req.size) if v in Ref._value2member_map_}
+    with contextlib.ExitStack() as stack:
+        for v in wanted:
+            ref = Ref(v)
+            res.values[ref] = _resolve_one(ref, stack, res)
+        new = replace(
+            req,
+            set_tid=tuple(res.values.get(Ref(t), t) if t in res.values else t for t in req.set_tid),
+            cgroup=res.values.get(Ref(req.cgroup), req.cgroup) if req.cgroup in res.values else req.cgroup,
+            size=res.values.get(Ref(req.size), req.size) if req.size in res.values else req.size,
+        )
+        yield new, res
+
+
+def _open(stack: contextlib.ExitStack, path: str | Path, flags: int) -> int:
+    fd = os.open(path, flags | os.O_CLOEXEC)
+    stack.callback(os.close, fd)
+    return fd
+
+
+def _fresh_cgroup(stack: contextlib.ExitStack, res: Resolved) -> Path:
+    own = kernel.cgroup2_self()
+    if own is None:
+        raise RuntimeError("no cgroup v2 hierarchy")
+    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
+    path.mkdir()
+    stack.callback(_rmdir_cgroup, path)
+    mount = kernel.cgroup2_mount()
+    assert mount is not None
+    res.cgroup_path = "/" + str(path.relative_to(mount))
+    return path
+
+
+def _rmdir_cgroup(path: Path) -> None:
+    # The child is reaped before this runs; a zombie-free group can go at once,
+    # but the kernel may need a moment to drop the exited task's css_set.
+    for _ in range(100):
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            import time
+
+            time.sleep(0.01)
+    path.rmdir()
+
+
+def _resolve_one(ref: Ref, stack: contextlib.ExitStack, res: Resolved) -> int:
+    if ref is Ref.FREE_PID:
+        return free_pid()
+    if ref is Ref.PID_MAX:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    if ref is Ref.PAGE_SIZE:
+        return native.page_size()
+    if ref is Ref.PAGE_SIZE_PLUS_8:
+        return native.page_size() + 8
+    if ref is Ref.CLOSED_FD:
+        return 1_000_000
+    if ref is Ref.REGULAR_FILE_FD:
+        return _open(stack, "/proc/self/exe", os.O_RDONLY)
+    if ref is Ref.CGROUP1_DIR_FD:
+        v1 = kernel.cgroup1_dir()
+        if v1 is None:
+            raise RuntimeError("no cgroup v1 hierarchy")
+        return _open(stack, v1, os.O_RDONLY | os.O_DIRECTORY)
+    path = _fresh_cgroup(stack, res)
+    if ref is Ref.CGROUP_DIR_FD:
+        return _open(stack, path, os.O_RDONLY | os.O_DIRECTORY)
+    if ref is Ref.CGROUP_PATH_FD:
+        return _open(stack, path, os.O_PATH | os.O_DIRECTORY)
+    return _open(stack, path / "cgroup.procs", os.O_RDONLY)
+
+
+# ---------------------------------------------------------------------------
+# Observation = the native result plus what the Refs resolved to.
+
+
+@dataclass(frozen=True)
+class Observation:
+    result: CloneResult
+    resolved: Resolved
+
+
+def _sig(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}" if n < 34 else f"SIGRTMIN+{n - 34}"
+
+
+# ---------------------------------------------------------------------------
+# Checks on a successful call (each says what the kernel did instead).
+
+
+@dataclass(frozen=True)
+class Exited:
+    code: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        st = obs.result.status
+        if obs.result.wait_all <= 0:
+            return f"child could not be reaped with __WALL ({obs.result.wait_all})"
+        if st & 0x7F == 0 and (st >> 8) & 0xFF == self.code:
+            return None
+        return f"child status: {native.describe_status(st)}, expected exit {self.code}"
+
+
+@dataclass(frozen=True)
+class ChildPid:
+    """The child's getpid(), or Ref.FREE_PID for "the pid asked for"."""
+
+    pid: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        want = obs.resolved.values.get(Ref(self.pid), self.pid) if self.pid in Ref._value2member_map_ else self.pid
+        child = obs.result.child
+        if child is None:
+            return "child sent no report"
+        return None if child.pid == want else f"child getpid() = {child.pid}, expected {want}"
+
+
+@dataclass(frozen=True)
+class ReturnedPid:
+    pid: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        want = obs.resolved.values.get(Ref(self.pid), self.pid) if self.pid in Ref._value2member_map_ else self.pid
+        return None if obs.result.ret == want else f"clone3 returned {obs.result.ret}, expected {want}"
+
+
+@dataclass(frozen=True)
+class ParentIsCaller:
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        if child is None:
+            return "child sent no report"
+        if child.ppid != obs.result.parent_pid:
+            return f"child getppid() = {child.ppid}, caller is {obs.result.parent_pid}"
+        return None
+
+
+@dataclass(frozen=True)
+class IsThread:
+    """The child shares the caller's thread group."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        if child is None:
+            return "thread sent no report"
+        if child.pid != obs.result.parent_pid or child.tid == child.pid:
+            return f"child tgid {child.pid} tid {child.tid}, caller tgid {obs.result.parent_pid}"
+        if not obs.result.child_exited:
+            return "thread did not exit within the bound"
+        return None
+
+
+@dataclass(frozen=True)
+class SignalReceived:
+    """The caller got exactly this exit signal (0: none at all)."""
+
+    sig: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        got = obs.result.signal_received
+        stray = sorted(obs.result.pending - {signal.SIGPIPE})
+        if self.sig == 0:
+            if got or stray:
+                return f"expected no signal, got {', '.join(_sig(s) for s in ([got] if got else []) + stray)}"
+            return None
+        if got != self.sig:
+            return f"expected {_sig(self.sig)}, got {_sig(got) if got else 'no signal'}"
+        if stray:
+            return f"{_sig(self.sig)} arrived, but also {', '.join(_sig(s) for s in stray)}"
+        return None
+
+
+@dataclass(frozen=True)
+class WaitSees:
+    """Which wait flavours see the exited child (before it is reaped)."""
+
+    plain: bool
+    wclone: bool
+
+    def mismatch(self, obs: Observation) -> str | None:
+        r = obs.result
+        out = []
+        for name, want, got in (("wait without __WCLONE", self.plain, r.wait_plain),
+                                ("wait with __WCLONE", self.wclone, r.wait_clone)):
+            if (got == r.ret) != want:
+                seen = "saw" if got == r.ret else f"did not see ({native.errno_name(-got) if got < 0 else got})"
+                out.append(f"{name} {seen} the child")
+        if r.wait_all != r.ret:
+            out.append(f"wait with __WALL did not reap the child ({r.wait_all})")
+        return "; ".join(out) or None
+
+
+@dataclass(frozen=True)
+class DispositionIs:
+    sig: int
+    want: Disposition
+
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        if child is None:
+            return "child sent no report"
+        got = child.disposition[self.sig]
+        if got != self.want:
+            return f"{_sig(self.sig)} disposition in child is {got.name}, expected {self.want.name}"
+        return None
+
+
+@dataclass(frozen=True)
+class Namespace:
+    ns: str
+    new: bool
+
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        if child is None:
+            return "child sent no report"
+        same = child.ns[self.ns] == obs.result.parent_ns[self.ns]
+        if same == self.new:
+            return f"{self.ns} namespace of the child is {'the same' if same else 'different'}"
+        return None
+
+
+@dataclass(frozen=True)
+class PidfdPolls:
+    """A real pidfd that is not readable while the child lives and is on exit."""
+
+    thread: bool = False
+
+    def mismatch(self, obs: Observation) -> str | None:
+        r = obs.result
+        if r.pidfd < 0:
+            return "no pidfd returned"
+        if not r.pidfd_is_pidfd:
+            return f"fd {r.pidfd} is not a pidfd"
+        if r.pidfd_poll_early & POLLIN:
+            return "pidfd readable while the child was alive"
+        if not r.pidfd_poll_exit & POLLIN:
+            return f"pidfd not readable after exit (revents {r.pidfd_poll_exit:#x})"
+        if self.thread and not r.pidfd_flags & O_EXCL:
+            return f"pidfd lacks PIDFD_THREAD (flags {r.pidfd_flags:#o})"
+        return None
+
+
+@dataclass(frozen=True)
+class ParentTidIsChild:
+    def mismatch(self, obs: Observation) -> str | None:
+        r = obs.result
+        return None if r.parent_tid == r.ret else f"parent_tid holds {r.parent_tid}, child is {r.ret}"
+
+
+@dataclass(frozen=True)
+class InCgroup:
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        if child is None:
+            return "child sent no report"
+        want = obs.resolved.cgroup_path
+        return None if child.cgroup == want else f"child is in cgroup {child.cgroup!r}, expected {want!r}"
+
+
+@dataclass(frozen=True)
+class RanOnStack:
+    def mismatch(self, obs: Observation) -> str | None:
+        child = obs.result.child
+        lo, hi = obs.result.stack_range
+        if child is None:
+            return "child sent no report"
+        return None if lo <= child.stack_probe < hi else f"child stack at {child.stack_probe:#x}, not in given stack"
+
+
+@dataclass(frozen=True)
+class SharesMemory:
+    shared: bool
+
+    def mismatch(self, obs: Observation) -> str | None:
+        seen = obs.result.shared_word == 0x4B43
+        if seen != self.shared:
+            return "the child's write was " + ("visible" if seen else "not visible") + " to the caller"
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Expectations.
+
+
+@dataclass(frozen=True)
+class Expect:
+    errno: int = 0  # 0: the call succeeds
+    checks: tuple[Check[Observation], ...] = ()
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        r = obs.result
+        if self.errno:
+            if r.ret >= 0:
+                return [f"expected {native.errno_name(self.errno)}"]
+            if r.err != self.errno:
+                return [f"expected {native.errno_name(self.errno)}"]
+            return []
+        if r.ret < 0:
+            return ["expected success"]
+        return mismatches(self.checks, obs)
+
+
+def fails(err: int) -> Expect:
+    return Expect(errno=err)
+
+
+def succeeds(*checks: Check[Observation]) -> Expect:
+    return Expect(checks=checks)
+
+
+@dataclass(frozen=True)
+class CloneCase(Case):
+    request: CloneRequest = field(default_factory=CloneRequest)
+    expect: Expect = field(default_factory=Expect)
+    old_expect: Expect | None = field(default=None, kw_only=True)
+
+    def execute(self) -> Judgement:
+        with resolve(self.request) as (req, resolved):
+            result = native.clone_scenario(req)
+        obs = Observation(result, resolved)
+        if result.harness_error is not HarnessError.NONE:
+            return Judgement(Verdict.ERROR, f"harness: {result.describe()}", result.describe())
+        old_m = self.old_expect.mismatches(obs) if self.old_expect is not None else None
+        return judge(self.expect.mismatches(obs), result.describe(), kernel.facts().version, self.old, old_m)

@@ -1,0 +1,264 @@
+"""pytest plugin: the ``kc`` fixture, guards, timeouts, verdict collection, reports.
+
+Loaded through the ``pytest11`` entry point, so ``pytest cases/`` and
+``kconform run`` behave the same.  Under xdist, workers run cases and the
+controller collects the verdicts (they travel in ``user_properties``) and
+writes every report once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Generator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from conformance import kernel
+from conformance.case import Case
+from conformance.expectations import Expectations
+from conformance.guards import KernelLog, Snapshot, compare_and_clean
+from conformance.results import PROP_PREFIX, CaseRecord, RunRecord
+from conformance.verdict import Judgement, Verdict
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class CaseTimeout(Exception):
+    pass
+
+
+class Conformance:
+    """The ``kc`` fixture: judges one case and records its verdict."""
+
+    def __init__(self, item: pytest.Item, expectations: Expectations | None) -> None:
+        self.item = item
+        self.expectations = expectations
+
+    def _record(self, case: Case, j: Judgement) -> None:
+        self.item.user_properties.extend([
+            (PROP_PREFIX + "classname", case.behaviour),
+            (PROP_PREFIX + "name", case.id),
+            (PROP_PREFIX + "verdict", j.verdict.value),
+            (PROP_PREFIX + "message", j.with_prefix()),
+        ])
+
+    def check(self, case: Case) -> None:
+        reason = case.unmet()
+        if reason is not None:
+            j = Judgement(Verdict.SKIP, reason)
+        else:
+            j = case.execute()
+            if self.expectations is not None:
+                j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
+        self._record(case, j)
+        if j.verdict is Verdict.PASS:
+            return
+        if j.verdict in (Verdict.SKIP, Verdict.OLD_MODEL, Verdict.OVERRIDDEN):
+            pytest.skip(j.with_prefix())
+        prefix = "error: " if j.verdict is Verdict.ERROR else ""
+        pytest.fail(prefix + j.message, pytrace=False)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("kconform")
+    g.addoption("--kc-junit", metavar="PATH", help="write JUnit XML (one testsuite for this kernel)")
+    g.addoption("--kc-ktap", metavar="PATH", help="write KTAP v1")
+    g.addoption("--kc-json", metavar="PATH", help="write the case records as JSON (kconform report reads it)")
+    g.addoption("--kc-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help="per-case timeout")
+    g.addoption("--kc-expectations", metavar="PATH", help="TOML file of known deviations")
+    g.addoption("--kc-no-guards", action="store_true", help="disable leak and health guards")
+    g.addoption("--kc-suite-name", metavar="NAME", default="", help="testsuite name prefix in reports")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--kc-expectations")
+    config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None
+    config.stash[_KLOG] = KernelLog()
+    if not _is_worker(config):
+        config.stash[_RECORDS] = {}
+        config.stash[_STARTED] = time.time()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    klog = config.stash.get(_KLOG, None)
+    if klog is not None:
+        klog.close()
+
+
+_EXPECTATIONS = pytest.StashKey[Expectations | None]()
+_KLOG = pytest.StashKey[KernelLog]()
+_RECORDS = pytest.StashKey[dict[str, CaseRecord]]()
+_STARTED = pytest.StashKey[float]()
+
+
+# --------------------------------------------------------------------------- fixtures and guards
+
+
+@pytest.fixture
+def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
+    config = request.config
+    guarded = not config.getoption("--kc-no-guards")
+    klog = config.stash[_KLOG]
+    before = Snapshot.take() if guarded else None
+    klog.mark()
+    yield Conformance(request.node, config.stash[_EXPECTATIONS])
+    if before is not None:
+        findings = compare_and_clean(before, klog)
+        if findings:
+            request.node.user_properties.append((PROP_PREFIX + "guard", findings.message()))
+            pytest.fail(findings.message(), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    timeout = float(item.config.getoption("--kc-timeout"))
+    use_alarm = "kc" in getattr(item, "fixturenames", ()) and timeout > 0 and (
+        threading.current_thread() is threading.main_thread()
+    )
+    if not use_alarm:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise CaseTimeout(f"case timed out after {timeout:g} s and was abandoned")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# --------------------------------------------------------------------------- collection (controller)
+
+
+def _short(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.TestReport) -> CaseRecord:
+    """Fold one phase report into the case record (pure: used by tests too)."""
+    props = dict(report.user_properties)
+    if record is None:
+        module, _, name = nodeid.partition("::")
+        record = CaseRecord(nodeid, module.replace("/", ".").removesuffix(".py"), name)
+    if PROP_PREFIX + "classname" in props:
+        record.classname = str(props[PROP_PREFIX + "classname"])
+        record.name = str(props[PROP_PREFIX + "name"])
+    record.duration += report.duration
+    kc_verdict = props.get(PROP_PREFIX + "verdict")
+    if report.when == "call":
+        if kc_verdict is not None and not _timed_out(report):
+            record.verdict = Verdict(str(kc_verdict))
+            record.message = str(props.get(PROP_PREFIX + "message", ""))
+        elif report.failed:
+            is_case = PROP_PREFIX + "classname" in props or _timed_out(report)
+            record.verdict = Verdict.ERROR if is_case else Verdict.FAIL
+            record.message = _short(report)
+            record.details = getattr(report, "longreprtext", "")
+        elif report.skipped:
+            record.verdict = Verdict.SKIP
+            record.message = _short(report)
+    elif report.failed:  # setup or teardown: harness/guard problems are errors
+        record.verdict = Verdict.ERROR
+        msg = str(props.get(PROP_PREFIX + "guard", "")) or _short(report)
+        record.message = f"{report.when}: {msg}" + (f" (case verdict was {record.message})" if record.message
+                                                    and report.when == "teardown" else "")
+        record.details = getattr(report, "longreprtext", "")
+    elif report.skipped and report.when == "setup":
+        record.verdict = Verdict.SKIP
+        record.message = _short(report)
+    return record
+
+
+def _timed_out(report: pytest.TestReport) -> bool:
+    return report.failed and "CaseTimeout" in (getattr(report, "longreprtext", "") or "")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _CONFIG.get("config")
+    if config is None or _is_worker(config):
+        return
+    records = config.stash[_RECORDS]
+    records[report.nodeid] = record_from_reports(report.nodeid, records.get(report.nodeid), report)
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
+    if report.when != "call":
+        return None
+    verdict = dict(report.user_properties).get(PROP_PREFIX + "verdict")
+    if verdict == Verdict.OLD_MODEL.value:
+        return "old-model", "o", ("OLD-MODEL", {"yellow": True})
+    if verdict == Verdict.OVERRIDDEN.value:
+        return "overridden", "v", ("OVERRIDDEN", {"yellow": True})
+    if verdict == Verdict.ERROR.value:
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
+def run_record(config: pytest.Config) -> RunRecord:
+    facts = kernel.facts()
+    props = facts.as_properties()
+    props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(config.stash[_STARTED]))
+    props["run.duration_s"] = f"{time.time() - config.stash[_STARTED]:.3f}"
+    props["run.workers"] = str(getattr(config.option, "numprocesses", None) or 0)
+    name = config.getoption("--kc-suite-name")
+    if name:
+        props["run.label"] = str(name)
+    cases = sorted(config.stash[_RECORDS].values(), key=lambda c: (c.classname, c.name))
+    return RunRecord(props, cases)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config):
+        return
+    outputs = {opt: config.getoption(opt) for opt in ("--kc-junit", "--kc-ktap", "--kc-json")}
+    if not any(outputs.values()):
+        return
+    from conformance.report import junit, ktap
+
+    run = run_record(config)
+    if outputs["--kc-junit"]:
+        junit.write(Path(outputs["--kc-junit"]), [run])
+    if outputs["--kc-ktap"]:
+        Path(outputs["--kc-ktap"]).write_text(ktap.render(run))
+    if outputs["--kc-json"]:
+        run.save(Path(outputs["--kc-json"]))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_worker(config) or not config.stash.get(_RECORDS, None):
+        return
+    run = run_record(config)
+    counts = run.counts()
+    line = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n)
+    terminalreporter.write_line(f"kconform on {run.properties['kernel.release']}: {line}")

@@ -1,0 +1,863 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kconform: clone3()/clone() scenarios run in a throw-away harness process.
+ *
+ * Rules kept here:
+ *  - no process or thread is ever created from Python; the harness and every
+ *    child are created by kc_raw_clone*(), whose child branch calls a C
+ *    function on its own stack and then exits with a raw syscall, so no child
+ *    ever returns through libc or into the interpreter;
+ *  - the harness and its children call only raw syscalls and async-signal-safe
+ *    libc wrappers (the parent is a multithreaded Python process);
+ *  - every wait is bounded; a hung harness is killed with its process group.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kc_clone.h"
+
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __WCLONE
+#define __WCLONE 0x80000000
+#endif
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+
+#define KC_CLONE_ARGS_BYTES 88
+#define KC_ARGS_BUF 8192
+
+struct kc_clone_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
+};
+
+/* ------------------------------------------------------------------------ */
+/* raw clone with a child entry point                                        */
+
+typedef int (*kc_fn)(void *);
+
+#if defined(__x86_64__)
+#define KC_HAVE_RAW_CLONE 1
+static long kc_raw_clone3(void *args, size_t size, kc_fn fn, void *arg, long exit_nr)
+{
+	long ret;
+	register kc_fn r12 __asm__("r12") = fn;
+	register void *r13 __asm__("r13") = arg;
+	register long r14 __asm__("r14") = exit_nr;
+
+	__asm__ volatile(
+		"syscall\n\t"
+		"test %%rax, %%rax\n\t"
+		"jnz 1f\n\t"
+		"xor %%ebp, %%ebp\n\t"
+		"and $-16, %%rsp\n\t"
+		"mov %%r13, %%rdi\n\t"
+		"call *%%r12\n\t"
+		"mov %%eax, %%edi\n\t"
+		"mov %%r14, %%rax\n\t"
+		"syscall\n\t"
+		"hlt\n\t"
+		"1:\n\t"
+		: "=a"(ret)
+		: "0"((long)__NR_clone3), "D"(args), "S"(size), "r"(r12), "r"(r13), "r"(r14)
+		: "rcx", "r11", "memory", "cc");
+	return ret;
+}
+
+static long kc_raw_clone(unsigned long flags, void *newsp, int *ptid, int *ctid,
+			 unsigned long tls, kc_fn fn, void *arg, long exit_nr)
+{
+	long ret;
+	register int *r10 __asm__("r10") = ctid;
+	register unsigned long r8 __asm__("r8") = tls;
+	register kc_fn r12 __asm__("r12") = fn;
+	register void *r13 __asm__("r13") = arg;
+	register long r14 __asm__("r14") = exit_nr;
+
+	__asm__ volatile(
+		"syscall\n\t"
+		"test %%rax, %%rax\n\t"
+		"jnz 1f\n\t"
+		"xor %%ebp, %%ebp\n\t"
+		"and $-16, %%rsp\n\t"
+		"mov %%r13, %%rdi\n\t"
+		"call *%%r12\n\t"
+		"mov %%eax, %%edi\n\t"
+		"mov %%r14, %%rax\n\t"
+		"syscall\n\t"
+		"hlt\n\t"
+		"1:\n\t"
+		: "=a"(ret)
+		: "0"((long)__NR_clone), "D"(flags), "S"(newsp), "d"(ptid), "r"(r10), "r"(r8),
+		  "r"(r12), "r"(r13), "r"(r14)
+		: "rcx", "r11", "memory", "cc");
+	return ret;
+}
+#elif defined(__aarch64__)
+#define KC_HAVE_RAW_CLONE 1
+static long kc_raw_clone3(void *args, size_t size, kc_fn fn, void *arg, long exit_nr)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)args;
+	register long x1 __asm__("x1") = (long)size;
+	register kc_fn x19 __asm__("x19") = fn;
+	register void *x20 __asm__("x20") = arg;
+	register long x21 __asm__("x21") = exit_nr;
+
+	__asm__ volatile(
+		"svc #0\n\t"
+		"cbnz x0, 1f\n\t"
+		"mov x29, xzr\n\t"
+		"mov x0, x20\n\t"
+		"blr x19\n\t"
+		"mov x8, x21\n\t"
+		"svc #0\n\t"
+		"brk #0\n\t"
+		"1:\n\t"
+		: "+r"(x0)
+		: "r"(x8), "r"(x1), "r"(x19), "r"(x20), "r"(x21)
+		: "memory", "cc", "x30");
+	return x0;
+}
+
+static long kc_raw_clone(unsigned long flags, void *newsp, int *ptid, int *ctid,
+			 unsigned long tls, kc_fn fn, void *arg, long exit_nr)
+{
+	register long x8 __asm__("x8") = __NR_clone;
+	register long x0 __asm__("x0") = (long)flags;
+	register long x1 __asm__("x1") = (long)newsp;
+	register long x2 __asm__("x2") = (long)ptid;
+	register long x3 __asm__("x3") = (long)tls;
+	register long x4 __asm__("x4") = (long)ctid;
+	register kc_fn x19 __asm__("x19") = fn;
+	register void *x20 __asm__("x20") = arg;
+	register long x21 __asm__("x21") = exit_nr;
+
+	__asm__ volatile(
+		"svc #0\n\t"
+		"cbnz x0, 1f\n\t"
+		"mov x29, xzr\n\t"
+		"mov x0, x20\n\t"
+		"blr x19\n\t"
+		"mov x8, x21\n\t"
+		"svc #0\n\t"
+		"brk #0\n\t"
+		"1:\n\t"
+		: "+r"(x0)
+		: "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x19), "r"(x20), "r"(x21)
+		: "memory", "cc", "x30");
+	return x0;
+}
+#else
+#define KC_HAVE_RAW_CLONE 0
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* small async-signal-safe utilities                                          */
+
+static int64_t kc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kc_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int kc_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes within timeout_ms; returns bytes read or -errno. */
+static ssize_t kc_read_bounded(int fd, void *buf, size_t len, int timeout_ms)
+{
+	char *p = buf;
+	size_t got = 0;
+	int64_t deadline = kc_now_ms() + timeout_ms;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - kc_now_ms();
+		int r;
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static uint64_t kc_ino(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+static const char *const kc_ns_names[KC_NS_COUNT] = {
+	"/proc/self/ns/pid", "/proc/self/ns/pid_for_children", "/proc/self/ns/time",
+	"/proc/self/ns/user", "/proc/self/ns/mnt", "/proc/self/ns/net",
+	"/proc/self/ns/cgroup", "/proc/self/ns/ipc",
+};
+
+static void kc_ns_inodes(uint64_t *out)
+{
+	for (int i = 0; i < KC_NS_COUNT; i++)
+		out[i] = kc_ino(kc_ns_names[i]);
+}
+
+/* Copy the "0::" line of /proc/self/cgroup into out. */
+static void kc_read_cgroup2(char *out, size_t outlen)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *line = buf; line && *line;) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (line[0] == '0' && line[1] == ':' && line[2] == ':') {
+			size_t l = strlen(line + 3);
+
+			if (l >= outlen)
+				l = outlen - 1;
+			memcpy(out, line + 3, l);
+			out[l] = '\0';
+			return;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* the child                                                                  */
+
+struct kc_child_ctx {
+	int action;
+	int action_arg;
+	int report_fd;   /* write end */
+	int release_fd;  /* read end */
+	volatile int32_t *shared_word;
+};
+
+static void kc_child_report_fill(struct kc_child_report *r)
+{
+	volatile char probe;
+
+	memset(r, 0, sizeof(*r));
+	r->valid = 1;
+	r->pid = (int32_t)syscall(SYS_getpid);
+	r->ppid = (int32_t)syscall(SYS_getppid);
+	r->tid = (int32_t)syscall(SYS_gettid);
+	r->uid = (int32_t)syscall(SYS_getuid);
+	kc_ns_inodes(r->ns_ino);
+	for (int sig = 1; sig < KC_NSIG; sig++) {
+		struct sigaction sa;
+
+		if (syscall(SYS_rt_sigaction, sig, NULL, &sa, 8) < 0) {
+			r->disp[sig] = 255;
+			continue;
+		}
+		if (sa.sa_handler == SIG_DFL)
+			r->disp[sig] = 0;
+		else if (sa.sa_handler == SIG_IGN)
+			r->disp[sig] = 1;
+		else
+			r->disp[sig] = 2;
+	}
+	r->stack_probe = (uint64_t)(uintptr_t)&probe;
+	kc_read_cgroup2(r->cgroup, sizeof(r->cgroup));
+}
+
+static int kc_child_main(void *p)
+{
+	struct kc_child_ctx *c = p;
+	struct kc_child_report rep;
+	char b;
+
+	/* Never outlive the harness. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (c->shared_word)
+		*c->shared_word = 0x4b43; /* "KC" */
+	switch (c->action) {
+	case KC_ACT_EXIT:
+		return c->action_arg;
+	case KC_ACT_HANG:
+		for (;;)
+			pause();
+	case KC_ACT_REPORT:
+	case KC_ACT_REPORT_WAIT:
+		kc_child_report_fill(&rep);
+		if (kc_write_all(c->report_fd, &rep, sizeof(rep)) < 0)
+			return 120;
+		if (c->action == KC_ACT_REPORT_WAIT) {
+			while (read(c->release_fd, &b, 1) < 0 && errno == EINTR)
+				;
+		}
+		return c->action_arg;
+	}
+	return 121;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the harness                                                                */
+
+struct kc_harness_ctx {
+	const struct kc_clone_req *req;
+	int result_fd;
+};
+
+static void kc_handler(int sig)
+{
+	(void)sig;
+}
+
+static int kc_setup(const struct kc_clone_req *req, struct kc_clone_res *res)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	if (req->setup & KC_SETUP_HANDLE_USR1) {
+		sa.sa_handler = kc_handler;
+		if (sigaction(SIGUSR1, &sa, NULL) < 0)
+			goto fail;
+	}
+	if (req->setup & KC_SETUP_IGNORE_USR2) {
+		sa.sa_handler = SIG_IGN;
+		if (sigaction(SIGUSR2, &sa, NULL) < 0)
+			goto fail;
+	}
+	if (req->setup & KC_SETUP_HANDLE_RTMIN1) {
+		sa.sa_handler = kc_handler;
+		if (sigaction(SIGRTMIN + 1, &sa, NULL) < 0)
+			goto fail;
+	}
+	if (req->setup & KC_SETUP_UNSHARE_PIDNS) {
+		if (unshare(CLONE_NEWPID) < 0)
+			goto fail;
+	}
+	if ((req->setup & KC_SETUP_SETUID_NOBODY) && geteuid() == 0) {
+		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
+		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	res->harness_error = KC_HERR_SETUP;
+	res->harness_errno = errno;
+	return -1;
+}
+
+/* Wait (bounded) until pid can be waited for with __WALL, without reaping. */
+static int kc_wait_exited(int pid, int timeout_ms)
+{
+	int64_t deadline = kc_now_ms() + timeout_ms;
+
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == pid)
+			return 1;
+		if (kc_now_ms() >= deadline)
+			return 0;
+		kc_sleep_ms(1);
+	}
+}
+
+/* waitid(P_PID, pid, WEXITED|WNOHANG|WNOWAIT|extra): pid, 0 or -errno. */
+static int32_t kc_waitid_peek(int pid, int extra)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | extra) < 0)
+		return -errno;
+	return si.si_pid;
+}
+
+/* Wait (bounded) until a CLONE_CHILD_CLEARTID word is cleared. */
+static int kc_wait_cleared(volatile int32_t *word, int timeout_ms)
+{
+	int64_t deadline = kc_now_ms() + timeout_ms;
+
+	while (*word != 0) {
+		if (kc_now_ms() >= deadline)
+			return 0;
+		kc_sleep_ms(1);
+	}
+	return 1;
+}
+
+static int kc_harness_main(void *p)
+{
+	struct kc_harness_ctx *h = p;
+	const struct kc_clone_req *req = h->req;
+	struct kc_clone_res res;
+	struct kc_child_ctx child;
+	int report_pipe[2] = { -1, -1 }, release_pipe[2] = { -1, -1 };
+	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 5000;
+	long page = sysconf(_SC_PAGESIZE);
+	char *argbuf, *args_mem = NULL, *stack = NULL;
+	struct kc_clone_args *ca;
+	void *args_ptr;
+	int32_t pidfd_word = -1, ptid_word = 0;
+	volatile int32_t *shared;
+	volatile int32_t *ctid_word;
+	int32_t *set_tid_buf;
+	int is_thread = (req->flags & CLONE_THREAD) != 0;
+	sigset_t all;
+	long ret;
+
+	memset(&res, 0, sizeof(res));
+	res.pidfd = -1;
+	res.parent_pid = (int32_t)getpid();
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+	/* Shared scratch page (MAP_SHARED so the child's writes are visible only
+	 * when it shares our mm... MAP_PRIVATE: a fork child gets its own copy). */
+	argbuf = mmap(NULL, (size_t)page * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (argbuf == MAP_FAILED) {
+		res.harness_error = KC_HERR_SETUP;
+		res.harness_errno = errno;
+		goto send;
+	}
+	shared = (volatile int32_t *)(argbuf + page);
+	ctid_word = (volatile int32_t *)(argbuf + page + 64);
+	set_tid_buf = (int32_t *)(argbuf + page + 128);
+
+	if (kc_setup(req, &res) < 0)
+		goto send;
+
+	/* Block every signal: exit signals are collected with sigtimedwait. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+
+	if (pipe2(report_pipe, O_CLOEXEC) < 0 || pipe2(release_pipe, O_CLOEXEC) < 0) {
+		res.harness_error = KC_HERR_SETUP;
+		res.harness_errno = errno;
+		goto send;
+	}
+
+	/* Place clone_args. */
+	if (req->args_mode == KC_ARGS_TAIL_UNMAPPED) {
+		/* 2 pages: first RW, second PROT_NONE; the struct ends KC_CLONE_ARGS_BYTES
+		 * into... the first 88 bytes are the last bytes of the RW page. */
+		args_mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (args_mem == MAP_FAILED || mprotect(args_mem + page, (size_t)page, PROT_NONE) < 0) {
+			res.harness_error = KC_HERR_SETUP;
+			res.harness_errno = errno;
+			goto send;
+		}
+		ca = (struct kc_clone_args *)(args_mem + page - KC_CLONE_ARGS_BYTES);
+	} else {
+		args_mem = mmap(NULL, KC_ARGS_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (args_mem == MAP_FAILED) {
+			res.harness_error = KC_HERR_SETUP;
+			res.harness_errno = errno;
+			goto send;
+		}
+		ca = (struct kc_clone_args *)args_mem;
+		if (req->tail_nonzero && req->size > KC_CLONE_ARGS_BYTES && req->size <= KC_ARGS_BUF)
+			args_mem[KC_CLONE_ARGS_BYTES] = (char)0xff;
+	}
+
+	/* Threads always get CLONE_CHILD_CLEARTID so that their exit can be
+	 * awaited; the bit takes part in no validation rule. */
+	ca->flags = req->flags | (is_thread ? CLONE_CHILD_CLEARTID : 0);
+	ca->exit_signal = req->exit_signal;
+	ca->cgroup = req->cgroup;
+	ca->tls = req->tls;
+	if (req->pidfd_mode == KC_PTR_VALID)
+		ca->pidfd = (uint64_t)(uintptr_t)&pidfd_word;
+	else if (req->pidfd_mode == KC_PTR_BAD)
+		ca->pidfd = 8;
+	else if (req->pidfd_mode == KC_PTR_SAME_AS_PARENT_TID)
+		ca->pidfd = (uint64_t)(uintptr_t)&ptid_word;
+	if (req->parent_tid_mode == KC_PTR_VALID || req->pidfd_mode == KC_PTR_SAME_AS_PARENT_TID)
+		ca->parent_tid = (uint64_t)(uintptr_t)&ptid_word;
+	if (req->child_tid_mode == KC_PTR_VALID || is_thread) {
+		*ctid_word = -1;
+		ca->child_tid = (uint64_t)(uintptr_t)ctid_word;
+	}
+	if (req->set_tid_mode == KC_PTR_VALID) {
+		size_t n = req->set_tid_size < KC_SET_TID_MAX ? req->set_tid_size : KC_SET_TID_MAX;
+
+		memcpy(set_tid_buf, req->set_tid, n * sizeof(int32_t));
+		ca->set_tid = (uint64_t)(uintptr_t)set_tid_buf;
+	} else if (req->set_tid_mode == KC_PTR_BAD) {
+		ca->set_tid = 8;
+	}
+	ca->set_tid_size = req->set_tid_size;
+
+	switch (req->stack_mode) {
+	case KC_STACK_MAPPED:
+	case KC_STACK_NO_SIZE:
+		stack = mmap(NULL, req->stack_size ? req->stack_size : 65536, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED) {
+			res.harness_error = KC_HERR_SETUP;
+			res.harness_errno = errno;
+			goto send;
+		}
+		ca->stack = (uint64_t)(uintptr_t)stack;
+		ca->stack_size = req->stack_mode == KC_STACK_MAPPED ? req->stack_size : 0;
+		res.stack_lo = ca->stack;
+		res.stack_hi = ca->stack + (req->stack_size ? req->stack_size : 65536);
+		break;
+	case KC_STACK_NO_ADDR:
+		ca->stack = 0;
+		ca->stack_size = req->stack_size;
+		break;
+	case KC_STACK_KERNEL:
+		ca->stack = 0xffff800000000000ULL;
+		ca->stack_size = req->stack_size;
+		break;
+	default:
+		break;
+	}
+
+	switch (req->args_mode) {
+	case KC_ARGS_NULL:
+		args_ptr = NULL;
+		break;
+	case KC_ARGS_BADPTR:
+		args_ptr = (void *)(uintptr_t)8;
+		break;
+	default:
+		args_ptr = ca;
+	}
+
+	child.action = req->action;
+	child.action_arg = req->action_arg;
+	child.report_fd = report_pipe[1];
+	child.release_fd = release_pipe[0];
+	child.shared_word = shared;
+	kc_ns_inodes(res.parent_ns_ino);
+
+	if (req->syscall_kind == KC_SYS_CLONE3) {
+		ret = kc_raw_clone3(args_ptr, req->size, kc_child_main, &child,
+				    is_thread ? SYS_exit : SYS_exit_group);
+	} else {
+		/* Legacy clone: exit signal in the low byte of flags. */
+		void *newsp = NULL;
+
+		if (req->stack_mode == KC_STACK_MAPPED && stack)
+			newsp = stack + req->stack_size;
+		ret = kc_raw_clone((unsigned long)(ca->flags | (req->exit_signal & 0xff)), newsp,
+				   req->pidfd_mode == KC_PTR_VALID ? &pidfd_word : &ptid_word,
+				   (int *)ctid_word, (unsigned long)req->tls, kc_child_main, &child,
+				   is_thread ? SYS_exit : SYS_exit_group);
+	}
+	if (ret < 0) {
+		res.ret = ret;
+		res.err = (int32_t)-ret;
+		goto send;
+	}
+	res.ret = ret;
+	res.created = 1;
+	if (!(req->flags & CLONE_FILES)) {
+		/* Keep only our ends (a CLONE_FILES child shares this table). */
+		close(report_pipe[1]);
+		report_pipe[1] = -1;
+		close(release_pipe[0]);
+		release_pipe[0] = -1;
+	}
+	if (req->pidfd_mode == KC_PTR_VALID || (req->syscall_kind == KC_SYS_CLONE && (req->flags & CLONE_PIDFD)))
+		res.pidfd = pidfd_word;
+	res.parent_tid = ptid_word;
+
+	if (res.pidfd >= 0) {
+		char link[64], target[64];
+		int n;
+		struct pollfd pfd = { .fd = res.pidfd, .events = POLLIN };
+
+		/* build "/proc/self/fd/<n>" without stdio */
+		{
+			char digits[16];
+			int nd = 0, v = res.pidfd;
+			const char *pre = "/proc/self/fd/";
+			size_t pl = strlen(pre);
+
+			memcpy(link, pre, pl);
+			do {
+				digits[nd++] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v && nd < 15);
+			for (int i = 0; i < nd; i++)
+				link[pl + i] = digits[nd - 1 - i];
+			link[pl + nd] = '\0';
+		}
+		n = (int)readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			res.pidfd_is_pidfd = strstr(target, "pidfd") != NULL;
+		}
+		res.pidfd_flags = fcntl(res.pidfd, F_GETFL);
+		if (req->action == KC_ACT_REPORT_WAIT || req->action == KC_ACT_HANG)
+			res.pidfd_poll_early = poll(&pfd, 1, 0) > 0 ? pfd.revents : 0;
+	}
+
+	/* Report from the child. */
+	if (req->action == KC_ACT_REPORT || req->action == KC_ACT_REPORT_WAIT) {
+		ssize_t n = kc_read_bounded(report_pipe[0], &res.child, sizeof(res.child), timeout);
+
+		if (n == -ETIMEDOUT)
+			res.harness_error = KC_HERR_TIMEOUT;
+		else if (n != (ssize_t)sizeof(res.child))
+			res.harness_error = KC_HERR_NO_REPORT;
+	}
+	/* Release it: a byte, so that copies of the write end held by the child
+	 * itself (a child without CLONE_FILES) do not keep it blocked. */
+	if (req->action == KC_ACT_REPORT_WAIT)
+		kc_write_all(release_pipe[1], "r", 1);
+	close(release_pipe[1]);
+	release_pipe[1] = -1;
+
+	if (is_thread) {
+		/* A thread in this harness: exit observed through CLONE_CHILD_CLEARTID. */
+		res.child_exited = kc_wait_cleared(ctid_word, timeout);
+		if (res.pidfd >= 0) {
+			struct pollfd pfd = { .fd = res.pidfd, .events = POLLIN };
+
+			res.pidfd_poll_exit = poll(&pfd, 1, timeout) > 0 ? pfd.revents : 0;
+		}
+		if (!res.child_exited)
+			res.harness_error = KC_HERR_TIMEOUT;
+		goto send;
+	}
+
+	if (res.pidfd >= 0) {
+		struct pollfd pfd = { .fd = res.pidfd, .events = POLLIN };
+
+		res.pidfd_poll_exit = poll(&pfd, 1, timeout) > 0 ? pfd.revents : 0;
+	}
+	res.child_exited = kc_wait_exited((int)ret, timeout);
+	if (!res.child_exited) {
+		kill((pid_t)ret, SIGKILL);
+		res.harness_error = KC_HERR_TIMEOUT;
+		kc_wait_exited((int)ret, 2000);
+	}
+	res.shared_word = *shared;
+
+	/* Exit signal: taken from the pending set (it was blocked). */
+	if (req->exit_signal > 0 && req->exit_signal < KC_NSIG) {
+		sigset_t one;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
+		int s;
+
+		sigemptyset(&one);
+		sigaddset(&one, (int)req->exit_signal);
+		s = sigtimedwait(&one, NULL, &ts);
+		res.signal_received = s > 0 ? s : 0;
+	}
+	{
+		sigset_t pend;
+
+		sigemptyset(&pend);
+		sigpending(&pend);
+		for (int sig = 1; sig < KC_NSIG; sig++)
+			if (sigismember(&pend, sig) == 1)
+				res.pending_lo |= 1ULL << (sig - 1);
+	}
+
+	/* Visibility to the wait flavours, before the final reap (WNOWAIT). */
+	res.wait_plain_ret = kc_waitid_peek((int)ret, 0);
+	res.wait_clone_ret = kc_waitid_peek((int)ret, __WCLONE);
+	{
+		int st = 0;
+		pid_t w = waitpid((pid_t)ret, &st, __WALL | WNOHANG);
+
+		res.wait_all_ret = w < 0 ? -errno : (int32_t)w;
+		res.status = st;
+	}
+
+send:
+	if (res.pidfd >= 0)
+		close(res.pidfd);
+	kc_write_all(h->result_fd, &res, sizeof(res));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the Python-facing entry points                                             */
+
+int kc_clone_scenario(const struct kc_clone_req *req, struct kc_clone_res *res)
+{
+	struct kc_harness_ctx h;
+	int fds[2];
+	long pid;
+	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 5000;
+	ssize_t n;
+	int st;
+	int64_t deadline;
+
+	memset(res, 0, sizeof(*res));
+	res->pidfd = -1;
+#if !KC_HAVE_RAW_CLONE
+	res->harness_error = KC_HERR_UNSUPPORTED;
+	return 0;
+#endif
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	h.req = req;
+	h.result_fd = fds[1];
+
+	/* The harness: a plain fork-like child created with legacy clone
+	 * (works on every kernel, no clone3 needed). */
+	pid = kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, kc_harness_main, &h, SYS_exit_group);
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return (int)pid;
+	}
+	close(fds[1]);
+	n = kc_read_bounded(fds[0], res, sizeof(*res), timeout + 2000);
+	close(fds[0]);
+	if (n == -ETIMEDOUT) {
+		res->harness_error = KC_HERR_TIMEOUT;
+	} else if (n != (ssize_t)sizeof(*res)) {
+		memset(res, 0, sizeof(*res));
+		res->pidfd = -1;
+		res->harness_error = KC_HERR_PROTOCOL;
+		res->harness_errno = n < 0 ? (int32_t)-n : 0;
+	}
+	/* Reap the harness, bounded; kill its process group if needed. */
+	deadline = kc_now_ms() + 2000;
+	for (;;) {
+		pid_t w = waitpid((pid_t)pid, &st, WNOHANG | __WALL);
+
+		if (w == (pid_t)pid || (w < 0 && errno != EINTR))
+			break;
+		if (kc_now_ms() >= deadline) {
+			kill(-(pid_t)pid, SIGKILL);
+			kill((pid_t)pid, SIGKILL);
+			waitpid((pid_t)pid, &st, __WALL);
+			if (res->harness_error == KC_HERR_NONE)
+				res->harness_error = KC_HERR_TIMEOUT;
+			break;
+		}
+		kc_sleep_ms(1);
+	}
+	return 0;
+}
+
+int64_t kc_sys_clone3_nochild(uint64_t size, int32_t args_mode)
+{
+	/* Only calls that can never create a child are allowed here: size < 64
+	 * or an unusable pointer. */
+	char buf[KC_CLONE_ARGS_BYTES];
+	void *p = buf;
+	long r;
+
+	if (size >= 64 && args_mode == KC_ARGS_NORMAL)
+		return -EPERM;
+	memset(buf, 0, sizeof(buf));
+	if (args_mode == KC_ARGS_NULL)
+		p = NULL;
+	else if (args_mode == KC_ARGS_BADPTR)
+		p = (void *)(uintptr_t)8;
+	r = syscall(__NR_clone3, p, (size_t)size);
+	return r < 0 ? -errno : r;
+}
+
+int kc_pidfd_open(int32_t pid, uint32_t flags)
+{
+	long r = syscall(__NR_pidfd_open, pid, flags);
+
+	return r < 0 ? -errno : (int)r;
+}
+
+int kc_pidfd_poll(int32_t pidfd, int32_t timeout_ms)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	int r = poll(&pfd, 1, timeout_ms);
+
+	if (r < 0)
+		return -errno;
+	return r ? pfd.revents : 0;
+}
+
+int kc_page_size(void)
+{
+	return (int)sysconf(_SC_PAGESIZE);
+}
