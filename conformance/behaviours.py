@@ -64,6 +64,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
        "5.3", "7f192e3cd316", "clone3"),
     _b("clone3.pidfd_thread", "CLONE_PIDFD with CLONE_THREAD gives a PIDFD_THREAD pidfd", "6.9", "83b290c9e3b5",
        "clone3.pidfd_thread"),
+    # ---- (other families: add blocks above this line) ---------------------
 )
 
 

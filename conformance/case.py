@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from conformance.globallock import Lock
 from conformance.requirements import Requirement
 from conformance.verdict import Judgement, OldModel
 
@@ -35,6 +36,7 @@ class Case:
     needs: tuple[Requirement, ...] = field(default=(), kw_only=True)
     old: OldModel | None = field(default=None, kw_only=True)
     doc: str = field(default="", kw_only=True)
+    lock: Lock = field(default=Lock.NONE, kw_only=True)  # global state it reads (SHARED) or changes
 
     def unmet(self) -> str | None:
         """The first unmet requirement, as a skip reason."""

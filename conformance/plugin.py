@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance import kernel
+from conformance import globallock, kernel
 from conformance.case import Case
 from conformance.expectations import Expectations
 from conformance.guards import KernelLog, Snapshot, compare_and_clean
@@ -52,7 +52,8 @@ class Conformance:
         if reason is not None:
             j = Judgement(Verdict.SKIP, reason)
         else:
-            j = case.execute()
+            with globallock.held(case.lock):
+                j = case.execute()
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         self._record(case, j)

@@ -161,6 +161,7 @@ PROBES: dict[str, Probe] = {
         Probe("clone3.pidfd_thread", "CLONE_PIDFD|CLONE_THREAD", "6.9", "83b290c9e3b5", _probe_pidfd_thread),
         Probe("pidfd_open", "pidfd_open()", "5.3", "32fcb426ec00", _probe_pidfd_open),
         Probe("userns", "user namespaces for this user", "3.8", "", _probe_user_namespaces),
+        # ---- (other families: add probes above this line) ----
     )
 }
 
