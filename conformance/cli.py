@@ -135,9 +135,9 @@ def cmd_behaviours(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         rows.append((b.id, b.since, b.commit or "-", status, b.statement))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("behaviour", "since", "commit", "status")
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  statement")
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "  statement")
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
     return 0
 
 

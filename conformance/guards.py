@@ -132,13 +132,23 @@ class Snapshot:
             pid=pid,
             children=children_of(pid),
             threads=_ls("/proc/self/task"),
-            fds=_ls("/proc/self/fd"),
+            fds=_open_fds(),
             cgroups=cgroups,
             mounts=frozenset(_mount_points()),
             sysctls=tuple((s, _read(f"/proc/sys/{s}").strip()) for s in WATCHED_SYSCTLS),
             tainted=int(_read("/proc/sys/kernel/tainted").strip() or 0),
             cgroup_dir=str(cg) if cg else "",
         )
+
+
+def _open_fds() -> frozenset[str]:
+    """Open fds, without the one listdir() used for the listing itself."""
+    out = set()
+    for fd in _ls("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            os.lstat(f"/proc/self/fd/{fd}")
+            out.add(fd)
+    return frozenset(out)
 
 
 def _mount_points() -> list[str]:
@@ -187,7 +197,7 @@ def compare_and_clean(before: Snapshot, klog: KernelLog, settle_s: float = 1.0) 
     if extra_threads:
         names = [f"{t} ({_read(f'/proc/self/task/{t}/comm').strip() or '?'})" for t in sorted(extra_threads)]
         f.leaks.append(f"{len(extra_threads)} thread(s): {', '.join(names)}")
-    extra_fds = {fd for fd in after.fds - before.fds if os.path.exists(f"/proc/self/fd/{fd}")}
+    extra_fds = after.fds - before.fds
     if extra_fds:
         described = []
         for fd in sorted(extra_fds, key=int):
@@ -211,7 +221,7 @@ def compare_and_clean(before: Snapshot, klog: KernelLog, settle_s: float = 1.0) 
         f.leaks.append(f"mount(s) {', '.join(sorted(extra_mounts))}")
         for m in sorted(extra_mounts, key=len, reverse=True):
             _umount(m)
-    for (name, old), (_, new) in zip(before.sysctls, after.sysctls):
+    for (name, old), (_, new) in zip(before.sysctls, after.sysctls, strict=True):
         if old != new:
             f.leaks.append(f"sysctl {name.replace('/', '.')} changed {old!r} -> {new!r}")
             with contextlib.suppress(OSError):

@@ -173,7 +173,7 @@ def _child(rep: Any) -> ChildReport | None:
         ppid=rep.ppid,
         tid=rep.tid,
         uid=rep.uid,
-        ns=dict(zip(NS_NAMES, list(rep.ns_ino))),
+        ns=dict(zip(NS_NAMES, list(rep.ns_ino), strict=True)),
         disposition=tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in rep.disp),
         stack_probe=int(rep.stack_probe),
         cgroup=ffi.string(rep.cgroup).decode(errors="replace"),
@@ -226,7 +226,7 @@ def clone_scenario(req: CloneRequest) -> CloneResult:
         status=int(r.status),
         signal_received=int(r.signal_received),
         pending=frozenset(s for s in range(1, 65) if r.pending_lo >> (s - 1) & 1),
-        parent_ns=dict(zip(NS_NAMES, list(r.parent_ns_ino))),
+        parent_ns=dict(zip(NS_NAMES, list(r.parent_ns_ino), strict=True)),
         parent_pid=int(r.parent_pid),
         shared_word=int(r.shared_word),
         stack_range=(int(r.stack_lo), int(r.stack_hi)),
@@ -237,6 +237,11 @@ def clone_scenario(req: CloneRequest) -> CloneResult:
 def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:
     """clone3 with arguments that can never create a child: ret or -errno."""
     return int(lib.kc_sys_clone3_nochild(size, int(args_at)))
+
+
+def pidfd_open(pid: int, flags: int = 0) -> int:
+    """pidfd_open(2): fd or -errno."""
+    return int(lib.kc_pidfd_open(pid, flags))
 
 
 def page_size() -> int:

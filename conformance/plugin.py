@@ -39,15 +39,16 @@ class Conformance:
         self.item = item
         self.expectations = expectations
 
-    def _record(self, case: Case, j: Judgement) -> None:
+    def _record(self, j: Judgement) -> None:
         self.item.user_properties.extend([
-            (PROP_PREFIX + "classname", case.behaviour),
-            (PROP_PREFIX + "name", case.id),
             (PROP_PREFIX + "verdict", j.verdict.value),
             (PROP_PREFIX + "message", j.with_prefix()),
         ])
 
     def check(self, case: Case) -> None:
+        # Identity first: a case that times out still reports under its id.
+        self.item.user_properties.extend([(PROP_PREFIX + "classname", case.behaviour),
+                                          (PROP_PREFIX + "name", case.id)])
         reason = case.unmet()
         if reason is not None:
             j = Judgement(Verdict.SKIP, reason)
@@ -56,7 +57,7 @@ class Conformance:
                 j = case.execute()
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
-        self._record(case, j)
+        self._record(j)
         if j.verdict is Verdict.PASS:
             return
         if j.verdict in (Verdict.SKIP, Verdict.OLD_MODEL, Verdict.OVERRIDDEN):
@@ -150,7 +151,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def _short(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    text = getattr(report, "longreprtext", "") or str(report.longrepr or "")
+    crash: Any = getattr(report.longrepr, "reprcrash", None)
+    message = str(getattr(crash, "message", "")) if crash is not None else ""
+    if message:
+        msg = message.removeprefix("Failed: ")
+        return msg.split(": ", 1)[1] if msg.startswith("conformance.plugin.CaseTimeout") else msg
+    text = report.longreprtext or str(report.longrepr or "")
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""
 
@@ -174,7 +180,7 @@ def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.T
             is_case = PROP_PREFIX + "classname" in props or _timed_out(report)
             record.verdict = Verdict.ERROR if is_case else Verdict.FAIL
             record.message = _short(report)
-            record.details = getattr(report, "longreprtext", "")
+            record.details = report.longreprtext
         elif report.skipped:
             record.verdict = Verdict.SKIP
             record.message = _short(report)
@@ -183,7 +189,7 @@ def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.T
         msg = str(props.get(PROP_PREFIX + "guard", "")) or _short(report)
         record.message = f"{report.when}: {msg}" + (f" (case verdict was {record.message})" if record.message
                                                     and report.when == "teardown" else "")
-        record.details = getattr(report, "longreprtext", "")
+        record.details = report.longreprtext
     elif report.skipped and report.when == "setup":
         record.verdict = Verdict.SKIP
         record.message = _short(report)
@@ -191,7 +197,7 @@ def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.T
 
 
 def _timed_out(report: pytest.TestReport) -> bool:
-    return report.failed and "CaseTimeout" in (getattr(report, "longreprtext", "") or "")
+    return bool(report.failed) and "CaseTimeout" in report.longreprtext
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

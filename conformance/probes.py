@@ -29,7 +29,7 @@ CLONE_CLEAR_SIGHAND = 1 << 32
 CLONE_INTO_CGROUP = 1 << 33
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     PRESENT = "present"
     ABSENT = "absent"
     UNKNOWN = "unknown"  # the answer fits no model: reported, never a silent skip
@@ -138,7 +138,7 @@ def _probe_pidfd_thread() -> tuple[State, str]:
 
 
 def _probe_pidfd_open() -> tuple[State, str]:
-    fd = int(native.lib.kc_pidfd_open(os.getpid(), 0))
+    fd = native.pidfd_open(os.getpid(), 0)
     if fd >= 0:
         os.close(fd)
         return State.PRESENT, "pidfd_open(self) succeeded"
@@ -171,6 +171,6 @@ def register(probe: Probe) -> None:
     PROBES[probe.name] = probe
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe(name: str) -> Presence:
     return PROBES[name]()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from conformance.kernel import KernelVersion
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kconform_cases.clone3.table import CASES
 from conformance.case import Case
 from conformance.plugin import Conformance
+from kconform_cases.clone3.table import CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
