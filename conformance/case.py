@@ -36,7 +36,8 @@ class Case:
     needs: tuple[Requirement, ...] = field(default=(), kw_only=True)
     old: OldModel | None = field(default=None, kw_only=True)
     doc: str = field(default="", kw_only=True)
-    lock: Lock = field(default=Lock.NONE, kw_only=True)  # global state it reads (SHARED) or changes
+    # Every case runs holding the global lock shared; EXCLUSIVE: it changes global state (see globallock.py)
+    lock: Lock = field(default=Lock.NONE, kw_only=True)
 
     def unmet(self) -> str | None:
         """The first unmet requirement, as a skip reason."""

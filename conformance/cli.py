@@ -65,6 +65,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="write the case records (JSON) here")
     p.add_argument("--expectations", metavar="PATH", help="TOML file of known deviations")
     p.add_argument("--timeout", metavar="S", type=float, help="per-case timeout in seconds (default 60)")
+    p.add_argument("--family", action="append", default=[], metavar="NAME",
+                   help="only this family (clone3, resolve_cached, io_uring, vhost); repeatable")
     p.add_argument("-k", metavar="EXPR", dest="keyword", help="only cases matching EXPR (pytest -k)")
     p.add_argument("-n", metavar="N", dest="workers", help="parallel workers (pytest-xdist -n)")
     p.add_argument("-x", action="store_true", dest="exitfirst", help="stop at the first failure")
@@ -73,7 +75,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
-    args = [str(cases_dir()), "--rootdir", str(cases_dir()), "-p", "no:cacheprovider", "--import-mode=importlib"]
+    root = cases_dir()
+    targets = [str(root / f) for f in ns.family] or [str(root)]
+    args = [*targets, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib"]
     if ns.junit:
         args += ["--kc-junit", ns.junit]
     if ns.ktap:
@@ -108,6 +112,10 @@ def validate_run(ns: argparse.Namespace) -> None:
             Expectations.load(Path(ns.expectations))
         except ExpectationError as e:
             raise UsageError(str(e)) from None
+    for family in ns.family:
+        if not (cases_dir() / family).is_dir():
+            known = sorted(p.name for p in cases_dir().iterdir() if (p / "table.py").exists())
+            raise UsageError(f"unknown family {family!r} (known: {', '.join(known)})")
     if ns.timeout is not None and ns.timeout <= 0:
         raise UsageError("--timeout must be positive")
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from conformance import kernel
 
+CGROUP_PREFIX = "kconform-"  # temporary groups are named kconform-<pid>-<n>
+
 WATCHED_SYSCTLS = (
     "kernel/io_uring_disabled",
     "kernel/io_uring_group",
@@ -127,7 +129,9 @@ class Snapshot:
     def take(cls) -> Snapshot:
         pid = os.getpid()
         cg = kernel.cgroup2_self()
-        cgroups = frozenset(p.name for p in cg.iterdir() if p.is_dir()) if cg else frozenset()
+        # Only groups this process made (other xdist workers share the parent).
+        mine = f"{CGROUP_PREFIX}{pid}-"
+        cgroups = frozenset(p.name for p in cg.iterdir() if p.name.startswith(mine)) if cg else frozenset()
         return cls(
             pid=pid,
             children=children_of(pid),

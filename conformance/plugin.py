@@ -35,9 +35,10 @@ class CaseTimeout(Exception):
 class Conformance:
     """The ``kc`` fixture: judges one case and records its verdict."""
 
-    def __init__(self, item: pytest.Item, expectations: Expectations | None) -> None:
+    def __init__(self, item: pytest.Item, expectations: Expectations | None, lock: globallock.Holder) -> None:
         self.item = item
         self.expectations = expectations
+        self.lock = lock
 
     def _record(self, j: Judgement) -> None:
         self.item.user_properties.extend([
@@ -53,8 +54,9 @@ class Conformance:
         if reason is not None:
             j = Judgement(Verdict.SKIP, reason)
         else:
-            with globallock.held(case.lock):
-                j = case.execute()
+            if case.lock is globallock.Lock.EXCLUSIVE:
+                self.lock.acquire(globallock.Lock.EXCLUSIVE)
+            j = case.execute()
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         self._record(j)
@@ -113,14 +115,18 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
     config = request.config
     guarded = not config.getoption("--kc-no-guards")
     klog = config.stash[_KLOG]
-    before = Snapshot.take() if guarded else None
-    klog.mark()
-    yield Conformance(request.node, config.stash[_EXPECTATIONS])
-    if before is not None:
-        findings = compare_and_clean(before, klog)
-        if findings:
-            request.node.user_properties.append((PROP_PREFIX + "guard", findings.message()))
-            pytest.fail(findings.message(), pytrace=False)
+    lock = globallock.Holder()
+    lock.acquire(globallock.Lock.SHARED)
+    try:
+        before = Snapshot.take() if guarded else None
+        klog.mark()
+        yield Conformance(request.node, config.stash[_EXPECTATIONS], lock)
+        findings = compare_and_clean(before, klog) if before is not None else None
+    finally:
+        lock.release()
+    if findings:
+        request.node.user_properties.append((PROP_PREFIX + "guard", findings.message()))
+        pytest.fail(findings.message(), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

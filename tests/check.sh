@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The project's own checks: build and install kconform into a fresh virtual
+# environment, run the self-tests, lint and type checks, then the suite itself
+# against the running kernel (as the current user, and unprivileged when root).
+#
+#   bash tests/check.sh            # everything
+#   KCONFORM_VENV=/path bash tests/check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${KCONFORM_VENV:-.venv}
+out=${KCONFORM_OUT:-build/check}
+mkdir -p "$out"
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" 2>/dev/null || { apt-get install -y -q python3-venv >/dev/null && python3 -m venv "$venv"; }
+fi
+"$venv/bin/pip" install -q --upgrade pip >/dev/null
+"$venv/bin/pip" install -q -e '.[dev]'
+
+echo "== lint and types"
+"$venv/bin/ruff" check conformance cases tests native_helpers bench
+"$venv/bin/mypy"
+
+echo "== self-tests"
+"$venv/bin/python" -m pytest tests -q -p no:cacheprovider
+
+echo "== suite on the running kernel ($(uname -r)), serial and -n 2"
+"$venv/bin/kconform" run -q --junit "$out/host.xml" --json "$out/host.json" --ktap "$out/host.ktap"
+"$venv/bin/kconform" run -q -n 2 --junit "$out/host-n2.xml" --json "$out/host-n2.json"
+"$venv/bin/python" -m conformance.tools.compare "$out/host.json" "$out/host-n2.json"
+
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    echo "== suite unprivileged (uid 65534)"
+    chmod -R o+rX . && chmod o+x "$(pwd)"
+    tmp=$(mktemp -d) && chmod 777 "$tmp"
+    (cd "$tmp" && setpriv --reuid 65534 --regid 65534 --clear-groups \
+        "$OLDPWD/$venv/bin/kconform" run -q --junit "$tmp/unpriv.xml" --json "$tmp/unpriv.json")
+    cp "$tmp/unpriv.xml" "$tmp/unpriv.json" "$out/" && rm -rf "$tmp"
+fi
+echo "== ok"
