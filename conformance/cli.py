@@ -77,7 +77,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     root = cases_dir()
     targets = [str(root / f) for f in ns.family] or [str(root)]
-    args = [*targets, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib"]
+    args = [*targets, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
+            # the CLI imported the library before pytest could rewrite its asserts; it has none
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if ns.junit:
         args += ["--kc-junit", ns.junit]
     if ns.ktap:
@@ -195,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"kconform: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. kconform behaviours | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("kconform: interrupted", file=sys.stderr)
         return 130
