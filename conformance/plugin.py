@@ -214,6 +214,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     records[report.nodeid] = record_from_reports(report.nodeid, records.get(report.nodeid), report)
 
 
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module that cannot be collected is an error case, so dashboards see it."""
+    config = _CONFIG.get("config")
+    if config is None or _is_worker(config) or not report.failed:
+        return
+    nodeid = report.nodeid or "session"
+    text = str(report.longrepr or "")
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    config.stash[_RECORDS][f"collect:{nodeid}"] = CaseRecord(
+        f"collect:{nodeid}", "kconform.collection", nodeid.replace("/", "."), Verdict.ERROR,
+        f"collection failed: {lines[-1].strip() if lines else 'unknown error'}", 0.0, text)
+
+
 _CONFIG: dict[str, pytest.Config] = {}
 
 

@@ -150,6 +150,63 @@ def _probe_user_namespaces() -> tuple[State, str]:
     return _clone_probe(req, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS, errno.EACCES))
 
 
+def _vhost(name: str) -> tuple[State, str]:
+    from conformance import vhost
+
+    if name != "probe_device" and name != "probe_vsock_device":
+        state, why = vhost.probe_device()
+        if state is not State.PRESENT:
+            return state, why
+    result: tuple[State, str] = getattr(vhost, name)()
+    return result
+
+
+# resolve_cached / io_uring probes live in their family modules, which import
+# this one: small wrappers import them lazily.
+
+
+def _probe_openat2() -> tuple[State, str]:
+    from conformance.resolve_cached import probe_openat2
+
+    return probe_openat2()
+
+
+def _probe_resolve_cached() -> tuple[State, str]:
+    from conformance.resolve_cached import probe_resolve_cached
+
+    return probe_resolve_cached()
+
+
+def _probe_io_uring() -> tuple[State, str]:
+    from conformance.iouring_workers import probe_io_uring
+
+    return probe_io_uring()
+
+
+def _probe_uring_openat2() -> tuple[State, str]:
+    from conformance.iouring_workers import probe_uring_openat2
+
+    return probe_uring_openat2()
+
+
+def _probe_native_workers() -> tuple[State, str]:
+    from conformance.iouring_workers import probe_native_workers
+
+    return probe_native_workers()
+
+
+def _probe_sqpoll() -> tuple[State, str]:
+    from conformance.iouring_workers import probe_sqpoll
+
+    return probe_sqpoll()
+
+
+def _probe_disabled_sysctl() -> tuple[State, str]:
+    from conformance.iouring_workers import probe_disabled_sysctl
+
+    return probe_disabled_sysctl()
+
+
 PROBES: dict[str, Probe] = {
     p.name: p
     for p in (
@@ -161,6 +218,21 @@ PROBES: dict[str, Probe] = {
         Probe("clone3.pidfd_thread", "CLONE_PIDFD|CLONE_THREAD", "6.9", "83b290c9e3b5", _probe_pidfd_thread),
         Probe("pidfd_open", "pidfd_open()", "5.3", "32fcb426ec00", _probe_pidfd_open),
         Probe("userns", "user namespaces for this user", "3.8", "", _probe_user_namespaces),
+        Probe("vhost.device", "vhost-net device", "2.6.33", "", lambda: _vhost("probe_device")),
+        Probe("vhost.vsock_device", "vhost-vsock device", "4.8", "", lambda: _vhost("probe_vsock_device")),
+        Probe("vhost.task_mode", "vhost workers as threads of the owner", "6.4", "f9010dbdce91",
+              lambda: _vhost("probe_task_mode")),
+        Probe("vhost.fork_owner_control", "VHOST_SET_FORK_FROM_OWNER", "6.17", "7d9896e9f6d0",
+              lambda: _vhost("probe_fork_owner_control")),
+        Probe("vhost.new_worker", "VHOST_NEW_WORKER", "6.5", "1cdaafa1b8b4", lambda: _vhost("probe_new_worker")),
+        Probe("openat2", "openat2()", "5.6", "fddb5d430ad9", _probe_openat2),
+        Probe("openat2.resolve_cached", "RESOLVE_CACHED", "5.12", "99668f618062", _probe_resolve_cached),
+        Probe("io_uring", "io_uring", "5.1", "", _probe_io_uring),
+        Probe("io_uring.openat2", "IORING_OP_OPENAT2", "5.6", "", _probe_uring_openat2),
+        Probe("io_uring.native_workers", "IORING_FEAT_NATIVE_WORKERS", "5.12", "3bfe6106693b", _probe_native_workers),
+        Probe("io_uring.sqpoll", "IORING_SETUP_SQPOLL for this user (unprivileged since 5.11)", "5.11", "",
+              _probe_sqpoll),
+        Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "", _probe_disabled_sysctl),
         # ---- (other families: add probes above this line) ----
     )
 }

@@ -8,6 +8,7 @@ names the feature, privilege or path.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,6 +66,16 @@ class Cgroup2Writable:
 class Cgroup1Hierarchy:
     def unmet(self) -> str | None:
         return None if kernel.cgroup1_dir() else "needs a mounted cgroup v1 hierarchy"
+
+
+@dataclass(frozen=True)
+class ProgramOnPath:
+    """An external client the case drives (e.g. procps ps)."""
+
+    program: str
+
+    def unmet(self) -> str | None:
+        return None if shutil.which(self.program) else f"needs the program {self.program} on PATH"
 
 
 PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN)

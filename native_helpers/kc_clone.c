@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kc_clone.h"
+#include "proc_internal.h"
 
 #ifndef __NR_clone3
 #define __NR_clone3 435
@@ -385,6 +386,18 @@ struct kc_harness_ctx {
 	int result_fd;
 };
 
+/* Whether CAP_SYS_ADMIN (21) or CAP_CHECKPOINT_RESTORE (40) is effective. */
+static int kc_has_admin_caps(void)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 }; /* _LINUX_CAPABILITY_VERSION_3 */
+	struct { uint32_t effective, permitted, inheritable; } data[2];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 1;
+	return (data[0].effective >> 21 & 1) || (data[1].effective >> (40 - 32) & 1);
+}
+
 static void kc_handler(int sig)
 {
 	(void)sig;
@@ -416,8 +429,13 @@ static int kc_setup(const struct kc_clone_req *req, struct kc_clone_res *res)
 	}
 	if ((req->setup & KC_SETUP_SETUID_NOBODY) && geteuid() == 0) {
 		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
-		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0)
-			goto fail;
+		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0) {
+			/* uid 0 without CAP_SETUID/SETGID (e.g. a capability-less
+			 * container root) is unprivileged already, unless it still has
+			 * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE. */
+			if (errno != EPERM || kc_has_admin_caps())
+				goto fail;
+		}
 	}
 	return 0;
 fail:
@@ -860,4 +878,45 @@ int kc_pidfd_poll(int32_t pidfd, int32_t timeout_ms)
 int kc_page_size(void)
 {
 	return (int)sysconf(_SC_PAGESIZE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* shared with the other helpers (proc_internal.h)                           */
+
+long kc_spawn_fn(int (*fn)(void *), void *arg)
+{
+#if KC_HAVE_RAW_CLONE
+	return kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, fn, arg, SYS_exit_group);
+#else
+	(void)fn;
+	(void)arg;
+	return -ENOSYS;
+#endif
+}
+
+int64_t kc_monotonic_ms(void)
+{
+	return kc_now_ms();
+}
+
+int kc_reap_bounded(int pid, int timeout_ms)
+{
+	int64_t deadline = kc_now_ms() + timeout_ms;
+	int st = 0;
+
+	for (;;) {
+		pid_t w = waitpid((pid_t)pid, &st, WNOHANG | __WALL);
+
+		if (w == (pid_t)pid)
+			return st;
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		if (kc_now_ms() >= deadline) {
+			kill((pid_t)pid, SIGKILL);
+			while (waitpid((pid_t)pid, &st, __WALL) < 0 && errno == EINTR)
+				;
+			return -ETIMEDOUT;
+		}
+		kc_sleep_ms(1);
+	}
 }

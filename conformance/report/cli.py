@@ -1,11 +1,218 @@
-"""Subcommands of this package (registered into the kconform CLI)."""
+"""``kconform report FILES|DIR [--html PATH] [--markdown PATH]``: compare runs as a matrix.
+
+Inputs are run records written by ``kconform run --json`` (or ``--kc-json``)
+and JUnit XML written by kconform, read back with the stdlib: suite
+properties are the run's metadata, ``failure`` is fail, ``error`` is error,
+``skipped`` is old-model/overridden when its message carries that tag and
+skip otherwise.  A directory means every ``*.json`` and ``*.xml`` under it;
+there, files that parse but are not kconform's are ignored (and listed).  The
+same run found twice (same ``kernel.release`` and ``run.label``) is counted
+once, preferring JSON, which keeps the case details.
+"""
 
 from __future__ import annotations
 
 import argparse
+import enum
+import json
+import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from conformance.report import matrix
+from conformance.results import CaseRecord, RunRecord
+from conformance.verdict import Verdict
 
-def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Callable[[argparse.Namespace, Sequence[str]], int]]) -> None:
-    return None
+Handler = Callable[[argparse.Namespace, Sequence[str]], int]
+
+
+class Format(enum.Enum):
+    JSON = "json"
+    JUNIT = "junit"
+
+
+class NotARun(Exception):
+    """Well-formed, but not a kconform record (ignored when scanning a directory)."""
+
+
+def _usage(message: str) -> Exception:
+    from conformance.cli import UsageError  # lazy: conformance.cli imports this module
+
+    return UsageError(message)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _format(path: Path) -> Format:
+    if path.suffix == ".json":
+        return Format.JSON
+    if path.suffix == ".xml":
+        return Format.JUNIT
+    try:
+        head = path.read_text(errors="replace").lstrip()[:1]
+    except OSError as e:
+        raise _usage(f"{path}: cannot read: {e.strerror or e}") from None
+    return Format.JUNIT if head == "<" else Format.JSON
+
+
+def load_json(path: Path) -> list[RunRecord]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _usage(f"{path}: cannot read JSON: {e}") from None
+    if not isinstance(data, dict) or not {"properties", "cases"} <= data.keys():
+        raise NotARun(f"{path}: JSON without 'properties' and 'cases'")
+    try:
+        return [RunRecord.load(path)]
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise _usage(f"{path}: not a valid kconform run record: {e!r}") from None
+
+
+def _text(el: ET.Element) -> str:
+    return (el.get("message") or el.text or "").strip()
+
+
+def case_from_junit(tc: ET.Element) -> CaseRecord:
+    classname, name = tc.get("classname", ""), tc.get("name", "")
+    verdict, message = Verdict.PASS, ""
+    if (el := tc.find("error")) is not None:
+        verdict, message = Verdict.ERROR, _text(el)
+    elif (el := tc.find("failure")) is not None:
+        verdict, message = Verdict.FAIL, _text(el)
+    elif (el := tc.find("skipped")) is not None:
+        message = _text(el)
+        verdict = next((v for v in (Verdict.OLD_MODEL, Verdict.OVERRIDDEN) if message.startswith(v.value + ":")),
+                       Verdict.SKIP)
+    out = tc.find("system-out")
+    return CaseRecord(nodeid=f"{classname}::{name}", classname=classname, name=name, verdict=verdict,
+                      message=message, duration=float(tc.get("time") or 0.0),
+                      details=(out.text or "") if out is not None else "")
+
+
+def runs_from_junit(root: ET.Element) -> list[RunRecord]:
+    """One RunRecord per kconform testsuite (one that has a kernel.release property)."""
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    runs = []
+    for suite in suites:
+        props = {p.get("name", ""): p.get("value", "") for p in suite.findall("properties/property")}
+        if "kernel.release" in props:
+            runs.append(RunRecord(props, [case_from_junit(tc) for tc in suite.findall("testcase")]))
+    return runs
+
+
+def load_junit(path: Path) -> list[RunRecord]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as e:
+        raise _usage(f"{path}: cannot read JUnit XML: {e}") from None
+    if root.tag not in ("testsuites", "testsuite"):
+        raise NotARun(f"{path}: XML root is <{root.tag}>, not <testsuites>")
+    runs = runs_from_junit(root)
+    if not runs:
+        raise NotARun(f"{path}: no kconform testsuite (no kernel.release property)")
+    return runs
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    record: RunRecord
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        p = self.record.properties
+        return (p.get("kernel.release", ""), p.get("run.label", ""))
+
+
+@dataclass
+class Inputs:
+    runs: list[LoadedRun] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # one line per file or run left out, with the reason
+
+
+def _expand(args: Sequence[str]) -> list[tuple[Path, bool]]:
+    """(file, strict): files named on the command line are strict, files found in a directory are not."""
+    out: list[tuple[Path, bool]] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            out += [(f, False) for f in sorted(p.rglob("*")) if f.suffix in (".json", ".xml") and f.is_file()]
+        elif p.is_file():
+            out.append((p, True))
+        else:
+            raise _usage(f"{arg} does not exist")
+    return out
+
+
+def collect(args: Sequence[str]) -> Inputs:
+    files = _expand(args)
+    # JSON first, so that its records win over the JUnit files of the same runs
+    files.sort(key=lambda fs: _format(fs[0]) is not Format.JSON)
+    inputs = Inputs()
+    seen: dict[tuple[str, str], str] = {}
+    for path, strict in files:
+        try:
+            records = load_json(path) if _format(path) is Format.JSON else load_junit(path)
+        except NotARun as e:
+            if strict:
+                raise _usage(str(e)) from None
+            inputs.ignored.append(f"{path}: not a kconform record")
+            continue
+        for rec in records:
+            run = LoadedRun(rec, str(path))
+            if run.key in seen:
+                inputs.ignored.append(f"{path}: same run as {seen[run.key]}")
+                continue
+            seen[run.key] = run.source
+            inputs.runs.append(run)
+    if not inputs.runs:
+        raise _usage(f"no kconform runs found in {' '.join(args)}")
+    return inputs
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _write(path: str, text: str, what: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise _usage(f"cannot write {what} {path}: {e.strerror or e}") from None
+
+
+def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.cli import check_writable
+
+    if extra:
+        raise _usage("report takes no arguments after --")
+    check_writable(ns.html, "HTML report")
+    check_writable(ns.markdown, "markdown report")
+    inputs = collect(ns.inputs)
+    m = matrix.Matrix.build([r.record for r in inputs.runs], [r.source for r in inputs.runs])
+    sys.stdout.write(matrix.render_terminal(m, colour=sys.stdout.isatty()))
+    for line in inputs.ignored:
+        print(f"ignored {line}")
+    if ns.html:
+        _write(ns.html, matrix.render_html(m), "HTML report")
+        print(f"wrote {ns.html}")
+    if ns.markdown:
+        _write(ns.markdown, matrix.render_markdown(m), "markdown report")
+        print(f"wrote {ns.markdown}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler]) -> None:
+    p = sub.add_parser("report", help="compare runs (JSON records or kconform JUnit) as a kernel x behaviour matrix",
+                       description="Read run records (kconform run --json) and kconform JUnit XML files, or every "
+                       "*.json and *.xml under a directory, and print a kernel x behaviour matrix.")
+    p.add_argument("inputs", nargs="+", metavar="FILES|DIR", help="run records, JUnit files or directories")
+    p.add_argument("--html", metavar="PATH", help="also write a self-contained HTML page here")
+    p.add_argument("--markdown", metavar="PATH", help="also write a markdown table here")
+    handlers["report"] = cmd_report

@@ -29,13 +29,14 @@ def _case(rec_verdict: Verdict, name: str, classname: str, message: str, duratio
           details: str) -> TestCase:
     tc = TestCase(name=name, classname=classname, elapsed_sec=round(duration, 6),
                   stdout=details or None)
+    # The message goes into the attribute (Jenkins) and the text (GitLab shows only the text).
     if rec_verdict is Verdict.FAIL:
-        tc.add_failure_info(message=message, failure_type="kconform.fail")
+        tc.add_failure_info(message=message, output=message, failure_type="kconform.fail")
     elif rec_verdict is Verdict.ERROR:
-        tc.add_error_info(message=message, error_type="kconform.error")
+        tc.add_error_info(message=message, output=message, error_type="kconform.error")
     elif rec_verdict is not Verdict.PASS:
         # skip, old-model and overridden (whose messages start with their tag)
-        tc.add_skipped_info(message=message)
+        tc.add_skipped_info(message=message, output=message)
     return tc
 
 

@@ -1,0 +1,149 @@
+"""io_uring conformance cases: the RESOLVE_CACHED twins and io-wq/SQPOLL worker identity.
+
+The twins are generated from the resolve_cached table (declared once there):
+row ``<id>`` becomes ``<id>.io_uring`` here, the same scenario and expectation
+through IORING_OP_OPENAT2, which must also agree with openat2() case by case.
+
+Worker model: kernel-history.md section 3.  Every case runs in a fresh C child
+whose ring is closed (and whose workers end) before the case returns.  Ids
+are stable: never rename one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from conformance.case import Case
+from conformance.globallock import Lock
+from conformance.iouring_workers import (
+    BASE,
+    CHROOT,
+    CREATE,
+    DISABLED_SYSCTL,
+    IO_URING,
+    SQPOLL,
+    BothFail,
+    BothOpen,
+    ControlHandlerRuns,
+    CreatedBy,
+    DisabledCase,
+    InNewNetns,
+    IsControllingTty,
+    KilledWithWorkers,
+    KthreadField,
+    NameIsWorker,
+    NoHandlerOnTarget,
+    ReadsMarker,
+    SameContent,
+    SameInode,
+    SignalCase,
+    StatusField,
+    StaysPendingBlocked,
+    WorkerFlags,
+    WorkerOpen,
+    WorkerThreads,
+    worker_case,
+)
+from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
+from conformance.requirements import PRIVILEGED, Cap
+from conformance.resolve_cached import twin
+from conformance.uring import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER, Op, Setup, Via, WorkerKind
+from conformance.verdict import OldModel
+from kconform_cases.resolve_cached.table import CASES as CACHED_ROWS
+
+W = WorkerOpen
+STATUS = 255  # bytes of a status file to read (Name, Umask, State, Tgid, Ngid, Pid come first)
+USER_WORKER = OldModel("6.4", "54e6842d0775", "io threads had PF_IO_WORKER but not PF_USER_WORKER")
+KTHREAD_LINE = OldModel("6.4", "fs/proc: add Kthread flag to /proc/$pid/status",
+                        "/proc/<pid>/status had no Kthread: line")
+TTY_FLAGS = os.O_RDWR | os.O_NOCTTY
+CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
+STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) keeps the nsproxy it was copied "
+                   "with, so /proc/thread-self/ns/net through it shows the old namespace while /proc/self/ns/net "
+                   "(the thread-group leader) shows the new one; which worker serves a request is not "
+                   "deterministic, so the suite only records it.")
+
+TWINS: tuple[Case, ...] = tuple(twin(c) for c in CACHED_ROWS)
+
+WORKERS: tuple[Case, ...] = (
+    # ---- /proc/self and /proc/thread-self through a worker ----------------------------------------
+    worker_case("proc-self-status-is-submitter", "worker_proc_self",
+                W("/proc/self/status", read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid"),
+                doc="/proc/self resolves to the thread group: the submitting process"),
+    worker_case("thread-self-comm-is-worker", "worker_proc_self", W("/proc/thread-self/comm", read_len=64),
+                BothOpen(), NameIsWorker()),
+    worker_case("thread-self-status-is-worker", "worker_proc_self",
+                W("/proc/thread-self/status", read_len=STATUS), BothOpen(), StatusField("Tgid"),
+                StatusField("Pid", equal_to_submitter=False), NameIsWorker(status=True)),
+    # ---- the workers in the task list --------------------------------------------------------------
+    worker_case("task-list-names-workers", "native_workers", W("/proc/self/status", list_threads=True),
+                BothOpen(), WorkerThreads("iou-wrk-"), doc="IOSQE_ASYNC forces a worker: iou-wrk-<submitter tid>"),
+    worker_case("task-flags-io-worker", "native_workers", W("/proc/self/status", list_threads=True),
+                WorkerFlags(PF_IO_WORKER), doc="PF_IO_WORKER 0x10 set, PF_KTHREAD 0x200000 never"),
+    worker_case("task-flags-user-worker", "user_worker", W("/proc/self/status", list_threads=True),
+                WorkerFlags(PF_IO_WORKER | PF_USER_WORKER), old=USER_WORKER,
+                old_checks=(WorkerFlags(PF_IO_WORKER, PF_KTHREAD | PF_USER_WORKER),)),
+    worker_case("task-status-kthread-0", "user_worker", W("/proc/self/status", list_threads=True),
+                KthreadField(0), old=KTHREAD_LINE, old_checks=(KthreadField(-1),)),
+    # ---- the submitter's context --------------------------------------------------------------------
+    worker_case("dev-tty-is-ctty", "worker_context", W("/dev/tty", flags=TTY_FLAGS, setup=Setup.CTTY),
+                BothOpen(), IsControllingTty(),
+                doc="a pty slave is made the child's controlling tty; /dev/tty through the worker must be that "
+                    "pty (TIOCGDEV) and belong to the child's session (TIOCGSID)"),
+    worker_case("dev-tty-without-ctty", "worker_context", W("/dev/tty", flags=TTY_FLAGS, setup=Setup.SETSID),
+                BothFail(errno.ENXIO), doc="a new session without a tty: ENXIO both ways"),
+    worker_case("netns-proc-self-ns-net", "worker_context", W("/proc/self/ns/net", setup=Setup.NEWNET),
+                BothOpen(), InNewNetns(), needs=(PRIVILEGED, Cap(CAP_NET_ADMIN)), doc=STALE_NETNS_DOC),
+    worker_case("netns-proc-net-dev", "worker_context", W("/proc/net/dev", read_len=STATUS, setup=Setup.NEWNET),
+                BothOpen(), InNewNetns(net_dev=True), SameContent(), needs=(PRIVILEGED, Cap(CAP_NET_ADMIN))),
+    worker_case("chroot-absolute-path", "worker_context", W("/etc/hostname", read_len=64, setup=Setup.CHROOT,
+                prep=CHROOT), BothOpen(), SameInode(), ReadsMarker(), needs=(Cap(CAP_SYS_CHROOT),),
+                doc="the worker shares the process's fs_struct: an absolute path starts at the new root"),
+    worker_case("fsuid-create-owner", "worker_context", W("made-by-ring", op=Op.OPENAT, flags=CREATE_FLAGS,
+                mode=0o644, setup=Setup.FSID, prep=CREATE, path_direct="made-directly"), BothOpen(),
+                CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
+                doc="IORING_OP_OPENAT with O_CREAT (always punted to io-wq) after setfsuid/setfsgid(65534)"),
+    worker_case("fsuid-after-ring-creation", "worker_context", W("made-by-ring", op=Op.OPENAT,
+                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=CREATE,
+                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
+                doc="ring and worker exist before setfsuid: the request carries the creds of its submission "
+                    "(io_prep_async_work), not the worker's"),
+    # ---- SQPOLL -------------------------------------------------------------------------------------
+    worker_case("sqpoll-thread-listed", "sqpoll", W("/proc/self/status", via=Via.SQPOLL, list_threads=True),
+                BothOpen(), WorkerThreads("iou-sqp-"), WorkerFlags(PF_IO_WORKER)),
+    worker_case("sqpoll-proc-self-is-submitter", "sqpoll", W("/proc/self/status", via=Via.SQPOLL,
+                read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid")),
+    worker_case("sqpoll-creds-from-ring-creation", "sqpoll", W("made-by-ring", via=Via.SQPOLL, op=Op.OPENAT,
+                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=CREATE,
+                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=False), needs=(Cap(CAP_SETUID),),
+                doc="io_uring/sqpoll.c: the SQ thread submits with ctx->sq_creds, captured at io_uring_setup "
+                    "(here root), not the submitter's later fsuid 65534"),
+    # ---- signals ------------------------------------------------------------------------------------
+    SignalCase("sigusr1-to-worker", "io_uring.worker_signals", WorkerKind.SIGNAL, Via.ASYNC,
+               (NoHandlerOnTarget(), StaysPendingBlocked(), ControlHandlerRuns()), needs=BASE, lock=Lock.SHARED,
+               doc="tgkill(worker, SIGUSR1) with a handler installed: the worker blocks it, the handler (which "
+                   "records gettid()) never runs; the same signal to the submitter runs it there"),
+    SignalCase("sigusr1-to-sqpoll-thread", "io_uring.worker_signals", WorkerKind.SIGNAL, Via.SQPOLL,
+               (NoHandlerOnTarget(), StaysPendingBlocked(), ControlHandlerRuns()), needs=(*BASE, SQPOLL),
+               lock=Lock.SHARED),
+    SignalCase("sigkill-ends-workers", "io_uring.worker_signals", WorkerKind.SIGKILL, Via.ASYNC,
+               (KilledWithWorkers(),), needs=BASE, lock=Lock.SHARED,
+               doc="a child with an io-wq worker is SIGKILLed: it is reaped (all threads gone) and its "
+                   "/proc/<pid>/task disappears"),
+    SignalCase("sigkill-ends-sqpoll", "io_uring.worker_signals", WorkerKind.SIGKILL, Via.SQPOLL,
+               (KilledWithWorkers(),), needs=(*BASE, SQPOLL), lock=Lock.SHARED),
+    # ---- kernel.io_uring_disabled -------------------------------------------------------------------
+    DisabledCase("disabled-2-eperm", "io_uring.disabled_sysctl", 2, False, errno.EPERM,
+                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
+                 doc="written, probed and restored inside one C call; the case holds the global lock "
+                     "exclusively so no other io_uring case runs meanwhile"),
+    DisabledCase("disabled-1-root-allowed", "io_uring.disabled_sysctl", 1, False, 0,
+                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
+                 doc="1 keeps io_uring for CAP_SYS_ADMIN"),
+    DisabledCase("disabled-1-unprivileged-eperm", "io_uring.disabled_sysctl", 1, True, errno.EPERM,
+                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
+                 doc="1: a child as uid 65534 (not in kernel.io_uring_group) gets EPERM"),
+)
+
+CASES: tuple[Case, ...] = TWINS + WORKERS

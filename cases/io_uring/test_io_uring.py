@@ -1,0 +1,14 @@
+"""io_uring: the RESOLVE_CACHED twins and the io-wq/SQPOLL worker cases, one item per row."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.case import Case
+from conformance.plugin import Conformance
+from kconform_cases.io_uring.table import CASES
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_io_uring(case: Case, kc: Conformance) -> None:
+    kc.check(case)

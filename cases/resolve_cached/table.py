@@ -1,0 +1,180 @@
+"""openat2(RESOLVE_CACHED) conformance cases, one row each.
+
+Model: kernel-history.md section 2.2 (fs/open.c build_open_flags, fs/namei.c
+path_init / try_to_unlazy / complete_walk).  Every row runs in a fresh child
+on a fresh directory (conformance.resolve_cached.LAYOUT).  The io_uring family
+runs every row a second time through IORING_OP_OPENAT2 (``twin()``), so this
+table is the single declaration of both.  Ids are stable: never rename one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from conformance.globallock import Lock
+from conformance.requirements import PRIVILEGED
+from conformance.resolve_cached import (
+    CachedCase,
+    Fs,
+    IsDirectory,
+    SameFile,
+    Scenario,
+    cached_case,
+    opens,
+    refused,
+)
+from conformance.uring import (
+    RESOLVE_BENEATH,
+    RESOLVE_CACHED,
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS,
+    RESOLVE_NO_XDEV,
+    Setup,
+)
+from conformance.verdict import OldModel
+
+EAGAIN, ENOENT, EXDEV, ELOOP, EINVAL = errno.EAGAIN, errno.ENOENT, errno.EXDEV, errno.ELOOP, errno.EINVAL
+EACCES, EISDIR, ENXIO, ENOTDIR = errno.EACCES, errno.EISDIR, errno.ENXIO, errno.ENOTDIR
+O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC = os.O_RDONLY, os.O_WRONLY, os.O_CREAT, os.O_TRUNC
+O_DIRECTORY, O_PATH, O_NOFOLLOW, O_NONBLOCK, O_TMPFILE = (
+    os.O_DIRECTORY, os.O_PATH, os.O_NOFOLLOW, os.O_NONBLOCK, os.O_TMPFILE,
+)
+C = RESOLVE_CACHED
+S = Scenario
+
+O_DIRECTORY_FIX = OldModel("6.5", "a0fc452a5d7f", "RESOLVE_CACHED tested O_TMPFILE (which includes O_DIRECTORY), "
+                           "so every O_DIRECTORY open was EAGAIN")
+PROC_RCU = OldModel("5.15", "proc: allow pid_revalidate() during LOOKUP_RCU",
+                    "/proc/<pid> dentries could not be revalidated in RCU-walk: EAGAIN under RESOLVE_CACHED")
+WARM_SELF = ("/proc/self/status",)
+
+MIDWALK_DOC = ("fs/namei.c: link_path_walk() meets the error in RCU mode and must call try_to_unlazy() to "
+               "confirm it (ENOTDIR: the d_can_lookup() branch; EACCES: may_lookup() drops out of RCU 'to make "
+               "sure it wasn't transient'); try_to_unlazy() always fails under LOOKUP_CACHED, the walk ends "
+               "with -ECHILD and the ref-walk retry becomes EAGAIN.  Only errors of the last component and of "
+               "the final open are preserved.")
+
+CASES: tuple[CachedCase, ...] = (
+    # ---- flags that can never be satisfied from the cache ---------------------------------------
+    cached_case("o-creat-new", "create_trunc_tmpfile", S("new", O_CREAT | O_WRONLY, 0o644), refused(EAGAIN),
+                doc="build_open_flags() rejects O_CREAT before any lookup"),
+    cached_case("o-creat-existing-warm", "create_trunc_tmpfile", S("warm", O_CREAT | O_RDONLY, 0o644,
+                warm=("warm",)), refused(EAGAIN), doc="even for a name that is in the dcache"),
+    cached_case("o-trunc-existing-warm", "create_trunc_tmpfile", S("warm", O_TRUNC | O_WRONLY, warm=("warm",)),
+                refused(EAGAIN)),
+    cached_case("o-tmpfile", "create_trunc_tmpfile", S(".", O_TMPFILE | O_WRONLY, 0o600, warm=(".",)),
+                refused(EAGAIN)),
+    # ---- O_DIRECTORY (a0fc452a5d7f) ---------------------------------------------------------------
+    cached_case("o-directory-warm", "o_directory", S("sub", O_DIRECTORY, warm=("sub",), same_as="sub"),
+                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX, old_expect=refused(EAGAIN),
+                doc="fixed in the 6.5 cycle and in stable trees from 5.10: old-model only below 6.5"),
+    cached_case("o-directory-dot", "o_directory", S(".", O_DIRECTORY, same_as="."),
+                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX, old_expect=refused(EAGAIN)),
+    # ---- the warm path ----------------------------------------------------------------------------
+    cached_case("warm-file", "warm", S("warm", warm=("warm",), same_as="warm"), opens(SameFile())),
+    cached_case("warm-nested", "warm", S("sub/inner", warm=("sub/inner",), same_as="sub/inner"),
+                opens(SameFile())),
+    cached_case("warm-absolute", "warm", S("{dir}/warm", warm=("{dir}/warm",), same_as="{dir}/warm"),
+                opens(SameFile()), doc="every component from / down is in the dcache"),
+    cached_case("warm-fast-symlink", "warm", S("link", warm=("link",), same_as="warm"), opens(SameFile()),
+                doc="a fast symlink that was followed once (atime updated) needs no ref-walk; before that "
+                    "first normal follow it may be EAGAIN (pick_link unlazies for touch_atime)"),
+    cached_case("warm-symlink-itself-o-path", "warm", S("link", O_PATH | O_NOFOLLOW, warm=("link",)), opens()),
+    cached_case("warm-fifo-nonblock", "warm", S("fifo", O_RDONLY | O_NONBLOCK, warm=("fifo",)), opens()),
+    # ---- not in the dcache ------------------------------------------------------------------------
+    cached_case("never-looked-up", "cold", S("absent"), refused(EAGAIN),
+                doc="a name never looked up has no dentry: lookup_fast misses, lookup_slow needs ref-walk"),
+    cached_case("never-looked-up-nested", "cold", S("sub/absent"), refused(EAGAIN)),
+    cached_case("after-drop-caches", "cold", S("warm", warm=("warm",), setup=Setup.DROP_CACHES), refused(EAGAIN),
+                needs=(PRIVILEGED,), lock=Lock.EXCLUSIVE,
+                doc="the child looks the fresh file up, writes 2 to /proc/sys/vm/drop_caches (twice: a recently "
+                    "used dentry is only rotated on the first shrink pass) and opens it with RESOLVE_CACHED; "
+                    "nothing holds a reference to the file's dentry.  Holds the global lock exclusively: every "
+                    "other dentry-cache case waits"),
+    # ---- negative dentries --------------------------------------------------------------------------
+    cached_case("negative-dentry", "negative_dentry", S("absent", warm=("absent",)), refused(ENOENT),
+                doc="the failed stat() leaves a negative dentry; a cached negative dentry is ENOENT"),
+    cached_case("negative-dentry-nested", "negative_dentry", S("sub/absent", warm=("sub/absent",)),
+                refused(ENOENT)),
+    cached_case("tmpfs-missing-never-looked-up", "negative_dentry", S("absent", fs=Fs.TMPFS), refused(EAGAIN)),
+    cached_case("tmpfs-missing-after-lookup", "negative_dentry", S("absent", warm=("absent",), fs=Fs.TMPFS),
+                refused(EAGAIN),
+                doc="tmpfs (simple_lookup, always_delete_dentry) keeps no negative dentries: the failed stat() "
+                    "leaves nothing behind, so the name stays uncached and EAGAIN every time"),
+    cached_case("tmpfs-warm-file", "warm", S("warm", warm=("warm",), fs=Fs.TMPFS, same_as="warm"),
+                opens(SameFile())),
+    # ---- procfs -------------------------------------------------------------------------------------
+    cached_case("proc-self-status-first-contact", "procfs", S("/proc/self/status", fs=Fs.ANY), refused(EAGAIN),
+                doc="in a new process nothing under /proc/<its pid> is in the dcache yet"),
+    cached_case("proc-self-status-after-lookup", "procfs", S("/proc/self/status", warm=WARM_SELF, fs=Fs.ANY,
+                same_as="/proc/self/status"), opens(SameFile()), old=PROC_RCU, old_expect=refused(EAGAIN)),
+    cached_case("proc-self-dir-after-lookup", "procfs", S("/proc/self", O_DIRECTORY, warm=("/proc/self",),
+                fs=Fs.ANY, same_as="/proc/self"), opens(IsDirectory(), SameFile()), old=PROC_RCU,
+                old_expect=refused(EAGAIN), doc="/proc/self is a plain symlink whose get_link works in RCU mode"),
+    cached_case("proc-self-fd-magic-link", "procfs", S("/proc/self/fd/100", warm=("/proc/self/fd/100",),
+                setup=Setup.FD100, fs=Fs.ANY), refused(EAGAIN),
+                doc="a magic link: proc_pid_get_link needs the dentry (-ECHILD in RCU), even when looked up before"),
+    cached_case("proc-self-cwd-magic-link", "procfs", S("/proc/self/cwd", O_DIRECTORY, warm=("/proc/self/cwd",),
+                fs=Fs.ANY), refused(EAGAIN)),
+    cached_case("proc-self-exe-magic-link", "procfs", S("/proc/self/exe", warm=("/proc/self/exe",), fs=Fs.ANY),
+                refused(EAGAIN)),
+    # ---- RESOLVE_* restrictions together with RESOLVE_CACHED --------------------------------------
+    cached_case("beneath-dotdot-escape", "scoped", S("../warm", resolve=C | RESOLVE_BENEATH, start="sub",
+                warm=("../warm",)), refused(EXDEV, EAGAIN, restriction=True),
+                doc="'..' at the root in RCU-walk returns -ECHILD (follow_dotdot_rcu), so the kernel may give "
+                    "EAGAIN instead of EXDEV; 6.18 gives EAGAIN.  Never an open"),
+    cached_case("beneath-absolute", "scoped", S("{dir}/warm", resolve=C | RESOLVE_BENEATH, start="sub",
+                warm=("{dir}/warm",)), refused(EXDEV, EAGAIN, restriction=True),
+                doc="nd_jump_root() refuses an absolute path at once; 6.18 gives EXDEV"),
+    cached_case("beneath-inside", "scoped", S("sub/../warm", resolve=C | RESOLVE_BENEATH,
+                warm=("sub/../warm",), same_as="warm"), opens(SameFile()),
+                doc="'..' that stays below the root is allowed"),
+    cached_case("in-root-dotdot-clamped", "scoped", S("../warm", resolve=C | RESOLVE_IN_ROOT, start="sub",
+                warm=("warm",), same_as="warm"), opens(SameFile()),
+                doc="'..' at the root stays at the root: sub/warm, never the outer warm"),
+    cached_case("in-root-absolute", "scoped", S("/warm", resolve=C | RESOLVE_IN_ROOT, start="sub",
+                warm=("warm",), same_as="warm"), opens(SameFile()),
+                doc="an absolute path starts at the dfd: sub/warm"),
+    cached_case("beneath-and-in-root", "scoped", S("warm", resolve=C | RESOLVE_BENEATH | RESOLVE_IN_ROOT),
+                refused(EINVAL), doc="argument validation comes before any lookup"),
+    cached_case("no-xdev-into-proc", "scoped", S("/proc/self/status", resolve=C | RESOLVE_NO_XDEV, warm=WARM_SELF),
+                refused(EXDEV, EAGAIN, restriction=True),
+                doc="crossing into the procfs mount: __follow_mount_rcu refuses in RCU-walk (-ECHILD), so EAGAIN "
+                    "may replace EXDEV; 6.18 gives EAGAIN"),
+    cached_case("no-xdev-dotdot-up-a-mount", "scoped", S("../..", O_DIRECTORY, resolve=C | RESOLVE_NO_XDEV,
+                warm=("../..",), fs=Fs.TMPFS), refused(EXDEV, EAGAIN, restriction=True),
+                doc="from /dev/shm/<dir> '..' twice leaves the tmpfs mount; 6.18 gives EAGAIN"),
+    cached_case("no-xdev-same-mount", "scoped", S("sub/inner", resolve=C | RESOLVE_NO_XDEV, warm=("sub/inner",),
+                same_as="sub/inner"), opens(SameFile())),
+    cached_case("no-symlinks", "scoped", S("link", resolve=C | RESOLVE_NO_SYMLINKS, warm=("link",)),
+                refused(ELOOP, EAGAIN, restriction=True),
+                doc="pick_link() refuses before any unlazy: 6.18 gives ELOOP"),
+    cached_case("no-symlinks-link-itself", "scoped", S("link", O_PATH | O_NOFOLLOW, resolve=C | RESOLVE_NO_SYMLINKS,
+                warm=("link",)), opens(), doc="the link is not followed, so nothing is refused"),
+    cached_case("no-magiclinks-exe", "scoped", S("/proc/self/exe", resolve=C | RESOLVE_NO_MAGICLINKS,
+                warm=("/proc/self/exe",), fs=Fs.ANY), refused(ELOOP, EAGAIN, restriction=True),
+                doc="the magic link's get_link needs ref-walk first, so EAGAIN may replace ELOOP; 6.18: EAGAIN"),
+    cached_case("no-magiclinks-self-status", "scoped", S("/proc/self/status", resolve=C | RESOLVE_NO_MAGICLINKS,
+                warm=WARM_SELF, fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), old=PROC_RCU,
+                old_expect=refused(EAGAIN), doc="/proc/self is an ordinary symlink, not a magic link"),
+    # ---- errors of the last component and of the final open ----------------------------------------
+    cached_case("final-eacces-mode-000", "final_errors", S("noperm", warm=("noperm",), setup=Setup.FSID),
+                refused(EACCES), doc="may_open() on a mode-000 file, fsuid 65534 (own uid unprivileged)"),
+    cached_case("final-eisdir", "final_errors", S("sub", O_WRONLY, warm=("sub",)), refused(EISDIR)),
+    cached_case("final-enoent-negative", "final_errors", S("sub/gone", warm=("sub/gone",)), refused(ENOENT)),
+    cached_case("final-enxio-fifo", "final_errors", S("fifo", O_WRONLY | O_NONBLOCK, warm=("fifo",)),
+                refused(ENXIO), doc="a FIFO without readers opened O_WRONLY|O_NONBLOCK"),
+    cached_case("final-eloop-nofollow", "final_errors", S("link", O_NOFOLLOW, warm=("link",)), refused(ELOOP)),
+    # ---- errors found mid-walk ----------------------------------------------------------------------
+    cached_case("midwalk-enotdir", "midwalk_errors", S("warm/x", warm=("warm",)), refused(EAGAIN),
+                doc=MIDWALK_DOC),
+    cached_case("midwalk-enotdir-uncached", "midwalk_errors", S("warm/x", resolve=0, warm=("warm",)),
+                refused(ENOTDIR), doc="control: the same walk without RESOLVE_CACHED"),
+    cached_case("midwalk-search-denied", "midwalk_errors", S("locked/f", warm=("locked",), setup=Setup.FSID),
+                refused(EAGAIN), doc="a component under a directory nobody may search (mode 0600), fsuid 65534. "
+                + MIDWALK_DOC),
+    cached_case("midwalk-search-denied-uncached", "midwalk_errors", S("locked/f", resolve=0, warm=("locked",),
+                setup=Setup.FSID), refused(EACCES), doc="control: the same walk without RESOLVE_CACHED"),
+)

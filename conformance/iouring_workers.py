@@ -1,0 +1,543 @@
+"""The io_uring family: io-wq worker / SQPOLL identity cases, checks, references.
+
+Every case runs in a fresh C child (conformance.uring): the child creates the
+ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
+the same open directly, and reports both, plus its task list.  A check names
+the attribute that differed between the worker's view and the submitter's.
+
+Model: kernel-history.md section 3.  Since 5.12 (3bfe6106693b) workers are
+threads of the submitting process created by create_io_thread(): they share
+its signal_struct (controlling tty), files, fs (root, cwd) and mm; they carry
+their own nsproxy and credentials copied at creation, and a request runs with
+the credentials captured at submission (io_prep_async_work) -- or, for SQPOLL,
+those captured at io_uring_setup (ctx->sq_creds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance import kernel, uring
+from conformance.case import Case, Check, mismatches
+from conformance.globallock import Lock
+from conformance.native import describe_status, errno_name
+from conformance.probes import State, classify_errno
+from conformance.requirements import Feature, Requirement
+from conformance.resolve_cached import Fs, fresh_dir, fsgid_for_tests, fsuid_for_tests
+from conformance.uring import (
+    IORING_FEAT_NATIVE_WORKERS,
+    IORING_SETUP_SQPOLL,
+    PF_KTHREAD,
+    DisabledResult,
+    Op,
+    OpenRequest,
+    OpenResult,
+    Setup,
+    ThreadInfo,
+    Via,
+    WorkerKind,
+    WorkerResult,
+)
+from conformance.verdict import Judgement, OldModel, Verdict, judge
+
+IO_URING = Feature("io_uring")
+NATIVE_WORKERS = Feature("io_uring.native_workers")
+SQPOLL = Feature("io_uring.sqpoll")
+DISABLED_SYSCTL = Feature("io_uring.disabled_sysctl")
+DISABLED_PATH = "/proc/sys/kernel/io_uring_disabled"
+BASE: tuple[Requirement, ...] = (IO_URING, NATIVE_WORKERS)
+
+
+# --------------------------------------------------------------------------- the open scenario
+
+
+class Prep(str):
+    """What the Python side prepares in a fresh directory (a closed set)."""
+
+
+NOTHING = Prep("nothing")
+CHROOT = Prep("chroot")  # <dir>/etc/hostname holds a unique marker; the child chroots into <dir>
+CREATE = Prep("create")  # the opens create files in <dir>/open (mode 0777)
+
+
+@dataclass(frozen=True)
+class WorkerOpen:
+    """One open through a worker (or SQPOLL) and the same open done directly."""
+
+    path: str
+    via: Via = Via.ASYNC
+    op: Op = Op.OPENAT2
+    flags: int = os.O_RDONLY
+    mode: int = 0
+    setup: Setup = Setup.NONE
+    read_len: int = 0
+    list_threads: bool = False
+    prep: Prep = NOTHING
+    path_direct: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the submitter's side looks like, for the checks."""
+
+    parent_netns: int  # inode of this (Python) process's /proc/self/ns/net
+    parent_net_dev: int  # inode of this process's /proc/net/dev
+    marker: str  # CHROOT: the content of /etc/hostname inside the new root
+    fsuid: int
+    fsgid: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    result: OpenResult
+    ctx: Context
+    via: Via
+
+    @property
+    def submitter(self) -> int:
+        return self.result.child_pid
+
+    @property
+    def who(self) -> str:
+        return "the SQPOLL thread" if self.via is Via.SQPOLL else "the worker"
+
+    def workers(self) -> list[ThreadInfo]:
+        return [t for t in self.result.threads if t.comm.startswith("iou-")]
+
+
+@contextlib.contextmanager
+def prepare(spec: WorkerOpen) -> Iterator[tuple[OpenRequest, Context]]:
+    marker = ""
+    with fresh_dir(Fs.ANY, prefix="kconform-iou-") as root:
+        setup_path, dir_ = "", ""
+        path, path_direct = spec.path, spec.path_direct
+        if spec.prep == CHROOT:
+            marker = f"kconform-chroot-{uuid.uuid4().hex[:12]}"
+            (root / "etc").mkdir()
+            (root / "etc" / "hostname").write_text(marker)
+            setup_path = str(root)
+        elif spec.prep == CREATE:
+            dir_ = str(root / "open")
+        req = OpenRequest(
+            path=path, via=spec.via, op=spec.op, flags=spec.flags, mode=spec.mode, setup=spec.setup,
+            compare=True, dir=dir_, path_direct=path_direct, setup_path=setup_path, read_len=spec.read_len,
+            list_threads=spec.list_threads, fsuid=fsuid_for_tests(), fsgid=fsgid_for_tests(),
+        )
+        ctx = Context(
+            parent_netns=os.stat("/proc/self/ns/net").st_ino,
+            parent_net_dev=os.stat("/proc/net/dev").st_ino,
+            marker=marker,
+            fsuid=fsuid_for_tests(),
+            fsgid=fsgid_for_tests(),
+        )
+        yield req, ctx
+
+
+# --------------------------------------------------------------------------- checks (open scenario)
+
+
+@dataclass(frozen=True)
+class BothOpen:
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        if m.ok and d.ok:
+            return None
+        return f"open through {obs.who} gave {m.describe()}, direct open gave {d.describe()}"
+
+
+@dataclass(frozen=True)
+class BothFail:
+    err: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        if m.err == self.err and d.err == self.err:
+            return None
+        return (f"expected {errno_name(self.err)} both ways: through {obs.who} {m.describe()}, "
+                f"directly {d.describe()}")
+
+
+@dataclass(frozen=True)
+class SameInode:
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        if (m.dev, m.ino) == (d.dev, d.ino):
+            return None
+        return f"inode differs: through {obs.who} {m.dev:#x}:{m.ino}, directly {d.dev:#x}:{d.ino}"
+
+
+@dataclass(frozen=True)
+class SameContent:
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        if m.data == d.data:
+            return None
+        return f"content differs: through {obs.who} {m.text[:60]!r}, directly {d.text[:60]!r}"
+
+
+@dataclass(frozen=True)
+class StatusField:
+    """A "Key:" field of a /proc status file read through the worker."""
+
+    key: str
+    equal_to_submitter: bool = True
+
+    def mismatch(self, obs: Observation) -> str | None:
+        got = obs.result.measured.status_field(self.key)
+        direct = obs.result.direct.status_field(self.key)
+        if got is None:
+            return f"{self.key}: missing in the status read through {obs.who}"
+        same = got == str(obs.submitter)
+        if same == self.equal_to_submitter:
+            return None
+        rel = "is not" if self.equal_to_submitter else "is"
+        return (f"{self.key} through {obs.who} is {got}: it {rel} the submitter's ({obs.submitter}; "
+                f"direct read {direct})")
+
+
+@dataclass(frozen=True)
+class NameIsWorker:
+    """comm (or the status Name:) read through the worker is iou-wrk-<submitter tid>."""
+
+    status: bool = False
+
+    def mismatch(self, obs: Observation) -> str | None:
+        want = f"iou-wrk-{obs.submitter}"
+        m = obs.result.measured
+        got = m.status_field("Name") if self.status else m.text.strip()
+        direct = obs.result.direct.status_field("Name") if self.status else obs.result.direct.text.strip()
+        if got == want:
+            return None
+        what = "Name:" if self.status else "comm"
+        return f"{what} through {obs.who} is {got!r}, expected {want!r} (direct read {direct!r})"
+
+
+@dataclass(frozen=True)
+class WorkerThreads:
+    """The task list holds a thread named prefix<submitter tid> in the submitter's thread group."""
+
+    prefix: str
+
+    def mismatch(self, obs: Observation) -> str | None:
+        want = f"{self.prefix}{obs.submitter}"
+        if obs.result.nthreads < 0:
+            return f"task list unreadable ({errno_name(-obs.result.nthreads)})"
+        named = [t for t in obs.result.threads if t.comm == want]
+        if not named:
+            listing = ", ".join(t.describe() for t in obs.result.threads)
+            return f"no thread named {want} in /proc/{obs.submitter}/task ({listing})"
+        wrong = [t for t in named if t.tgid != obs.submitter or t.tid == obs.submitter]
+        if wrong:
+            return f"{want}: Tgid {wrong[0].tgid}, tid {wrong[0].tid} (submitter {obs.submitter})"
+        return None
+
+
+@dataclass(frozen=True)
+class WorkerFlags:
+    """Every iou-* thread has the ``present`` flag bits and none of ``absent``."""
+
+    present: int
+    absent: int = PF_KTHREAD
+
+    def mismatch(self, obs: Observation) -> str | None:
+        ws = obs.workers()
+        if not ws:
+            return "no iou-* thread to inspect"
+        for t in ws:
+            if t.flags & self.present != self.present:
+                return f"stat flags of {t.comm} are {t.flags:#x}: missing {self.present & ~t.flags:#x}"
+            if t.flags & self.absent:
+                return f"stat flags of {t.comm} are {t.flags:#x}: has {t.flags & self.absent:#x}"
+        return None
+
+
+@dataclass(frozen=True)
+class KthreadField:
+    """The status "Kthread:" line of every iou-* thread (-1: the line is absent)."""
+
+    value: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        ws = obs.workers()
+        if not ws:
+            return "no iou-* thread to inspect"
+        for t in ws:
+            if t.kthread != self.value:
+                got = "absent" if t.kthread < 0 else str(t.kthread)
+                want = "absent" if self.value < 0 else str(self.value)
+                return f"Kthread: of {t.comm} is {got}, expected {want}"
+        return None
+
+
+@dataclass(frozen=True)
+class IsControllingTty:
+    """Both fds are the pty slave the child made its controlling tty (TIOCGDEV, TIOCGSID)."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        r = obs.result
+        want = (os.major(r.pty_rdev), os.minor(r.pty_rdev))
+        for name, o in ((f"through {obs.who}", r.measured), ("directly", r.direct)):
+            if o.tty_dev_res < 0:
+                return f"TIOCGDEV on /dev/tty opened {name} gave {errno_name(-o.tty_dev_res)}"
+            got = (os.major(o.tty_dev), os.minor(o.tty_dev))
+            if got != want:
+                return f"tty device of /dev/tty opened {name} is {got[0]}:{got[1]}, the ctty is {want[0]}:{want[1]}"
+            if o.tty_sid != r.sid:
+                return f"tty session of /dev/tty opened {name} is {o.tty_sid}, the submitter's session is {r.sid}"
+        return None
+
+
+@dataclass(frozen=True)
+class InNewNetns:
+    """The inode seen through the worker is the direct one and not this process's."""
+
+    net_dev: bool = False  # compare /proc/net/dev instead of /proc/self/ns/net
+
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        parent = obs.ctx.parent_net_dev if self.net_dev else obs.ctx.parent_netns
+        what = "/proc/net/dev" if self.net_dev else "net namespace"
+        if m.ino != d.ino:
+            return f"{what} inode through {obs.who} is {m.ino}, the submitter's is {d.ino}"
+        if m.ino == parent:
+            return f"{what} inode through {obs.who} is the one before unshare(CLONE_NEWNET) ({parent})"
+        return None
+
+
+@dataclass(frozen=True)
+class ReadsMarker:
+    def mismatch(self, obs: Observation) -> str | None:
+        got = obs.result.measured.text
+        if got == obs.ctx.marker:
+            return None
+        return f"/etc/hostname through {obs.who} reads {got[:40]!r}, the new root's holds {obs.ctx.marker!r}"
+
+
+@dataclass(frozen=True)
+class CreatedBy:
+    """Owner of the file created through the worker (ring) and directly."""
+
+    ring_fsid: bool  # True: the ring's file has the submitter's fsuid/fsgid; False: uid/gid 0 (creator's)
+
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        want_direct = (obs.ctx.fsuid, obs.ctx.fsgid)
+        if (d.uid, d.gid) != want_direct:
+            return f"direct create made {d.uid}:{d.gid}, the fsuid:fsgid is {want_direct[0]}:{want_direct[1]}"
+        want = want_direct if self.ring_fsid else (0, 0)
+        if (m.uid, m.gid) != want:
+            return f"owner of the file created through {obs.who} is {m.uid}:{m.gid}, expected {want[0]}:{want[1]}"
+        return None
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+def _problem_judgement(problem: str) -> Judgement:
+    return Judgement(Verdict.ERROR, f"harness: {problem}", problem)
+
+
+@dataclass(frozen=True)
+class WorkerOpenCase(Case):
+    spec: WorkerOpen = field(default_factory=lambda: WorkerOpen("/"))
+    checks: tuple[Check[Observation], ...] = ()
+    old_checks: tuple[Check[Observation], ...] | None = field(default=None, kw_only=True)
+
+    def execute(self) -> Judgement:
+        with prepare(self.spec) as (req, ctx):
+            result = uring.run_open(req)
+        problem = result.problem()
+        if problem is not None:
+            return _problem_judgement(problem)
+        obs = Observation(result, ctx, self.spec.via)
+        observed = (f"through {obs.who}: {result.measured.describe()}; directly: {result.direct.describe()}; "
+                    f"iou threads: {', '.join(t.describe() for t in obs.workers()) or 'not listed'}")
+        old_m = mismatches(self.old_checks, obs) if self.old_checks is not None else None
+        return judge(mismatches(self.checks, obs), observed, kernel.facts().version, self.old, old_m)
+
+
+@dataclass(frozen=True)
+class SignalObservation:
+    result: WorkerResult
+    via: Via
+
+
+@dataclass(frozen=True)
+class NoHandlerOnTarget:
+    def mismatch(self, obs: SignalObservation) -> str | None:
+        r = obs.result
+        what = "SQ thread" if obs.via is Via.SQPOLL else "worker"
+        if not r.target_tid:
+            return f"no {what} thread found to signal"
+        if r.signal_res < 0:
+            return f"tgkill({what} {r.target_tid}, SIGUSR1) gave {errno_name(-r.signal_res)}"
+        if r.hits_after_target:
+            return f"the SIGUSR1 handler ran {r.hits_after_target} time(s) after signalling the {what}, " \
+                   f"last in tid {r.handler_tid}"
+        return None
+
+
+@dataclass(frozen=True)
+class StaysPendingBlocked:
+    def mismatch(self, obs: SignalObservation) -> str | None:
+        r = obs.result
+        bit = 1 << (10 - 1)  # SIGUSR1
+        if not r.target_pending & bit:
+            return f"SIGUSR1 not pending on {r.target_tid} (SigPnd {r.target_pending:#x})"
+        if not r.target_blocked & bit:
+            return f"SIGUSR1 not blocked on {r.target_tid} (SigBlk {r.target_blocked:#x})"
+        return None
+
+
+@dataclass(frozen=True)
+class ControlHandlerRuns:
+    def mismatch(self, obs: SignalObservation) -> str | None:
+        r = obs.result
+        if r.hits_after_self != r.hits_after_target + 1 or r.self_handler_tid != r.child_pid:
+            runs = r.hits_after_self - r.hits_after_target
+            return (f"control failed: SIGUSR1 to the submitter ran the handler {runs} time(s), in tid "
+                    f"{r.self_handler_tid} (submitter {r.child_pid})")
+        return None
+
+
+@dataclass(frozen=True)
+class KilledWithWorkers:
+    def mismatch(self, obs: SignalObservation) -> str | None:
+        r = obs.result
+        workers = [t for t in r.threads if t.comm.startswith("iou-")]
+        if not workers:
+            return f"no iou-* thread existed before the kill ({r.nthreads} threads)"
+        if r.reap_ms < 0:
+            return "the process was not reaped within 5 s of SIGKILL"
+        if r.wait_status & 0x7F != 9:
+            return f"the process ended {describe_status(r.wait_status)}, not by SIGKILL"
+        if r.task_dir_after != -errno.ENOENT:
+            state = errno_name(-r.task_dir_after) if r.task_dir_after else "exists"
+            return f"/proc/{r.child_pid}/task after the reap: {state}"
+        return None
+
+
+@dataclass(frozen=True)
+class SignalCase(Case):
+    kind: WorkerKind = WorkerKind.SIGNAL
+    via: Via = Via.ASYNC
+    checks: tuple[Check[SignalObservation], ...] = ()
+
+    def execute(self) -> Judgement:
+        result = uring.worker_scenario(self.kind, self.via)
+        problem = result.problem()
+        if problem is not None:
+            return _problem_judgement(problem)
+        obs = SignalObservation(result, self.via)
+        if self.kind is WorkerKind.SIGKILL:
+            observed = (f"{result.nthreads} threads ({', '.join(t.comm for t in result.threads)}); "
+                        f"{describe_status(result.wait_status)}, reaped after {result.reap_ms} ms")
+        else:
+            sent = errno_name(-result.signal_res) if result.signal_res else "ok"
+            observed = (f"target {result.target_tid}: tgkill {sent}, handler runs {result.hits_after_target}, "
+                        f"SigPnd {result.target_pending:#x}; control "
+                        f"ran in {result.self_handler_tid}")
+        return judge(mismatches(self.checks, obs), observed, kernel.facts().version)
+
+
+@dataclass(frozen=True)
+class DisabledCase(Case):
+    """kernel.io_uring_disabled=value, io_uring_setup in a child, original value restored."""
+
+    value: int = 2
+    drop_privileges: bool = False
+    expect_errno: int = errno.EPERM  # 0: setup succeeds
+
+    def execute(self) -> Judgement:
+        original = Path(DISABLED_PATH).read_text().strip()
+        try:
+            res: DisabledResult = uring.disabled_try(self.value, self.drop_privileges)
+        finally:
+            if Path(DISABLED_PATH).read_text().strip() != original:
+                Path(DISABLED_PATH).write_text(original)
+        if res.write_res < 0:
+            return _problem_judgement(f"writing {self.value} gave {errno_name(-res.write_res)}")
+        if res.harness_error is not uring.HarnessError.NONE:
+            return _problem_judgement(f"setup child: {res.harness_error.name}")
+        who = "uid 65534" if self.drop_privileges else "root"
+        got = "succeeded" if res.setup_res >= 0 else errno_name(-res.setup_res)
+        observed = f"io_uring_disabled={self.value}: io_uring_setup as {who} {got}; restored to {res.after}"
+        problems = []
+        if self.expect_errno and res.setup_res != -self.expect_errno:
+            problems.append(f"expected {errno_name(self.expect_errno)} from io_uring_setup as {who}, got {got}")
+        if not self.expect_errno and res.setup_res < 0:
+            problems.append(f"expected io_uring_setup as {who} to succeed, got {got}")
+        if res.restore_res < 0 or res.after != res.original:
+            why = errno_name(-res.restore_res) if res.restore_res else f"reads {res.after}"
+            problems.append(f"restoring {res.original} failed ({why})")
+        return judge(problems, observed, kernel.facts().version)
+
+
+def worker_case(id: str, behaviour: str, spec: WorkerOpen, *checks: Check[Observation],
+                needs: tuple[Requirement, ...] = (), old: OldModel | None = None,
+                old_checks: tuple[Check[Observation], ...] | None = None, doc: str = "") -> WorkerOpenCase:
+    """A row: every io_uring case reads kernel.io_uring_disabled (Lock.SHARED)."""
+    extra: tuple[Requirement, ...] = (SQPOLL,) if spec.via is Via.SQPOLL else ()
+    return WorkerOpenCase(id, f"io_uring.{behaviour}", spec, checks, needs=(*BASE, *extra, *needs), old=old,
+                          old_checks=old_checks, doc=doc, lock=Lock.SHARED)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def _setup_probe(flags: int = 0, want_openat2: bool = False) -> uring.SetupProbe:
+    # kernel.io_uring_disabled is changed only under the exclusive global lock,
+    # and the plugin holds it shared around every case (requirements included):
+    # taking it again here would deadlock against a waiting writer.
+    return uring.setup_probe(flags, want_openat2)
+
+
+def _setup_said(p: uring.SetupProbe) -> str:
+    return "succeeded" if p.setup_res >= 0 else errno_name(-p.setup_res)
+
+
+def probe_io_uring() -> tuple[State, str]:
+    p = _setup_probe()
+    if p.harness_error is not uring.HarnessError.NONE:
+        return State.UNKNOWN, f"probe child: {p.harness_error.name}"
+    said = f"io_uring_setup gave {_setup_said(p)}"
+    if p.setup_res == -errno.EPERM and os.path.exists(DISABLED_PATH):
+        said += f" (kernel.io_uring_disabled={Path(DISABLED_PATH).read_text().strip()})"
+    return classify_errno(-p.setup_res, (0,), (errno.ENOSYS, errno.EPERM)), said
+
+
+def probe_native_workers() -> tuple[State, str]:
+    p = _setup_probe()
+    if p.setup_res < 0:
+        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
+    have = bool(p.features & IORING_FEAT_NATIVE_WORKERS)
+    return (State.PRESENT if have else State.ABSENT), f"io_uring_params.features {p.features:#x}"
+
+
+def probe_sqpoll() -> tuple[State, str]:
+    p = _setup_probe(IORING_SETUP_SQPOLL)
+    return (classify_errno(-p.setup_res, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSYS)),
+            f"io_uring_setup(IORING_SETUP_SQPOLL) as uid {os.geteuid()} gave {_setup_said(p)}")
+
+
+def probe_uring_openat2() -> tuple[State, str]:
+    p = _setup_probe(0, want_openat2=True)
+    if p.setup_res < 0:
+        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
+    said = f"IORING_OP_OPENAT2 of \"/\" gave {uring.said(p.openat2_res)}"
+    if p.openat2_res >= 0:
+        return State.PRESENT, said
+    return classify_errno(-p.openat2_res, (), (errno.EINVAL, errno.EOPNOTSUPP)), said
+
+
+def probe_disabled_sysctl() -> tuple[State, str]:
+    if os.path.exists(DISABLED_PATH):
+        return State.PRESENT, f"{DISABLED_PATH} = {Path(DISABLED_PATH).read_text().strip()}"
+    return State.ABSENT, f"no {DISABLED_PATH}"
+

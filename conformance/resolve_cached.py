@@ -1,0 +1,391 @@
+"""The resolve_cached family: openat2(RESOLVE_CACHED) case type, checks, references.
+
+A row is a ``CachedCase``: a ``Scenario`` (what exists in a fresh directory,
+what is looked up normally first, which open is measured) and what the kernel
+must do (``opens(*checks)`` or ``refused(*errnos)``).  Every scenario runs in
+a fresh C child (conformance.uring.run_open), so per-process state such as
+the child's /proc/<pid> dentries starts cold.
+
+The same row runs through IORING_OP_OPENAT2 with ``twin()``: the io_uring
+result must satisfy the same expectation *and* equal the syscall result done
+right after it in the same child (errno, or the same st_dev/st_ino).
+
+Kernel model (kernel-history.md section 2.2, fs/namei.c): LOOKUP_CACHED lives
+only in RCU-walk.  Every mid-walk try_to_unlazy() fails when it is set, the
+walk ends with -ECHILD, and the ref-walk retry turns that into EAGAIN.
+complete_walk() clears LOOKUP_CACHED before the final unlazy, so errors of the
+last component and of the final open come through unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conformance import kernel, uring
+from conformance.case import Case, Check, mismatches
+from conformance.globallock import Lock
+from conformance.native import errno_name
+from conformance.probes import State, classify_errno
+from conformance.requirements import Feature, Requirement
+from conformance.uring import (
+    AT_FDCWD,
+    RESOLVE_CACHED,
+    OpenRequest,
+    OpenResult,
+    Setup,
+    Via,
+)
+from conformance.verdict import Judgement, OldModel, Verdict, judge
+
+# statfs f_type of filesystems that keep (negative) dentries the usual way and
+# whose inodes live on a device: the "disk" cases need one of these.
+DISK_FS = {
+    0xEF53: "ext2/3/4",
+    0x58465342: "xfs",
+    0x9123683E: "btrfs",
+    0xF2F52010: "f2fs",
+}
+TMPFS_MAGIC = 0x01021994
+FS_NAMES = {**DISK_FS, TMPFS_MAGIC: "tmpfs", 0x794C7630: "overlayfs", 0x6969: "nfs", 0x65735546: "fuse",
+            0x858458F6: "ramfs", 0x9FA0: "proc"}
+
+SHM = "/dev/shm"
+
+
+def fs_name(magic: int) -> str:
+    return FS_NAMES.get(magic, f"f_type {magic:#x}")
+
+
+class Fs(enum.Enum):
+    """Where the case's fresh directory is made."""
+
+    DISK = "disk"  # tempfile.gettempdir(), which must be a disk filesystem
+    TMPFS = "tmpfs"  # /dev/shm, which must be tmpfs
+    ANY = "any"  # tempfile.gettempdir(), whatever it is (procfs cases)
+
+    def base(self) -> str:
+        return SHM if self is Fs.TMPFS else tempfile.gettempdir()
+
+
+# --------------------------------------------------------------------------- requirements
+
+
+@dataclass(frozen=True)
+class DiskTmp:
+    """The temporary directory is on a disk filesystem (ext4, xfs, btrfs, f2fs)."""
+
+    def unmet(self) -> str | None:
+        base = tempfile.gettempdir()
+        magic = uring.fs_type(base)
+        if magic < 0:
+            return f"cannot statfs {base}: {errno_name(-magic)}"
+        if magic in DISK_FS:
+            return None
+        return (f"needs a disk filesystem (ext4/xfs/btrfs/f2fs) at {base} for dentry-cache cases; "
+                f"it is {fs_name(magic)} (set TMPDIR)")
+
+
+@dataclass(frozen=True)
+class TmpfsShm:
+    """/dev/shm is a tmpfs mount of its own (its '..' crosses a mount)."""
+
+    def unmet(self) -> str | None:
+        magic = uring.fs_type(SHM)
+        if magic < 0:
+            return f"needs tmpfs at {SHM}: {errno_name(-magic)}"
+        if magic != TMPFS_MAGIC:
+            return f"needs tmpfs at {SHM}; it is {fs_name(magic)}"
+        if not os.access(SHM, os.W_OK):
+            return f"needs a writable {SHM}"
+        if os.stat(SHM).st_dev == os.stat(os.path.dirname(SHM)).st_dev:
+            return f"needs {SHM} to be a mount point"
+        return None
+
+
+# --------------------------------------------------------------------------- the fresh directory
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    FIFO = "fifo"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: Kind
+    mode: int = 0o644
+    target: str = ""
+
+
+# One layout for every case (created fresh, in order; modes applied last).
+LAYOUT: tuple[Node, ...] = (
+    Node("warm", Kind.FILE),
+    Node("sub", Kind.DIR, 0o755),
+    Node("sub/inner", Kind.FILE),
+    Node("sub/warm", Kind.FILE),  # what RESOLVE_IN_ROOT from sub/ must reach
+    Node("link", Kind.SYMLINK, target="warm"),  # a fast symlink
+    Node("fifo", Kind.FIFO, 0o666),  # writable by anyone: only the missing reader refuses
+    Node("noperm", Kind.FILE, 0o000),
+    Node("locked", Kind.DIR, 0o700),
+    Node("locked/f", Kind.FILE),
+    Node("open", Kind.DIR, 0o777),  # writable by anyone (files created by other fsuids)
+)
+LOCKED_MODE = 0o600  # "locked" ends up searchable by nobody (not even its owner)
+
+
+def _make(root: Path) -> None:
+    for n in LAYOUT:
+        p = root / n.name
+        if n.kind is Kind.FILE:
+            p.write_bytes(b"kconform\n")
+        elif n.kind is Kind.DIR:
+            p.mkdir()
+        elif n.kind is Kind.SYMLINK:
+            p.symlink_to(n.target)
+        else:
+            os.mkfifo(p, 0o644)
+    for n in LAYOUT:
+        if n.kind is not Kind.SYMLINK:
+            os.chmod(root / n.name, n.mode)
+    os.chmod(root / "locked", LOCKED_MODE)
+
+
+def _remove(root: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.chmod(root / "locked", 0o700)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
+    """A new directory with LAYOUT in it, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=fs.base()))
+    try:
+        os.chmod(root, 0o755)  # a changed fsuid must be able to search it
+        _make(root)
+        yield root
+    finally:
+        _remove(root)
+
+
+def fsuid_for_tests() -> int:
+    """The fsuid the FSID setup switches to: 65534 as root, else our own uid."""
+    return 65534 if os.geteuid() == 0 else os.geteuid()
+
+
+def fsgid_for_tests() -> int:
+    return 65534 if os.geteuid() == 0 else os.getegid()
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """An open measured in a fresh child.  Paths are relative to ``start``
+    (a directory of LAYOUT, opened as the dfd) unless absolute; ``{dir}``
+    stands for the fresh directory."""
+
+    path: str
+    flags: int = os.O_RDONLY
+    mode: int = 0
+    resolve: int = RESOLVE_CACHED
+    start: str = "."
+    warm: tuple[str, ...] = ()  # normal lookups first (stat, following links)
+    setup: Setup = Setup.NONE
+    fs: Fs = Fs.DISK
+    same_as: str = ""  # an opened fd must be this file (like path: relative to start or absolute)
+
+    def request(self, root: Path, via: Via) -> OpenRequest:
+        def sub(p: str) -> str:
+            return p.replace("{dir}", str(root))
+
+        return OpenRequest(
+            path=sub(self.path),
+            via=via,
+            flags=self.flags,
+            mode=self.mode,
+            resolve=self.resolve,
+            setup=self.setup,
+            compare=via is not Via.SYSCALL,
+            dir=str(root / self.start),
+            ref_path=sub(self.same_as),
+            setup_path=str(root / "warm") if self.setup & Setup.FD100 else "",
+            warm=tuple(sub(w) for w in self.warm),
+            fsuid=fsuid_for_tests(),
+            fsgid=fsgid_for_tests(),
+        )
+
+
+# --------------------------------------------------------------------------- observation and checks
+
+
+@dataclass(frozen=True)
+class Observation:
+    result: OpenResult
+    via: Via
+
+    @property
+    def what(self) -> str:
+        return self.via.label
+
+
+@dataclass(frozen=True)
+class SameFile:
+    """The fd refers to Scenario.same_as (st_dev/st_ino of a normal stat afterwards)."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        r = obs.result
+        if r.ref_res < 0:
+            return f"the reference file could not be stat()ed ({errno_name(-r.ref_res)})"
+        m = r.measured
+        if (m.dev, m.ino) != (r.ref_dev, r.ref_ino):
+            return (f"{obs.what} opened {m.dev:#x}:{m.ino}, not the expected file "
+                    f"{r.ref_dev:#x}:{r.ref_ino}")
+        return None
+
+
+@dataclass(frozen=True)
+class IsDirectory:
+    def mismatch(self, obs: Observation) -> str | None:
+        mode = obs.result.measured.mode
+        return None if stat.S_ISDIR(mode) else f"{obs.what} opened a non-directory (mode {mode:#o})"
+
+
+@dataclass(frozen=True)
+class AgreesWithSyscall:
+    """The io_uring result equals openat2() done right after it in the same child."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        m, d = obs.result.measured, obs.result.direct
+        if m.ok and d.ok:
+            if (m.dev, m.ino) != (d.dev, d.ino):
+                return f"{obs.what} opened {m.dev:#x}:{m.ino} but openat2() opened {d.dev:#x}:{d.ino}"
+            return None
+        if m.ok != d.ok or m.res != d.res:
+            return f"{obs.what} gave {m.describe()} but openat2() gave {d.describe()}"
+        return None
+
+
+@dataclass(frozen=True)
+class Expect:
+    errnos: tuple[int, ...] = ()  # the open fails with one of these; () = it succeeds
+    checks: tuple[Check[Observation], ...] = ()
+    restriction: bool = False  # success would be an escape through a RESOLVE_* restriction
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        m = obs.result.measured
+        if self.errnos:
+            want = " or ".join(errno_name(e) for e in self.errnos)
+            if m.ok:
+                escape = ": the restriction was bypassed" if self.restriction else ""
+                return [f"expected {want}, but {obs.what} opened the file{escape}"]
+            if m.err not in self.errnos:
+                return [f"expected {want}, {obs.what} gave {errno_name(m.err)}"]
+            return []
+        if not m.ok:
+            return [f"expected an fd, {obs.what} gave {m.describe()}"]
+        return mismatches(self.checks, obs)
+
+
+def opens(*checks: Check[Observation]) -> Expect:
+    return Expect(checks=checks)
+
+
+def refused(*errnos: int, restriction: bool = False) -> Expect:
+    return Expect(errnos=tuple(errnos), restriction=restriction)
+
+
+# --------------------------------------------------------------------------- the case
+
+
+OPENAT2 = Feature("openat2")
+CACHED = Feature("openat2.resolve_cached")
+IO_URING = Feature("io_uring")
+URING_OPENAT2 = Feature("io_uring.openat2")
+TWIN_BEHAVIOUR = "io_uring.openat2_cached"
+
+
+@dataclass(frozen=True)
+class CachedCase(Case):
+    scenario: Scenario = field(default_factory=lambda: Scenario("."))
+    expect: Expect = field(default_factory=Expect)
+    old_expect: Expect | None = field(default=None, kw_only=True)
+    via: Via = field(default=Via.SYSCALL, kw_only=True)
+
+    def _mismatches(self, expect: Expect, obs: Observation) -> list[str]:
+        out = expect.mismatches(obs)
+        if self.via is not Via.SYSCALL:
+            m = AgreesWithSyscall().mismatch(obs)
+            if m is not None:
+                out.append(m)
+        return out
+
+    def execute(self) -> Judgement:
+        with fresh_dir(self.scenario.fs) as root:
+            result = uring.run_open(self.scenario.request(root, self.via))
+        problem = result.problem()
+        if problem is not None:
+            return Judgement(Verdict.ERROR, f"harness: {problem}", problem)
+        obs = Observation(result, self.via)
+        observed = f"{obs.what} gave {result.measured.describe()}"
+        if self.via is not Via.SYSCALL:
+            observed += f"; openat2() gave {result.direct.describe()}"
+        old_m = self._mismatches(self.old_expect, obs) if self.old_expect is not None else None
+        return judge(self._mismatches(self.expect, obs), observed, kernel.facts().version, self.old, old_m)
+
+
+def twin(case: CachedCase) -> CachedCase:
+    """The same declaration through IORING_OP_OPENAT2 (inline submission)."""
+    doc = ("io_uring twin of resolve_cached/" + case.id + ": IORING_OP_OPENAT2 with the application's "
+           "RESOLVE_CACHED, submitted inline; EAGAIN must come back in the CQE (never retried in io-wq) and "
+           "equal openat2() done next in the same child. " + case.doc).strip()
+    return replace(case, id=f"{case.id}.io_uring", behaviour=TWIN_BEHAVIOUR, via=Via.INLINE,
+                   needs=(*case.needs, IO_URING, URING_OPENAT2), doc=doc)
+
+
+def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
+                needs: tuple[Requirement, ...] = (), old: OldModel | None = None,
+                old_expect: Expect | None = None, doc: str = "", lock: Lock = Lock.SHARED) -> CachedCase:
+    """A row: the dentry cache is global state every row reads (Lock.SHARED)."""
+    base: list[Requirement] = [OPENAT2, CACHED]
+    if scenario.fs is Fs.DISK:
+        base.append(DiskTmp())
+    elif scenario.fs is Fs.TMPFS:
+        base.append(TmpfsShm())
+    return CachedCase(id, f"resolve_cached.{behaviour}", scenario, expect, needs=(*base, *needs), old=old,
+                      old_expect=old_expect, doc=doc, lock=lock)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def probe_openat2() -> tuple[State, str]:
+    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH)
+    if fd >= 0:
+        os.close(fd)
+        return State.PRESENT, "openat2(\"/\", O_PATH) succeeded"
+    return classify_errno(-fd, (), (errno.ENOSYS,)), f"openat2 gave {errno_name(-fd)}"
+
+
+def probe_resolve_cached() -> tuple[State, str]:
+    # "/" is always in the dcache: an fd (or EAGAIN) where the bit is known,
+    # EINVAL (unknown RESOLVE_ bit) where it is not, ENOSYS without openat2.
+    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
+    if fd >= 0:
+        os.close(fd)
+        return State.PRESENT, "openat2(\"/\", O_PATH, RESOLVE_CACHED) succeeded"
+    state = classify_errno(-fd, (errno.EAGAIN,), (errno.EINVAL, errno.ENOSYS))
+    return state, f"openat2(\"/\", O_PATH, RESOLVE_CACHED) gave {errno_name(-fd)}"

@@ -1,0 +1,587 @@
+"""The vhost family: a device owner (a C child), what /proc shows, and checks.
+
+A case starts an owner (``native_helpers/kc_vhost.c``) that opens a vhost
+device and runs VHOST_SET_OWNER (and the fork-owner / worker ioctls asked for),
+then inspects the owner's task list, the kernel threads, ``ps`` (procps, a real
+client), the worker's cgroup and the freezer, and finally tears the owner down
+by close() or SIGKILL and measures that the worker goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conformance import kernel
+from conformance._native import ffi, lib
+from conformance.case import Case, Check, mismatches
+from conformance.native import errno_name
+from conformance.probes import State
+from conformance.verdict import Judgement, Verdict, judge
+
+PF_KTHREAD = 0x00200000
+PF_USER_WORKER = 0x00004000
+NOT_CALLED = int(lib.KC_VHOST_NOT_CALLED)
+NET = "/dev/vhost-net"
+VSOCK = "/dev/vhost-vsock"
+BOUND_S = 5.0
+
+
+# --------------------------------------------------------------------------- /proc views
+
+
+@dataclass(frozen=True)
+class Task:
+    tid: int
+    comm: str
+    tgid: int
+    ppid: int
+    kthread: int | None  # the "Kthread:" field of status (6.4+), None when absent
+    flags: int  # stat field 9
+
+    @property
+    def is_kthread(self) -> bool:
+        return bool(self.flags & PF_KTHREAD)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def read_task(base: str, tid: int) -> Task | None:
+    status = _read(f"{base}/status")
+    stat = _read(f"{base}/stat")
+    if not status or not stat:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rest = stat.rpartition(")")[2].split()
+    kt = fields.get("Kthread")
+    return Task(
+        tid=tid,
+        comm=_read(f"{base}/comm").strip(),
+        tgid=int(fields.get("Tgid", "0").strip() or 0),
+        ppid=int(fields.get("PPid", "0").strip() or 0),
+        kthread=int(kt.strip()) if kt is not None else None,
+        flags=int(rest[6]) if len(rest) > 6 else 0,
+    )
+
+
+def tasks_of(pid: int) -> list[Task]:
+    out = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            t = read_task(f"/proc/{pid}/task/{name}", int(name))
+            if t is not None:
+                out.append(t)
+    return out
+
+
+def threads_named(comm: str) -> list[Task]:
+    """Every task (process or thread) in the system whose comm is exactly comm."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for name in os.listdir(f"/proc/{entry}/task"):
+                if _read(f"/proc/{entry}/task/{name}/comm").strip() == comm:
+                    t = read_task(f"/proc/{entry}/task/{name}", int(name))
+                    if t is not None:
+                        out.append(t)
+    return out
+
+
+def exec_capture(argv: list[str], timeout_ms: int = 5000) -> tuple[int, str]:
+    """Run a program (created in C) and capture its stdout: (wait status or -errno, text)."""
+    keep = [ffi.new("char[]", a.encode()) for a in argv]
+    arr = ffi.new("char *[]", [*keep, ffi.NULL])
+    out = ffi.new("char[]", 1 << 20)
+    st = int(lib.kc_exec_capture(arr, out, 1 << 20, timeout_ms))
+    return st, ffi.string(out).decode(errors="replace")
+
+
+# --------------------------------------------------------------------------- the owner
+
+
+@dataclass(frozen=True)
+class OwnerRequest:
+    device: str = NET
+    get_before: bool = False
+    fork_owner: int = -1  # -1: no VHOST_SET_FORK_FROM_OWNER before SET_OWNER
+    set_owner: bool = True
+    set_owner_twice: bool = False
+    fork_owner_after: int = -1
+    get_after: bool = False
+    new_workers: int = 0
+    drop_privileges: bool = False
+    nproc_limit: int = 0
+    timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class OwnerSetup:
+    pid: int
+    harness_error: int
+    harness_errno: int
+    open_ret: int
+    get_before: tuple[int, int]  # (ret, value)
+    fork_owner_ret: int
+    set_owner_ret: int
+    set_owner2_ret: int
+    fork_owner_after_ret: int
+    get_after: tuple[int, int]
+    new_workers: tuple[tuple[int, int], ...]  # (ret, worker id)
+
+
+def _ret(v: int) -> str:
+    if v == NOT_CALLED:
+        return "not called"
+    return "0" if v == 0 else errno_name(-v)
+
+
+class Owner:
+    """A running owner process; always finished (bounded) on exit."""
+
+    def __init__(self, req: OwnerRequest, cgroup_procs_fd: int = -1) -> None:
+        self.req = req
+        self._c = ffi.new("struct kc_vhost_req *")
+        self._c.device = req.device.encode()
+        self._c.get_before = int(req.get_before)
+        self._c.fork_owner = req.fork_owner
+        self._c.set_owner = int(req.set_owner)
+        self._c.set_owner_twice = int(req.set_owner_twice)
+        self._c.fork_owner_after = req.fork_owner_after
+        self._c.get_after = int(req.get_after)
+        self._c.new_workers = req.new_workers
+        self._c.drop_privileges = int(req.drop_privileges)
+        self._c.nproc_limit = req.nproc_limit
+        self._c.cgroup_procs_fd = cgroup_procs_fd
+        self._c.timeout_ms = req.timeout_ms
+        self._r = ffi.new("struct kc_vhost_res *")
+        self.finished = False
+
+    def start(self) -> OwnerSetup:
+        rc = int(lib.kc_vhost_start(self._c, self._r))
+        if rc < 0:
+            raise OSError(-rc, f"cannot start the vhost owner: {errno_name(-rc)}")
+        r = self._r
+        return OwnerSetup(
+            pid=int(r.pid), harness_error=int(r.harness_error), harness_errno=int(r.harness_errno),
+            open_ret=int(r.open_ret), get_before=(int(r.get_before_ret), int(r.get_before_val)),
+            fork_owner_ret=int(r.fork_owner_ret), set_owner_ret=int(r.set_owner_ret),
+            set_owner2_ret=int(r.set_owner2_ret), fork_owner_after_ret=int(r.fork_owner_after_ret),
+            get_after=(int(r.get_after_ret), int(r.get_after_val)),
+            new_workers=tuple((int(r.new_worker_ret[i]), int(r.new_worker_id[i]))
+                              for i in range(self.req.new_workers)),
+        )
+
+    def free_workers(self) -> tuple[int, ...]:
+        rc = int(lib.kc_vhost_free_workers(self._r, self.req.timeout_ms))
+        if rc < 0:
+            raise OSError(-rc, f"owner did not answer: {errno_name(-rc)}")
+        return tuple(int(self._r.free_worker_ret[i]) for i in range(self.req.new_workers))
+
+    def close_device(self) -> None:
+        rc = int(lib.kc_vhost_close(self._r, self.req.timeout_ms))
+        if rc < 0:
+            raise OSError(-rc, f"owner did not close the device: {errno_name(-rc)}")
+
+    def finish(self, kill: bool = False) -> int:
+        if self.finished:
+            return 0
+        self.finished = True
+        return int(lib.kc_vhost_finish(self._r, int(kill), self.req.timeout_ms))
+
+
+@contextlib.contextmanager
+def owner(req: OwnerRequest, cgroup_procs_fd: int = -1) -> Iterator[tuple[Owner, OwnerSetup]]:
+    o = Owner(req, cgroup_procs_fd)
+    try:
+        setup = o.start()
+        yield o, setup
+    finally:
+        o.finish(kill=True)
+
+
+def wait_until(pred: object, bound_s: float = BOUND_S) -> float | None:
+    """Seconds until pred() became true, or None if it did not within bound_s."""
+    assert callable(pred)
+    t0 = time.monotonic()
+    while True:
+        if pred():
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > bound_s:
+            return None
+        time.sleep(0.005)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class Teardown(enum.Enum):
+    NONE = "none"
+    CLOSE = "close"
+    KILL = "kill"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    owner: OwnerRequest = field(default_factory=OwnerRequest)
+    ps: bool = False  # run ps -e / ps -eL while the worker lives
+    in_cgroup: bool = False  # owner joins a fresh cgroup v2 group before SET_OWNER
+    freeze: bool = False  # freeze and thaw that group
+    free_workers: bool = False
+    teardown: Teardown = Teardown.CLOSE
+
+
+@dataclass(frozen=True)
+class Observation:
+    setup: OwnerSetup
+    owner_task: Task | None
+    new_threads: tuple[Task, ...]  # owner threads other than the owner itself
+    kthreads: tuple[Task, ...]  # kernel threads named vhost-<owner pid>
+    ps_e: tuple[str, ...] = ()  # ps -e lines naming vhost-<pid>
+    ps_el: tuple[str, ...] = ()  # ps -eL lines naming vhost-<pid>
+    ps_status: int = 0
+    owner_cgroup: str = ""
+    worker_cgroups: tuple[str, ...] = ()
+    frozen_after: float | None = None
+    thawed_after: float | None = None
+    threads_after_free: tuple[Task, ...] = ()
+    free_rets: tuple[int, ...] = ()
+    gone_after: float | None = None  # seconds until no vhost worker of the owner is left
+    teardown: Teardown = Teardown.NONE
+
+    @property
+    def worker_name(self) -> str:
+        return f"vhost-{self.setup.pid}"
+
+    def workers(self) -> tuple[Task, ...]:
+        return tuple(t for t in self.new_threads if t.comm.startswith("vhost-"))
+
+    def describe(self) -> str:
+        s = self.setup
+        parts = [f"SET_OWNER {_ret(s.set_owner_ret)}"]
+        if s.fork_owner_ret != NOT_CALLED:
+            parts.insert(0, f"SET_FORK_FROM_OWNER {_ret(s.fork_owner_ret)}")
+        parts.append(f"owner threads +{len(self.new_threads)} "
+                     f"({', '.join(t.comm for t in self.new_threads) or 'none'})")
+        parts.append(f"kthreads {self.worker_name}: {len(self.kthreads)}")
+        return "; ".join(parts)
+
+
+def _fresh_cgroup() -> Path:
+    own = kernel.cgroup2_self()
+    if own is None:
+        raise RuntimeError("no cgroup v2 hierarchy")
+    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
+    path.mkdir()
+    return path
+
+
+def _cgroup_of(base: str) -> str:
+    for line in _read(f"{base}/cgroup").splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return ""
+
+
+def _events(path: Path) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in _read(str(path / "cgroup.events")).splitlines() if " " in line)
+
+
+def _worker_present(pid: int, name: str) -> bool:
+    return any(t.comm.startswith("vhost-") and t.tid != pid for t in tasks_of(pid)) or bool(
+        [t for t in threads_named(name) if t.ppid == 2])
+
+
+def run(sc: Scenario) -> Observation:
+    with contextlib.ExitStack() as stack:
+        procs_fd = -1
+        group: Path | None = None
+        if sc.in_cgroup:
+            group = _fresh_cgroup()
+            stack.callback(_remove_group, group)
+            procs_fd = os.open(group / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            stack.callback(os.close, procs_fd)
+        o, setup = stack.enter_context(owner(sc.owner, procs_fd))
+        pid = setup.pid
+        name = f"vhost-{pid}"
+        tasks = tasks_of(pid)
+        owner_task = next((t for t in tasks if t.tid == pid), None)
+        new = tuple(t for t in tasks if t.tid != pid)
+        kthreads = tuple(t for t in threads_named(name) if t.ppid == 2)
+        obs = Observation(setup, owner_task, new, kthreads)
+        extra: dict[str, object] = {}
+        if sc.ps:
+            st_e, out_e = exec_capture(["ps", "-e", "-o", "pid,ppid,comm"])
+            st_l, out_l = exec_capture(["ps", "-eL", "-o", "pid,lwp,comm"])
+            extra["ps_e"] = tuple(ln.strip() for ln in out_e.splitlines() if name in ln)
+            extra["ps_el"] = tuple(ln.strip() for ln in out_l.splitlines() if name in ln)
+            extra["ps_status"] = st_e if st_e else st_l
+        extra["owner_cgroup"] = _cgroup_of(f"/proc/{pid}")
+        extra["worker_cgroups"] = tuple(_cgroup_of(f"/proc/{pid}/task/{t.tid}") for t in new)
+        if sc.freeze and group is not None:
+            (group / "cgroup.freeze").write_text("1")
+            extra["frozen_after"] = wait_until(lambda: _events(group).get("frozen") == "1")
+            (group / "cgroup.freeze").write_text("0")
+            extra["thawed_after"] = wait_until(lambda: _events(group).get("frozen") == "0")
+        if sc.free_workers:
+            extra["free_rets"] = o.free_workers()
+            extra["threads_after_free"] = tuple(t for t in tasks_of(pid) if t.tid != pid)
+        if sc.teardown is Teardown.CLOSE:
+            o.close_device()
+            extra["gone_after"] = wait_until(lambda: not _worker_present(pid, name))
+        elif sc.teardown is Teardown.KILL:
+            o.finish(kill=True)
+            extra["gone_after"] = wait_until(lambda: not _worker_present(pid, name))
+        extra["teardown"] = sc.teardown
+        o.finish(kill=False)
+        return replace(obs, **extra)  # type: ignore[arg-type]
+    raise AssertionError("unreachable")
+
+
+def _remove_group(path: Path) -> None:
+    for _ in range(200):
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            time.sleep(0.01)
+    path.rmdir()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Ioctl:
+    """An ioctl's result: 0, an errno, or 'any error' (err=-1)."""
+
+    which: str  # field of OwnerSetup
+    err: int = 0
+
+    def mismatch(self, obs: Observation) -> str | None:
+        v = getattr(obs.setup, self.which)
+        ret = v[0] if isinstance(v, tuple) else v
+        if self.err == -1:
+            return None if ret < 0 and ret != NOT_CALLED else f"{self.which} gave {_ret(ret)}, expected an error"
+        want = 0 if self.err == 0 else -self.err
+        return None if ret == want else f"{self.which} gave {_ret(ret)}, expected {_ret(want)}"
+
+
+@dataclass(frozen=True)
+class NewWorkers:
+    """Every VHOST_NEW_WORKER call gave this errno (0: success)."""
+
+    err: int = 0
+
+    def mismatch(self, obs: Observation) -> str | None:
+        want = -self.err if self.err else 0
+        bad = [r for r, _ in obs.setup.new_workers if r != want]
+        return f"VHOST_NEW_WORKER gave {_ret(bad[0])}, expected {_ret(want)}" if bad else None
+
+
+@dataclass(frozen=True)
+class GetValue:
+    which: str  # get_before or get_after
+    value: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        ret, val = getattr(obs.setup, self.which)
+        if ret != 0:
+            return f"{self.which} gave {_ret(ret)}"
+        return None if val == self.value else f"{self.which} returned {val}, expected {self.value}"
+
+
+@dataclass(frozen=True)
+class TaskModeWorker:
+    """Exactly `count` new threads vhost-<owner tid>, Tgid = owner, not kthreads."""
+
+    count: int = 1
+
+    def mismatch(self, obs: Observation) -> str | None:
+        ws = obs.workers()
+        if len(obs.new_threads) != self.count or len(ws) != self.count:
+            return f"owner gained {len(obs.new_threads)} thread(s) ({', '.join(t.comm for t in obs.new_threads)}), " \
+                   f"expected {self.count} {obs.worker_name}"
+        for t in ws:
+            if t.comm != obs.worker_name:
+                return f"worker comm {t.comm!r}, expected {obs.worker_name!r}"
+            if t.tgid != obs.setup.pid:
+                return f"worker Tgid {t.tgid}, expected the owner {obs.setup.pid}"
+        if obs.kthreads:
+            return f"there is also a kernel thread {obs.worker_name}"
+        return None
+
+
+@dataclass(frozen=True)
+class WorkerFlags:
+    def mismatch(self, obs: Observation) -> str | None:
+        for t in obs.workers():
+            if t.is_kthread:
+                return f"worker {t.tid} has PF_KTHREAD (flags {t.flags:#x})"
+            if not t.flags & PF_USER_WORKER:
+                return f"worker {t.tid} lacks PF_USER_WORKER (flags {t.flags:#x})"
+            if t.kthread != 0:
+                return f"worker {t.tid} status Kthread: {t.kthread}"
+        return None if obs.workers() else "no worker thread"
+
+
+@dataclass(frozen=True)
+class KthreadWorker:
+    """No new owner thread; one kernel thread vhost-<owner tid> with PPid 2."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.workers():
+            return f"owner gained worker thread(s) {', '.join(t.comm for t in obs.workers())}"
+        if len(obs.kthreads) != 1:
+            return f"{len(obs.kthreads)} kernel thread(s) named {obs.worker_name} with PPid 2, expected 1"
+        t = obs.kthreads[0]
+        if not t.is_kthread:
+            return f"{obs.worker_name} lacks PF_KTHREAD (flags {t.flags:#x})"
+        if t.kthread not in (None, 1):
+            return f"{obs.worker_name} status Kthread: {t.kthread}"
+        return None
+
+
+@dataclass(frozen=True)
+class NoWorker:
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.workers() or obs.kthreads:
+            return f"a worker exists ({obs.describe()})"
+        return None
+
+
+@dataclass(frozen=True)
+class PsShows:
+    """ps -e lists no separate vhost process; ps -eL lists the thread."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.ps_status != 0:
+            return f"ps failed (status {obs.ps_status})"
+        if obs.ps_e:
+            return f"ps -e lists a vhost process: {obs.ps_e[0]!r}"
+        if not obs.ps_el:
+            return f"ps -eL does not list {obs.worker_name}"
+        return None
+
+
+@dataclass(frozen=True)
+class SameCgroup:
+    def mismatch(self, obs: Observation) -> str | None:
+        bad = [c for c in obs.worker_cgroups if c != obs.owner_cgroup]
+        if not obs.worker_cgroups:
+            return "no worker thread"
+        return f"worker in cgroup {bad[0]!r}, owner in {obs.owner_cgroup!r}" if bad else None
+
+
+@dataclass(frozen=True)
+class Freezes:
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.frozen_after is None:
+            return f"cgroup did not reach frozen 1 within {BOUND_S:g} s"
+        if obs.thawed_after is None:
+            return f"cgroup did not thaw within {BOUND_S:g} s"
+        return None
+
+
+@dataclass(frozen=True)
+class Gone:
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.gone_after is None:
+            return f"worker still present {BOUND_S:g} s after {obs.teardown.value}"
+        return None
+
+
+@dataclass(frozen=True)
+class WorkersFreed:
+    def mismatch(self, obs: Observation) -> str | None:
+        if any(r != 0 for r in obs.free_rets):
+            return f"VHOST_FREE_WORKER gave {', '.join(_ret(r) for r in obs.free_rets)}"
+        left = [t for t in obs.threads_after_free if t.comm.startswith("vhost-")]
+        return None if len(left) == 1 else f"{len(left)} worker thread(s) left after freeing, expected 1"
+
+
+# --------------------------------------------------------------------------- the case type
+
+
+@dataclass(frozen=True)
+class VhostCase(Case):
+    scenario: Scenario = field(default_factory=Scenario)
+    expect: tuple[Check[Observation], ...] = ()
+    old_expect: tuple[Check[Observation], ...] | None = field(default=None, kw_only=True)
+
+    def execute(self) -> Judgement:
+        try:
+            obs = run(self.scenario)
+        except OSError as e:
+            return Judgement(Verdict.ERROR, f"harness: {e}")
+        s = obs.setup
+        if s.harness_error:
+            return Judgement(Verdict.ERROR, f"harness: owner setup failed ({errno_name(s.harness_errno)})")
+        if s.open_ret < 0:
+            return Judgement(Verdict.ERROR, f"harness: open {self.scenario.owner.device}: {_ret(s.open_ret)}")
+        old_m = mismatches(self.old_expect, obs) if self.old_expect is not None else None
+        return judge(mismatches(self.expect, obs), obs.describe(), kernel.facts().version, self.old, old_m)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def probe_vsock_device() -> tuple[State, str]:
+    return _probe_dev(VSOCK, "vhost_vsock")
+
+
+def probe_device() -> tuple[State, str]:
+    return _probe_dev(NET, "vhost_net")
+
+
+def _probe_dev(dev: str, module: str) -> tuple[State, str]:
+    if not os.path.exists(dev):
+        return State.ABSENT, f"{dev} missing (modprobe {module})"
+    try:
+        os.close(os.open(dev, os.O_RDWR | os.O_CLOEXEC))
+    except OSError as e:
+        usable = e.errno in (errno.EACCES, errno.EPERM, errno.ENODEV, errno.ENXIO)
+        return (State.ABSENT if usable else State.UNKNOWN), f"open {dev}: {errno_name(e.errno or 0)}"
+    return State.PRESENT, f"{dev} opens"
+
+
+def probe_fork_owner_control() -> tuple[State, str]:
+    with owner(OwnerRequest(get_before=True, set_owner=False)) as (_, s):
+        ret, val = s.get_before
+    if s.open_ret < 0:
+        return State.UNKNOWN, f"open {NET}: {_ret(s.open_ret)}"
+    if ret == 0:
+        return State.PRESENT, f"VHOST_GET_FORK_FROM_OWNER returned {val}"
+    # ENOTTY upstream without it; EPERM (ownership check first) or ENOBUFS (vring fall-through) on 6.1
+    return State.ABSENT, f"VHOST_GET_FORK_FROM_OWNER gave {_ret(ret)}"
+
+
+def probe_task_mode() -> tuple[State, str]:
+    with owner(OwnerRequest()) as (_, s):
+        threads = [t for t in tasks_of(s.pid) if t.tid != s.pid]
+    if s.set_owner_ret != 0:
+        return State.UNKNOWN, f"VHOST_SET_OWNER gave {_ret(s.set_owner_ret)}"
+    if any(t.comm == f"vhost-{s.pid}" for t in threads):
+        return State.PRESENT, "VHOST_SET_OWNER added a vhost thread to the owner"
+    return State.ABSENT, "the worker is a kernel thread, not a thread of the owner"
+
+
+def probe_new_worker() -> tuple[State, str]:
+    with owner(OwnerRequest(new_workers=1)) as (_, s):
+        ret = s.new_workers[0][0]
+    if ret == 0:
+        return State.PRESENT, "VHOST_NEW_WORKER succeeded"
+    return State.ABSENT, f"VHOST_NEW_WORKER gave {_ret(ret)}"
