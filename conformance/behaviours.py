@@ -78,7 +78,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
        "vhost.device"),
     _b("vhost.nproc", "task-mode workers are charged to the owner's RLIMIT_NPROC; kernel threads are not", "6.4",
        "6e890c5d5021", "vhost.device"),
-    _b("vhost.workers", "VHOST_NEW_WORKER/VHOST_FREE_WORKER add and remove vhost-<tid> threads", "6.5",
+    _b("vhost.workers", "VHOST_NEW_WORKER/VHOST_FREE_WORKER add and remove vhost-<tid> threads (vhost-scsi)", "6.5",
        "1cdaafa1b8b4", "vhost.new_worker"),
     # ---- resolve_cached ---------------------------------------------------
     _b("resolve_cached.create_trunc_tmpfile", "openat2 with RESOLVE_CACHED and O_CREAT, O_TRUNC or O_TMPFILE is "

@@ -65,6 +65,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="write the case records (JSON) here")
     p.add_argument("--expectations", metavar="PATH", help="TOML file of known deviations")
     p.add_argument("--timeout", metavar="S", type=float, help="per-case timeout in seconds (default 60)")
+    p.add_argument("--label", metavar="TEXT", help="run label, part of the report suite name (e.g. vm:debian-6.12)")
     p.add_argument("--family", action="append", default=[], metavar="NAME",
                    help="only this family (clone3, resolve_cached, io_uring, vhost); repeatable")
     p.add_argument("-k", metavar="EXPR", dest="keyword", help="only cases matching EXPR (pytest -k)")
@@ -90,6 +91,8 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         args += ["--kc-expectations", ns.expectations]
     if ns.timeout is not None:
         args += ["--kc-timeout", str(ns.timeout)]
+    if ns.label:
+        args += ["--kc-suite-name", ns.label]
     if ns.keyword:
         args += ["-k", ns.keyword]
     if ns.workers:

@@ -153,7 +153,7 @@ def _probe_user_namespaces() -> tuple[State, str]:
 def _vhost(name: str) -> tuple[State, str]:
     from conformance import vhost
 
-    if name != "probe_device" and name != "probe_vsock_device":
+    if name not in ("probe_device", "probe_vsock_device", "probe_scsi_device"):
         state, why = vhost.probe_device()
         if state is not State.PRESENT:
             return state, why
@@ -224,7 +224,9 @@ PROBES: dict[str, Probe] = {
               lambda: _vhost("probe_task_mode")),
         Probe("vhost.fork_owner_control", "VHOST_SET_FORK_FROM_OWNER", "6.17", "7d9896e9f6d0",
               lambda: _vhost("probe_fork_owner_control")),
-        Probe("vhost.new_worker", "VHOST_NEW_WORKER", "6.5", "1cdaafa1b8b4", lambda: _vhost("probe_new_worker")),
+        Probe("vhost.scsi_device", "vhost-scsi device", "3.6", "", lambda: _vhost("probe_scsi_device")),
+        Probe("vhost.new_worker", "VHOST_NEW_WORKER (vhost-scsi)", "6.5", "1cdaafa1b8b4",
+              lambda: _vhost("probe_new_worker")),
         Probe("openat2", "openat2()", "5.6", "fddb5d430ad9", _probe_openat2),
         Probe("openat2.resolve_cached", "RESOLVE_CACHED", "5.12", "99668f618062", _probe_resolve_cached),
         Probe("io_uring", "io_uring", "5.1", "", _probe_io_uring),

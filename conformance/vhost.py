@@ -31,6 +31,7 @@ PF_USER_WORKER = 0x00004000
 NOT_CALLED = int(lib.KC_VHOST_NOT_CALLED)
 NET = "/dev/vhost-net"
 VSOCK = "/dev/vhost-vsock"
+SCSI = "/dev/vhost-scsi"  # the device that implements VHOST_NEW_WORKER / VHOST_FREE_WORKER
 BOUND_S = 5.0
 
 
@@ -497,6 +498,16 @@ class Freezes:
 
 
 @dataclass(frozen=True)
+class FreezeBlocked:
+    """The kernel-thread model: the worker (PF_NOFREEZE) keeps its group from reporting frozen 1."""
+
+    def mismatch(self, obs: Observation) -> str | None:
+        if obs.frozen_after is not None:
+            return f"cgroup reached frozen 1 after {obs.frozen_after:.2f} s"
+        return None
+
+
+@dataclass(frozen=True)
 class Gone:
     def mismatch(self, obs: Observation) -> str | None:
         if obs.gone_after is None:
@@ -543,6 +554,10 @@ def probe_vsock_device() -> tuple[State, str]:
     return _probe_dev(VSOCK, "vhost_vsock")
 
 
+def probe_scsi_device() -> tuple[State, str]:
+    return _probe_dev(SCSI, "vhost_scsi")
+
+
 def probe_device() -> tuple[State, str]:
     return _probe_dev(NET, "vhost_net")
 
@@ -580,7 +595,10 @@ def probe_task_mode() -> tuple[State, str]:
 
 
 def probe_new_worker() -> tuple[State, str]:
-    with owner(OwnerRequest(new_workers=1)) as (_, s):
+    state, why = probe_scsi_device()
+    if state is not State.PRESENT:
+        return state, why
+    with owner(OwnerRequest(device=SCSI, new_workers=1)) as (_, s):
         ret = s.new_workers[0][0]
     if ret == 0:
         return State.PRESENT, "VHOST_NEW_WORKER succeeded"

@@ -80,7 +80,8 @@ CASES: tuple[CachedCase, ...] = (
                 opens(SameFile()), doc="every component from / down is in the dcache"),
     cached_case("warm-fast-symlink", "warm", S("link", warm=("link",), same_as="warm"), opens(SameFile()),
                 doc="a fast symlink that was followed once (atime updated) needs no ref-walk; before that "
-                    "first normal follow it may be EAGAIN (pick_link unlazies for touch_atime)"),
+                    "first normal follow it may be EAGAIN (pick_link unlazies for touch_atime;"
+                    " under strictatime every new second needs an atime update)"),
     cached_case("warm-symlink-itself-o-path", "warm", S("link", O_PATH | O_NOFOLLOW, warm=("link",)), opens()),
     cached_case("warm-fifo-nonblock", "warm", S("fifo", O_RDONLY | O_NONBLOCK, warm=("fifo",)), opens()),
     # ---- not in the dcache ------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from conformance.case import Check
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, ProgramOnPath, Requirement
 from conformance.verdict import OldModel
 from conformance.vhost import (
+    SCSI,
     VSOCK,
+    FreezeBlocked,
     Freezes,
     GetValue,
     Gone,
@@ -42,6 +44,8 @@ TASK = (*BASE, Feature("vhost.task_mode"))
 CONTROL = (*BASE, Feature("vhost.fork_owner_control"))
 NEW_WORKER = (*TASK, Feature("vhost.new_worker"))
 KTHREAD_MODEL = OldModel("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> with PPid 2")
+FREEZE_MODEL = OldModel("6.4", "f9010dbdce91", "the kernel-thread worker is PF_NOFREEZE: a frozen cgroup "
+                        "holding it never reports frozen 1")
 NPROC_MODEL = OldModel("6.4", "6e890c5d5021", "kernel-thread workers are not charged to RLIMIT_NPROC")
 
 
@@ -92,7 +96,8 @@ CASES: tuple[VhostCase, ...] = (
     # ---- cgroup and freezer ---------------------------------------------------------------------
     vh("worker-in-owner-cgroup", "cgroup", SameCgroup(), needs=(*TASK, Cgroup2Writable()), in_cgroup=True),
     vh("freeze-and-thaw", "cgroup", Ioctl("set_owner_ret"), Freezes(), needs=(*BASE, Cgroup2Writable()),
-       in_cgroup=True, freeze=True, doc="the 6.4 freezer regression: the group reaches frozen 1 and thaws"),
+       in_cgroup=True, freeze=True, old=FREEZE_MODEL, old_expect=(Ioctl("set_owner_ret"), FreezeBlocked()),
+       doc="the group reaches frozen 1 and thaws (the 6.4 fix made workers freezable threads)"),
     # ---- RLIMIT_NPROC ---------------------------------------------------------------------------
     vh("nproc-task-mode-refused", "nproc", Ioctl("set_owner_ret", -1), NoWorker(),
        old=NPROC_MODEL, old_expect=(Ioctl("set_owner_ret"), KthreadWorker()),
@@ -102,7 +107,7 @@ CASES: tuple[VhostCase, ...] = (
        fork_owner=0, drop_privileges=True, nproc_limit=1),
     # ---- multiple workers (6.5) -----------------------------------------------------------------
     vh("new-worker-adds-threads", "workers", NewWorkers(), TaskModeWorker(count=3), needs=NEW_WORKER,
-       new_workers=2),
-    vh("free-worker-removes-threads", "workers", NewWorkers(), WorkersFreed(), needs=NEW_WORKER, new_workers=2,
-       free_workers=True),
+       device=SCSI, new_workers=2, doc="vhost-scsi: the default worker plus two new vhost-<owner tid> threads"),
+    vh("free-worker-removes-threads", "workers", NewWorkers(), WorkersFreed(), needs=NEW_WORKER, device=SCSI,
+       new_workers=2, free_workers=True),
 )

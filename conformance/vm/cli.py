@@ -1,11 +1,129 @@
-"""Subcommands of this package (registered into the kconform CLI)."""
+"""``kconform kernels`` and ``kconform vm``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from conformance.verdict import Verdict
 
-def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Callable[[argparse.Namespace, Sequence[str]], int]]) -> None:
-    return None
+Handler = Callable[[argparse.Namespace, Sequence[str]], int]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+
+
+def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler]) -> None:
+    k = sub.add_parser("kernels", help="list or fetch kernels for VM runs")
+    ksub = k.add_subparsers(dest="kernels_command", required=True)
+    ksub.add_parser("list", help="kernels in the cache")
+    fetch = ksub.add_parser("fetch", help="download Debian kernels (or check local specs)")
+    fetch.add_argument("specs", nargs="+", metavar="SPEC")
+    handlers["kernels"] = cmd_kernels
+
+    vm = sub.add_parser("vm", help="run the suite on other kernels in VMs")
+    vm.add_argument("--kernel", action="append", required=True, metavar="SPEC",
+                    help="debian:6.1, debian:6.12, /path/vmlinuz:/path/modules or an extracted root; repeatable")
+    vm.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
+    vm.add_argument("-j", type=int, default=1, metavar="N", dest="jobs", help="kernels booted in parallel")
+    vm.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-kernel timeout in seconds")
+    vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                    help="auto: KVM when a test boot works, else TCG")
+    vm.add_argument("--cpus", type=int, default=2)
+    vm.add_argument("--memory", default="1G")
+    vm.add_argument("--inject-panic", action="store_true",
+                    help="test-only: panic the guest before the suite starts (checks crash reporting)")
+    handlers["vm"] = cmd_vm
+
+
+def _usage(msg: str) -> Exception:
+    from conformance.cli import UsageError
+
+    return UsageError(msg)
+
+
+def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.vm import kernels
+
+    if ns.kernels_command == "list":
+        found = kernels.list_cached()
+        if not found:
+            print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:6.12)")
+        for k in found:
+            print(f"{k.label:32} {k.release:28} {k.vmlinuz}")
+        return EXIT_OK
+    for spec in ns.specs:
+        try:
+            k = kernels.resolve(spec)
+        except kernels.KernelSpecError as e:
+            raise _usage(str(e)) from None
+        print(f"{spec}: {k.label} {k.release} {k.vmlinuz}")
+    return EXIT_OK
+
+
+def _table(results: Sequence[Any]) -> str:
+    head = ("kernel", "release", "outcome", "accel", "pass", "fail", "skip", "old", "error", "boot s", "suite s",
+            "total s")
+    rows = [head]
+    for r in results:
+        c = r.counts
+
+        def n(v: Verdict, c: dict[Verdict, int] = c) -> str:
+            return str(c.get(v, 0)) if c else "-"
+
+        rows.append((r.kernel.label, r.kernel.release, r.outcome.value, r.accel, n(Verdict.PASS), n(Verdict.FAIL),
+                     n(Verdict.SKIP), n(Verdict.OLD_MODEL), n(Verdict.ERROR),
+                     f"{r.boot_s:.1f}" if r.boot_s is not None else "-",
+                     f"{r.suite_s:.1f}" if r.suite_s is not None else "-", f"{r.total_s:.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.cli import check_writable
+    from conformance.vm import kernels, runner
+
+    if ns.jobs < 1:
+        raise _usage("-j must be at least 1")
+    if ns.timeout <= 0:
+        raise _usage("--timeout must be positive")
+    out = Path(ns.out)
+    if out.exists() and not out.is_dir():
+        raise _usage(f"--out {out} is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _usage(f"--out {out}: {e.strerror}") from None
+    check_writable(str(out / "junit.xml"), "results")
+    try:
+        runner.require_tools()
+        resolved = [kernels.resolve(spec) for spec in ns.kernel]
+    except kernels.KernelSpecError as e:
+        raise _usage(str(e)) from None
+    labels = [k.label for k in resolved]
+    if len(set(labels)) != len(labels):
+        raise _usage(f"the same kernel is given twice ({', '.join(labels)})")
+    cfg = runner.VmConfig(accel=runner.Accel(ns.accel), cpus=ns.cpus, memory=ns.memory, timeout_s=ns.timeout,
+                          inject_panic=ns.inject_panic, run_args=tuple(extra))
+    lock = threading.Lock()
+
+    def progress(msg: str) -> None:
+        with lock:
+            print(msg, file=sys.stderr, flush=True)
+
+    outdir = out.resolve()
+    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
+        futures = [pool.submit(runner.run_kernel, k, cfg, outdir / k.label, progress) for k in resolved]
+        results = [f.result() for f in futures]
+    print(_table(results))
+    for r in results:
+        if r.outcome.kernel_error:
+            print(f"\n[{r.kernel.label}] {r.outcome.value}:\n{r.detail}", file=sys.stderr)
+    print(f"\nresults: {outdir}/<kernel>/junit.xml, run.json, console.log")
+    if any(r.outcome is runner.Outcome.NOT_RUN for r in results):
+        return EXIT_INFRA
+    return EXIT_FAILED if any(r.outcome is not runner.Outcome.PASSED for r in results) else EXIT_OK

@@ -21,10 +21,10 @@ from conformance.vm.kernels import Kernel, KernelSpecError
 # Modules the guest loads when the kernel has them as modules (built-ins are skipped):
 # virtio transport and 9p for the host root, overlayfs, and what the vhost family needs.
 GUEST_MODULES = (
-    "virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay", "tun", "vhost_net", "vhost_vsock",
+    "virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay", "tun", "vhost_net", "vhost_vsock", "vhost_scsi",
 )
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "poweroff", "chroot", "sync",
-                   "sleep", "ls", "mknod", "ln")
+                   "sleep", "ls", "mknod", "ln", "cp", "switch_root")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+#!/bin/sh
+# kconform guest /init (busybox).  The host's root is mounted read-only over
+# virtio-9p with a tmpfs overlay on top (the guest's writes are thrown away),
+# the result directory is a second, writable 9p share at the same path as on
+# the host, and the command to run is $OUT/run.sh.  Settings come from kc.*
+# words on the kernel command line.  Markers "KC[uptime] ..." on the console
+# let the host follow the boot.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+t() { read up _ < /proc/uptime; echo "KC[$up] $*"; }
+t init-start
+for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null || t "insmod $m failed"; done
+t modules-loaded
+MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0
+for w in $(cat /proc/cmdline); do case $w in
+  kc.msize=*) MS=${w#*=};; kc.cache=*) CACHE=${w#*=};; kc.out=*) OUT=${w#*=};; kc.panic=*) PANIC=${w#*=};;
+esac; done
+O9="trans=virtio,version=9p2000.L,msize=$MS"
+mount -t 9p -o $O9,cache=$CACHE,ro hostroot /lower || t "mount hostroot failed"
+R=/newroot
+mount -t tmpfs -o mode=755 tmpfs /upper && mkdir -p /upper/u /upper/w
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w $R || {
+  t "overlay failed, using the read-only root"; mount --bind /lower $R; }
+mount -t proc proc $R/proc
+mount -t sysfs sysfs $R/sys
+mount -t devtmpfs devtmpfs $R/dev
+mkdir -p $R/dev/pts $R/dev/shm 2>/dev/null
+mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
+mount -t tmpfs tmpfs $R/dev/shm
+mount -t cgroup2 cgroup2 $R/sys/fs/cgroup
+mount -t tmpfs tmpfs $R/tmp
+mount -t tmpfs tmpfs $R/run
+mount -t 9p -o $O9,cache=none kcout /kc || t "mount kcout failed"
+mkdir -p $R$OUT 2>/dev/null; mount --bind /kc $R$OUT || t "bind $OUT failed"
+if [ "$PANIC" = 1 ]; then
+  t "panic requested (kc.panic=1)"
+  echo 1 > /proc/sys/kernel/sysrq
+  echo c > /proc/sysrq-trigger
+fi
+# Stage 2 runs in the new root after switch_root (not chroot: a chrooted
+# process may not create user namespaces, and the suite checks that).
+mkdir -p $R/run/kc && cp /bin/busybox $R/run/kc/busybox
+cat > $R/run/kc/stage2.sh <<STAGE2
+#!/run/kc/busybox sh
+t() { read up _ < /proc/uptime; echo "KC[\$up] \$*"; }
+t cmd-start
+/bin/sh $OUT/run.sh
+rc=\$?
+t "cmd-end rc=\$rc"
+echo \$rc > $OUT/exitcode
+/run/kc/busybox sync
+/run/kc/busybox poweroff -f
+STAGE2
+exec switch_root $R /run/kc/busybox sh /run/kc/stage2.sh

@@ -1,0 +1,326 @@
+"""Boot a kernel under QEMU, run the installed suite in it, bring results back.
+
+The guest sees the host's root read-only over virtio-9p (with a throw-away
+tmpfs overlay), so it runs the very kconform installation that started it; the
+result directory is shared read-write.  QEMU has no timeout of its own: this
+module kills it at ``timeout_s``.  Console markers written by guest_init.sh give
+the boot and suite times; a panic, oops or hang becomes an error result for
+that kernel with an excerpt of the console, and the other kernels still run.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import lzma
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.report import junit
+from conformance.results import CaseRecord, RunRecord
+from conformance.verdict import Verdict
+from conformance.vm import initramfs
+from conformance.vm.kernels import Kernel, KernelSpecError, cache_dir
+
+QEMU = "qemu-system-x86_64"
+MARKER = re.compile(r"KC\[([0-9.]+)\] (.*)")
+BAD_CONSOLE = re.compile(r"Kernel panic|BUG:|Oops|general protection fault|WARNING:|Call Trace:|RIP:")
+CMDLINE = "console=ttyS0 panic=-1 oops=panic quiet loglevel=4 mitigations=off no_timer_check tsc=reliable"
+
+
+class Accel(enum.StrEnum):
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+class Outcome(enum.StrEnum):
+    PASSED = "passed"  # suite ran, no fail/error verdicts
+    FAILED = "failed"  # suite ran, some case failed or errored
+    PANIC = "panic"  # the guest kernel panicked or oopsed
+    TIMEOUT = "timeout"  # killed at the timeout
+    CRASH = "crash"  # QEMU exited without a result
+    NOT_RUN = "not-run"  # QEMU could not be started
+
+    @property
+    def kernel_error(self) -> bool:
+        return self in (Outcome.PANIC, Outcome.TIMEOUT, Outcome.CRASH, Outcome.NOT_RUN)
+
+
+@dataclass(frozen=True)
+class VmConfig:
+    accel: Accel = Accel.AUTO
+    cpus: int = 2
+    memory: str = "1G"
+    timeout_s: float = 1800.0
+    inject_panic: bool = False
+    run_args: tuple[str, ...] = ()  # passed to kconform run in the guest
+
+
+@dataclass
+class VmResult:
+    kernel: Kernel
+    outdir: Path
+    outcome: Outcome = Outcome.NOT_RUN
+    exit_code: int | None = None
+    accel: str = ""
+    boot_s: float | None = None  # QEMU start -> suite command start
+    suite_s: float | None = None  # suite command start -> end
+    total_s: float = 0.0
+    detail: str = ""
+    counts: dict[Verdict, int] = field(default_factory=dict)
+
+
+def require_tools() -> None:
+    if shutil.which(QEMU) is None:
+        raise KernelSpecError(f"{QEMU} not found (apt-get install qemu-system-x86)")
+    initramfs.busybox_path()
+
+
+# --------------------------------------------------------------------------- images
+
+
+def boot_image(kernel: Kernel) -> Path:
+    """An uncompressed vmlinux (PVH entry: skips the decompressor, much faster under TCG)
+    extracted from the bzImage and cached; the bzImage itself when that is not possible."""
+    data = kernel.vmlinuz.read_bytes()
+    if data.startswith(b"\x7fELF"):
+        return kernel.vmlinuz
+    target = cache_dir() / "vmlinux" / f"{kernel.label}-{kernel.release}.elf"
+    if target.exists():
+        return target
+    elf = _decompress_payload(data)
+    if elf is None or not _has_pvh_note(elf):
+        return kernel.vmlinuz
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(elf)
+    tmp.rename(target)
+    return target
+
+
+def _decompress_payload(data: bytes) -> bytes | None:
+    for magic, how in ((b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x1f\x8b\x08", "gzip")):
+        start = 0
+        while (i := data.find(magic, start)) >= 0:
+            start = i + 1
+            try:
+                if how == "xz":
+                    out = lzma.LZMADecompressor().decompress(data[i:])
+                elif how == "gzip":
+                    out = gzip.GzipFile(fileobj=__import__("io").BytesIO(data[i:])).read()
+                elif shutil.which("zstd"):
+                    out = subprocess.run(["zstd", "-qdc"], input=data[i:], capture_output=True).stdout
+                else:
+                    continue
+            except (lzma.LZMAError, OSError, EOFError):
+                continue
+            if out.startswith(b"\x7fELF"):
+                return out
+    return None
+
+
+def _has_pvh_note(elf: bytes) -> bool:
+    # XEN_ELFNOTE_PHYS32_ENTRY (18) in a "Xen" note: QEMU boots such an ELF directly.
+    return b"Xen\x00" in elf[:4 << 20] or b"Xen\x00" in elf
+
+
+# --------------------------------------------------------------------------- accel
+
+
+_KVM_OK: dict[str, bool] = {}
+
+
+def kvm_usable(kernel: Kernel) -> bool:
+    """/dev/kvm may exist and still not work (nested virtualisation): boot the floor once."""
+    if "kvm" in _KVM_OK:
+        return _KVM_OK["kvm"]
+    ok = os.access("/dev/kvm", os.R_OK | os.W_OK)
+    if ok:
+        res = boot_floor(kernel, Accel.KVM, timeout_s=30)
+        ok = res is not None
+    _KVM_OK["kvm"] = ok
+    return ok
+
+
+def floor_initramfs() -> Path:
+    target = cache_dir() / "floor.cpio"
+    if not target.exists():
+        c = initramfs.Cpio()
+        for d in ("bin", "dev", "proc"):
+            c.dir(d)
+        c.file("bin/busybox", initramfs.busybox_path().read_bytes(), 0o755)
+        c.file("init", b"#!/bin/busybox sh\n/bin/busybox echo KC-FLOOR-UP\n/bin/busybox poweroff -f\n", 0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(c.finish())
+    return target
+
+
+def qemu_base(accel: Accel, cpus: int, memory: str) -> list[str]:
+    return [QEMU, "-accel", accel.value, "-M", "pc", "-m", memory, "-smp", str(cpus),
+            "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config"]
+
+
+def boot_floor(kernel: Kernel, accel: Accel, timeout_s: float = 120, cpus: int = 2,
+               memory: str = "1G") -> float | None:
+    """Seconds for the bare boot floor (init only powers off), or None if it failed."""
+    cmd = [*qemu_base(accel, cpus, memory), "-serial", "stdio", "-kernel", str(boot_image(kernel)),
+           "-initrd", str(floor_initramfs()), "-append", CMDLINE]
+    t = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None
+    if b"KC-FLOOR-UP" not in proc.stdout:
+        return None
+    return time.monotonic() - t
+
+
+# --------------------------------------------------------------------------- one kernel
+
+
+def guest_script(outdir: Path, label: str, run_args: Sequence[str]) -> str:
+    """What the guest runs: the installed kconform of this very interpreter, with
+    run_args passed to ``kconform run`` (its own options, then ``-- pytest args``)."""
+    kconform = Path(sys.prefix) / "bin" / "kconform"
+    args = [str(kconform), "run", "--label", f"vm:{label}", "--junit", str(outdir / "junit.xml"),
+            "--json", str(outdir / "run.json"), *run_args]
+    path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    return "\n".join([
+        "#!/bin/sh",
+        f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
+        f"cd {shlex.quote(str(outdir))}",
+        " ".join(shlex.quote(a) for a in args) + " > guest-stdout.txt 2>&1",
+        "",
+    ])
+
+
+def qemu_command(kernel: Kernel, accel: Accel, cfg: VmConfig, outdir: Path, initrd: Path) -> list[str]:
+    append = f"{CMDLINE} kc.out={outdir} kc.msize=512000 kc.cache=loose"
+    if cfg.inject_panic:
+        append += " kc.panic=1"
+    return [
+        *qemu_base(accel, cfg.cpus, cfg.memory),
+        "-chardev", f"file,id=con,path={outdir / 'console.log'}", "-serial", "chardev:con",
+        "-fsdev", "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot",
+        "-fsdev", f"local,id=fsout,path={outdir},security_model=none",
+        "-device", "virtio-9p-pci,fsdev=fsout,mount_tag=kcout",
+        "-kernel", str(boot_image(kernel)), "-initrd", str(initrd), "-append", append,
+    ]
+
+
+def _markers(console: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in MARKER.finditer(console):
+        out.setdefault(m.group(2).split(" ", 1)[0], float(m.group(1)))
+    return out
+
+
+def excerpt(console: str, lines: int = 40) -> str:
+    """The part of the console a person needs: from the first bad line, or the tail."""
+    all_lines = console.splitlines()
+    for i, line in enumerate(all_lines):
+        if BAD_CONSOLE.search(line):
+            return "\n".join(all_lines[max(0, i - 5): i + lines])
+    return "\n".join(all_lines[-lines:])
+
+
+Progress = Callable[[str], None]
+
+
+def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) -> VmResult:
+    outdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("junit.xml", "run.json", "exitcode", "console.log", "guest-stdout.txt"):
+        (outdir / stale).unlink(missing_ok=True)
+    res = VmResult(kernel, outdir)
+    accel = cfg.accel
+    if accel is Accel.AUTO:
+        accel = Accel.KVM if kvm_usable(kernel) else Accel.TCG
+    res.accel = accel.value
+    initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
+    (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args))
+    cmd = qemu_command(kernel, accel, cfg, outdir, initrd)
+    (outdir / "qemu-command.txt").write_text(shlex.join(cmd) + "\n")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as e:
+        res.detail = f"cannot start {QEMU}: {e}"
+        _write_error_junit(res)
+        return res
+    progress(f"[{kernel.label}] booting ({accel.value})")
+    seen: set[str] = set()
+    next_note = t0 + 30
+    timed_out = False
+    while proc.poll() is None:
+        time.sleep(0.2)
+        now = time.monotonic()
+        marks = _markers(_read(outdir / "console.log"))
+        if "cmd-start" in marks and "cmd-start" not in seen:
+            seen.add("cmd-start")
+            res.boot_s = now - t0
+            progress(f"[{kernel.label}] booted in {res.boot_s:.1f} s, suite running")
+        if now >= next_note:
+            progress(f"[{kernel.label}] {'suite running' if seen else 'still booting'} ({now - t0:.0f} s)")
+            next_note = now + 30
+        if now - t0 > cfg.timeout_s:
+            proc.kill()
+            timed_out = True
+    proc.wait()
+    res.total_s = time.monotonic() - t0
+    qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    console = _read(outdir / "console.log")
+    marks = _markers(console)
+    if "cmd-start" in marks and "cmd-end" in marks:
+        res.suite_s = marks["cmd-end"] - marks["cmd-start"]
+        if res.boot_s is None:
+            res.boot_s = res.total_s - res.suite_s
+    code = _read(outdir / "exitcode").strip()
+    res.exit_code = int(code) if code.isdigit() else None
+    if timed_out:
+        res.outcome, res.detail = Outcome.TIMEOUT, f"killed after {cfg.timeout_s:g} s\n{excerpt(console)}"
+    elif re.search(r"Kernel panic|Oops|BUG:|general protection fault", console):
+        res.outcome, res.detail = Outcome.PANIC, excerpt(console)
+    elif res.exit_code is None or not (outdir / "junit.xml").exists():
+        res.outcome = Outcome.CRASH
+        res.detail = f"no result from the guest (qemu exit {proc.returncode})\n{qemu_out[-2000:]}\n" \
+                     f"{excerpt(console)}\n{_read(outdir / 'guest-stdout.txt')[-3000:]}"
+    else:
+        run = RunRecord.load(outdir / "run.json")
+        res.counts = run.counts()
+        bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
+        res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED
+        if BAD_CONSOLE.search(console):
+            res.detail = excerpt(console)
+    if res.outcome.kernel_error:
+        _write_error_junit(res)
+    progress(f"[{kernel.label}] {res.outcome.value} in {res.total_s:.1f} s")
+    return res
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _write_error_junit(res: VmResult) -> None:
+    """A kernel that did not give results still gets a JUnit file: one error case."""
+    props = {"kernel.release": res.kernel.release, "kernel.arch": "x86_64", "run.label": f"vm:{res.kernel.label}",
+             "vm.outcome": res.outcome.value, "vm.accel": res.accel}
+    rec = CaseRecord(f"vm:{res.kernel.label}", "kconform.vm", "boot-and-run", Verdict.ERROR,
+                     f"{res.outcome.value}: {res.detail.splitlines()[0] if res.detail else ''}".strip(),
+                     res.total_s, res.detail)
+    run = RunRecord(props, [rec])
+    junit.write(res.outdir / "junit.xml", [run])
+    run.save(res.outdir / "run.json")

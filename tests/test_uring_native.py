@@ -1,0 +1,237 @@
+"""Self-tests of the io_uring / openat2 C helpers and their probes, on the real kernel.
+
+No mocks: every test calls into conformance._native through conformance.uring.
+Tests that need io_uring skip (naming the probe's reason) where it is missing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from conformance import probes, uring
+from conformance.iouring_workers import (
+    probe_disabled_sysctl,
+    probe_io_uring,
+    probe_native_workers,
+    probe_sqpoll,
+    probe_uring_openat2,
+)
+from conformance.probes import State
+from conformance.resolve_cached import TMPFS_MAGIC, probe_openat2, probe_resolve_cached
+from conformance.uring import AT_FDCWD, RESOLVE_CACHED, HarnessError, OpenRequest, Setup, Via, WorkerKind
+
+
+def _need(name: str) -> None:
+    p = probes.PROBES[name]()
+    if not p.present:
+        pytest.skip(p.reason())
+
+
+def _no_leftovers(threads_before: set[str]) -> None:
+    """No child of ours is left (all reaped) and no iou-* thread appeared here."""
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    new = set(os.listdir("/proc/self/task")) - threads_before
+    comms = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in new
+             if os.path.exists(f"/proc/self/task/{t}/comm")]
+    assert not [c for c in comms if c.startswith("iou-")], comms
+
+
+# --------------------------------------------------------------------------- openat2 and statfs
+
+
+def test_openat2_struct_sizes() -> None:
+    _need("openat2")
+    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH)
+    assert fd >= 0
+    os.close(fd)
+    assert uring.openat2(AT_FDCWD, "/", os.O_PATH, size=16) == -errno.EINVAL  # below OPEN_HOW_SIZE_VER0
+    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, size=32)  # zero tail: accepted
+    assert fd >= 0
+    os.close(fd)
+    assert uring.openat2(AT_FDCWD, "/", os.O_PATH, size=1 << 20) == -errno.EMSGSIZE  # refused before the kernel
+
+
+def test_openat2_errno_passthrough(tmp_path: Path) -> None:
+    _need("openat2")
+    assert uring.openat2(AT_FDCWD, str(tmp_path / "absent")) == -errno.ENOENT
+    assert uring.openat2(AT_FDCWD, str(tmp_path), os.O_PATH, resolve=0x1000) == -errno.EINVAL  # unknown bit
+
+
+def test_fs_type() -> None:
+    assert uring.fs_type("/proc") == 0x9FA0
+    assert uring.fs_type("/nonexistent/kconform") == -errno.ENOENT
+    if os.path.isdir("/dev/shm") and os.stat("/dev/shm").st_dev != os.stat("/dev").st_dev:
+        assert uring.fs_type("/dev/shm") in (TMPFS_MAGIC, 0x858458F6)
+
+
+def test_list_threads_self() -> None:
+    threads = uring.list_threads()
+    me = [t for t in threads if t.tid == os.getpid()]
+    assert me and me[0].tgid == os.getpid() and me[0].pid == os.getpid()
+    assert not me[0].flags & uring.PF_KTHREAD
+    assert me[0].kthread in (-1, 0)  # the line exists since 6.4
+
+
+def test_list_threads_missing_pid() -> None:
+    with pytest.raises(OSError):
+        uring.list_threads(0x7FFFFFF0)
+
+
+# --------------------------------------------------------------------------- the open scenario
+
+
+def test_syscall_open_reads_and_stats(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"hello kconform\n")
+    r = uring.run_open(OpenRequest(path="f", dir=str(tmp_path), read_len=64, ref_path="f"))
+    assert r.problem() is None
+    assert r.measured.ok and r.measured.data == b"hello kconform\n"
+    st = os.stat(f)
+    assert (r.measured.dev, r.measured.ino) == (st.st_dev, st.st_ino) == (r.ref_dev, r.ref_ino)
+    assert r.direct.res == uring.NOT_ATTEMPTED  # no comparison asked for
+    assert r.ring_res == 1  # no ring needed
+
+
+def test_warm_results_reported(tmp_path: Path) -> None:
+    (tmp_path / "f").touch()
+    r = uring.run_open(OpenRequest(path="f", dir=str(tmp_path), warm=("f", "absent")))
+    assert r.warm_res == (0, -errno.ENOENT)
+
+
+def test_bad_dir_is_a_harness_error(tmp_path: Path) -> None:
+    r = uring.run_open(OpenRequest(path="x", dir=str(tmp_path / "absent")))
+    assert r.harness_error is HarnessError.SETUP
+    assert r.problem() is not None and "SETUP" in (r.problem() or "")
+
+
+def test_too_long_path_refused() -> None:
+    with pytest.raises(ValueError):
+        uring.run_open(OpenRequest(path="x" * uring.PATH_MAX))
+
+
+def test_cached_open_in_a_new_process() -> None:
+    _need("openat2.resolve_cached")
+    cold = uring.run_open(OpenRequest(path="/proc/self/status", resolve=RESOLVE_CACHED))
+    warm = uring.run_open(OpenRequest(path="/proc/self/status", resolve=RESOLVE_CACHED, warm=("/proc/self/status",)))
+    assert cold.measured.err == errno.EAGAIN
+    assert warm.measured.ok or warm.measured.err == errno.EAGAIN  # EAGAIN before 5.15
+
+
+def test_inline_ring_agrees_with_syscall(tmp_path: Path) -> None:
+    _need("io_uring")
+    _need("io_uring.openat2")
+    (tmp_path / "f").write_text("x")
+    before = set(os.listdir("/proc/self/task"))
+    r = uring.run_open(OpenRequest(path="f", via=Via.INLINE, compare=True, dir=str(tmp_path), read_len=8))
+    assert r.problem() is None
+    assert r.measured.ok and r.direct.ok and r.measured.data == r.direct.data == b"x"
+    assert (r.measured.dev, r.measured.ino) == (r.direct.dev, r.direct.ino)
+    _no_leftovers(before)
+
+
+def test_async_open_runs_in_a_worker_of_the_child() -> None:
+    _need("io_uring")
+    _need("io_uring.native_workers")
+    before = set(os.listdir("/proc/self/task"))
+    r = uring.run_open(OpenRequest(path="/proc/thread-self/comm", via=Via.ASYNC, compare=True, read_len=64,
+                                   list_threads=True))
+    assert r.problem() is None
+    assert r.measured.text.strip() == f"iou-wrk-{r.child_pid}"
+    assert r.direct.text.strip() != r.measured.text.strip()
+    assert any(t.comm == f"iou-wrk-{r.child_pid}" and t.tgid == r.child_pid for t in r.threads)
+    assert r.features & uring.IORING_FEAT_NATIVE_WORKERS
+    _no_leftovers(before)
+
+
+def test_setup_failure_is_reported(tmp_path: Path) -> None:
+    _need("io_uring")
+    r = uring.run_open(OpenRequest(path="/", via=Via.INLINE, setup=Setup.CHROOT, setup_path=str(tmp_path / "no")))
+    assert r.setup_res in (-errno.ENOENT, -errno.EPERM)
+    assert r.problem() is not None
+
+
+def test_ctty_setup_gives_a_pty() -> None:
+    r = uring.run_open(OpenRequest(path="/dev/tty", flags=os.O_RDWR | os.O_NOCTTY, setup=Setup.CTTY))
+    if r.setup_res in (-errno.ENOENT, -errno.EACCES, -errno.EPERM):
+        pytest.skip(f"no pty here: {uring.said(r.setup_res)}")
+    assert r.problem() is None
+    assert stat.S_ISCHR(r.measured.mode) and r.measured.tty_dev_res == 0
+    assert (os.major(r.measured.tty_dev), os.minor(r.measured.tty_dev)) == (os.major(r.pty_rdev),
+                                                                              os.minor(r.pty_rdev))
+    assert r.measured.tty_sid == r.sid == r.child_pid
+
+
+# --------------------------------------------------------------------------- worker scenarios and probes
+
+
+def test_sigkill_scenario_reaps_everything() -> None:
+    _need("io_uring")
+    _need("io_uring.native_workers")
+    before = set(os.listdir("/proc/self/task"))
+    r = uring.worker_scenario(WorkerKind.SIGKILL)
+    assert r.problem() is None
+    assert r.wait_status & 0x7F == 9 and r.reap_ms >= 0
+    assert r.task_dir_after == -errno.ENOENT
+    assert any(t.comm.startswith("iou-wrk-") for t in r.threads)
+    _no_leftovers(before)
+
+
+def test_signal_scenario_control_runs() -> None:
+    _need("io_uring")
+    _need("io_uring.native_workers")
+    r = uring.worker_scenario(WorkerKind.SIGNAL, settle_ms=20)
+    assert r.problem() is None
+    assert r.target_tid and r.target_tid != r.child_pid
+    assert r.self_handler_tid == r.child_pid
+
+
+def test_setup_probe_rejects_unknown_flags() -> None:
+    _need("io_uring")
+    p = uring.setup_probe(1 << 31)
+    assert p.harness_error is HarnessError.NONE and p.setup_res == -errno.EINVAL
+
+
+@pytest.mark.parametrize("fn", [probe_openat2, probe_resolve_cached, probe_io_uring, probe_native_workers,
+                                probe_sqpoll, probe_uring_openat2, probe_disabled_sysctl])
+def test_probes_say_what_the_kernel_did(fn: object) -> None:
+    assert callable(fn)
+    state, observed = fn()
+    assert state in State and observed
+
+
+def test_resolve_cached_probe_matches_a_direct_call() -> None:
+    _need("openat2")
+    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
+    if fd >= 0:
+        os.close(fd)
+    state, _ = probe_resolve_cached()
+    assert (state is State.PRESENT) == (fd >= 0 or fd == -errno.EAGAIN)
+
+
+def test_native_workers_probe_matches_features() -> None:
+    _need("io_uring")
+    p = uring.setup_probe()
+    state, observed = probe_native_workers()
+    assert (state is State.PRESENT) == bool(p.features & uring.IORING_FEAT_NATIVE_WORKERS)
+    assert f"{p.features:#x}" in observed
+
+
+def test_every_cached_row_has_its_io_uring_twin() -> None:
+    from conformance.resolve_cached import TWIN_BEHAVIOUR, CachedCase
+    from kconform_cases.io_uring.table import CASES as URING
+    from kconform_cases.resolve_cached.table import CASES as CACHED
+
+    twins = {c.id: c for c in URING if isinstance(c, CachedCase)}
+    assert len(twins) == len(CACHED)
+    for row in CACHED:
+        t = twins[f"{row.id}.io_uring"]
+        assert t.behaviour == TWIN_BEHAVIOUR and t.via is Via.INLINE and row.via is Via.SYSCALL
+        assert (t.scenario, t.expect, t.old, t.old_expect, t.lock) == (row.scenario, row.expect, row.old,
+                                                                      row.old_expect, row.lock)
+        assert set(row.needs) <= set(t.needs)
