@@ -1,7 +1,9 @@
 """Compare the verdicts of two runs case by case: ``python -m conformance.tools.compare A.json B.json``.
 
 Exit status 1 when any case differs (or exists in one run only); used to check
-that ``-n 2`` gives the same verdict per case as a serial run.
+that ``-n 2`` gives the same verdict per case as a serial run.  With
+``--executed FAMILY N RUN.json`` it checks instead that at least N cases of the
+family ran and passed (used to prove that the vhost cases execute in the VM).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conformance.results import RunRecord
+from conformance.verdict import Verdict
 
 
 def differences(a: RunRecord, b: RunRecord) -> list[str]:
@@ -22,7 +25,18 @@ def differences(a: RunRecord, b: RunRecord) -> list[str]:
     return out
 
 
+def executed(run: RunRecord, family: str) -> int:
+    """Cases of a family that ran (not skipped) and passed or showed the old model."""
+    done = (Verdict.PASS, Verdict.OLD_MODEL)
+    return sum(1 for c in run.cases if c.classname.split(".")[0] == family and c.verdict in done)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "--executed":
+        family, minimum, path = argv[1], int(argv[2]), Path(argv[3])
+        n = executed(RunRecord.load(path), family)
+        print(f"{path}: {n} {family} case(s) executed and passed (minimum {minimum})")
+        return 0 if n >= minimum else 1
     if len(argv) != 2:
         print("usage: python -m conformance.tools.compare A.json B.json", file=sys.stderr)
         return 2

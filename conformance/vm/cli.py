@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
     vm.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-kernel timeout in seconds")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                     help="auto: KVM when a test boot works, else TCG")
-    vm.add_argument("--cpus", type=int, default=2)
+    vm.add_argument("--cpus", type=int, default=0, help="vCPUs per guest (default: host CPUs / -j, at least 1)")
     vm.add_argument("--memory", default="1G")
     vm.add_argument("--inject-panic", action="store_true",
                     help="test-only: panic the guest before the suite starts (checks crash reporting)")
@@ -107,7 +108,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     labels = [k.label for k in resolved]
     if len(set(labels)) != len(labels):
         raise _usage(f"the same kernel is given twice ({', '.join(labels)})")
-    cfg = runner.VmConfig(accel=runner.Accel(ns.accel), cpus=ns.cpus, memory=ns.memory, timeout_s=ns.timeout,
+    cpus = ns.cpus or max(1, (os.cpu_count() or 1) // ns.jobs)
+    cfg = runner.VmConfig(accel=runner.Accel(ns.accel), cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
                           inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import gzip
+import json
 import lzma
 import os
 import re
@@ -303,6 +304,9 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
             res.detail = excerpt(console)
     if res.outcome.kernel_error:
         _write_error_junit(res)
+    (outdir / "vm-timings.json").write_text(json.dumps({
+        "kernel": kernel.label, "release": kernel.release, "accel": res.accel, "cpus": cfg.cpus,
+        "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s}))
     progress(f"[{kernel.label}] {res.outcome.value} in {res.total_s:.1f} s")
     return res
 

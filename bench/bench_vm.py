@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""VM figures, measured in one run: per kernel the bare boot floor, the boot to
+the suite, the suite and the total, then two kernels with -j 2 against one.
+
+    python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
+                             [--accel tcg] [-- kconform run options for the guest]
+
+The floor is QEMU with a minimal initramfs whose init only powers off, with the
+same machine, CPU count, memory and kernel command line as the real run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from conformance.vm import kernels, runner
+
+
+def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str]) -> float:
+    cmd = [str(Path(sys.executable).with_name("kconform")), "vm", "--out", str(out), "-j", str(jobs),
+           "--accel", accel]
+    for s in specs:
+        cmd += ["--kernel", s]
+    if extra:
+        cmd += ["--", *extra]
+    t = time.monotonic()
+    subprocess.run(cmd, capture_output=True, text=True)
+    return time.monotonic() - t
+
+
+def timings(outdir: Path) -> tuple[float | None, float | None]:
+    """(boot to suite start, suite) from the console markers, as the runner reports them."""
+    console = (outdir / "console.log").read_text(errors="replace") if (outdir / "console.log").exists() else ""
+    marks = runner._markers(console)
+    suite = marks["cmd-end"] - marks["cmd-start"] if "cmd-end" in marks and "cmd-start" in marks else None
+    meta = outdir / "vm-timings.json"
+    boot = json.loads(meta.read_text()).get("boot_s") if meta.exists() else None
+    return boot, suite
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    extra: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", action="append", default=[])
+    ap.add_argument("--floor-runs", type=int, default=3)
+    ap.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
+    ns = ap.parse_args(argv)
+    specs = ns.kernel or ["debian:6.1", "debian:6.12"]
+    ks = [kernels.resolve(s) for s in specs]
+    accel = runner.Accel(ns.accel)
+    print(f"{'kernel':26} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
+    singles: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, k in zip(specs, ks, strict=True):
+            floors = [runner.boot_floor(k, accel) for _ in range(ns.floor_runs)]
+            ok = [f for f in floors if f is not None]
+            floor = statistics.median(ok) if ok else float("nan")
+            out = Path(tmp) / "one"
+            singles[spec] = kconform_vm([spec], 1, ns.accel, out, extra)
+            boot, suite = timings(out / k.label)
+            ratio = boot / floor if boot else float("nan")
+            print(f"{k.label:26} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
+                  f"{suite or float('nan'):8.2f} {singles[spec]:8.2f}")
+        if len(specs) >= 2:
+            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra)
+            one = max(singles[s] for s in specs[:2])
+            print(f"\ntwo kernels with -j 2: {both:.2f} s; slowest single kernel: {one:.2f} s; "
+                  f"ratio {both / one:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
