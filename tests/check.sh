@@ -25,7 +25,10 @@ echo "== self-tests"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 
 echo "== suite on the running kernel ($(uname -r)), serial and -n 2"
+"$venv/bin/python" -m conformance.tools.systate save "$out/state-before.json"
 "$venv/bin/kconform" run -q --junit "$out/host.xml" --json "$out/host.json" --ktap "$out/host.ktap"
+"$venv/bin/python" -m conformance.tools.systate save "$out/state-after.json"
+"$venv/bin/python" -m conformance.tools.systate diff "$out/state-before.json" "$out/state-after.json"
 "$venv/bin/kconform" run -q -n 2 --junit "$out/host-n2.xml" --json "$out/host-n2.json"
 "$venv/bin/python" -m conformance.tools.compare "$out/host.json" "$out/host-n2.json"
 

@@ -318,13 +318,21 @@ def _read(path: Path) -> str:
         return ""
 
 
+def headline(detail: str) -> str:
+    """The line that says what went wrong: the first panic/oops line, else the first line."""
+    lines = detail.splitlines()
+    for line in lines:
+        if BAD_CONSOLE.search(line) or line.startswith("killed after") or line.startswith("no result"):
+            return line.strip()
+    return lines[0].strip() if lines else ""
+
+
 def _write_error_junit(res: VmResult) -> None:
     """A kernel that did not give results still gets a JUnit file: one error case."""
     props = {"kernel.release": res.kernel.release, "kernel.arch": "x86_64", "run.label": f"vm:{res.kernel.label}",
              "vm.outcome": res.outcome.value, "vm.accel": res.accel}
     rec = CaseRecord(f"vm:{res.kernel.label}", "kconform.vm", "boot-and-run", Verdict.ERROR,
-                     f"{res.outcome.value}: {res.detail.splitlines()[0] if res.detail else ''}".strip(),
-                     res.total_s, res.detail)
+                     f"{res.outcome.value}: {headline(res.detail)}".strip(), res.total_s, res.detail)
     run = RunRecord(props, [rec])
     junit.write(res.outdir / "junit.xml", [run])
     run.save(res.outdir / "run.json")
