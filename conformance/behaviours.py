@@ -94,8 +94,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
        "(simple_lookup + always_delete_dentry), so a missing name there stays EAGAIN", "5.12", "99668f618062",
        "openat2.resolve_cached"),
     _b("resolve_cached.procfs", "procfs magic links (/proc/self/fd/N, cwd, exe) are EAGAIN; /proc/self/status is "
-       "EAGAIN on first contact in a new process and opens once looked up", "5.12", "99668f618062",
-       "openat2.resolve_cached"),
+       "EAGAIN on first contact in a new process and opens once looked up (from a /proc dfd; an absolute path "
+       "also needs a root filesystem that revalidates in RCU-walk); before 5.16 every /proc/<pid> lookup was "
+       "EAGAIN", "5.16", "da4d6b9cf80a", "openat2.resolve_cached"),
     _b("resolve_cached.scoped", "RESOLVE_BENEATH/IN_ROOT/NO_XDEV/NO_SYMLINKS/NO_MAGICLINKS still hold under "
        "RESOLVE_CACHED: a violation gives the restriction's errno or EAGAIN (where RCU-walk must be left to "
        "decide), never an open", "5.12", "99668f618062", "openat2.resolve_cached"),
@@ -127,7 +128,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
        "never runs a handler on it; SIGKILL of the process ends all of them", "5.12", "b16b3855d89f",
        "io_uring.native_workers"),
     _b("io_uring.disabled_sysctl", "kernel.io_uring_disabled: 2 makes io_uring_setup EPERM for everyone, 1 for "
-       "all but CAP_SYS_ADMIN (and kernel.io_uring_group)", "6.6", "", "io_uring.disabled_sysctl"),
+       "all but CAP_SYS_ADMIN (and kernel.io_uring_group)", "6.6", "76d3ccecfa18", "io_uring.disabled_sysctl"),
     # ---- (other families: add blocks above this line) ---------------------
 )
 

@@ -234,7 +234,8 @@ PROBES: dict[str, Probe] = {
         Probe("io_uring.native_workers", "IORING_FEAT_NATIVE_WORKERS", "5.12", "3bfe6106693b", _probe_native_workers),
         Probe("io_uring.sqpoll", "IORING_SETUP_SQPOLL for this user (unprivileged since 5.11)", "5.11", "",
               _probe_sqpoll),
-        Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "", _probe_disabled_sysctl),
+        Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "76d3ccecfa18",
+              _probe_disabled_sysctl),
         # ---- (other families: add probes above this line) ----
     )
 }

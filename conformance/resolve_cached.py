@@ -15,6 +15,15 @@ only in RCU-walk.  Every mid-walk try_to_unlazy() fails when it is set, the
 walk ends with -ECHILD, and the ref-walk retry turns that into EAGAIN.
 complete_walk() clears LOOKUP_CACHED before the final unlazy, so errors of the
 last component and of the final open come through unchanged.
+
+Every component is revalidated, including those of the filesystem that holds
+a mount point: an absolute /proc/... path first looks up "proc" on the root
+filesystem.  Where that filesystem's ->d_revalidate refuses LOOKUP_RCU
+(9p, NFS, CIFS, FUSE, ceph, or an overlayfs with such a layer, as the root of
+the kconform VM guests is: overlayfs over virtio-9p) every absolute path is
+EAGAIN at its first component, whatever procfs does.  The procfs rows
+therefore walk from a /proc dfd; the absolute variants declare
+``RcuWalkRoot``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import functools
 import os
 import shutil
 import stat
@@ -56,7 +66,7 @@ DISK_FS = {
 }
 TMPFS_MAGIC = 0x01021994
 FS_NAMES = {**DISK_FS, TMPFS_MAGIC: "tmpfs", 0x794C7630: "overlayfs", 0x6969: "nfs", 0x65735546: "fuse",
-            0x858458F6: "ramfs", 0x9FA0: "proc"}
+            0x858458F6: "ramfs", 0x9FA0: "proc", 0x01021997: "9p"}
 
 SHM = "/dev/shm"
 
@@ -109,6 +119,54 @@ class TmpfsShm:
         if os.stat(SHM).st_dev == os.stat(os.path.dirname(SHM)).st_dev:
             return f"needs {SHM} to be a mount point"
         return None
+
+
+@dataclass(frozen=True)
+class RcuWalkRoot:
+    """The root filesystem revalidates its cached dentries in RCU-walk, so an
+    absolute path is not EAGAIN at its first component already."""
+
+    def unmet(self) -> str | None:
+        return _root_refuses_rcu_walk()
+
+
+def _root_directory() -> str | None:
+    """A directory of the root filesystem itself (same st_dev as /, so not a mount point)."""
+    root_dev = os.stat("/").st_dev
+    for name in sorted(os.listdir("/")):
+        path = "/" + name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_dev == root_dev:
+            return path
+    return None
+
+
+@functools.cache
+def _root_refuses_rcu_walk() -> str | None:
+    """Probe once: a directory of / looked up normally, then opened with RESOLVE_CACHED in the same child.
+
+    This measures the root filesystem (the environment), not procfs: on a root
+    whose ->d_revalidate returns -ECHILD under LOOKUP_RCU (fs/9p/vfs_dentry.c
+    __v9fs_lookup_revalidate; overlayfs passes LOOKUP_RCU down to such a
+    layer) the open is EAGAIN however warm the dcache is."""
+    path = _root_directory()
+    if path is None:
+        return "needs a directory on the root filesystem to probe RCU-walk with"
+    result = uring.run_open(OpenRequest(path=path, flags=os.O_PATH | os.O_DIRECTORY, resolve=RESOLVE_CACHED,
+                                        warm=(path,)))
+    problem = result.problem()
+    if problem is not None:
+        return f"cannot probe RCU-walk on the root filesystem: {problem}"
+    if result.measured.ok:
+        return None
+    magic = uring.fs_type("/")
+    kind = fs_name(magic) if magic >= 0 else "unknown"
+    return (f"the root filesystem ({kind}) cannot revalidate cached dentries in RCU-walk: openat2({path}, "
+            f"RESOLVE_CACHED) after a normal lookup gave {result.measured.describe()}, so every absolute path "
+            "is EAGAIN at its first component (->d_revalidate refuses LOOKUP_RCU, e.g. overlayfs over 9p)")
 
 
 # --------------------------------------------------------------------------- the fresh directory
@@ -195,8 +253,9 @@ def fsgid_for_tests() -> int:
 @dataclass(frozen=True)
 class Scenario:
     """An open measured in a fresh child.  Paths are relative to ``start``
-    (a directory of LAYOUT, opened as the dfd) unless absolute; ``{dir}``
-    stands for the fresh directory."""
+    (a directory of LAYOUT, or an absolute directory such as /proc, opened
+    O_PATH as the dfd) unless absolute; ``{dir}`` stands for the fresh
+    directory."""
 
     path: str
     flags: int = os.O_RDONLY

@@ -55,8 +55,9 @@ from kconform_cases.resolve_cached.table import CASES as CACHED_ROWS
 W = WorkerOpen
 STATUS = 255  # bytes of a status file to read (Name, Umask, State, Tgid, Ngid, Pid come first)
 USER_WORKER = OldModel("6.4", "54e6842d0775", "io threads had PF_IO_WORKER but not PF_USER_WORKER")
-KTHREAD_LINE = OldModel("6.4", "fs/proc: add Kthread flag to /proc/$pid/status",
-                        "/proc/<pid>/status had no Kthread: line")
+# 522dc4e5f51e "fs/proc: add Kthread flag to /proc/$pid/status" (Chunguang Wu, via akpm's mm-nonmm-stable,
+# merged for 6.4; the same id is in post-6.4-rc1 kernel.org revlists of several trees)
+KTHREAD_LINE = OldModel("6.4", "522dc4e5f51e", "/proc/<pid>/status had no Kthread: line")
 TTY_FLAGS = os.O_RDWR | os.O_NOCTTY
 CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
 STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) keeps the nsproxy it was copied "

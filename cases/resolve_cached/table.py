@@ -18,6 +18,7 @@ from conformance.resolve_cached import (
     CachedCase,
     Fs,
     IsDirectory,
+    RcuWalkRoot,
     SameFile,
     Scenario,
     cached_case,
@@ -46,9 +47,18 @@ S = Scenario
 
 O_DIRECTORY_FIX = OldModel("6.5", "a0fc452a5d7f", "RESOLVE_CACHED tested O_TMPFILE (which includes O_DIRECTORY), "
                            "so every O_DIRECTORY open was EAGAIN")
-PROC_RCU = OldModel("5.15", "proc: allow pid_revalidate() during LOOKUP_RCU",
-                    "/proc/<pid> dentries could not be revalidated in RCU-walk: EAGAIN under RESOLVE_CACHED")
+# "proc: allow pid_revalidate() during LOOKUP_RCU" (Stephen Brennan; v6 posted 4 Oct 2021, merged through
+# akpm in the 5.16 merge window).  kernel-history.md section 2.1 says 5.15: the kernel.org revlists put
+# da4d6b9cf80a between "Merge tag '9p-for-5.16-rc1'" and "Merge branch 'akpm'", so it is 5.16.
+PROC_RCU = OldModel("5.16", "da4d6b9cf80a", "pid_revalidate() returned -ECHILD under LOOKUP_RCU, so every "
+                    "/proc/<pid> dentry forced ref-walk: EAGAIN under RESOLVE_CACHED however warm the dcache")
+PROC = "/proc"  # the dfd of the procfs rows
 WARM_SELF = ("/proc/self/status",)
+PROC_DFD_DOC = ("Walked from a /proc dfd (opened O_PATH before the warm-up), so only procfs dentries are "
+                "revalidated: an absolute path also revalidates the root filesystem's 'proc' mount-point dentry, "
+                "and on a root whose ->d_revalidate refuses LOOKUP_RCU (the VM guests: overlayfs over virtio-9p, "
+                "fs/9p/vfs_dentry.c returns -ECHILD) that alone is EAGAIN on every kernel; see "
+                "proc-self-status-absolute-after-lookup.")
 
 MIDWALK_DOC = ("fs/namei.c: link_path_walk() meets the error in RCU mode and must call try_to_unlazy() to "
                "confirm it (ENOTDIR: the d_can_lookup() branch; EACCES: may_lookup() drops out of RCU 'to make "
@@ -77,7 +87,9 @@ CASES: tuple[CachedCase, ...] = (
     cached_case("warm-nested", "warm", S("sub/inner", warm=("sub/inner",), same_as="sub/inner"),
                 opens(SameFile())),
     cached_case("warm-absolute", "warm", S("{dir}/warm", warm=("{dir}/warm",), same_as="{dir}/warm"),
-                opens(SameFile()), doc="every component from / down is in the dcache"),
+                opens(SameFile()), needs=(RcuWalkRoot(),),
+                doc="every component from / down is in the dcache; the root filesystem's dentries must "
+                    "revalidate in RCU-walk (RcuWalkRoot)"),
     cached_case("warm-fast-symlink", "warm", S("link", warm=("link",), same_as="warm"), opens(SameFile()),
                 doc="a fast symlink that was followed once (atime updated) needs no ref-walk; before that "
                     "first normal follow it may be EAGAIN (pick_link unlazies for touch_atime;"
@@ -107,20 +119,35 @@ CASES: tuple[CachedCase, ...] = (
     cached_case("tmpfs-warm-file", "warm", S("warm", warm=("warm",), fs=Fs.TMPFS, same_as="warm"),
                 opens(SameFile())),
     # ---- procfs -------------------------------------------------------------------------------------
-    cached_case("proc-self-status-first-contact", "procfs", S("/proc/self/status", fs=Fs.ANY), refused(EAGAIN),
-                doc="in a new process nothing under /proc/<its pid> is in the dcache yet"),
-    cached_case("proc-self-status-after-lookup", "procfs", S("/proc/self/status", warm=WARM_SELF, fs=Fs.ANY,
-                same_as="/proc/self/status"), opens(SameFile()), old=PROC_RCU, old_expect=refused(EAGAIN)),
-    cached_case("proc-self-dir-after-lookup", "procfs", S("/proc/self", O_DIRECTORY, warm=("/proc/self",),
-                fs=Fs.ANY, same_as="/proc/self"), opens(IsDirectory(), SameFile()), old=PROC_RCU,
-                old_expect=refused(EAGAIN), doc="/proc/self is a plain symlink whose get_link works in RCU mode"),
-    cached_case("proc-self-fd-magic-link", "procfs", S("/proc/self/fd/100", warm=("/proc/self/fd/100",),
+    cached_case("proc-self-status-first-contact", "procfs", S("self/status", start=PROC, fs=Fs.ANY),
+                refused(EAGAIN), doc="in a new process nothing under /proc/<its pid> is in the dcache yet. "
+                + PROC_DFD_DOC),
+    cached_case("proc-self-status-after-lookup", "procfs", S("self/status", start=PROC, warm=("self/status",),
+                fs=Fs.ANY, same_as="self/status"), opens(SameFile()), old=PROC_RCU, old_expect=refused(EAGAIN),
+                doc="self, <pid> and status all stay in RCU-walk: /proc/self is a symlink whose "
+                    "proc_self_get_link works without a dentry, and under relatime the warm-up's follow leaves its "
+                    "atime newer than its mtime, so pick_link() needs no touch_atime (a strictatime /proc would "
+                    "need one at every new timestamp); pid_revalidate() works under LOOKUP_RCU since "
+                    "da4d6b9cf80a (5.16).  Observed: 6.1.0-56, 6.12.117+deb12 and 6.18 open it. " + PROC_DFD_DOC),
+    cached_case("proc-self-dir-after-lookup", "procfs", S("self", O_DIRECTORY, start=PROC, warm=("self",),
+                fs=Fs.ANY, same_as="self"), opens(IsDirectory(), SameFile()), old=PROC_RCU,
+                old_expect=refused(EAGAIN), doc="/proc/self is a plain symlink whose get_link works in RCU mode; "
+                "needs the O_DIRECTORY fix a0fc452a5d7f too (6.5, in stable from 5.10). " + PROC_DFD_DOC),
+    cached_case("proc-self-status-absolute-after-lookup", "procfs", S("/proc/self/status", warm=WARM_SELF,
+                fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), needs=(RcuWalkRoot(),), old=PROC_RCU,
+                old_expect=refused(EAGAIN),
+                doc="the absolute path: also revalidates the root filesystem's 'proc' mount-point dentry in "
+                    "RCU-walk, so it needs a root that allows that (RcuWalkRoot skips it on e.g. overlayfs over "
+                    "9p, where ->d_revalidate returns -ECHILD under LOOKUP_RCU and every absolute path is EAGAIN "
+                    "at its first component on any kernel)"),
+    cached_case("proc-self-fd-magic-link", "procfs", S("self/fd/100", start=PROC, warm=("self/fd/100",),
                 setup=Setup.FD100, fs=Fs.ANY), refused(EAGAIN),
-                doc="a magic link: proc_pid_get_link needs the dentry (-ECHILD in RCU), even when looked up before"),
-    cached_case("proc-self-cwd-magic-link", "procfs", S("/proc/self/cwd", O_DIRECTORY, warm=("/proc/self/cwd",),
-                fs=Fs.ANY), refused(EAGAIN)),
-    cached_case("proc-self-exe-magic-link", "procfs", S("/proc/self/exe", warm=("/proc/self/exe",), fs=Fs.ANY),
-                refused(EAGAIN)),
+                doc="a magic link: proc_pid_get_link needs the dentry (-ECHILD in RCU), even when looked up "
+                    "before. " + PROC_DFD_DOC),
+    cached_case("proc-self-cwd-magic-link", "procfs", S("self/cwd", O_DIRECTORY, start=PROC, warm=("self/cwd",),
+                fs=Fs.ANY), refused(EAGAIN), doc=PROC_DFD_DOC),
+    cached_case("proc-self-exe-magic-link", "procfs", S("self/exe", start=PROC, warm=("self/exe",), fs=Fs.ANY),
+                refused(EAGAIN), doc=PROC_DFD_DOC),
     # ---- RESOLVE_* restrictions together with RESOLVE_CACHED --------------------------------------
     cached_case("beneath-dotdot-escape", "scoped", S("../warm", resolve=C | RESOLVE_BENEATH, start="sub",
                 warm=("../warm",)), refused(EXDEV, EAGAIN, restriction=True),
@@ -143,7 +170,8 @@ CASES: tuple[CachedCase, ...] = (
     cached_case("no-xdev-into-proc", "scoped", S("/proc/self/status", resolve=C | RESOLVE_NO_XDEV, warm=WARM_SELF),
                 refused(EXDEV, EAGAIN, restriction=True),
                 doc="crossing into the procfs mount: __follow_mount_rcu refuses in RCU-walk (-ECHILD), so EAGAIN "
-                    "may replace EXDEV; 6.18 gives EAGAIN"),
+                    "may replace EXDEV; 6.18 gives EAGAIN.  Stays absolute (the crossing is the point); on a root "
+                    "that cannot revalidate in RCU-walk the EAGAIN comes from the 'proc' dentry already"),
     cached_case("no-xdev-dotdot-up-a-mount", "scoped", S("../..", O_DIRECTORY, resolve=C | RESOLVE_NO_XDEV,
                 warm=("../..",), fs=Fs.TMPFS), refused(EXDEV, EAGAIN, restriction=True),
                 doc="from /dev/shm/<dir> '..' twice leaves the tmpfs mount; 6.18 gives EAGAIN"),
@@ -154,12 +182,14 @@ CASES: tuple[CachedCase, ...] = (
                 doc="pick_link() refuses before any unlazy: 6.18 gives ELOOP"),
     cached_case("no-symlinks-link-itself", "scoped", S("link", O_PATH | O_NOFOLLOW, resolve=C | RESOLVE_NO_SYMLINKS,
                 warm=("link",)), opens(), doc="the link is not followed, so nothing is refused"),
-    cached_case("no-magiclinks-exe", "scoped", S("/proc/self/exe", resolve=C | RESOLVE_NO_MAGICLINKS,
-                warm=("/proc/self/exe",), fs=Fs.ANY), refused(ELOOP, EAGAIN, restriction=True),
-                doc="the magic link's get_link needs ref-walk first, so EAGAIN may replace ELOOP; 6.18: EAGAIN"),
-    cached_case("no-magiclinks-self-status", "scoped", S("/proc/self/status", resolve=C | RESOLVE_NO_MAGICLINKS,
-                warm=WARM_SELF, fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), old=PROC_RCU,
-                old_expect=refused(EAGAIN), doc="/proc/self is an ordinary symlink, not a magic link"),
+    cached_case("no-magiclinks-exe", "scoped", S("self/exe", resolve=C | RESOLVE_NO_MAGICLINKS, start=PROC,
+                warm=("self/exe",), fs=Fs.ANY), refused(ELOOP, EAGAIN, restriction=True),
+                doc="the magic link's get_link needs ref-walk first, so EAGAIN may replace ELOOP; 6.18: EAGAIN. "
+                    + PROC_DFD_DOC),
+    cached_case("no-magiclinks-self-status", "scoped", S("self/status", resolve=C | RESOLVE_NO_MAGICLINKS,
+                start=PROC, warm=("self/status",), fs=Fs.ANY, same_as="self/status"), opens(SameFile()),
+                old=PROC_RCU, old_expect=refused(EAGAIN),
+                doc="/proc/self is an ordinary symlink, not a magic link. " + PROC_DFD_DOC),
     # ---- errors of the last component and of the final open ----------------------------------------
     cached_case("final-eacces-mode-000", "final_errors", S("noperm", warm=("noperm",), setup=Setup.FSID),
                 refused(EACCES), doc="may_open() on a mode-000 file, fsuid 65534 (own uid unprivileged)"),

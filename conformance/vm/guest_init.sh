@@ -13,9 +13,9 @@ t() { read up _ < /proc/uptime; echo "KC[$up] $*"; }
 t init-start
 for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null || t "insmod $m failed"; done
 t modules-loaded
-MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0
+MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0; DISK=0
 for w in $(cat /proc/cmdline); do case $w in
-  kc.msize=*) MS=${w#*=};; kc.cache=*) CACHE=${w#*=};; kc.out=*) OUT=${w#*=};; kc.panic=*) PANIC=${w#*=};;
+  kc.msize=*) MS=${w#*=};; kc.cache=*) CACHE=${w#*=};; kc.out=*) OUT=${w#*=};; kc.panic=*) PANIC=${w#*=};; kc.disk=*) DISK=${w#*=};;
 esac; done
 O9="trans=virtio,version=9p2000.L,msize=$MS"
 mount -t 9p -o $O9,cache=$CACHE,ro hostroot /lower || t "mount hostroot failed"
@@ -34,6 +34,16 @@ mount -t tmpfs tmpfs $R/tmp
 mount -t tmpfs tmpfs $R/run
 mount -t 9p -o $O9,cache=none kcout /kc || t "mount kcout failed"
 mkdir -p $R$OUT 2>/dev/null; mount --bind /kc $R$OUT || t "bind $OUT failed"
+# Scratch disk (kc.disk=1): an ext4 image made on the host, used as TMPDIR.
+SCRATCH=
+if [ "$DISK" = 1 ] && [ -b /dev/vda ]; then
+  mkdir -p $R/var/tmp/kconform-disk
+  if mount -t ext4 -o rw,relatime /dev/vda $R/var/tmp/kconform-disk; then
+    chmod 1777 $R/var/tmp/kconform-disk; SCRATCH=/var/tmp/kconform-disk
+  else
+    t "mount scratch disk failed"
+  fi
+fi
 if [ "$PANIC" = 1 ]; then
   t "panic requested (kc.panic=1)"
   echo 1 > /proc/sys/kernel/sysrq
@@ -46,6 +56,7 @@ cat > $R/run/kc/stage2.sh <<STAGE2
 #!/run/kc/busybox sh
 t() { read up _ < /proc/uptime; echo "KC[\$up] \$*"; }
 t cmd-start
+${SCRATCH:+export TMPDIR=$SCRATCH}
 /bin/sh $OUT/run.sh
 rc=\$?
 t "cmd-end rc=\$rc"

@@ -19,9 +19,11 @@ from pathlib import Path
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 # Modules the guest loads when the kernel has them as modules (built-ins are skipped):
-# virtio transport and 9p for the host root, overlayfs, and what the vhost family needs.
+# virtio transport and 9p for the host root, overlayfs, virtio-blk and ext4 for the scratch
+# disk (TMPDIR on a disk filesystem, for the dentry-cache cases), and what the vhost family needs.
 GUEST_MODULES = (
-    "virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay", "tun", "vhost_net", "vhost_vsock", "vhost_scsi",
+    "virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay", "virtio_blk", "crc32c_generic", "ext4",
+    "tun", "vhost_net", "vhost_vsock", "vhost_scsi",
 )
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "poweroff", "chroot", "sync",
                    "sleep", "ls", "mknod", "ln", "cp", "switch_root")

@@ -204,10 +204,35 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str]) -> str:
     ])
 
 
-def qemu_command(kernel: Kernel, accel: Accel, cfg: VmConfig, outdir: Path, initrd: Path) -> list[str]:
+SCRATCH_BYTES = 512 << 20
+
+
+def scratch_disk(path: Path) -> Path | None:
+    """A sparse ext4 image for the guest's TMPDIR (None when mkfs.ext4 is missing)."""
+    mkfs = shutil.which("mkfs.ext4") or shutil.which("mkfs.ext4", path="/usr/sbin:/sbin")
+    if mkfs is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(SCRATCH_BYTES)
+    proc = subprocess.run([mkfs, "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(path)],
+                          capture_output=True)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        return None
+    return path
+
+
+def qemu_command(kernel: Kernel, accel: Accel, cfg: VmConfig, outdir: Path, initrd: Path,
+                 disk: Path | None = None) -> list[str]:
     append = f"{CMDLINE} kc.out={outdir} kc.msize=512000 kc.cache=loose"
     if cfg.inject_panic:
         append += " kc.panic=1"
+    drive: list[str] = []
+    if disk is not None:
+        append += " kc.disk=1"
+        drive = ["-drive", f"file={disk},if=none,id=scratch,format=raw,cache=unsafe",
+                 "-device", "virtio-blk-pci,drive=scratch"]
     return [
         *qemu_base(accel, cfg.cpus, cfg.memory),
         "-chardev", f"file,id=con,path={outdir / 'console.log'}", "-serial", "chardev:con",
@@ -215,7 +240,7 @@ def qemu_command(kernel: Kernel, accel: Accel, cfg: VmConfig, outdir: Path, init
         "-device", "virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot",
         "-fsdev", f"local,id=fsout,path={outdir},security_model=none",
         "-device", "virtio-9p-pci,fsdev=fsout,mount_tag=kcout",
-        "-kernel", str(boot_image(kernel)), "-initrd", str(initrd), "-append", append,
+        *drive, "-kernel", str(boot_image(kernel)), "-initrd", str(initrd), "-append", append,
     ]
 
 
@@ -249,7 +274,17 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     res.accel = accel.value
     initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
     (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args))
-    cmd = qemu_command(kernel, accel, cfg, outdir, initrd)
+    disk = scratch_disk(cache_dir() / "scratch" / f"{kernel.label}-{os.getpid()}.img")
+    try:
+        return _boot(kernel, cfg, outdir, res, accel, initrd, disk, progress)
+    finally:
+        if disk is not None:
+            disk.unlink(missing_ok=True)
+
+
+def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, accel: Accel, initrd: Path,
+          disk: Path | None, progress: Progress) -> VmResult:
+    cmd = qemu_command(kernel, accel, cfg, outdir, initrd, disk)
     (outdir / "qemu-command.txt").write_text(shlex.join(cmd) + "\n")
     t0 = time.monotonic()
     try:
