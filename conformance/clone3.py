@@ -21,37 +21,12 @@ from pathlib import Path
 from conformance import kernel, native
 from conformance.case import Case, Check, mismatches
 from conformance.native import CloneRequest, CloneResult, Disposition, HarnessError
+from conformance.uapi import (
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_VM,
+)
 from conformance.verdict import Judgement, Verdict, judge
-
-# include/uapi/linux/sched.h
-CSIGNAL = 0xFF
-CLONE_NEWTIME = 0x80
-CLONE_VM = 0x100
-CLONE_FS = 0x200
-CLONE_FILES = 0x400
-CLONE_SIGHAND = 0x800
-CLONE_PIDFD = 0x1000
-CLONE_PTRACE = 0x2000
-CLONE_VFORK = 0x4000
-CLONE_PARENT = 0x8000
-CLONE_THREAD = 0x10000
-CLONE_NEWNS = 0x20000
-CLONE_SYSVSEM = 0x40000
-CLONE_SETTLS = 0x80000
-CLONE_PARENT_SETTID = 0x100000
-CLONE_CHILD_CLEARTID = 0x200000
-CLONE_DETACHED = 0x400000
-CLONE_UNTRACED = 0x800000
-CLONE_CHILD_SETTID = 0x1000000
-CLONE_NEWCGROUP = 0x2000000
-CLONE_NEWUTS = 0x4000000
-CLONE_NEWIPC = 0x8000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-CLONE_IO = 0x80000000
-CLONE_CLEAR_SIGHAND = 1 << 32
-CLONE_INTO_CGROUP = 1 << 33
 
 THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 O_EXCL = 0o200  # PIDFD_THREAD
@@ -117,30 +92,8 @@ def _open(stack: contextlib.ExitStack, path: str | Path, flags: int) -> int:
 
 
 def _fresh_cgroup(stack: contextlib.ExitStack, res: Resolved) -> Path:
-    own = kernel.cgroup2_self()
-    if own is None:
-        raise RuntimeError("no cgroup v2 hierarchy")
-    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
-    path.mkdir()
-    stack.callback(_rmdir_cgroup, path)
-    mount = kernel.cgroup2_mount()
-    assert mount is not None
-    res.cgroup_path = "/" + str(path.relative_to(mount))
+    path, res.cgroup_path = stack.enter_context(kernel.temp_cgroup())
     return path
-
-
-def _rmdir_cgroup(path: Path) -> None:
-    # The child is reaped before this runs; a zombie-free group can go at once,
-    # but the kernel may need a moment to drop the exited task's css_set.
-    for _ in range(100):
-        try:
-            path.rmdir()
-            return
-        except OSError:
-            import time
-
-            time.sleep(0.01)
-    path.rmdir()
 
 
 def _resolve_one(ref: Ref, stack: contextlib.ExitStack, res: Resolved) -> int:

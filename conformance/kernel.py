@@ -6,12 +6,16 @@ plain data: nothing here decides whether a feature exists; that is probes.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
 import os
 import platform
+import random
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,3 +184,31 @@ def cgroup1_dir() -> Path | None:
     except OSError:
         return None
     return None
+
+
+@contextlib.contextmanager
+def temp_cgroup() -> Iterator[tuple[Path, str]]:
+    """A fresh cgroup v2 group under this process's own, removed on exit.
+
+    Yields its directory and its path as /proc/<pid>/cgroup shows it.  Named
+    kconform-<pid>-<n>, which the leak guard recognises as this process's.
+    """
+    own = cgroup2_self()
+    mount = cgroup2_mount()
+    if own is None or mount is None:
+        raise RuntimeError("no cgroup v2 hierarchy")
+    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
+    path.mkdir()
+    try:
+        yield path, "/" + str(path.relative_to(mount))
+    finally:
+        # Members are reaped before this runs, but the kernel may take a moment
+        # to drop an exited task's css_set: retry briefly, then let it raise.
+        for _ in range(200):
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.01)
+        else:
+            path.rmdir()

@@ -17,16 +17,18 @@ from dataclasses import dataclass
 
 from conformance import native
 from conformance.native import Action, CloneRequest, Ptr, Stack
+from conformance.uapi import (
+    CLONE_CLEAR_SIGHAND,
+    CLONE_INTO_CGROUP,
+    CLONE_NEWTIME,
+    CLONE_NEWUSER,
+    CLONE_PIDFD,
+    CLONE_SIGHAND,
+    CLONE_THREAD,
+    CLONE_VM,
+)
 
 SIGCHLD = 17
-CLONE_VM = 0x100
-CLONE_SIGHAND = 0x800
-CLONE_PIDFD = 0x1000
-CLONE_THREAD = 0x10000
-CLONE_NEWTIME = 0x80
-CLONE_NEWUSER = 0x10000000
-CLONE_CLEAR_SIGHAND = 1 << 32
-CLONE_INTO_CGROUP = 1 << 33
 
 
 class State(enum.StrEnum):

@@ -13,7 +13,6 @@ import contextlib
 import enum
 import errno
 import os
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -281,15 +280,6 @@ class Observation:
         return "; ".join(parts)
 
 
-def _fresh_cgroup() -> Path:
-    own = kernel.cgroup2_self()
-    if own is None:
-        raise RuntimeError("no cgroup v2 hierarchy")
-    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
-    path.mkdir()
-    return path
-
-
 def _cgroup_of(base: str) -> str:
     for line in _read(f"{base}/cgroup").splitlines():
         if line.startswith("0::"):
@@ -311,8 +301,7 @@ def run(sc: Scenario) -> Observation:
         procs_fd = -1
         group: Path | None = None
         if sc.in_cgroup:
-            group = _fresh_cgroup()
-            stack.callback(_remove_group, group)
+            group, _ = stack.enter_context(kernel.temp_cgroup())
             procs_fd = os.open(group / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
             stack.callback(os.close, procs_fd)
         o, setup = stack.enter_context(owner(sc.owner, procs_fd))
@@ -350,16 +339,6 @@ def run(sc: Scenario) -> Observation:
         o.finish(kill=False)
         return replace(obs, **extra)  # type: ignore[arg-type]
     raise AssertionError("unreachable")
-
-
-def _remove_group(path: Path) -> None:
-    for _ in range(200):
-        try:
-            path.rmdir()
-            return
-        except OSError:
-            time.sleep(0.01)
-    path.rmdir()
 
 
 # --------------------------------------------------------------------------- checks

@@ -2,7 +2,7 @@
 /*
  * kconform: raw io_uring + openat2 helpers and the child scenarios built on
  * them.  See kc_uring.h for the rules; in short:
- *  - every ring is created in a child made by kcu_raw_fork() (a raw clone
+ *  - every ring is created in a child made by kc_spawn_fn() (a raw clone
  *    whose child runs a C function and leaves with exit_group), never in the
  *    Python process, so io-wq workers and SQPOLL threads die with the child;
  *  - children use raw syscalls and async-signal-safe libc wrappers only;
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kc_uring.h"
+#include "proc_internal.h"
 
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
@@ -51,176 +52,15 @@
 #define KCU_CANCEL_BIT (1ULL << 63)
 #define KCU_FD100 100
 
-/* ------------------------------------------------------------------------ */
-/* raw fork-like clone with a child entry point (private copy of the        */
-/* kc_clone.c primitive: the child never returns through libc)              */
-
-typedef int (*kcu_fn)(void *);
-
-#if defined(__x86_64__)
-#define KCU_HAVE_RAW_CLONE 1
-static long kcu_raw_fork(kcu_fn fn, void *arg)
-{
-	long ret;
-	register long r10 __asm__("r10") = 0;
-	register long r8 __asm__("r8") = 0;
-	register kcu_fn r12 __asm__("r12") = fn;
-	register void *r13 __asm__("r13") = arg;
-	register long r14 __asm__("r14") = SYS_exit_group;
-
-	__asm__ volatile(
-		"syscall\n\t"
-		"test %%rax, %%rax\n\t"
-		"jnz 1f\n\t"
-		"xor %%ebp, %%ebp\n\t"
-		"and $-16, %%rsp\n\t"
-		"mov %%r13, %%rdi\n\t"
-		"call *%%r12\n\t"
-		"mov %%eax, %%edi\n\t"
-		"mov %%r14, %%rax\n\t"
-		"syscall\n\t"
-		"hlt\n\t"
-		"1:\n\t"
-		: "=a"(ret)
-		: "0"((long)__NR_clone), "D"((long)SIGCHLD), "S"(0L), "d"(0L), "r"(r10), "r"(r8),
-		  "r"(r12), "r"(r13), "r"(r14)
-		: "rcx", "r11", "memory", "cc");
-	return ret;
-}
-#elif defined(__aarch64__)
-#define KCU_HAVE_RAW_CLONE 1
-static long kcu_raw_fork(kcu_fn fn, void *arg)
-{
-	register long x8 __asm__("x8") = __NR_clone;
-	register long x0 __asm__("x0") = SIGCHLD;
-	register long x1 __asm__("x1") = 0;
-	register long x2 __asm__("x2") = 0;
-	register long x3 __asm__("x3") = 0;
-	register long x4 __asm__("x4") = 0;
-	register kcu_fn x19 __asm__("x19") = fn;
-	register void *x20 __asm__("x20") = arg;
-	register long x21 __asm__("x21") = SYS_exit_group;
-
-	__asm__ volatile(
-		"svc #0\n\t"
-		"cbnz x0, 1f\n\t"
-		"mov x29, xzr\n\t"
-		"mov x0, x20\n\t"
-		"blr x19\n\t"
-		"mov x8, x21\n\t"
-		"svc #0\n\t"
-		"brk #0\n\t"
-		"1:\n\t"
-		: "+r"(x0)
-		: "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x19), "r"(x20), "r"(x21)
-		: "memory", "cc", "x30");
-	return x0;
-}
-#else
-#define KCU_HAVE_RAW_CLONE 0
-static long kcu_raw_fork(kcu_fn fn, void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return -ENOSYS;
-}
-#endif
-
-/* ------------------------------------------------------------------------ */
-/* small async-signal-safe utilities                                         */
-
-static int64_t kcu_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void kcu_sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int kcu_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes before the deadline: bytes read or -errno. */
-static ssize_t kcu_read_bounded(int fd, void *buf, size_t len, int timeout_ms)
-{
-	char *p = buf;
-	size_t got = 0;
-	int64_t deadline = kcu_now_ms() + timeout_ms;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - kcu_now_ms();
-		ssize_t n;
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
-		n = read(fd, p + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-/* Reap pid within timeout_ms; kill it (SIGKILL) when it does not go.
- * Returns 1 when it ended by itself in time, 0 when it had to be killed. */
+/* Reap pid within timeout_ms (SIGKILL when it does not go): 1 when it ended
+ * by itself in time, 0 when it had to be killed.  The status is stored. */
 static int kcu_reap(long pid, int timeout_ms, int32_t *status)
 {
-	int64_t deadline = kcu_now_ms() + timeout_ms;
 	int st = 0;
+	int r = kc_reap_bounded((int)pid, timeout_ms, &st);
 
-	for (;;) {
-		pid_t w = waitpid((pid_t)pid, &st, WNOHANG | __WALL);
-
-		if (w == (pid_t)pid) {
-			*status = st;
-			return 1;
-		}
-		if (w < 0 && errno != EINTR)
-			return 1;
-		if (kcu_now_ms() >= deadline)
-			break;
-		kcu_sleep_ms(1);
-	}
-	kill((pid_t)pid, SIGKILL);
-	while (waitpid((pid_t)pid, &st, __WALL) < 0 && errno == EINTR)
-		;
 	*status = st;
-	return 0;
+	return r != -ETIMEDOUT;
 }
 
 static void kcu_strlcpy(char *dst, const char *src, size_t cap)
@@ -232,20 +72,6 @@ static void kcu_strlcpy(char *dst, const char *src, size_t cap)
 	for (; src[i] && i + 1 < cap; i++)
 		dst[i] = src[i];
 	dst[i] = 0;
-}
-
-static void kcu_utoa(char *dst, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (int i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
-	dst[n] = 0;
 }
 
 /* dst = a b c (any may be NULL); -1 on overflow */
@@ -423,7 +249,7 @@ int kc_list_threads(int32_t pid, struct kc_thread_info *out, int32_t max)
 	int count = 0;
 	int dfd;
 
-	kcu_utoa(num, (uint64_t)(pid > 0 ? pid : getpid()));
+	kc_utoa(num, (uint64_t)(pid > 0 ? pid : getpid()));
 	kcu_join3(dirpath, sizeof(dirpath), "/proc/", num, "/task");
 	dfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -609,7 +435,7 @@ static int kcu_submit(struct kcu_ring *r)
 /* Reap CQEs until the one tagged ud arrives (others are dropped). */
 static int kcu_wait_ud(struct kcu_ring *r, uint64_t ud, int timeout_ms, int32_t *res)
 {
-	int64_t deadline = kcu_now_ms() + timeout_ms;
+	int64_t deadline = kc_now_ms() + timeout_ms;
 
 	for (;;) {
 		uint32_t head = *r->cq_head;
@@ -630,7 +456,7 @@ static int kcu_wait_ud(struct kcu_ring *r, uint64_t ud, int timeout_ms, int32_t 
 				return 0;
 			}
 		}
-		left = deadline - kcu_now_ms();
+		left = deadline - kc_now_ms();
 		if (left <= 0)
 			return -ETIME;
 		if ((r->setup_flags & IORING_SETUP_SQPOLL) &&
@@ -799,7 +625,7 @@ static int kcu_setup(const struct kc_open_req *req, struct kc_open_res *res)
 			return -errno;
 		if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCGPTN, &ptn) < 0)
 			return -errno;
-		kcu_utoa(num, (uint64_t)ptn);
+		kc_utoa(num, (uint64_t)ptn);
 		kcu_join3(path, sizeof(path), "/dev/pts/", num, NULL);
 		s = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (s < 0)
@@ -980,14 +806,14 @@ static int kcu_open_child(void *p)
 	if (req->list_threads)
 		res.nthreads = kc_list_threads(0, res.threads, KC_U_THREADS);
 out:
-	kcu_write_all(ctx->wfd, &res, sizeof(res));
+	kc_write_all(ctx->wfd, &res, sizeof(res));
 	if (have_ring)
 		kcu_ring_close(&ring);
 	return 0;
 }
 
 /* Start fn(ctx) in a raw child and read one report of len bytes into out. */
-static int kcu_run_child(kcu_fn fn, void *ctx, int *wfd_slot, void *out, size_t len, int timeout_ms,
+static int kcu_run_child(kc_fn fn, void *ctx, int *wfd_slot, void *out, size_t len, int timeout_ms,
 			 int32_t *harness_error, int32_t *harness_errno, int32_t *child_pid, int32_t *wait_status)
 {
 	int fds[2];
@@ -995,21 +821,21 @@ static int kcu_run_child(kcu_fn fn, void *ctx, int *wfd_slot, void *out, size_t 
 	ssize_t n;
 	int32_t st = 0;
 
-	if (!KCU_HAVE_RAW_CLONE) {
+	if (!KC_HAVE_RAW_CLONE) {
 		*harness_error = KC_UH_UNSUPPORTED;
 		return 0;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	*wfd_slot = fds[1];
-	pid = kcu_raw_fork(fn, ctx);
+	pid = kc_spawn_fn(fn, ctx);
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
 		return (int)pid;
 	}
 	close(fds[1]);
-	n = kcu_read_bounded(fds[0], out, len, timeout_ms);
+	n = kc_read_bounded(fds[0], out, len, timeout_ms);
 	close(fds[0]);
 	if (n == -ETIMEDOUT) {
 		*harness_error = KC_UH_TIMEOUT;
@@ -1122,7 +948,7 @@ static int kcu_signal_child(void *p)
 	if (!res.target_tid)
 		goto out;
 	res.signal_res = syscall(SYS_tgkill, getpid(), res.target_tid, SIGUSR1) < 0 ? -errno : 0;
-	kcu_sleep_ms(settle);
+	kc_sleep_ms(settle);
 	res.hits_after_target = kcu_hits;
 	res.handler_tid = kcu_hit_tid;
 	{
@@ -1130,7 +956,7 @@ static int kcu_signal_child(void *p)
 		char base[64], num[24];
 
 		memset(&ti, 0, sizeof(ti));
-		kcu_utoa(num, (uint64_t)res.target_tid);
+		kc_utoa(num, (uint64_t)res.target_tid);
 		kcu_join3(base, sizeof(base), "/proc/self/task/", num, NULL);
 		kcu_fill_thread(base, &ti);
 		res.target_pending = ti.sig_pending;
@@ -1138,11 +964,11 @@ static int kcu_signal_child(void *p)
 	}
 	/* control: the same signal to the submitting thread runs the handler */
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
-	kcu_sleep_ms(1);
+	kc_sleep_ms(1);
 	res.hits_after_self = kcu_hits;
 	res.self_handler_tid = kcu_hit_tid;
 out:
-	kcu_write_all(ctx->wfd, &res, sizeof(res));
+	kc_write_all(ctx->wfd, &res, sizeof(res));
 	kcu_ring_close(&ring);
 	return 0;
 }
@@ -1159,10 +985,10 @@ static int kcu_kill_child(void *p)
 	memset(&ring, 0, sizeof(ring));
 	ring.fd = -1;
 	if (kcu_make_workers(ctx->req, &ring, &res) < 0) {
-		kcu_write_all(ctx->ready_fd, "e", 1);
+		kc_write_all(ctx->ready_fd, "e", 1);
 		return 1;
 	}
-	kcu_write_all(ctx->ready_fd, &b, 1);
+	kc_write_all(ctx->ready_fd, &b, 1);
 	for (;;)
 		pause();
 	return 0;
@@ -1180,14 +1006,14 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 	char path[64], num[24];
 	struct stat sb;
 
-	if (!KCU_HAVE_RAW_CLONE) {
+	if (!KC_HAVE_RAW_CLONE) {
 		res->harness_error = KC_UH_UNSUPPORTED;
 		return 0;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	ctx.ready_fd = fds[1];
-	pid = kcu_raw_fork(kcu_kill_child, &ctx);
+	pid = kc_spawn_fn(kcu_kill_child, &ctx);
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
@@ -1195,7 +1021,7 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 	}
 	close(fds[1]);
 	res->child_pid = (int32_t)pid;
-	n = kcu_read_bounded(fds[0], &b, 1, req->timeout_ms > 0 ? req->timeout_ms : 5000);
+	n = kc_read_bounded(fds[0], &b, 1, req->timeout_ms > 0 ? req->timeout_ms : 5000);
 	close(fds[0]);
 	if (n != 1 || b != 'r') {
 		res->harness_error = n == -ETIMEDOUT ? KC_UH_TIMEOUT : KC_UH_SETUP;
@@ -1204,14 +1030,14 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 		return 0;
 	}
 	res->nthreads = kc_list_threads((int32_t)pid, res->threads, KC_U_THREADS);
-	t0 = kcu_now_ms();
+	t0 = kc_now_ms();
 	kill((pid_t)pid, SIGKILL);
 	if (kcu_reap(pid, 5000, &st))
-		res->reap_ms = (int32_t)(kcu_now_ms() - t0);
+		res->reap_ms = (int32_t)(kc_now_ms() - t0);
 	else
 		res->reap_ms = -1;
 	res->wait_status = st;
-	kcu_utoa(num, (uint64_t)pid);
+	kc_utoa(num, (uint64_t)pid);
 	kcu_join3(path, sizeof(path), "/proc/", num, "/task");
 	res->task_dir_after = stat(path, &sb) < 0 ? -errno : 0;
 	return 0;
@@ -1280,7 +1106,7 @@ static int kcu_probe_child(void *p)
 	if (out.setup_res == 0)
 		kcu_ring_close(&ring);
 send:
-	kcu_write_all(ctx->wfd, &out, sizeof(out));
+	kc_write_all(ctx->wfd, &out, sizeof(out));
 	return 0;
 }
 
@@ -1325,7 +1151,7 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 	out->original = kcu_read_sysctl_int(KCU_DISABLED);
 	if (out->original < 0)
 		return out->original;
-	kcu_utoa(text, (uint64_t)(uint32_t)value);
+	kc_utoa(text, (uint64_t)(uint32_t)value);
 	out->write_res = kcu_write_file(KCU_DISABLED, text);
 	if (out->write_res == 0) {
 		r = kcu_probe(0, 0, drop_privileges, &probe);
@@ -1333,7 +1159,7 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 		if (r == 0)
 			out->setup_res = probe.setup_res;
 	}
-	kcu_utoa(text, (uint64_t)(uint32_t)out->original);
+	kc_utoa(text, (uint64_t)(uint32_t)out->original);
 	out->restore_res = kcu_write_file(KCU_DISABLED, text);
 	out->after = kcu_read_sysctl_int(KCU_DISABLED);
 	return 0;

@@ -33,57 +33,6 @@ struct kc_owner_ctx {
 	int parent_ends[2]; /* the caller's ends, inherited: closed at once */
 };
 
-static int kc_put(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes within timeout_ms: len, 0 on EOF, or -errno. */
-static ssize_t kc_get(int fd, void *buf, size_t len, int timeout_ms)
-{
-	char *p = buf;
-	size_t got = 0;
-	int64_t deadline = kc_monotonic_ms() + timeout_ms;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - kc_monotonic_ms();
-		ssize_t n;
-		int r;
-
-		if (timeout_ms >= 0 && left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, timeout_ms >= 0 ? (int)left : -1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
-		n = read(fd, p + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return (ssize_t)got;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 static int32_t kc_ioctl(int fd, unsigned long req, void *arg)
 {
 	return ioctl(fd, req, arg) < 0 ? -errno : 0;
@@ -168,10 +117,10 @@ static int kc_owner_main(void *p)
 		r.new_worker_id[i] = (int32_t)state;
 	}
 report:
-	if (kc_put(c->res_fd, &r, sizeof(r)) < 0)
+	if (kc_write_all(c->res_fd, &r, sizeof(r)) < 0)
 		return 3;
 	/* Commands, until EOF. */
-	while (kc_get(c->ctl_fd, &cmd, 1, -1) == 1) {
+	while (kc_read_bounded(c->ctl_fd, &cmd, 1, -1) == 1) {
 		if (cmd == 'f') {
 			for (int i = 0; i < req->new_workers && i < KC_VHOST_MAX_WORKERS; i++) {
 				uint32_t state = (uint32_t)r.new_worker_id[i];
@@ -179,12 +128,12 @@ report:
 				if (r.new_worker_ret[i] == 0)
 					r.free_worker_ret[i] = kc_ioctl(fd, KC_VHOST_FREE_WORKER, &state);
 			}
-			kc_put(c->res_fd, &r, sizeof(r));
+			kc_write_all(c->res_fd, &r, sizeof(r));
 		} else if (cmd == 'c') {
 			if (fd >= 0)
 				close(fd);
 			fd = -1;
-			kc_put(c->res_fd, "C", 1);
+			kc_write_all(c->res_fd, "C", 1);
 		}
 	}
 	return 0;
@@ -224,7 +173,7 @@ int kc_vhost_start(const struct kc_vhost_req *req, struct kc_vhost_res *res)
 	}
 	res->ctl_fd = ctl[1];
 	res->res_fd = rp[0];
-	n = kc_get(rp[0], res, sizeof(*res), timeout);
+	n = kc_read_bounded(rp[0], res, sizeof(*res), timeout);
 	res->ctl_fd = ctl[1];
 	res->res_fd = rp[0];
 	if (n != (ssize_t)sizeof(*res)) {
@@ -242,9 +191,9 @@ int kc_vhost_free_workers(struct kc_vhost_res *res, int32_t timeout_ms)
 	int ctl = res->ctl_fd, rfd = res->res_fd;
 	ssize_t n;
 
-	if (ctl < 0 || kc_put(ctl, "f", 1) < 0)
+	if (ctl < 0 || kc_write_all(ctl, "f", 1) < 0)
 		return -EPIPE;
-	n = kc_get(rfd, &upd, sizeof(upd), timeout_ms);
+	n = kc_read_bounded(rfd, &upd, sizeof(upd), timeout_ms);
 	if (n != (ssize_t)sizeof(upd))
 		return n < 0 ? (int)n : -EPIPE;
 	memcpy(res->free_worker_ret, upd.free_worker_ret, sizeof(res->free_worker_ret));
@@ -256,15 +205,15 @@ int kc_vhost_close(struct kc_vhost_res *res, int32_t timeout_ms)
 	char b;
 	ssize_t n;
 
-	if (res->ctl_fd < 0 || kc_put(res->ctl_fd, "c", 1) < 0)
+	if (res->ctl_fd < 0 || kc_write_all(res->ctl_fd, "c", 1) < 0)
 		return -EPIPE;
-	n = kc_get(res->res_fd, &b, 1, timeout_ms);
+	n = kc_read_bounded(res->res_fd, &b, 1, timeout_ms);
 	return n == 1 ? 0 : (n < 0 ? (int)n : -EPIPE);
 }
 
 int kc_vhost_finish(struct kc_vhost_res *res, int32_t do_kill, int32_t timeout_ms)
 {
-	int st;
+	int st = 0, r;
 
 	if (res->pid <= 0)
 		return -ESRCH;
@@ -275,11 +224,10 @@ int kc_vhost_finish(struct kc_vhost_res *res, int32_t do_kill, int32_t timeout_m
 	if (res->res_fd >= 0)
 		close(res->res_fd);
 	res->ctl_fd = res->res_fd = -1;
-	st = kc_reap_bounded(res->pid, timeout_ms);
-	if (st >= 0)
-		res->status = st;
+	r = kc_reap_bounded(res->pid, timeout_ms, &st);
+	res->status = st;
 	res->pid = -res->pid; /* finished: never signal it again */
-	return st < 0 ? st : 0;
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -310,8 +258,8 @@ int kc_exec_capture(const char *const *argv, char *out, int32_t outlen, int32_t 
 	struct kc_exec_ctx c;
 	long pid;
 	int32_t got = 0;
-	int64_t deadline = kc_monotonic_ms() + timeout_ms;
-	int st;
+	int64_t deadline = kc_now_ms() + timeout_ms;
+	int st = 0, r;
 
 	if (outlen < 1)
 		return -EINVAL;
@@ -328,7 +276,7 @@ int kc_exec_capture(const char *const *argv, char *out, int32_t outlen, int32_t 
 	}
 	for (;;) {
 		struct pollfd q = { .fd = pfd[0], .events = POLLIN };
-		int64_t left = deadline - kc_monotonic_ms();
+		int64_t left = deadline - kc_now_ms();
 		ssize_t n;
 		char sink[512];
 
@@ -349,6 +297,6 @@ int kc_exec_capture(const char *const *argv, char *out, int32_t outlen, int32_t 
 	}
 	out[got] = '\0';
 	close(pfd[0]);
-	st = kc_reap_bounded((int)pid, (int)(deadline - kc_monotonic_ms() > 0 ? deadline - kc_monotonic_ms() : 0));
-	return st;
+	r = kc_reap_bounded((int)pid, (int)(deadline - kc_now_ms() > 0 ? deadline - kc_now_ms() : 0), &st);
+	return r < 0 ? r : st;
 }

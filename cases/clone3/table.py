@@ -12,26 +12,6 @@ import signal
 from typing import Any
 
 from conformance.clone3 import (
-    CLONE_CLEAR_SIGHAND,
-    CLONE_DETACHED,
-    CLONE_FILES,
-    CLONE_FS,
-    CLONE_INTO_CGROUP,
-    CLONE_NEWIPC,
-    CLONE_NEWNET,
-    CLONE_NEWNS,
-    CLONE_NEWPID,
-    CLONE_NEWTIME,
-    CLONE_NEWUSER,
-    CLONE_NEWUTS,
-    CLONE_PARENT,
-    CLONE_PARENT_SETTID,
-    CLONE_PIDFD,
-    CLONE_SIGHAND,
-    CLONE_SYSVSEM,
-    CLONE_THREAD,
-    CLONE_VFORK,
-    CLONE_VM,
     STACK,
     THREAD_FLAGS,
     ChildPid,
@@ -56,6 +36,28 @@ from conformance.clone3 import (
 )
 from conformance.native import Action, ArgsAt, CloneRequest, Disposition, Ptr, Setup, Stack, Syscall
 from conformance.requirements import PRIVILEGED, Cgroup1Hierarchy, Cgroup2Writable, Feature, Requirement
+from conformance.uapi import (
+    CLONE_CLEAR_SIGHAND,
+    CLONE_DETACHED,
+    CLONE_FILES,
+    CLONE_FS,
+    CLONE_INTO_CGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWTIME,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    CLONE_PARENT,
+    CLONE_PARENT_SETTID,
+    CLONE_PIDFD,
+    CLONE_SIGHAND,
+    CLONE_SYSVSEM,
+    CLONE_THREAD,
+    CLONE_VFORK,
+    CLONE_VM,
+)
 from conformance.verdict import OldModel
 
 SIGCHLD = int(signal.SIGCHLD)

@@ -203,9 +203,18 @@ CASES: tuple[CachedCase, ...] = (
                 doc=MIDWALK_DOC),
     cached_case("midwalk-enotdir-uncached", "midwalk_errors", S("warm/x", resolve=0, warm=("warm",)),
                 refused(ENOTDIR), doc="control: the same walk without RESOLVE_CACHED"),
+    # "rcu pathwalk: prevent bogus hard errors from may_lookup()" (Al Viro; posted 4 Feb 2024 as 02/13 of the
+    # pathwalk-rcu series, pulled as tags/pull-fixes.pathwalk-rcu-2 and listed in the 6.8-rc6 shortlog): no
+    # Cc: stable, and Debian 6.1.0-56 (6.1.192) still gives EACCES, so not in 6.1.y.
     cached_case("midwalk-search-denied", "midwalk_errors", S("locked/f", warm=("locked",), setup=Setup.FSID),
-                refused(EAGAIN), doc="a component under a directory nobody may search (mode 0600), fsuid 65534. "
-                + MIDWALK_DOC),
+                refused(EAGAIN),
+                old=OldModel("6.8", "cdb67fdeed72", "a search-permission failure on an intermediate directory "
+                             "came back as EACCES from RCU-walk"), old_expect=refused(EACCES),
+                doc="a component under a directory nobody may search (mode 0600), fsuid 65534. " + MIDWALK_DOC
+                + "  Before 6.8 (cdb67fdeed72, 'rcu pathwalk: prevent bogus hard errors from may_lookup()') "
+                "may_lookup() returned any RCU-mode permission error other than -ECHILD as it was, without "
+                "try_to_unlazy(), so this walk gave EACCES even under RESOLVE_CACHED; the commit confirms a hard "
+                "error by leaving RCU mode first, which LOOKUP_CACHED refuses."),
     cached_case("midwalk-search-denied-uncached", "midwalk_errors", S("locked/f", resolve=0, warm=("locked",),
                 setup=Setup.FSID), refused(EACCES), doc="control: the same walk without RESOLVE_CACHED"),
 )
