@@ -104,9 +104,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
        "ENOENT, ENXIO, ELOOP) come through RESOLVE_CACHED unchanged", "5.12", "99668f618062",
        "openat2.resolve_cached"),
     _b("resolve_cached.midwalk_errors", "errors detected mid-walk in RCU mode (ENOTDIR on a non-directory "
-       "component, EACCES on a directory that may not be searched) become EAGAIN under RESOLVE_CACHED: confirming "
-       "them needs try_to_unlazy(), which LOOKUP_CACHED forbids", "5.12", "99668f618062",
-       "openat2.resolve_cached"),
+       "component since 5.12; EACCES on a directory that may not be searched since 6.8, cdb67fdeed72) become "
+       "EAGAIN under RESOLVE_CACHED: confirming them needs try_to_unlazy(), which LOOKUP_CACHED forbids", "6.8",
+       "cdb67fdeed72", "openat2.resolve_cached"),
     # ---- io_uring -----------------------------------------------------------
     _b("io_uring.openat2_cached", "IORING_OP_OPENAT2 with the application's RESOLVE_CACHED gives the same result "
        "as openat2(): EAGAIN comes back in the CQE and is not retried in io-wq", "5.12", "99668f618062",
