@@ -30,7 +30,8 @@ mkdir -p $R/dev/pts $R/dev/shm 2>/dev/null
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup
-mount -t tmpfs tmpfs $R/tmp
+# /tmp stays the host's (read-only lower, writes land in the overlay): the installation
+# under test may live there (a CI checkout in /tmp, say).
 mount -t tmpfs tmpfs $R/run
 mount -t 9p -o $O9,cache=none kcout /kc || t "mount kcout failed"
 mkdir -p $R$OUT 2>/dev/null; mount --bind /kc $R$OUT || t "bind $OUT failed"
