@@ -109,7 +109,11 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if len(set(labels)) != len(labels):
         raise _usage(f"the same kernel is given twice ({', '.join(labels)})")
     cpus = ns.cpus or max(1, (os.cpu_count() or 1) // ns.jobs)
-    cfg = runner.VmConfig(accel=runner.Accel(ns.accel), cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
+    accel = runner.Accel(ns.accel)
+    if accel is runner.Accel.AUTO:
+        accel, why = runner.choose_accel(resolved[0])
+        print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
+    cfg = runner.VmConfig(accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
                           inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 
