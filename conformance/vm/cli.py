@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
     vm.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
     vm.add_argument("-j", type=int, default=1, metavar="N", dest="jobs", help="kernels booted in parallel")
     vm.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-kernel timeout in seconds")
+    vm.add_argument("--backend", choices=["qemu", "vng"], default="qemu",
+                    help="qemu: kconform's own fast boot (default); vng: virtme-ng")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                     help="auto: KVM when a test boot works, else TCG")
     vm.add_argument("--cpus", type=int, default=0, help="vCPUs per guest (default: host CPUs / -j, at least 1)")
@@ -113,7 +115,13 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if accel is runner.Accel.AUTO:
         accel, why = runner.choose_accel(resolved[0])
         print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
-    cfg = runner.VmConfig(accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
+    backend = runner.Backend(ns.backend)
+    if backend is runner.Backend.VNG:
+        try:
+            runner.vng_path()
+        except kernels.KernelSpecError as e:
+            raise _usage(str(e)) from None
+    cfg = runner.VmConfig(backend=backend, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
                           inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 

@@ -87,7 +87,7 @@ def resolve_modules(moddir: Path, wanted: tuple[str, ...]) -> ModuleSet:
     return ModuleSet(tuple(order), files)
 
 
-def _decompressed(path: Path) -> bytes:
+def decompressed(path: Path) -> bytes:
     data = path.read_bytes()
     if path.name.endswith(".xz"):
         return lzma.decompress(data)
@@ -102,7 +102,7 @@ def _decompressed(path: Path) -> bytes:
     return data
 
 
-def _loaded_name(file_name: str) -> str:
+def loaded_name(file_name: str) -> str:
     for suffix in (".xz", ".zst", ".gz"):
         file_name = file_name.removesuffix(suffix)
     return file_name
@@ -168,8 +168,8 @@ def build(kernel: Kernel, out: Path, modules: tuple[str, ...] = GUEST_MODULES) -
         c.symlink(f"bin/{applet}", "busybox")
     names = []
     for name in mods.order:
-        loaded = _loaded_name(name)
-        c.file(f"mods/{loaded}", _decompressed(mods.files[name]))
+        loaded = loaded_name(name)
+        c.file(f"mods/{loaded}", decompressed(mods.files[name]))
         names.append(loaded)
     c.file("mods/order", ("\n".join(names) + "\n").encode())
     c.file("init", init, 0o755)

@@ -10,6 +10,7 @@ that kernel with an excerpt of the console, and the other kernels still run.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
 import json
@@ -18,6 +19,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +45,11 @@ class Accel(enum.StrEnum):
     TCG = "tcg"
 
 
+class Backend(enum.StrEnum):
+    QEMU = "qemu"  # kconform's own boot: PVH vmlinux, busybox initramfs, host root over 9p
+    VNG = "vng"  # virtme-ng (vng --run)
+
+
 class Outcome(enum.StrEnum):
     PASSED = "passed"  # suite ran, no fail/error verdicts
     FAILED = "failed"  # suite ran, some case failed or errored
@@ -58,6 +65,7 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class VmConfig:
+    backend: Backend = Backend.QEMU
     accel: Accel = Accel.AUTO
     cpus: int = 2
     memory: str = "1G"
@@ -273,33 +281,111 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     if accel is Accel.AUTO:
         accel, _ = choose_accel(kernel)
     res.accel = accel.value
-    initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
     (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args))
+    if cfg.backend is Backend.VNG:
+        (outdir / "run-vng.sh").write_text(vng_script(kernel, outdir, cfg.inject_panic))
+        cmd = vng_command(kernel, accel, cfg, outdir)
+        return _boot(kernel, cfg, outdir, res, cmd, progress, console_on_stdout=True)
+    initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
     disk = scratch_disk(cache_dir() / "scratch" / f"{kernel.label}-{os.getpid()}.img")
     try:
-        return _boot(kernel, cfg, outdir, res, accel, initrd, disk, progress)
+        cmd = qemu_command(kernel, accel, cfg, outdir, initrd, disk)
+        return _boot(kernel, cfg, outdir, res, cmd, progress, console_on_stdout=False)
     finally:
         if disk is not None:
             disk.unlink(missing_ok=True)
 
 
-def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, accel: Accel, initrd: Path,
-          disk: Path | None, progress: Progress) -> VmResult:
-    cmd = qemu_command(kernel, accel, cfg, outdir, initrd, disk)
+# --------------------------------------------------------------------------- virtme-ng backend
+
+
+def vng_path() -> str:
+    found = shutil.which("vng") or str(Path(sys.prefix) / "bin" / "vng")
+    if not Path(found).exists():
+        raise KernelSpecError("virtme-ng is not installed (pip install 'kconform[vng]' or apt-get install virtme-ng)")
+    return found
+
+
+VNG_MODULES = ("tun", "vhost_net", "vhost_vsock", "vhost_scsi")
+
+
+def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
+    """virtme-ng boots the host's root itself: load the modules (insmod of the kernel's own
+    files in dependency order: vng's modprobe does not find an extracted package's modules),
+    mark the console, run."""
+    mods = initramfs.resolve_modules(kernel.modules, VNG_MODULES) if kernel.modules else None
+    lines = [
+        "#!/bin/sh",
+        "export PATH=/usr/sbin:/sbin:$PATH",
+        't() { read up _ < /proc/uptime; echo "KC[$up] $*"; }',
+    ]
+    if mods is not None:
+        # Decompressed on the host: the guest's insmod may not read .ko.xz.
+        moddir = outdir / "vng-modules"
+        moddir.mkdir(exist_ok=True)
+        for name in mods.order:
+            target = moddir / initramfs.loaded_name(name)
+            target.write_bytes(initramfs.decompressed(mods.files[name]))
+            lines.append(f"insmod {shlex.quote(str(target))} || t 'insmod {target.name} failed'")
+    if inject_panic:
+        lines += ['t "panic requested"', "echo 1 > /proc/sys/kernel/sysrq", "echo c > /proc/sysrq-trigger"]
+    lines += ["t cmd-start", f"sh {shlex.quote(str(outdir / 'run.sh'))}", "rc=$?", 't "cmd-end rc=$rc"',
+              f"echo $rc > {shlex.quote(str(outdir / 'exitcode'))}", ""]
+    return "\n".join(lines)
+
+
+def vng_command(kernel: Kernel, accel: Accel, cfg: VmConfig, outdir: Path) -> list[str]:
+    """vng with the console on stdout (-v): without udev in the guest its exit code and the
+    script's own output are lost, so results travel through --rwdir instead."""
+    cmd = [vng_path(), "--run", str(kernel.vmlinuz), "--force-9p", "--cpus", str(cfg.cpus),
+           "--memory", cfg.memory, "--rwdir", str(outdir), "--cwd", "/tmp", "-v"]
+    if accel is not Accel.KVM:
+        cmd.append("--disable-kvm")
+    return [*cmd, "--", "sh", str(outdir / "run-vng.sh")]
+
+
+# --------------------------------------------------------------------------- booting
+
+
+def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[str], progress: Progress,
+          console_on_stdout: bool) -> VmResult:
     (outdir / "qemu-command.txt").write_text(shlex.join(cmd) + "\n")
     t0 = time.monotonic()
+    # vng -v: the console arrives on stderr, read through a pipe (QEMU's file chardevs reopen
+    # and truncate a regular file given as stdout); QEMU backend: QEMU writes console.log itself.
+    console_file = (outdir / "console.log").open("ab") if console_on_stdout else None
+    stderr_file = (outdir / "backend-stdout.txt").open("wb") if console_on_stdout else None
+    env = dict(os.environ)
+    # vng runs virtme-run from PATH: make the one next to it findable
+    env["PATH"] = f"{Path(cmd[0]).parent}{os.pathsep}{env.get('PATH', '')}"
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env, stdout=stderr_file or subprocess.PIPE,
+                                stderr=subprocess.PIPE if stderr_file else subprocess.STDOUT, start_new_session=True)
     except OSError as e:
-        res.detail = f"cannot start {QEMU}: {e}"
+        res.detail = f"cannot start {cmd[0]}: {e}"
         _write_error_junit(res)
         return res
-    progress(f"[{kernel.label}] booting ({accel.value})")
+    finally:
+        if stderr_file is not None:
+            stderr_file.close()
+    if console_file is not None and proc.stderr is not None:
+        os.set_blocking(proc.stderr.fileno(), False)
+
+    def pump() -> None:
+        if console_file is None or proc.stderr is None:
+            return
+        with contextlib.suppress(BlockingIOError, TypeError):
+            while chunk := proc.stderr.read(65536):
+                console_file.write(chunk)
+            console_file.flush()
+
+    progress(f"[{kernel.label}] booting ({cfg.backend.value}, {res.accel})")
     seen: set[str] = set()
     next_note = t0 + 30
     timed_out = False
     while proc.poll() is None:
         time.sleep(0.2)
+        pump()
         now = time.monotonic()
         marks = _markers(_read(outdir / "console.log"))
         if "cmd-start" in marks and "cmd-start" not in seen:
@@ -310,11 +396,17 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, accel: Acc
             progress(f"[{kernel.label}] {'suite running' if seen else 'still booting'} ({now - t0:.0f} s)")
             next_note = now + 30
         if now - t0 > cfg.timeout_s:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # vng's QEMU too
             timed_out = True
     proc.wait()
     res.total_s = time.monotonic() - t0
-    qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    if console_file is not None:
+        pump()
+        console_file.close()
+        qemu_out = _read(outdir / "backend-stdout.txt")
+    else:
+        qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     console = _read(outdir / "console.log")
     marks = _markers(console)
     if "cmd-start" in marks and "cmd-end" in marks:
@@ -329,7 +421,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, accel: Acc
         res.outcome, res.detail = Outcome.PANIC, excerpt(console)
     elif res.exit_code is None or not (outdir / "junit.xml").exists():
         res.outcome = Outcome.CRASH
-        res.detail = f"no result from the guest (qemu exit {proc.returncode})\n{qemu_out[-2000:]}\n" \
+        res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode})\n{qemu_out[-2000:]}\n" \
                      f"{excerpt(console)}\n{_read(outdir / 'guest-stdout.txt')[-3000:]}"
     else:
         run = RunRecord.load(outdir / "run.json")
