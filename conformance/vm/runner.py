@@ -197,7 +197,7 @@ def boot_floor(kernel: Kernel, accel: Accel, timeout_s: float = 120, cpus: int =
 # --------------------------------------------------------------------------- one kernel
 
 
-def guest_script(outdir: Path, label: str, run_args: Sequence[str]) -> str:
+def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None) -> str:
     """What the guest runs: the installed kconform of this very interpreter, with
     run_args passed to ``kconform run`` (its own options, then ``-- pytest args``)."""
     kconform = Path(sys.prefix) / "bin" / "kconform"
@@ -207,6 +207,7 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str]) -> str:
     return "\n".join([
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
+        f"export KCONFORM_KERNEL_CONFIG={shlex.quote(str(config))}" if config else "",
         f"cd {shlex.quote(str(outdir))}",
         " ".join(shlex.quote(a) for a in args) + " > guest-stdout.txt 2>&1",
         "",
@@ -281,7 +282,9 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     if accel is Accel.AUTO:
         accel, _ = choose_accel(kernel)
     res.accel = accel.value
-    (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args))
+    config = kernel.vmlinuz.parent / f"config-{kernel.release}"
+    (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args,
+                                                config if config.exists() else None))
     if cfg.backend is Backend.VNG:
         (outdir / "run-vng.sh").write_text(vng_script(kernel, outdir, cfg.inject_panic))
         cmd = vng_command(kernel, accel, cfg, outdir)
