@@ -91,8 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None
     config.stash[_KLOG] = KernelLog()
     if not _is_worker(config):
-        config.stash[_RECORDS] = {}
-        config.stash[_STARTED] = time.time()
+        config.pluginmanager.register(RecordCollector(config), "kconform-records")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -103,8 +102,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _EXPECTATIONS = pytest.StashKey[Expectations | None]()
 _KLOG = pytest.StashKey[KernelLog]()
-_RECORDS = pytest.StashKey[dict[str, CaseRecord]]()
-_STARTED = pytest.StashKey[float]()
 
 
 # --------------------------------------------------------------------------- fixtures and guards
@@ -206,35 +203,6 @@ def _timed_out(report: pytest.TestReport) -> bool:
     return bool(report.failed) and "CaseTimeout" in report.longreprtext
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _CONFIG.get("config")
-    if config is None or _is_worker(config):
-        return
-    records = config.stash[_RECORDS]
-    records[report.nodeid] = record_from_reports(report.nodeid, records.get(report.nodeid), report)
-
-
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    """A module that cannot be collected is an error case, so dashboards see it."""
-    config = _CONFIG.get("config")
-    if config is None or _is_worker(config) or not report.failed:
-        return
-    nodeid = report.nodeid or "session"
-    text = str(report.longrepr or "")
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    config.stash[_RECORDS][f"collect:{nodeid}"] = CaseRecord(
-        f"collect:{nodeid}", "kconform.collection", nodeid.replace("/", "."), Verdict.ERROR,
-        f"collection failed: {lines[-1].strip() if lines else 'unknown error'}", 0.0, text)
-
-
-_CONFIG: dict[str, pytest.Config] = {}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
-
-
 def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
@@ -250,41 +218,58 @@ def pytest_report_teststatus(
     return None
 
 
-def run_record(config: pytest.Config) -> RunRecord:
-    facts = kernel.facts()
-    props = facts.as_properties()
-    props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(config.stash[_STARTED]))
-    props["run.duration_s"] = f"{time.time() - config.stash[_STARTED]:.3f}"
-    props["run.workers"] = str(getattr(config.option, "numprocesses", None) or 0)
-    name = config.getoption("--kc-suite-name")
-    if name:
-        props["run.label"] = str(name)
-    cases = sorted(config.stash[_RECORDS].values(), key=lambda c: (c.classname, c.name))
-    return RunRecord(props, cases)
+class RecordCollector:
+    """On the controller (or a plain run): one CaseRecord per case, then the reports."""
 
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.records: dict[str, CaseRecord] = {}
+        self.started = time.time()
+        self.saw_cases = False  # any conformance case (not only plain tests, e.g. self-tests)
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if _is_worker(config):
-        return
-    outputs = {opt: config.getoption(opt) for opt in ("--kc-junit", "--kc-ktap", "--kc-json")}
-    if not any(outputs.values()):
-        return
-    from conformance.report import junit, ktap
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.records[report.nodeid] = record_from_reports(report.nodeid, self.records.get(report.nodeid), report)
+        self.saw_cases = self.saw_cases or any(k == PROP_PREFIX + "classname" for k, _ in report.user_properties)
 
-    run = run_record(config)
-    if outputs["--kc-junit"]:
-        junit.write(Path(outputs["--kc-junit"]), [run])
-    if outputs["--kc-ktap"]:
-        Path(outputs["--kc-ktap"]).write_text(ktap.render(run))
-    if outputs["--kc-json"]:
-        run.save(Path(outputs["--kc-json"]))
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module that cannot be collected is an error case, so dashboards see it."""
+        if not report.failed:
+            return
+        nodeid = report.nodeid or "session"
+        text = str(report.longrepr or "")
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        self.records[f"collect:{nodeid}"] = CaseRecord(
+            f"collect:{nodeid}", "kconform.collection", nodeid.replace("/", "."), Verdict.ERROR,
+            f"collection failed: {lines[-1].strip() if lines else 'unknown error'}", 0.0, text)
 
+    def run_record(self) -> RunRecord:
+        props = kernel.facts().as_properties()
+        props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
+        props["run.duration_s"] = f"{time.time() - self.started:.3f}"
+        props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
+        name = self.config.getoption("--kc-suite-name")
+        if name:
+            props["run.label"] = str(name)
+        cases = sorted(self.records.values(), key=lambda c: (c.classname, c.name))
+        return RunRecord(props, cases)
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if _is_worker(config) or not config.stash.get(_RECORDS, None):
-        return
-    run = run_record(config)
-    counts = run.counts()
-    line = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n)
-    terminalreporter.write_line(f"kconform on {run.properties['kernel.release']}: {line}")
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        outputs = {opt: self.config.getoption(opt) for opt in ("--kc-junit", "--kc-ktap", "--kc-json")}
+        if not any(outputs.values()):
+            return
+        from conformance.report import junit, ktap
+
+        run = self.run_record()
+        if outputs["--kc-junit"]:
+            junit.write(Path(outputs["--kc-junit"]), [run])
+        if outputs["--kc-ktap"]:
+            Path(outputs["--kc-ktap"]).write_text(ktap.render(run))
+        if outputs["--kc-json"]:
+            run.save(Path(outputs["--kc-json"]))
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if not self.saw_cases:
+            return
+        run = self.run_record()
+        line = ", ".join(f"{n} {v.value}" for v, n in run.counts().items() if n)
+        terminalreporter.write_line(f"kconform on {run.properties['kernel.release']}: {line}")

@@ -109,3 +109,13 @@ def test_unreadable_image(tmp_path: Path) -> None:
     img.write_bytes(b"")
     with pytest.raises(KernelSpecError, match="not a kernel image"):
         kernels.resolve(str(img))
+
+
+def test_module_groups_never_share_a_module() -> None:
+    for k in kernels.list_cached():
+        groups = initramfs.grouped(k.modules)
+        background = [set(ms.order) for _, ms in groups[1:]]
+        for i, a in enumerate(background):
+            for b in background[i + 1:]:
+                assert not a & b, k.label
+        assert any("vhost_net" in m for m in groups[-1][1].order) or not background[-1]

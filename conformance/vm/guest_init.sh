@@ -11,8 +11,11 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 t() { read up _ < /proc/uptime; echo "KC[$up] $*"; }
 t init-start
-for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null || t "insmod $m failed"; done
-t modules-loaded
+load() { for m in $(cat /mods/$1.order); do insmod /mods/$m 2>/dev/null || t "insmod $m failed"; done; }
+load root
+# The other groups share no module with each other: load them while the root is mounted.
+load disk & DISKJOB=$!
+load vhost & VHOSTJOB=$!
 MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0; DISK=0
 for w in $(cat /proc/cmdline); do case $w in
   kc.msize=*) MS=${w#*=};; kc.cache=*) CACHE=${w#*=};; kc.out=*) OUT=${w#*=};; kc.panic=*) PANIC=${w#*=};; kc.disk=*) DISK=${w#*=};;
@@ -35,6 +38,8 @@ mount -t cgroup2 cgroup2 $R/sys/fs/cgroup
 mount -t tmpfs tmpfs $R/run
 mount -t 9p -o $O9,cache=none kcout /kc || t "mount kcout failed"
 mkdir -p $R$OUT 2>/dev/null; mount --bind /kc $R$OUT || t "bind $OUT failed"
+wait $DISKJOB $VHOSTJOB
+t modules-loaded
 # Scratch disk (kc.disk=1): an ext4 image made on the host, used as TMPDIR.
 SCRATCH=
 if [ "$DISK" = 1 ] && [ -b /dev/vda ]; then

@@ -18,13 +18,16 @@ from pathlib import Path
 
 from conformance.vm.kernels import Kernel, KernelSpecError
 
-# Modules the guest loads when the kernel has them as modules (built-ins are skipped):
-# virtio transport and 9p for the host root, overlayfs, virtio-blk and ext4 for the scratch
-# disk (TMPDIR on a disk filesystem, for the dentry-cache cases), and what the vhost family needs.
-GUEST_MODULES = (
-    "virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay", "virtio_blk", "crc32c_generic", "ext4",
-    "tun", "vhost_net", "vhost_vsock", "vhost_scsi",
+# Modules the guest loads when the kernel has them as modules (built-ins are skipped), in
+# three groups: "root" (virtio transport, 9p, overlayfs: needed to mount the host's root) is
+# loaded first; then "disk" (virtio-blk and ext4 for the scratch disk that becomes TMPDIR) and
+# "vhost" (what the vhost family needs) load in parallel while the root is being mounted.
+MODULE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("root", ("virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay")),
+    ("disk", ("virtio_blk", "crc32c_generic", "ext4")),
+    ("vhost", ("tun", "vhost_net", "vhost_vsock", "vhost_scsi")),
 )
+GUEST_MODULES = tuple(m for _, group in MODULE_GROUPS for m in group)
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "poweroff", "chroot", "sync",
                    "sleep", "ls", "mknod", "ln", "cp", "switch_root")
 
@@ -151,12 +154,37 @@ def guest_init() -> bytes:
     return resources.files("conformance.vm").joinpath("guest_init.sh").read_bytes()
 
 
-def build(kernel: Kernel, out: Path, modules: tuple[str, ...] = GUEST_MODULES) -> Path:
+def grouped(moddir: Path | None) -> list[tuple[str, ModuleSet]]:
+    """Each group's modules not loaded by an earlier group.  A background group that
+    shares a dependency with another background group is merged into it (two loaders
+    must never race for one module)."""
+    if moddir is None:
+        return [(name, ModuleSet((), {})) for name, _ in MODULE_GROUPS]
+    root_name, root_wanted = MODULE_GROUPS[0]
+    root = resolve_modules(moddir, root_wanted)
+    out: list[tuple[str, ModuleSet]] = [(root_name, root)]
+    for name, wanted in MODULE_GROUPS[1:]:
+        ms = resolve_modules(moddir, wanted)
+        full = set(ms.order)
+        order = tuple(m for m in ms.order if m not in root.files)
+        files = {m: ms.files[m] for m in order}
+        for i, (other_name, other) in enumerate(out[1:], 1):
+            if full & set(other.order):  # shared dependency: load both in one sequence
+                merged = other.order + tuple(m for m in order if m not in other.files)
+                out[i] = (other_name, ModuleSet(merged, {**other.files, **files}))
+                order, files = (), {}
+                break
+        out.append((name, ModuleSet(order, files)))
+    return out
+
+
+def build(kernel: Kernel, out: Path) -> Path:
     """Build (or reuse) the initramfs for kernel at out; returns its path."""
-    mods = resolve_modules(kernel.modules, modules) if kernel.modules else ModuleSet((), {})
+    groups = grouped(kernel.modules)
     init = guest_init()
     busybox = busybox_path()
-    key = hashlib.sha256(init + busybox.read_bytes()[:1 << 16] + "\n".join(mods.order).encode()).hexdigest()[:12]
+    listing = "\n".join(f"{g}:{','.join(ms.order)}" for g, ms in groups)
+    key = hashlib.sha256(init + busybox.read_bytes()[:1 << 16] + listing.encode()).hexdigest()[:12]
     target = out.with_name(f"{out.stem}-{key}.cpio")
     if target.exists():
         return target
@@ -166,12 +194,13 @@ def build(kernel: Kernel, out: Path, modules: tuple[str, ...] = GUEST_MODULES) -
     c.file("bin/busybox", busybox.read_bytes(), 0o755)
     for applet in BUSYBOX_APPLETS:
         c.symlink(f"bin/{applet}", "busybox")
-    names = []
-    for name in mods.order:
-        loaded = loaded_name(name)
-        c.file(f"mods/{loaded}", decompressed(mods.files[name]))
-        names.append(loaded)
-    c.file("mods/order", ("\n".join(names) + "\n").encode())
+    for group, ms in groups:
+        names = []
+        for name in ms.order:
+            loaded = loaded_name(name)
+            c.file(f"mods/{loaded}", decompressed(ms.files[name]))
+            names.append(loaded)
+        c.file(f"mods/{group}.order", ("\n".join(names) + "\n").encode())
     c.file("init", init, 0o755)
     c.file("kver", (kernel.release + "\n").encode())
     target.parent.mkdir(parents=True, exist_ok=True)

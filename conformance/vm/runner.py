@@ -309,7 +309,7 @@ def vng_path() -> str:
     return found
 
 
-VNG_MODULES = ("tun", "vhost_net", "vhost_vsock", "vhost_scsi")
+VNG_MODULES = dict(initramfs.MODULE_GROUPS)["vhost"]
 
 
 def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
