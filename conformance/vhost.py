@@ -541,7 +541,16 @@ def probe_device() -> tuple[State, str]:
     return _probe_dev(NET, "vhost_net")
 
 
+def _modules_settled(bound_s: float = 120.0) -> None:
+    """A runner that loads modules in the background (kconform vm does) names a flag file
+    in KCONFORM_MODULES_PENDING that exists until loading is over: wait for it, bounded."""
+    pending = os.environ.get("KCONFORM_MODULES_PENDING")
+    if pending:
+        wait_until(lambda: not os.path.exists(pending), bound_s)
+
+
 def _probe_dev(dev: str, module: str) -> tuple[State, str]:
+    _modules_settled()
     if not os.path.exists(dev):
         return State.ABSENT, f"{dev} missing (modprobe {module})"
     try:

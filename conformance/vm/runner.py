@@ -387,7 +387,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
     next_note = t0 + 30
     timed_out = False
     while proc.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.05)
         pump()
         now = time.monotonic()
         marks = _markers(_read(outdir / "console.log"))
