@@ -158,16 +158,21 @@ def facts() -> RunFacts:
     )
 
 
-def cgroup2_mount() -> Path | None:
-    """Mount point of the cgroup v2 hierarchy, if one is mounted."""
+def mount_of_type(fstype: str) -> Path | None:
+    """Mount point of the first mount of this filesystem type, from mountinfo."""
     try:
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             left, _, right = line.partition(" - ")
-            if right.split(" ", 1)[0] == "cgroup2":
+            if right.split(" ", 1)[0] == fstype:
                 return Path(left.split()[4])
     except OSError:
         return None
     return None
+
+
+def cgroup2_mount() -> Path | None:
+    """Mount point of the cgroup v2 hierarchy, if one is mounted."""
+    return mount_of_type("cgroup2")
 
 
 def cgroup2_self() -> Path | None:
@@ -183,14 +188,7 @@ def cgroup2_self() -> Path | None:
 
 def cgroup1_dir() -> Path | None:
     """Mount point of some cgroup v1 hierarchy, if one is mounted."""
-    try:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            left, _, right = line.partition(" - ")
-            if right.split(" ", 1)[0] == "cgroup":
-                return Path(left.split()[4])
-    except OSError:
-        return None
-    return None
+    return mount_of_type("cgroup")
 
 
 @contextlib.contextmanager
