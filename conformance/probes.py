@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import errno
 import functools
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,50 +164,14 @@ def _vhost(name: str) -> tuple[State, str]:
     return result
 
 
-# resolve_cached / io_uring probes live in their family modules, which import
-# this one: small wrappers import them lazily.
+def _lazy(module: str, func: str) -> Callable[[], tuple[State, str]]:
+    """A probe that lives in a family module (which imports this one), imported on first use."""
 
+    def run() -> tuple[State, str]:
+        result: tuple[State, str] = getattr(importlib.import_module(f"conformance.{module}"), func)()
+        return result
 
-def _probe_openat2() -> tuple[State, str]:
-    from conformance.resolve_cached import probe_openat2
-
-    return probe_openat2()
-
-
-def _probe_resolve_cached() -> tuple[State, str]:
-    from conformance.resolve_cached import probe_resolve_cached
-
-    return probe_resolve_cached()
-
-
-def _probe_io_uring() -> tuple[State, str]:
-    from conformance.iouring_workers import probe_io_uring
-
-    return probe_io_uring()
-
-
-def _probe_uring_openat2() -> tuple[State, str]:
-    from conformance.iouring_workers import probe_uring_openat2
-
-    return probe_uring_openat2()
-
-
-def _probe_native_workers() -> tuple[State, str]:
-    from conformance.iouring_workers import probe_native_workers
-
-    return probe_native_workers()
-
-
-def _probe_sqpoll() -> tuple[State, str]:
-    from conformance.iouring_workers import probe_sqpoll
-
-    return probe_sqpoll()
-
-
-def _probe_disabled_sysctl() -> tuple[State, str]:
-    from conformance.iouring_workers import probe_disabled_sysctl
-
-    return probe_disabled_sysctl()
+    return run
 
 
 PROBES: dict[str, Probe] = {
@@ -229,15 +194,17 @@ PROBES: dict[str, Probe] = {
         Probe("vhost.scsi_device", "vhost-scsi device", "3.6", "", lambda: _vhost("probe_scsi_device")),
         Probe("vhost.new_worker", "VHOST_NEW_WORKER (vhost-scsi)", "6.5", "1cdaafa1b8b4",
               lambda: _vhost("probe_new_worker")),
-        Probe("openat2", "openat2()", "5.6", "fddb5d430ad9", _probe_openat2),
-        Probe("openat2.resolve_cached", "RESOLVE_CACHED", "5.12", "99668f618062", _probe_resolve_cached),
-        Probe("io_uring", "io_uring", "5.1", "", _probe_io_uring),
-        Probe("io_uring.openat2", "IORING_OP_OPENAT2", "5.6", "", _probe_uring_openat2),
-        Probe("io_uring.native_workers", "IORING_FEAT_NATIVE_WORKERS", "5.12", "3bfe6106693b", _probe_native_workers),
+        Probe("openat2", "openat2()", "5.6", "fddb5d430ad9", _lazy("resolve_cached", "probe_openat2")),
+        Probe("openat2.resolve_cached", "RESOLVE_CACHED", "5.12", "99668f618062",
+              _lazy("resolve_cached", "probe_resolve_cached")),
+        Probe("io_uring", "io_uring", "5.1", "", _lazy("iouring_workers", "probe_io_uring")),
+        Probe("io_uring.openat2", "IORING_OP_OPENAT2", "5.6", "", _lazy("iouring_workers", "probe_uring_openat2")),
+        Probe("io_uring.native_workers", "IORING_FEAT_NATIVE_WORKERS", "5.12", "3bfe6106693b",
+              _lazy("iouring_workers", "probe_native_workers")),
         Probe("io_uring.sqpoll", "IORING_SETUP_SQPOLL for this user (unprivileged since 5.11)", "5.11", "",
-              _probe_sqpoll),
+              _lazy("iouring_workers", "probe_sqpoll")),
         Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "76d3ccecfa18",
-              _probe_disabled_sysctl),
+              _lazy("iouring_workers", "probe_disabled_sysctl")),
         # ---- (other families: add probes above this line) ----
     )
 }
