@@ -390,3 +390,17 @@ def test_in_test_ktap_validator_rejects_broken_output(breakage: tuple[str, str])
     assert old in text
     with pytest.raises(AssertionError):
         parse_ktap(text.replace(old, new, 1))
+
+
+def test_matrix_of_real_vm_runs_shows_the_vhost_model_change() -> None:
+    """Pinned to two real `kconform vm` runs (Debian 6.1.0-56 and 6.12.117, TCG)."""
+    runs = [load("vm-debian-6.1"), load("vm-debian-6.12")]
+    m = Matrix.build(runs)
+    rows = {r.behaviour_id: r for r in m.rows}
+    model = rows["vhost.worker_model"]
+    assert model.differs
+    assert [c.verdict for c in model.cells] == [Verdict.OLD_MODEL, Verdict.PASS]
+    assert not rows["clone3.struct_size"].differs
+    html = render_html(m)
+    assert "vhost.worker_model" in html and "f9010dbdce91" in html
+    assert not any(r.verdict in (Verdict.FAIL, Verdict.ERROR) for run in runs for r in run.cases)
