@@ -15,7 +15,7 @@ import errno
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import kernel
@@ -296,6 +296,21 @@ def _worker_present(pid: int, name: str) -> bool:
         [t for t in threads_named(name) if t.ppid == 2])
 
 
+def _ps(name: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """Lines of ps -e and ps -eL naming `name`, and the first non-zero wait status."""
+    st_e, out_e = exec_capture(["ps", "-e", "-o", "pid,ppid,comm"])
+    st_l, out_l = exec_capture(["ps", "-eL", "-o", "pid,lwp,comm"])
+    return (tuple(ln.strip() for ln in out_e.splitlines() if name in ln),
+            tuple(ln.strip() for ln in out_l.splitlines() if name in ln), st_e or st_l)
+
+
+def _freeze_and_thaw(group: Path) -> tuple[float | None, float | None]:
+    (group / "cgroup.freeze").write_text("1")
+    frozen = wait_until(lambda: _events(group).get("frozen") == "1")
+    (group / "cgroup.freeze").write_text("0")
+    return frozen, wait_until(lambda: _events(group).get("frozen") == "0")
+
+
 def run(sc: Scenario) -> Observation:
     with contextlib.ExitStack() as stack:
         procs_fd = -1
@@ -308,36 +323,35 @@ def run(sc: Scenario) -> Observation:
         pid = setup.pid
         name = f"vhost-{pid}"
         tasks = tasks_of(pid)
-        owner_task = next((t for t in tasks if t.tid == pid), None)
         new = tuple(t for t in tasks if t.tid != pid)
+        # Everything about the live worker is read before any teardown.
         kthreads = tuple(t for t in threads_named(name) if t.ppid == 2)
-        obs = Observation(setup, owner_task, new, kthreads)
-        extra: dict[str, object] = {}
-        if sc.ps:
-            st_e, out_e = exec_capture(["ps", "-e", "-o", "pid,ppid,comm"])
-            st_l, out_l = exec_capture(["ps", "-eL", "-o", "pid,lwp,comm"])
-            extra["ps_e"] = tuple(ln.strip() for ln in out_e.splitlines() if name in ln)
-            extra["ps_el"] = tuple(ln.strip() for ln in out_l.splitlines() if name in ln)
-            extra["ps_status"] = st_e if st_e else st_l
-        extra["owner_cgroup"] = _cgroup_of(f"/proc/{pid}")
-        extra["worker_cgroups"] = tuple(_cgroup_of(f"/proc/{pid}/task/{t.tid}") for t in new)
-        if sc.freeze and group is not None:
-            (group / "cgroup.freeze").write_text("1")
-            extra["frozen_after"] = wait_until(lambda: _events(group).get("frozen") == "1")
-            (group / "cgroup.freeze").write_text("0")
-            extra["thawed_after"] = wait_until(lambda: _events(group).get("frozen") == "0")
-        if sc.free_workers:
-            extra["free_rets"] = o.free_workers()
-            extra["threads_after_free"] = tuple(t for t in tasks_of(pid) if t.tid != pid)
-        if sc.teardown is Teardown.CLOSE:
-            o.close_device()
-            extra["gone_after"] = wait_until(lambda: not _worker_present(pid, name))
-        elif sc.teardown is Teardown.KILL:
-            o.finish(kill=True)
-            extra["gone_after"] = wait_until(lambda: not _worker_present(pid, name))
-        extra["teardown"] = sc.teardown
+        owner_cgroup = _cgroup_of(f"/proc/{pid}")
+        worker_cgroups = tuple(_cgroup_of(f"/proc/{pid}/task/{t.tid}") for t in new)
+        ps_e, ps_el, ps_status = _ps(name) if sc.ps else ((), (), 0)
+        frozen, thawed = _freeze_and_thaw(group) if sc.freeze and group is not None else (None, None)
+        free_rets = o.free_workers() if sc.free_workers else ()
+        after_free = tuple(t for t in tasks_of(pid) if t.tid != pid) if sc.free_workers else ()
+        gone: float | None = None
+        if sc.teardown is not Teardown.NONE:
+            if sc.teardown is Teardown.CLOSE:
+                o.close_device()
+            else:
+                o.finish(kill=True)
+            gone = wait_until(lambda: not _worker_present(pid, name))
         o.finish(kill=False)
-        return replace(obs, **extra)  # type: ignore[arg-type]
+        return Observation(
+            setup=setup,
+            owner_task=next((t for t in tasks if t.tid == pid), None),
+            new_threads=new,
+            kthreads=kthreads,
+            ps_e=ps_e, ps_el=ps_el, ps_status=ps_status,
+            owner_cgroup=owner_cgroup,
+            worker_cgroups=worker_cgroups,
+            frozen_after=frozen, thawed_after=thawed,
+            threads_after_free=after_free, free_rets=free_rets,
+            gone_after=gone, teardown=sc.teardown,
+        )
     raise AssertionError("unreachable")
 
 
