@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from conformance.report.text import aligned
+
 EXIT_USAGE = 2
 
 
@@ -146,11 +148,8 @@ def cmd_behaviours(ns: argparse.Namespace, extra: Sequence[str]) -> int:
             pr = probes.probe(b.probe)
             status = pr.state.value
         rows.append((b.id, b.since, b.commit or "-", status, b.statement))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    head = ("behaviour", "since", "commit", "status")
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "  statement")
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    for line in aligned([("behaviour", "since", "commit", "status", "statement"), *rows]):
+        print(line)
     return 0
 
 

@@ -30,6 +30,8 @@ WATCHED_SYSCTLS = (
     "vm/drop_caches",  # reads 0 normally; only a write-side change would show
 )
 
+# Kernel-log lines that mean the kernel's health broke: used for /dev/kmsg around each case
+# and for the console of a VM guest (vm/runner.py).
 KLOG_BAD = re.compile(
     r"WARNING:|BUG:|Oops|general protection|Kernel panic|cut here|KASAN|UBSAN|kernel BUG|RIP:|Call Trace:"
 )
@@ -42,20 +44,13 @@ def _ls(path: str) -> frozenset[str]:
         return frozenset()
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
 def children_of(pid: int) -> frozenset[int]:
     """Direct children, from /proc/<pid>/task/*/children or a /proc scan."""
     found: set[int] = set()
     tasks = _ls(f"/proc/{pid}/task")
     have_children_file = False
     for tid in tasks:
-        text = _read(f"/proc/{pid}/task/{tid}/children")
+        text = kernel.read_text(f"/proc/{pid}/task/{tid}/children")
         if os.path.exists(f"/proc/{pid}/task/{tid}/children"):
             have_children_file = True
         found.update(int(x) for x in text.split())
@@ -63,7 +58,7 @@ def children_of(pid: int) -> frozenset[int]:
         return frozenset(found)
     for entry in _ls("/proc"):
         if entry.isdigit():
-            stat = _read(f"/proc/{entry}/stat")
+            stat = kernel.read_text(f"/proc/{entry}/stat")
             fields = stat.rpartition(")")[2].split()
             if len(fields) > 1 and fields[1] == str(pid):
                 found.add(int(entry))
@@ -139,8 +134,8 @@ class Snapshot:
             fds=_open_fds(),
             cgroups=cgroups,
             mounts=frozenset(_mount_points()),
-            sysctls=tuple((s, _read(f"/proc/sys/{s}").strip()) for s in WATCHED_SYSCTLS),
-            tainted=int(_read("/proc/sys/kernel/tainted").strip() or 0),
+            sysctls=tuple((s, kernel.read_text(f"/proc/sys/{s}").strip()) for s in WATCHED_SYSCTLS),
+            tainted=int(kernel.read_text("/proc/sys/kernel/tainted").strip() or 0),
             cgroup_dir=str(cg) if cg else "",
         )
 
@@ -156,7 +151,7 @@ def _open_fds() -> frozenset[str]:
 
 
 def _mount_points() -> list[str]:
-    return [line.split()[4] for line in _read("/proc/self/mountinfo").splitlines() if line]
+    return [line.split()[4] for line in kernel.read_text("/proc/self/mountinfo").splitlines() if line]
 
 
 @dataclass
@@ -191,7 +186,7 @@ def compare_and_clean(before: Snapshot, klog: KernelLog, settle_s: float = 1.0) 
         time.sleep(0.01)
 
     if extra_children:
-        names = [f"{c} ({_read(f'/proc/{c}/comm').strip() or '?'})" for c in sorted(extra_children)]
+        names = [f"{c} ({kernel.read_text(f'/proc/{c}/comm').strip() or '?'})" for c in sorted(extra_children)]
         f.leaks.append(f"{len(extra_children)} child process(es): {', '.join(names)}")
         for c in extra_children:
             with contextlib.suppress(OSError):
@@ -199,7 +194,7 @@ def compare_and_clean(before: Snapshot, klog: KernelLog, settle_s: float = 1.0) 
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(c, 0)
     if extra_threads:
-        names = [f"{t} ({_read(f'/proc/self/task/{t}/comm').strip() or '?'})" for t in sorted(extra_threads)]
+        names = [f"{t} ({kernel.read_text(f'/proc/self/task/{t}/comm').strip() or '?'})" for t in sorted(extra_threads)]
         f.leaks.append(f"{len(extra_threads)} thread(s): {', '.join(names)}")
     extra_fds = after.fds - before.fds
     if extra_fds:

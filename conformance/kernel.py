@@ -113,6 +113,14 @@ class RunFacts:
         }
 
 
+def read_text(path: str | Path) -> str:
+    """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time)."""
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def parse_status_caps(status_text: str) -> tuple[int, int]:
     """(CapEff, CapBnd) from /proc/<pid>/status text."""
     eff = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text, re.MULTILINE)

@@ -51,16 +51,9 @@ class Task:
         return bool(self.flags & PF_KTHREAD)
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
 def read_task(base: str, tid: int) -> Task | None:
-    status = _read(f"{base}/status")
-    stat = _read(f"{base}/stat")
+    status = kernel.read_text(f"{base}/status")
+    stat = kernel.read_text(f"{base}/stat")
     if not status or not stat:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
@@ -68,7 +61,7 @@ def read_task(base: str, tid: int) -> Task | None:
     kt = fields.get("Kthread")
     return Task(
         tid=tid,
-        comm=_read(f"{base}/comm").strip(),
+        comm=kernel.read_text(f"{base}/comm").strip(),
         tgid=int(fields.get("Tgid", "0").strip() or 0),
         ppid=int(fields.get("PPid", "0").strip() or 0),
         kthread=int(kt.strip()) if kt is not None else None,
@@ -94,7 +87,7 @@ def threads_named(comm: str) -> list[Task]:
             continue
         with contextlib.suppress(OSError):
             for name in os.listdir(f"/proc/{entry}/task"):
-                if _read(f"/proc/{entry}/task/{name}/comm").strip() == comm:
+                if kernel.read_text(f"/proc/{entry}/task/{name}/comm").strip() == comm:
                     t = read_task(f"/proc/{entry}/task/{name}", int(name))
                     if t is not None:
                         out.append(t)
@@ -281,14 +274,15 @@ class Observation:
 
 
 def _cgroup_of(base: str) -> str:
-    for line in _read(f"{base}/cgroup").splitlines():
+    for line in kernel.read_text(f"{base}/cgroup").splitlines():
         if line.startswith("0::"):
             return line[3:]
     return ""
 
 
 def _events(path: Path) -> dict[str, str]:
-    return dict(line.split(" ", 1) for line in _read(str(path / "cgroup.events")).splitlines() if " " in line)
+    lines = kernel.read_text(path / "cgroup.events").splitlines()
+    return dict(line.split(" ", 1) for line in lines if " " in line)
 
 
 def _worker_present(pid: int, name: str) -> bool:

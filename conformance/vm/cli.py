@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conformance.report.text import aligned
 from conformance.verdict import Verdict
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
@@ -82,8 +83,7 @@ def _table(results: Sequence[Any]) -> str:
                      n(Verdict.SKIP), n(Verdict.OLD_MODEL), n(Verdict.ERROR),
                      f"{r.boot_s:.1f}" if r.boot_s is not None else "-",
                      f"{r.suite_s:.1f}" if r.suite_s is not None else "-", f"{r.total_s:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(aligned(rows))
 
 
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:

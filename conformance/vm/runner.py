@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.guards import KLOG_BAD
+from conformance.kernel import read_text
 from conformance.report import junit
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
@@ -35,7 +37,6 @@ from conformance.vm.kernels import Kernel, KernelSpecError, cache_dir
 
 QEMU = "qemu-system-x86_64"
 MARKER = re.compile(r"KC\[([0-9.]+)\] (.*)")
-BAD_CONSOLE = re.compile(r"Kernel panic|BUG:|Oops|general protection fault|WARNING:|Call Trace:|RIP:")
 CMDLINE = "console=ttyS0 panic=-1 oops=panic quiet loglevel=4 mitigations=off no_timer_check tsc=reliable"
 
 
@@ -265,7 +266,7 @@ def excerpt(console: str, lines: int = 40) -> str:
     """The part of the console a person needs: from the first bad line, or the tail."""
     all_lines = console.splitlines()
     for i, line in enumerate(all_lines):
-        if BAD_CONSOLE.search(line):
+        if KLOG_BAD.search(line):
             return "\n".join(all_lines[max(0, i - 5): i + lines])
     return "\n".join(all_lines[-lines:])
 
@@ -383,20 +384,20 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
             console_file.flush()
 
     progress(f"[{kernel.label}] booting ({cfg.backend.value}, {res.accel})")
-    seen: set[str] = set()
+    booted = False
     next_note = t0 + 30
     timed_out = False
     while proc.poll() is None:
         time.sleep(0.05)
         pump()
         now = time.monotonic()
-        marks = _markers(_read(outdir / "console.log"))
-        if "cmd-start" in marks and "cmd-start" not in seen:
-            seen.add("cmd-start")
+        # Until the suite starts, follow the console for its marker; not after.
+        if not booted and "cmd-start" in _markers(read_text(outdir / "console.log")):
+            booted = True
             res.boot_s = now - t0
             progress(f"[{kernel.label}] booted in {res.boot_s:.1f} s, suite running")
         if now >= next_note:
-            progress(f"[{kernel.label}] {'suite running' if seen else 'still booting'} ({now - t0:.0f} s)")
+            progress(f"[{kernel.label}] {'suite running' if booted else 'still booting'} ({now - t0:.0f} s)")
             next_note = now + 30
         if now - t0 > cfg.timeout_s:
             with contextlib.suppress(ProcessLookupError):
@@ -407,16 +408,16 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
     if console_file is not None:
         pump()
         console_file.close()
-        qemu_out = _read(outdir / "backend-stdout.txt")
+        qemu_out = read_text(outdir / "backend-stdout.txt")
     else:
         qemu_out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-    console = _read(outdir / "console.log")
+    console = read_text(outdir / "console.log")
     marks = _markers(console)
     if "cmd-start" in marks and "cmd-end" in marks:
         res.suite_s = marks["cmd-end"] - marks["cmd-start"]
         if res.boot_s is None:
             res.boot_s = res.total_s - res.suite_s
-    code = _read(outdir / "exitcode").strip()
+    code = read_text(outdir / "exitcode").strip()
     res.exit_code = int(code) if code.isdigit() else None
     if timed_out:
         res.outcome, res.detail = Outcome.TIMEOUT, f"killed after {cfg.timeout_s:g} s\n{excerpt(console)}"
@@ -425,13 +426,13 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
     elif res.exit_code is None or not (outdir / "junit.xml").exists():
         res.outcome = Outcome.CRASH
         res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode})\n{qemu_out[-2000:]}\n" \
-                     f"{excerpt(console)}\n{_read(outdir / 'guest-stdout.txt')[-3000:]}"
+                     f"{excerpt(console)}\n{read_text(outdir / 'guest-stdout.txt')[-3000:]}"
     else:
         run = RunRecord.load(outdir / "run.json")
         res.counts = run.counts()
         bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
         res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED
-        if BAD_CONSOLE.search(console):
+        if KLOG_BAD.search(console):
             res.detail = excerpt(console)
     if res.outcome.kernel_error:
         _write_error_junit(res)
@@ -442,18 +443,11 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
     return res
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def headline(detail: str) -> str:
     """The line that says what went wrong: the first panic/oops line, else the first line."""
     lines = detail.splitlines()
     for line in lines:
-        if BAD_CONSOLE.search(line) or line.startswith("killed after") or line.startswith("no result"):
+        if KLOG_BAD.search(line) or line.startswith("killed after") or line.startswith("no result"):
             return line.strip()
     return lines[0].strip() if lines else ""
 
