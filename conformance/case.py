@@ -1,20 +1,28 @@
-"""What every case of every family has in common.
+"""The one case template every family's rows share.
 
-A family declares a frozen dataclass deriving from ``Case``; its table is a
-tuple of instances (one row per case).  The plugin only needs ``id``,
-``behaviour``, ``needs``, and ``execute()``, which returns a Judgement.
+A family subclasses ``Case[O]`` with its own typed request fields and supplies
+two methods: ``observe()`` (run the scenario once, return a typed observation
+``O``; raise ``HarnessProblem`` when the harness, not the kernel, broke) and
+``describe(obs)`` (what the kernel did, one line).  Each row declares what the
+kernel must show now (``expect``) and, where a documented earlier behaviour
+exists, ``old = OldModel(changed_in, commit, summary, expect=...)``.
+``judge_case`` turns that into the verdict; nothing else does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from conformance import kernel
 from conformance.globallock import Lock
+from conformance.kernel import KernelVersion
 from conformance.requirements import Requirement
-from conformance.verdict import Judgement, OldModel
+from conformance.verdict import Judgement, Verdict
+from conformance.verdict import OldModel as LegacyOldModel
 
+O = TypeVar("O")  # noqa: E741 - a family's observation type
 O_contra = TypeVar("O_contra", contravariant=True)
 
 
@@ -25,19 +33,60 @@ class Check(Protocol[O_contra]):
         """None when the observation has the property, else what differs."""
 
 
+class Expectation(Protocol[O_contra]):
+    """The whole model (current or old) of one case."""
+
+    def mismatches(self, obs: O_contra) -> list[str]:
+        """Everything that differs from the model; [] when the kernel follows it."""
+
+
 def mismatches(checks: Iterable[Check[O_contra]], obs: O_contra) -> list[str]:
     return [m for c in checks if (m := c.mismatch(obs)) is not None]
 
 
 @dataclass(frozen=True)
-class Case:
-    id: str
-    behaviour: str
-    needs: tuple[Requirement, ...] = field(default=(), kw_only=True)
-    old: OldModel | None = field(default=None, kw_only=True)
-    doc: str = field(default="", kw_only=True)
+class AllOf(Generic[O]):
+    """The usual expectation: every check holds."""
+
+    checks: tuple[Check[O], ...]
+
+    def mismatches(self, obs: O) -> list[str]:
+        return mismatches(self.checks, obs)
+
+
+@dataclass(frozen=True)
+class OldModel(Generic[O]):
+    """The documented behaviour before a change, and what the kernel shows under it."""
+
+    changed_in: str  # first release with the current behaviour, e.g. "6.3"
+    commit: str  # the upstream commit that changed it (12 hex digits)
+    summary: str  # what the old model did, in a few words
+    expect: Expectation[O]
+
+    def label(self) -> str:
+        return f"{self.summary} (changed in {self.changed_in}, commit {self.commit})"
+
+
+class HarnessProblem(Exception):
+    """Raised by observe(): the harness broke, so the verdict is error, not the kernel's fault."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case(Generic[O]):
+    """One row of a family's table."""
+
+    id: str  # stable case id, [a-z0-9._-]
+    behaviour: str  # "<family>.<name>", declared by the family
+    expect: Expectation[O]
+    old: OldModel[O] | None = None
+    needs: tuple[Requirement, ...] = ()
     # Every case runs holding the global lock shared; EXCLUSIVE: it changes global state (see globallock.py)
-    lock: Lock = field(default=Lock.NONE, kw_only=True)
+    lock: Lock = Lock.SHARED
+    doc: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.behaviour.split(".", 1)[0]
 
     def unmet(self) -> str | None:
         """The first unmet requirement, as a skip reason."""
@@ -47,12 +96,44 @@ class Case:
                 return reason
         return None
 
-    def execute(self) -> Judgement:
+    def observe(self) -> O:
+        """Run the scenario once (one native call) and return what the kernel did."""
+        raise NotImplementedError
+
+    def describe(self, obs: O) -> str:
+        """What the kernel did, one line (the message of pass and the tail of fail)."""
         raise NotImplementedError
 
 
-def check_table(cases: Sequence[Case], known_behaviours: Iterable[str]) -> list[str]:
-    """Integrity problems of a case table: duplicate ids, unknown behaviours."""
+def verdict_of(
+    current: list[str], observed: str, version: KernelVersion, old: OldModel[O] | None, old_current: list[str] | None
+) -> Judgement:
+    """The rule: current model -> pass; old model on an older kernel -> old-model; else fail."""
+    if not current:
+        return Judgement(Verdict.PASS, observed, observed)
+    if old is not None and old_current is not None and not old_current:
+        if version < KernelVersion.parse(old.changed_in):
+            return Judgement(Verdict.OLD_MODEL, f"old-model: {old.label()}; kernel {observed}", observed)
+        return Judgement(
+            Verdict.FAIL,
+            f"regression to the model before {old.changed_in} ({old.commit}) on a {version} kernel: {observed}",
+            observed,
+        )
+    return Judgement(Verdict.FAIL, f"{'; '.join(current)} (kernel {observed})", observed)
+
+
+def judge_case(case: Case[O]) -> Judgement:
+    """The case template: observe once, then error / pass / old-model / fail."""
+    try:
+        obs = case.observe()
+    except HarnessProblem as e:
+        return Judgement(Verdict.ERROR, f"harness: {e}", str(e))
+    old_m = case.old.expect.mismatches(obs) if case.old is not None else None
+    return verdict_of(case.expect.mismatches(obs), case.describe(obs), kernel.facts().version, case.old, old_m)
+
+
+def check_table(cases: Sequence[Case[Any] | LegacyCase], known_behaviours: Iterable[str]) -> list[str]:
+    """Integrity problems of a case table: duplicate ids, unknown behaviours, malformed old models."""
     problems: list[str] = []
     known = set(known_behaviours)
     seen: set[str] = set()
@@ -62,6 +143,41 @@ def check_table(cases: Sequence[Case], known_behaviours: Iterable[str]) -> list[
         seen.add(c.id)
         if c.behaviour not in known:
             problems.append(f"{c.id}: unknown behaviour {c.behaviour}")
-        if not c.id.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        if not c.id.replace("-", "").replace("_", "").replace(".", "").isalnum() or c.id != c.id.lower():
             problems.append(f"{c.id}: ids use [a-z0-9._-] only")
+        if isinstance(c, Case) and c.old is not None:
+            if len(c.old.commit) != 12 or not all(ch in "0123456789abcdef" for ch in c.old.commit):
+                problems.append(f"{c.id}: old model commit {c.old.commit!r} is not 12 hex digits")
+            try:
+                KernelVersion.parse(c.old.changed_in)
+            except ValueError:
+                problems.append(f"{c.id}: old model release {c.old.changed_in!r} is not a version")
+            if c.old.expect == c.expect:
+                problems.append(f"{c.id}: the old model expects what the current one does")
     return problems
+
+
+@dataclass(frozen=True)
+class LegacyCase:
+    """Adapter for rows not yet on the template: they judge themselves in execute()."""
+
+    id: str
+    behaviour: str
+    needs: tuple[Requirement, ...] = field(default=(), kw_only=True)
+    old: LegacyOldModel | None = field(default=None, kw_only=True)
+    doc: str = field(default="", kw_only=True)
+    lock: Lock = field(default=Lock.NONE, kw_only=True)
+
+    @property
+    def family(self) -> str:
+        return self.behaviour.split(".", 1)[0]
+
+    def unmet(self) -> str | None:
+        for req in self.needs:
+            reason = req.unmet()
+            if reason is not None:
+                return reason
+        return None
+
+    def execute(self) -> Judgement:
+        raise NotImplementedError

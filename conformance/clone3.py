@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from conformance import kernel, native
-from conformance.case import Case, Check, mismatches
+from conformance.case import Check, mismatches
+from conformance.case import LegacyCase as Case
 from conformance.native import CloneRequest, CloneResult, Disposition, HarnessError
 from conformance.uapi import (
     CLONE_SIGHAND,

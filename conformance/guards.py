@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import kernel
+from conformance import kernel, native
+from conformance.procfs import children_of
 
 CGROUP_PREFIX = "kconform-"  # temporary groups are named kconform-<pid>-<n>
 
@@ -42,27 +43,6 @@ def _ls(path: str) -> frozenset[str]:
         return frozenset(os.listdir(path))
     except OSError:
         return frozenset()
-
-
-def children_of(pid: int) -> frozenset[int]:
-    """Direct children, from /proc/<pid>/task/*/children or a /proc scan."""
-    found: set[int] = set()
-    tasks = _ls(f"/proc/{pid}/task")
-    have_children_file = False
-    for tid in tasks:
-        text = kernel.read_text(f"/proc/{pid}/task/{tid}/children")
-        if os.path.exists(f"/proc/{pid}/task/{tid}/children"):
-            have_children_file = True
-        found.update(int(x) for x in text.split())
-    if have_children_file:
-        return frozenset(found)
-    for entry in _ls("/proc"):
-        if entry.isdigit():
-            stat = kernel.read_text(f"/proc/{entry}/stat")
-            fields = stat.rpartition(")")[2].split()
-            if len(fields) > 1 and fields[1] == str(pid):
-                found.add(int(entry))
-    return frozenset(found)
 
 
 class KernelLog:
@@ -234,6 +214,4 @@ def compare_and_clean(before: Snapshot, klog: KernelLog, settle_s: float = 1.0) 
 
 
 def _umount(path: str) -> None:
-    from conformance._native import lib
-
-    lib.kc_umount_detach(path.encode())
+    native.umount_detach(path)

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import kernel, uring
-from conformance.case import Case, Check, mismatches
+from conformance.case import Check, mismatches
+from conformance.case import LegacyCase as Case
 from conformance.globallock import Lock
 from conformance.native import describe_status, errno_name
 from conformance.probes import State, classify_errno
+from conformance.procfs import Task
 from conformance.requirements import Feature, Requirement
 from conformance.resolve_cached import Fs, fresh_dir, fsgid_for_tests, fsuid_for_tests
 from conformance.uring import (
@@ -39,7 +41,6 @@ from conformance.uring import (
     OpenRequest,
     OpenResult,
     Setup,
-    ThreadInfo,
     Via,
     WorkerKind,
     WorkerResult,
@@ -107,7 +108,7 @@ class Observation:
     def who(self) -> str:
         return "the SQPOLL thread" if self.via is Via.SQPOLL else "the worker"
 
-    def workers(self) -> list[ThreadInfo]:
+    def workers(self) -> list[Task]:
         return [t for t in self.result.threads if t.comm.startswith("iou-")]
 
 
@@ -259,9 +260,9 @@ class WorkerFlags:
 
 @dataclass(frozen=True)
 class KthreadField:
-    """The status "Kthread:" line of every iou-* thread (-1: the line is absent)."""
+    """The status "Kthread:" line of every iou-* thread (None: the line is absent)."""
 
-    value: int
+    value: int | None
 
     def mismatch(self, obs: Observation) -> str | None:
         ws = obs.workers()
@@ -269,8 +270,8 @@ class KthreadField:
             return "no iou-* thread to inspect"
         for t in ws:
             if t.kthread != self.value:
-                got = "absent" if t.kthread < 0 else str(t.kthread)
-                want = "absent" if self.value < 0 else str(self.value)
+                got = "absent" if t.kthread is None else str(t.kthread)
+                want = "absent" if self.value is None else str(self.value)
                 return f"Kthread: of {t.comm} is {got}, expected {want}"
         return None
 

@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance import procfs
+from conformance.procfs import read_text as read_text
+
 # Capability numbers used by requirements (include/uapi/linux/capability.h).
 CAP_SETGID = 6
 CAP_SETUID = 7
@@ -113,14 +116,6 @@ class RunFacts:
         }
 
 
-def read_text(path: str | Path) -> str:
-    """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time)."""
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
-
-
 def parse_status_caps(status_text: str) -> tuple[int, int]:
     """(CapEff, CapBnd) from /proc/<pid>/status text."""
     eff = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status_text, re.MULTILINE)
@@ -188,10 +183,8 @@ def cgroup2_self() -> Path | None:
     mount = cgroup2_mount()
     if mount is None:
         return None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return mount / line[3:].lstrip("/")
-    return None
+    own = procfs.cgroup_of("self")
+    return None if own is None else mount / own.lstrip("/")
 
 
 def cgroup1_dir() -> Path | None:

@@ -246,3 +246,8 @@ def pidfd_open(pid: int, flags: int = 0) -> int:
 
 def page_size() -> int:
     return int(lib.kc_page_size())
+
+
+def umount_detach(path: str) -> int:
+    """umount2(path, MNT_DETACH): 0 or -errno."""
+    return int(lib.kc_umount_detach(path.encode()))

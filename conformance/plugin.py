@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conformance import globallock, kernel
-from conformance.case import Case
+from conformance.case import Case, LegacyCase, judge_case
 from conformance.expectations import Expectations
 from conformance.guards import KernelLog, Snapshot, compare_and_clean
 from conformance.results import PROP_PREFIX, CaseRecord, RunRecord
@@ -46,7 +46,7 @@ class Conformance:
             (PROP_PREFIX + "message", j.with_prefix()),
         ])
 
-    def check(self, case: Case) -> None:
+    def check(self, case: Case[Any] | LegacyCase) -> None:
         # Identity first: a case that times out still reports under its id.
         self.item.user_properties.extend([(PROP_PREFIX + "classname", case.behaviour),
                                           (PROP_PREFIX + "name", case.id)])
@@ -56,7 +56,7 @@ class Conformance:
         else:
             if case.lock is globallock.Lock.EXCLUSIVE:
                 self.lock.acquire(globallock.Lock.EXCLUSIVE)
-            j = case.execute()
+            j = judge_case(case) if isinstance(case, Case) else case.execute()
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         self._record(j)

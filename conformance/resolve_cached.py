@@ -41,7 +41,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from conformance import kernel, uring
-from conformance.case import Case, Check, mismatches
+from conformance.case import Check, mismatches
+from conformance.case import LegacyCase as Case
 from conformance.globallock import Lock
 from conformance.native import errno_name
 from conformance.probes import State, classify_errno

@@ -32,3 +32,8 @@ CLONE_IO = 0x80000000
 CLONE_CLEAR_SIGHAND = 1 << 32
 CLONE_INTO_CGROUP = 1 << 33
 
+
+# include/linux/sched.h: task flags (field 9 of /proc/<pid>/stat)
+PF_IO_WORKER = 0x00000010
+PF_USER_WORKER = 0x00004000
+PF_KTHREAD = 0x00200000

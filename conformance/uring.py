@@ -14,6 +14,10 @@ from typing import Any
 
 from conformance._native import ffi, lib
 from conformance.native import describe_status, errno_name
+from conformance.procfs import Task
+from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
+from conformance.uapi import PF_KTHREAD as PF_KTHREAD
+from conformance.uapi import PF_USER_WORKER as PF_USER_WORKER
 
 PATH_MAX = int(lib.KC_U_PATH)
 WARM_MAX = int(lib.KC_U_WARM)
@@ -32,10 +36,6 @@ RESOLVE_IN_ROOT = 0x10
 RESOLVE_CACHED = int(lib.KC_RESOLVE_CACHED)
 OPEN_HOW_SIZE_VER0 = 24
 
-# task flags (/proc/<pid>/task/<tid>/stat field 9)
-PF_IO_WORKER = 0x10
-PF_USER_WORKER = 0x4000
-PF_KTHREAD = 0x200000
 
 AT_FDCWD = -100
 
@@ -166,21 +166,6 @@ class OpenOne:
 
 
 @dataclass(frozen=True)
-class ThreadInfo:
-    tid: int
-    comm: str
-    tgid: int  # -1: unreadable
-    pid: int
-    kthread: int  # -1: no "Kthread:" line
-    flags: int
-    sig_pending: int
-    sig_blocked: int
-
-    def describe(self) -> str:
-        return f"{self.tid} ({self.comm}, flags {self.flags:#x})"
-
-
-@dataclass(frozen=True)
 class OpenResult:
     harness_error: HarnessError
     harness_errno: int
@@ -199,7 +184,7 @@ class OpenResult:
     measured: OpenOne
     direct: OpenOne
     nthreads: int
-    threads: tuple[ThreadInfo, ...] = field(default=())
+    threads: tuple[Task, ...] = field(default=())
 
     def problem(self) -> str | None:
         """What kept the scenario from running, or None."""
@@ -235,13 +220,13 @@ def _one(o: Any) -> OpenOne:
     )
 
 
-def _thread(t: Any) -> ThreadInfo:
-    return ThreadInfo(
+def _thread(t: Any) -> Task:
+    return Task(
         tid=int(t.tid),
         comm=ffi.string(t.comm).decode(errors="replace"),
         tgid=int(t.status_tgid),
-        pid=int(t.status_pid),
-        kthread=int(t.kthread),
+        ppid=int(t.status_ppid),
+        kthread=int(t.kthread) if t.kthread >= 0 else None,
         flags=int(t.stat_flags),
         sig_pending=int(t.sig_pending),
         sig_blocked=int(t.sig_blocked),
@@ -333,7 +318,7 @@ class WorkerResult:
     nthreads: int
     target_pending: int
     target_blocked: int
-    threads: tuple[ThreadInfo, ...]
+    threads: tuple[Task, ...]
 
     def problem(self) -> str | None:
         if self.harness_error is not HarnessError.NONE:
@@ -428,7 +413,7 @@ def fs_type(path: str) -> int:
     return int(lib.kc_fs_type(path.encode()))
 
 
-def list_threads(pid: int = 0) -> tuple[ThreadInfo, ...]:
+def list_threads(pid: int = 0) -> tuple[Task, ...]:
     buf = ffi.new("struct kc_thread_info[]", THREADS_MAX * 4)
     n = int(lib.kc_list_threads(pid, buf, THREADS_MAX * 4))
     if n < 0:

@@ -18,15 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import kernel
+from conformance import kernel, procfs
 from conformance._native import ffi, lib
-from conformance.case import Case, Check, mismatches
+from conformance.case import Check, mismatches
+from conformance.case import LegacyCase as Case
 from conformance.native import errno_name
 from conformance.probes import State
+from conformance.procfs import Task
+from conformance.uapi import PF_USER_WORKER
 from conformance.verdict import Judgement, Verdict, judge
 
-PF_KTHREAD = 0x00200000
-PF_USER_WORKER = 0x00004000
 NOT_CALLED = int(lib.KC_VHOST_NOT_CALLED)
 NET = "/dev/vhost-net"
 VSOCK = "/dev/vhost-vsock"
@@ -35,63 +36,6 @@ BOUND_S = 5.0
 
 
 # --------------------------------------------------------------------------- /proc views
-
-
-@dataclass(frozen=True)
-class Task:
-    tid: int
-    comm: str
-    tgid: int
-    ppid: int
-    kthread: int | None  # the "Kthread:" field of status (6.4+), None when absent
-    flags: int  # stat field 9
-
-    @property
-    def is_kthread(self) -> bool:
-        return bool(self.flags & PF_KTHREAD)
-
-
-def read_task(base: str, tid: int) -> Task | None:
-    status = kernel.read_text(f"{base}/status")
-    stat = kernel.read_text(f"{base}/stat")
-    if not status or not stat:
-        return None
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rest = stat.rpartition(")")[2].split()
-    kt = fields.get("Kthread")
-    return Task(
-        tid=tid,
-        comm=kernel.read_text(f"{base}/comm").strip(),
-        tgid=int(fields.get("Tgid", "0").strip() or 0),
-        ppid=int(fields.get("PPid", "0").strip() or 0),
-        kthread=int(kt.strip()) if kt is not None else None,
-        flags=int(rest[6]) if len(rest) > 6 else 0,
-    )
-
-
-def tasks_of(pid: int) -> list[Task]:
-    out = []
-    with contextlib.suppress(OSError):
-        for name in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
-            t = read_task(f"/proc/{pid}/task/{name}", int(name))
-            if t is not None:
-                out.append(t)
-    return out
-
-
-def threads_named(comm: str) -> list[Task]:
-    """Every task (process or thread) in the system whose comm is exactly comm."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for name in os.listdir(f"/proc/{entry}/task"):
-                if kernel.read_text(f"/proc/{entry}/task/{name}/comm").strip() == comm:
-                    t = read_task(f"/proc/{entry}/task/{name}", int(name))
-                    if t is not None:
-                        out.append(t)
-    return out
 
 
 def exec_capture(argv: list[str], timeout_ms: int = 5000) -> tuple[int, str]:
@@ -273,21 +217,14 @@ class Observation:
         return "; ".join(parts)
 
 
-def _cgroup_of(base: str) -> str:
-    for line in kernel.read_text(f"{base}/cgroup").splitlines():
-        if line.startswith("0::"):
-            return line[3:]
-    return ""
-
-
 def _events(path: Path) -> dict[str, str]:
     lines = kernel.read_text(path / "cgroup.events").splitlines()
     return dict(line.split(" ", 1) for line in lines if " " in line)
 
 
 def _worker_present(pid: int, name: str) -> bool:
-    return any(t.comm.startswith("vhost-") and t.tid != pid for t in tasks_of(pid)) or bool(
-        [t for t in threads_named(name) if t.ppid == 2])
+    return any(t.comm.startswith("vhost-") and t.tid != pid for t in procfs.tasks_of(pid)) or bool(
+        [t for t in procfs.tasks_named(name) if t.ppid == 2])
 
 
 def _ps(name: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
@@ -316,16 +253,16 @@ def run(sc: Scenario) -> Observation:
         o, setup = stack.enter_context(owner(sc.owner, procs_fd))
         pid = setup.pid
         name = f"vhost-{pid}"
-        tasks = tasks_of(pid)
+        tasks = procfs.tasks_of(pid)
         new = tuple(t for t in tasks if t.tid != pid)
         # Everything about the live worker is read before any teardown.
-        kthreads = tuple(t for t in threads_named(name) if t.ppid == 2)
-        owner_cgroup = _cgroup_of(f"/proc/{pid}")
-        worker_cgroups = tuple(_cgroup_of(f"/proc/{pid}/task/{t.tid}") for t in new)
+        kthreads = tuple(t for t in procfs.tasks_named(name) if t.ppid == 2)
+        owner_cgroup = procfs.cgroup_of(pid) or ""
+        worker_cgroups = tuple(procfs.cgroup_of(pid, t.tid) or "" for t in new)
         ps_e, ps_el, ps_status = _ps(name) if sc.ps else ((), (), 0)
         frozen, thawed = _freeze_and_thaw(group) if sc.freeze and group is not None else (None, None)
         free_rets = o.free_workers() if sc.free_workers else ()
-        after_free = tuple(t for t in tasks_of(pid) if t.tid != pid) if sc.free_workers else ()
+        after_free = tuple(t for t in procfs.tasks_of(pid) if t.tid != pid) if sc.free_workers else ()
         gone: float | None = None
         if sc.teardown is not Teardown.NONE:
             if sc.teardown is Teardown.CLOSE:
@@ -582,7 +519,7 @@ def probe_fork_owner_control() -> tuple[State, str]:
 
 def probe_task_mode() -> tuple[State, str]:
     with owner(OwnerRequest()) as (_, s):
-        threads = [t for t in tasks_of(s.pid) if t.tid != s.pid]
+        threads = [t for t in procfs.tasks_of(s.pid) if t.tid != s.pid]
     if s.set_owner_ret != 0:
         return State.UNKNOWN, f"VHOST_SET_OWNER gave {_ret(s.set_owner_ret)}"
     if any(t.comm == f"vhost-{s.pid}" for t in threads):

@@ -15,7 +15,7 @@ CASES = '''
 import os, subprocess, time
 from dataclasses import dataclass
 import pytest
-from conformance.case import Case
+from conformance.case import LegacyCase as Case
 from conformance.verdict import Judgement, OldModel, Verdict, judge
 from conformance.kernel import KernelVersion
 

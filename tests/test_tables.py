@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 import pytest
 
 import kconform_cases
-from conformance.behaviours import BEHAVIOURS, by_id
-from conformance.case import Case, check_table
-from conformance.probes import PROBES
+from conformance import registry
+from conformance.case import Case, LegacyCase, check_table
+from conformance.probes import all_probes
 from conformance.requirements import Feature
 
+BEHAVIOURS = tuple(registry.behaviours().values())
+PROBES = all_probes()
 
-def all_tables() -> dict[str, tuple[Case, ...]]:
+
+def all_tables() -> dict[str, tuple[Case[Any] | LegacyCase, ...]]:
     tables = {}
     for mod in pkgutil.iter_modules(kconform_cases.__path__):
         if mod.ispkg:
@@ -30,7 +34,7 @@ TABLES = all_tables()
 def test_table_integrity(family: str) -> None:
     cases = TABLES[family]
     assert cases, family
-    assert check_table(cases, by_id()) == []
+    assert check_table(cases, registry.behaviours()) == []
 
 
 def test_ids_unique_across_families() -> None:
@@ -64,3 +68,13 @@ def test_every_behaviour_has_a_case() -> None:
 
 def test_clone3_table_size() -> None:
     assert len(TABLES["clone3"]) >= 80
+
+
+def test_every_family_folder_declares_a_family() -> None:
+    folders = {m.name for m in pkgutil.iter_modules(kconform_cases.__path__) if m.ispkg}
+    assert set(registry.families()) == folders
+
+
+def test_probe_names_unique_across_families() -> None:
+    names = [p.name for f in registry.families().values() for p in f.probes]
+    assert len(names) == len(set(names))

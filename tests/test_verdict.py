@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from conformance.case import AllOf, Case, HarnessProblem, judge_case
+from conformance.case import OldModel as CaseOldModel
 from conformance.kernel import KernelVersion
 from conformance.verdict import OldModel, Verdict, judge
 
@@ -39,3 +43,45 @@ def test_neither_model_is_fail() -> None:
 def test_kernel_version_parse() -> None:
     assert KernelVersion.parse("6.12.107+deb12-amd64") == KernelVersion(6, 12, 107)
     assert KernelVersion.parse("6.1.0-50-amd64") < KernelVersion.parse("6.3")
+
+
+# --------------------------------------------------------------------------- the case template
+
+
+@dataclass(frozen=True)
+class Is:
+    want: int
+
+    def mismatch(self, obs: int) -> str | None:
+        return None if obs == self.want else f"expected {self.want}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fixed(Case[int]):
+    value: int = 0
+    broken: bool = False
+
+    def observe(self) -> int:
+        if self.broken:
+            raise HarnessProblem("no child")
+        return self.value
+
+    def describe(self, obs: int) -> str:
+        return f"gave {obs}"
+
+
+def test_template_pass_fail_error() -> None:
+    assert judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), value=1)).verdict is Verdict.PASS
+    j = judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), value=2))
+    assert j.verdict is Verdict.FAIL and j.message == "expected 1 (kernel gave 2)"
+    j = judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), broken=True))
+    assert j.verdict is Verdict.ERROR and j.message == "harness: no child"
+
+
+def test_template_old_model_by_version() -> None:
+    future = CaseOldModel("99.0", "0123456789ab", "gave 2", expect=AllOf((Is(2),)))
+    j = judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), old=future, value=2))
+    assert j.verdict is Verdict.OLD_MODEL and "changed in 99.0" in j.message
+    past = CaseOldModel("3.0", "0123456789ab", "gave 2", expect=AllOf((Is(2),)))
+    j = judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), old=past, value=2))
+    assert j.verdict is Verdict.FAIL and "regression" in j.message

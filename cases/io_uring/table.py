@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 
-from conformance.case import Case
+from conformance.case import LegacyCase as Case
 from conformance.globallock import Lock
 from conformance.iouring_workers import (
     BASE,
@@ -86,7 +86,7 @@ WORKERS: tuple[Case, ...] = (
                 WorkerFlags(PF_IO_WORKER | PF_USER_WORKER), old=USER_WORKER,
                 old_checks=(WorkerFlags(PF_IO_WORKER, PF_KTHREAD | PF_USER_WORKER),)),
     worker_case("task-status-kthread-0", "user_worker", W("/proc/self/status", list_threads=True),
-                KthreadField(0), old=KTHREAD_LINE, old_checks=(KthreadField(-1),)),
+                KthreadField(0), old=KTHREAD_LINE, old_checks=(KthreadField(None),)),
     # ---- the submitter's context --------------------------------------------------------------------
     worker_case("dev-tty-is-ctty", "worker_context", W("/dev/tty", flags=TTY_FLAGS, setup=Setup.CTTY),
                 BothOpen(), IsControllingTty(),

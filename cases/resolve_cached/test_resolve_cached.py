@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.case import Case
+from conformance.case import LegacyCase as Case
 from conformance.plugin import Conformance
 from kconform_cases.resolve_cached.table import CASES
 

@@ -16,7 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from conformance import kernel
+from conformance import kernel, procfs
+from conformance.uapi import PF_KTHREAD
 
 VOLATILE_SYSCTL = ("kernel/random/", "kernel/ns_last_pid", "fs/dentry-state", "fs/inode-", "fs/file-nr",
                    "kernel/pty/nr", "fs/aio-nr", "fs/quota/", "net/", "kernel/sched_domain/", "vm/stat_refresh",
@@ -70,15 +71,10 @@ def processes() -> list[str]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        stat = _read(f"/proc/{entry}/stat")
-        if not stat:
+        st = procfs.stat_of(int(entry))
+        if st is None or st.flags & PF_KTHREAD:
             continue
-        comm = stat[stat.index("(") + 1: stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        flags = int(fields[6]) if len(fields) > 6 else 0
-        if flags & 0x00200000:  # kernel thread
-            continue
-        out.append(f"{comm} (zombie)" if fields[0] == "Z" else comm)
+        out.append(f"{st.comm} (zombie)" if st.state == "Z" else st.comm)
     return sorted(out)
 
 

@@ -1,0 +1,191 @@
+"""The one reader of /proc: stat, status, the task list and the cgroup line.
+
+Everything here tolerates tasks that vanish between a listing and a read (a
+missing file reads as "").  Parsers are pure functions of the text, so they are
+tested on captured lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.uapi import PF_KTHREAD
+
+
+def read_text(path: str | Path) -> str:
+    """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time)."""
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _ls(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The fields of /proc/<pid>/stat the suite uses."""
+
+    pid: int
+    comm: str
+    state: str  # field 3: R, S, D, Z, ...
+    ppid: int  # field 4
+    flags: int  # field 9: PF_*
+
+
+def parse_stat(text: str) -> Stat | None:
+    """/proc/<pid>[/task/<tid>]/stat; the comm may hold spaces and ')', so split at the last ')'."""
+    head, sep, tail = text.rpartition(")")
+    pid_s, _, comm = head.partition(" (")
+    fields = tail.split()
+    if not sep or len(fields) < 7 or not pid_s.strip().isdigit():
+        return None
+    return Stat(int(pid_s), comm, fields[0], int(fields[1]), int(fields[6]))
+
+
+def parse_status(text: str) -> dict[str, str]:
+    """The "Key:\tvalue" lines of a status file."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
+
+def parse_cgroup(text: str) -> str | None:
+    """The cgroup v2 path from /proc/<pid>/cgroup (its "0::" line), None without one."""
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return None
+
+
+def _int(text: str | None, default: int, base: int = 10) -> int:
+    try:
+        return int(text, base) if text else default
+    except ValueError:
+        return default
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task (thread) as /proc shows it; also what the C helpers report from inside a child."""
+
+    tid: int
+    comm: str
+    tgid: int  # "Tgid:" of status, -1 when unreadable
+    ppid: int  # "PPid:" of status, -1 when unreadable
+    flags: int  # stat field 9 (PF_*)
+    kthread: int | None  # "Kthread:" of status (6.4+), None when the line is absent
+    sig_pending: int = 0  # "SigPnd:" (the thread's private pending set)
+    sig_blocked: int = 0  # "SigBlk:"
+
+    @property
+    def is_kthread(self) -> bool:
+        return bool(self.flags & PF_KTHREAD)
+
+    def describe(self) -> str:
+        return f"{self.tid} ({self.comm}, flags {self.flags:#x})"
+
+
+def task_from(tid: int, comm: str, stat_text: str, status_text: str) -> Task | None:
+    st = parse_stat(stat_text)
+    if st is None or not status_text:
+        return None
+    fields = parse_status(status_text)
+    kt = fields.get("Kthread")
+    return Task(
+        tid=tid,
+        comm=comm,
+        tgid=_int(fields.get("Tgid"), -1),
+        ppid=_int(fields.get("PPid"), -1),
+        flags=st.flags,
+        kthread=_int(kt, -1) if kt is not None else None,
+        sig_pending=_int(fields.get("SigPnd"), 0, 16),
+        sig_blocked=_int(fields.get("SigBlk"), 0, 16),
+    )
+
+
+def read_task(pid: int, tid: int | None = None) -> Task | None:
+    """A task of a process (tid None: the process's main thread), None once gone."""
+    tid = pid if tid is None else tid
+    base = f"/proc/{pid}/task/{tid}"
+    return task_from(tid, read_text(f"{base}/comm").strip(), read_text(f"{base}/stat"), read_text(f"{base}/status"))
+
+
+def tids(pid: int | str = "self") -> list[int]:
+    """The thread ids of a process, sorted."""
+    return sorted(int(t) for t in _ls(f"/proc/{pid}/task") if t.isdigit())
+
+
+def tasks_of(pid: int) -> list[Task]:
+    """Every thread of a process that could be read."""
+    return [t for tid in tids(pid) if (t := read_task(pid, tid)) is not None]
+
+
+def pids() -> list[int]:
+    """Every process in this pid namespace."""
+    return [int(e) for e in _ls("/proc") if e.isdigit()]
+
+
+def tasks_named(comm: str) -> list[Task]:
+    """Every task (process or thread) in the system whose comm is exactly comm."""
+    out = []
+    for pid in pids():
+        for tid in tids(pid):
+            if read_text(f"/proc/{pid}/task/{tid}/comm").strip() == comm:
+                t = read_task(pid, tid)
+                if t is not None:
+                    out.append(t)
+    return out
+
+
+def stat_of(pid: int) -> Stat | None:
+    return parse_stat(read_text(f"/proc/{pid}/stat"))
+
+
+def comm_of(pid: int | str, tid: int | str | None = None) -> str:
+    path = f"/proc/{pid}/comm" if tid is None else f"/proc/{pid}/task/{tid}/comm"
+    return read_text(path).strip()
+
+
+def children_of(pid: int) -> frozenset[int]:
+    """Direct children, from /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN) or a scan of /proc."""
+    found: set[int] = set()
+    have_children_file = False
+    for tid in tids(pid):
+        path = f"/proc/{pid}/task/{tid}/children"
+        text = read_text(path)
+        if text or os.path.exists(path):
+            have_children_file = True
+        found.update(int(x) for x in text.split())
+    if have_children_file:
+        return frozenset(found)
+    for other in pids():
+        st = stat_of(other)
+        if st is not None and st.ppid == pid:
+            found.add(other)
+    return frozenset(found)
+
+
+def cgroup_of(pid: int | str = "self", tid: int | str | None = None) -> str | None:
+    """The cgroup v2 path of a process (or one of its threads) as /proc shows it."""
+    path = f"/proc/{pid}/cgroup" if tid is None else f"/proc/{pid}/task/{tid}/cgroup"
+    with contextlib.suppress(OSError):
+        return parse_cgroup(Path(path).read_text())
+    return None
