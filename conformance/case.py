@@ -12,7 +12,7 @@ exists, ``old = OldModel(changed_in, commit, summary, expect=...)``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from conformance import kernel
@@ -20,7 +20,6 @@ from conformance.globallock import Lock
 from conformance.kernel import KernelVersion
 from conformance.requirements import Requirement
 from conformance.verdict import Judgement, Verdict
-from conformance.verdict import OldModel as LegacyOldModel
 
 O = TypeVar("O")  # noqa: E741 - a family's observation type
 O_contra = TypeVar("O_contra", contravariant=True)
@@ -132,7 +131,7 @@ def judge_case(case: Case[O]) -> Judgement:
     return verdict_of(case.expect.mismatches(obs), case.describe(obs), kernel.facts().version, case.old, old_m)
 
 
-def check_table(cases: Sequence[Case[Any] | LegacyCase], known_behaviours: Iterable[str]) -> list[str]:
+def check_table(cases: Sequence[Case[Any]], known_behaviours: Iterable[str]) -> list[str]:
     """Integrity problems of a case table: duplicate ids, unknown behaviours, malformed old models."""
     problems: list[str] = []
     known = set(known_behaviours)
@@ -145,7 +144,7 @@ def check_table(cases: Sequence[Case[Any] | LegacyCase], known_behaviours: Itera
             problems.append(f"{c.id}: unknown behaviour {c.behaviour}")
         if not c.id.replace("-", "").replace("_", "").replace(".", "").isalnum() or c.id != c.id.lower():
             problems.append(f"{c.id}: ids use [a-z0-9._-] only")
-        if isinstance(c, Case) and c.old is not None:
+        if c.old is not None:
             if len(c.old.commit) != 12 or not all(ch in "0123456789abcdef" for ch in c.old.commit):
                 problems.append(f"{c.id}: old model commit {c.old.commit!r} is not 12 hex digits")
             try:
@@ -155,29 +154,3 @@ def check_table(cases: Sequence[Case[Any] | LegacyCase], known_behaviours: Itera
             if c.old.expect == c.expect:
                 problems.append(f"{c.id}: the old model expects what the current one does")
     return problems
-
-
-@dataclass(frozen=True)
-class LegacyCase:
-    """Adapter for rows not yet on the template: they judge themselves in execute()."""
-
-    id: str
-    behaviour: str
-    needs: tuple[Requirement, ...] = field(default=(), kw_only=True)
-    old: LegacyOldModel | None = field(default=None, kw_only=True)
-    doc: str = field(default="", kw_only=True)
-    lock: Lock = field(default=Lock.NONE, kw_only=True)
-
-    @property
-    def family(self) -> str:
-        return self.behaviour.split(".", 1)[0]
-
-    def unmet(self) -> str | None:
-        for req in self.needs:
-            reason = req.unmet()
-            if reason is not None:
-                return reason
-        return None
-
-    def execute(self) -> Judgement:
-        raise NotImplementedError

@@ -34,9 +34,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cases_dir() -> Path:
-    import kconform_cases
+    from conformance import registry
 
-    return Path(kconform_cases.__file__).resolve().parent
+    return registry.cases_dir()
 
 
 def check_writable(path: str | None, what: str) -> None:
@@ -79,8 +79,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     root = cases_dir()
-    targets = [str(root / f) for f in ns.family] or [str(root)]
-    args = [*targets, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
+    families = [a for f in ns.family for a in ("--kc-family", f)]  # by behaviour id, wherever declared
+    args = [str(root), *families, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
             # the CLI imported the library before pytest could rewrite its asserts; it has none
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if ns.junit:

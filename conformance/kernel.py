@@ -218,3 +218,12 @@ def temp_cgroup() -> Iterator[tuple[Path, str]]:
                 time.sleep(0.01)
         else:
             path.rmdir()
+
+
+def fsuid_for_tests() -> int:
+    """The fsuid a case switches to for a permission check: 65534 as root, else our own uid."""
+    return 65534 if os.geteuid() == 0 else os.geteuid()
+
+
+def fsgid_for_tests() -> int:
+    return 65534 if os.geteuid() == 0 else os.getegid()

@@ -1,16 +1,207 @@
-"""Typed Python face of the compiled helpers (conformance._native).
+"""The one face over the compiled helpers (conformance._native): nothing else imports cffi.
 
-Dataclasses in, dataclasses out: nothing outside this module touches cffi.
+Structs are declared once, in the ``native_helpers/kc_*.h`` header.  The
+Python side is one typed dataclass per struct with the same field names;
+``call()`` marshals generically in both directions, driven by the dataclass
+fields and the cffi types of the function's parameters:
+
+* int, bool and int enums go into integer fields (masked to unsigned types);
+  str and bytes into char arrays (bounded); tuples into arrays; a nested
+  dataclass into a nested struct; a property named like a C field is copied
+  too (e.g. a count derived from a tuple).  Anything else (say an unresolved
+  reference) is a TypeError.
+* back out, each dataclass field is built from its type hint: int, bool,
+  enums, str (char arrays), bytes (the whole buffer), tuples (arrays), nested
+  dataclasses; ``int | None`` is None where C holds -1 ("absent").
+
+C fields without a dataclass field are left zero on the way in and ignored on
+the way out (padding, the helper's internal state).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno as _errno
-from dataclasses import dataclass, field
-from typing import Any
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_type_hints
 
 from conformance._native import ffi, lib
+
+R = TypeVar("R")
+
+
+def const(name: str) -> int:
+    """An integer #define of a helper header (KC_*)."""
+    value: int = getattr(lib, name)
+    return value
+
+
+# --------------------------------------------------------------------------- generic marshalling
+
+
+def _int_for(ctype: Any, value: int) -> int:
+    if ctype.cname.startswith(("uint", "unsigned")):
+        return value & ((1 << (8 * int(ffi.sizeof(ctype)))) - 1)
+    return value
+
+
+def _as_int(value: object, where: str) -> int:
+    if isinstance(value, bool | int):  # IntEnum and IntFlag are ints
+        return int(value)
+    raise TypeError(f"{where}: {value!r} is not an integer (an unresolved reference?)")
+
+
+def _store_bytes(target: Any, ctype: Any, raw: bytes, where: str) -> None:
+    if len(raw) >= ctype.length:
+        raise ValueError(f"{where} longer than {ctype.length - 1} bytes: {raw!r}")
+    ffi.memmove(target, raw + b"\0", len(raw) + 1)
+
+
+def _store(target: Any, key: str | int, ctype: Any, value: object, where: str) -> None:
+    """Write value into target[key] (an array) or target.key (a struct) of C type ctype."""
+    if ctype.kind == "primitive":
+        v = _int_for(ctype, _as_int(value, where))
+        if isinstance(key, int):
+            target[key] = v
+        else:
+            setattr(target, key, v)
+        return
+    sub = target[key] if isinstance(key, int) else getattr(target, key)
+    if ctype.kind == "array" and ctype.item.cname == "char" and isinstance(value, str | bytes):
+        _store_bytes(sub, ctype, value.encode() if isinstance(value, str) else value, where)
+    elif ctype.kind == "array" and isinstance(value, tuple):
+        if len(value) > ctype.length:
+            raise ValueError(f"{where}: at most {ctype.length} entries, got {len(value)}")
+        for i, item in enumerate(value):
+            _store(sub, i, ctype.item, item, f"{where}[{i}]")
+    elif ctype.kind == "struct" and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fill(sub, value)
+    else:
+        raise TypeError(f"{where}: cannot store {type(value).__name__} in {ctype.cname}")
+
+
+def fill(c: Any, value: object) -> None:
+    """Copy a dataclass into the cffi struct c (a pointer or a struct), field by field."""
+    ctype = ffi.typeof(c)
+    if ctype.kind == "pointer":
+        c, ctype = c[0], ctype.item
+    cfields = dict(ctype.fields)
+    cls = type(value)
+    names = [f.name for f in dataclasses.fields(value)]  # type: ignore[arg-type]
+    names += [n for n, v in vars(cls).items() if isinstance(v, property) and n in cfields]
+    for name in names:
+        if name not in cfields:
+            raise TypeError(f"{cls.__name__}.{name} has no field in {ctype.cname}")
+        _store(c, name, cfields[name].type, getattr(value, name), f"{cls.__name__}.{name}")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _load(hint: Any, v: Any) -> Any:
+    if hint is int:
+        return int(v)
+    if hint is bool:
+        return bool(v)
+    if hint is str:
+        return ffi.string(v).decode(errors="replace")
+    if hint is bytes:
+        return bytes(ffi.buffer(v))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(int(v))
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return read(hint, v)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_load(args[0], x) for x in v)
+    if origin in (types.UnionType, typing.Union) and set(args) == {int, type(None)}:
+        return None if int(v) == -1 else int(v)
+    raise TypeError(f"cannot read a {hint!r} from C")
+
+
+def read(cls: type[R], c: Any) -> R:
+    """Build the dataclass cls from the cffi struct c (a pointer or a struct)."""
+    if ffi.typeof(c).kind == "pointer":
+        c = c[0]
+    hints = _hints(cls)
+    kwargs = {f.name: _load(hints[f.name], getattr(c, f.name))
+              for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    return cls(**kwargs)
+
+
+def _arg(ctype: Any, value: object) -> Any:
+    if ctype.kind == "pointer" and ctype.item.kind == "struct":
+        c = ffi.new(ctype)
+        fill(c, value)
+        return c
+    if ctype.kind == "pointer" and ctype.item.cname == "char" and isinstance(value, str):
+        return value.encode()
+    return _as_int(value, ctype.cname)
+
+
+def call(func: str, *args: object) -> int:
+    """Call a helper whose parameters are structs (given as dataclasses), integers or strings."""
+    fn = getattr(lib, func)
+    cargs = [_arg(t, a) for t, a in zip(ffi.typeof(fn).args, args, strict=True)]
+    return int(fn(*cargs))
+
+
+def call_out(func: str, out: type[R], *args: object) -> tuple[int, R]:
+    """Like call(), with a last parameter the helper fills: (its return value, that struct as ``out``)."""
+    fn = getattr(lib, func)
+    ctypes = ffi.typeof(fn).args
+    cargs = [_arg(t, a) for t, a in zip(ctypes[:-1], args, strict=True)]
+    res = ffi.new(ctypes[-1])
+    rc = int(fn(*cargs, res))
+    return rc, read(out, res)
+
+
+def call_array(func: str, item: type[R], count: int, *args: object) -> tuple[int, tuple[R, ...]]:
+    """func(<args>, struct item *out, int32_t max): (its return value, the count entries as ``item``)."""
+    fn = getattr(lib, func)
+    ctypes = ffi.typeof(fn).args
+    cargs = [_arg(t, a) for t, a in zip(ctypes[:-2], args, strict=True)]
+    out = ffi.new(f"{ctypes[-2].item.cname}[]", count)
+    rc = int(fn(*cargs, out, count))
+    return rc, tuple(read(item, out[i]) for i in range(max(0, min(rc, count))))
+
+
+class Handle:
+    """A struct a helper keeps state in across calls (e.g. a running owner process)."""
+
+    def __init__(self, struct: str) -> None:
+        self._c = ffi.new(f"struct {struct} *")
+
+    def call(self, func: str, *args: object) -> int:
+        """func(...) with the handle where the helper takes this struct, args in the other parameters."""
+        fn = getattr(lib, func)
+        mine = ffi.typeof(self._c)
+        rest = iter(args)
+        return int(fn(*(self._c if t == mine else _arg(t, next(rest)) for t in ffi.typeof(fn).args)))
+
+    def read(self, cls: type[R]) -> R:
+        return read(cls, self._c)
+
+
+def string_list_call(func: str, argv: list[str], out_len: int, *args: int) -> tuple[int, str]:
+    """func(const char *const *argv, char *out, int32_t outlen, ...): (return, the text written to out)."""
+    keep = [ffi.new("char[]", a.encode()) for a in argv]
+    arr = ffi.new("char *[]", [*keep, ffi.NULL])
+    out = ffi.new("char[]", out_len)
+    rc = int(getattr(lib, func)(arr, out, out_len, *args))
+    return rc, ffi.string(out).decode(errors="replace")
+
+
+# --------------------------------------------------------------------------- process creation (kc_clone.h)
 
 NS_NAMES = ("pid", "pid_for_children", "time", "user", "mnt", "net", "cgroup", "ipc")
 
@@ -80,13 +271,32 @@ class Disposition(enum.IntEnum):
     UNKNOWN = 255
 
 
+class Ref(enum.Enum):
+    """Run-time references in a CloneRequest, resolved when the case runs."""
+
+    FREE_PID = enum.auto()  # a pid nobody uses
+    PID_MAX = enum.auto()  # kernel.pid_max (one above the largest pid)
+    PAGE_SIZE = enum.auto()
+    PAGE_SIZE_PLUS_8 = enum.auto()
+    CGROUP_DIR_FD = enum.auto()  # a fresh cgroup v2 directory, opened O_DIRECTORY
+    CGROUP_PATH_FD = enum.auto()  # the same, opened O_PATH
+    CGROUP_PROCS_FD = enum.auto()  # its cgroup.procs file
+    CGROUP1_DIR_FD = enum.auto()  # a cgroup v1 directory
+    REGULAR_FILE_FD = enum.auto()
+    CLOSED_FD = enum.auto()  # a descriptor number that is not open
+
+
 @dataclass(frozen=True)
 class CloneRequest:
-    """One call of clone3() (or legacy clone()) and what its child does."""
+    """struct kc_clone_req: one call of clone3() (or legacy clone()) and what its child does.
+
+    ``size``, ``set_tid`` entries and ``cgroup`` may hold a ``Ref``: a value only
+    known when the case runs.  The case resolves every Ref first; an unresolved
+    one cannot be passed to C (TypeError)."""
 
     flags: int = 0
     exit_signal: int = 17  # SIGCHLD
-    size: int = 88
+    size: int | Ref = 88
     syscall: Syscall = Syscall.CLONE3
     args_at: ArgsAt = ArgsAt.NORMAL
     tail_nonzero: bool = False
@@ -95,10 +305,10 @@ class CloneRequest:
     child_tid: Ptr = Ptr.NONE
     stack: Stack = Stack.NONE
     stack_size: int = 0
-    set_tid: tuple[int, ...] = ()
+    set_tid: tuple[int | Ref, ...] = ()
     set_tid_ptr: Ptr = Ptr.NONE
     set_tid_size: int = 0
-    cgroup: int = 0
+    cgroup: int | Ref = 0
     setup: Setup = Setup.NONE
     action: Action = Action.REPORT
     action_arg: int = 0
@@ -107,18 +317,31 @@ class CloneRequest:
 
 @dataclass(frozen=True)
 class ChildReport:
+    """struct kc_child_report: what the child saw (valid == False: it sent nothing)."""
+
+    valid: bool
     pid: int
     ppid: int
     tid: int
     uid: int
-    ns: dict[str, int]
-    disposition: tuple[Disposition, ...]  # index = signal number
+    ns_ino: tuple[int, ...]  # in NS_NAMES order
+    disp: tuple[int, ...]  # index = signal number
     stack_probe: int
     cgroup: str
+
+    @property
+    def ns(self) -> dict[str, int]:
+        return dict(zip(NS_NAMES, self.ns_ino, strict=True))
+
+    @property
+    def disposition(self) -> tuple[Disposition, ...]:
+        return tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in self.disp)
 
 
 @dataclass(frozen=True)
 class CloneResult:
+    """struct kc_clone_res."""
+
     ret: int
     err: int
     created: bool
@@ -136,12 +359,29 @@ class CloneResult:
     wait_all: int
     status: int
     signal_received: int
-    pending: frozenset[int]
-    parent_ns: dict[str, int]
+    pending_lo: int  # bits 1..64
+    parent_ns_ino: tuple[int, ...]
     parent_pid: int
     shared_word: int
-    stack_range: tuple[int, int]
-    child: ChildReport | None = field(default=None)
+    stack_lo: int
+    stack_hi: int
+    report: ChildReport
+
+    @property
+    def child(self) -> ChildReport | None:
+        return self.report if self.report.valid else None
+
+    @property
+    def pending(self) -> frozenset[int]:
+        return frozenset(s for s in range(1, 65) if self.pending_lo >> (s - 1) & 1)
+
+    @property
+    def parent_ns(self) -> dict[str, int]:
+        return dict(zip(NS_NAMES, self.parent_ns_ino, strict=True))
+
+    @property
+    def stack_range(self) -> tuple[int, int]:
+        return self.stack_lo, self.stack_hi
 
     @property
     def errno_name(self) -> str:
@@ -165,73 +405,12 @@ def describe_status(status: int) -> str:
     return f"killed by signal {status & 0x7F}"
 
 
-def _child(rep: Any) -> ChildReport | None:
-    if not rep.valid:
-        return None
-    return ChildReport(
-        pid=rep.pid,
-        ppid=rep.ppid,
-        tid=rep.tid,
-        uid=rep.uid,
-        ns=dict(zip(NS_NAMES, list(rep.ns_ino), strict=True)),
-        disposition=tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in rep.disp),
-        stack_probe=int(rep.stack_probe),
-        cgroup=ffi.string(rep.cgroup).decode(errors="replace"),
-    )
-
-
 def clone_scenario(req: CloneRequest) -> CloneResult:
     """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
-    c = ffi.new("struct kc_clone_req *")
-    c.syscall_kind = int(req.syscall)
-    c.args_mode = int(req.args_at)
-    c.size = req.size
-    c.tail_nonzero = int(req.tail_nonzero)
-    c.flags = req.flags & 0xFFFFFFFFFFFFFFFF
-    c.exit_signal = req.exit_signal & 0xFFFFFFFFFFFFFFFF
-    c.pidfd_mode = int(req.pidfd)
-    c.parent_tid_mode = int(req.parent_tid)
-    c.child_tid_mode = int(req.child_tid)
-    c.stack_mode = int(req.stack)
-    c.stack_size = req.stack_size
-    c.set_tid_mode = int(req.set_tid_ptr)
-    c.set_tid_size = req.set_tid_size
-    for i, tid in enumerate(req.set_tid[: lib.KC_SET_TID_MAX]):
-        c.set_tid[i] = tid
-    c.cgroup = req.cgroup & 0xFFFFFFFFFFFFFFFF
-    c.setup = int(req.setup)
-    c.action = int(req.action)
-    c.action_arg = req.action_arg
-    c.timeout_ms = req.timeout_ms
-    r = ffi.new("struct kc_clone_res *")
-    rc = lib.kc_clone_scenario(c, r)
+    rc, res = call_out("kc_clone_scenario", CloneResult, req)
     if rc < 0:
         raise OSError(-rc, f"cannot start the clone harness: {errno_name(-rc)}")
-    return CloneResult(
-        ret=int(r.ret),
-        err=int(r.err),
-        created=bool(r.created),
-        harness_error=HarnessError(r.harness_error),
-        harness_errno=int(r.harness_errno),
-        pidfd=int(r.pidfd),
-        pidfd_is_pidfd=bool(r.pidfd_is_pidfd),
-        pidfd_flags=int(r.pidfd_flags),
-        pidfd_poll_early=int(r.pidfd_poll_early),
-        pidfd_poll_exit=int(r.pidfd_poll_exit),
-        parent_tid=int(r.parent_tid),
-        child_exited=bool(r.child_exited),
-        wait_plain=int(r.wait_plain_ret),
-        wait_clone=int(r.wait_clone_ret),
-        wait_all=int(r.wait_all_ret),
-        status=int(r.status),
-        signal_received=int(r.signal_received),
-        pending=frozenset(s for s in range(1, 65) if r.pending_lo >> (s - 1) & 1),
-        parent_ns=dict(zip(NS_NAMES, list(r.parent_ns_ino), strict=True)),
-        parent_pid=int(r.parent_pid),
-        shared_word=int(r.shared_word),
-        stack_range=(int(r.stack_lo), int(r.stack_hi)),
-        child=_child(r.child),
-    )
+    return res
 
 
 def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:

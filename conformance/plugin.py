@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conformance import globallock, kernel
-from conformance.case import Case, LegacyCase, judge_case
+from conformance.case import Case, judge_case
 from conformance.expectations import Expectations
 from conformance.guards import KernelLog, Snapshot, compare_and_clean
 from conformance.results import PROP_PREFIX, CaseRecord, RunRecord
@@ -46,7 +46,7 @@ class Conformance:
             (PROP_PREFIX + "message", j.with_prefix()),
         ])
 
-    def check(self, case: Case[Any] | LegacyCase) -> None:
+    def check(self, case: Case[Any]) -> None:
         # Identity first: a case that times out still reports under its id.
         self.item.user_properties.extend([(PROP_PREFIX + "classname", case.behaviour),
                                           (PROP_PREFIX + "name", case.id)])
@@ -56,7 +56,7 @@ class Conformance:
         else:
             if case.lock is globallock.Lock.EXCLUSIVE:
                 self.lock.acquire(globallock.Lock.EXCLUSIVE)
-            j = judge_case(case) if isinstance(case, Case) else case.execute()
+            j = judge_case(case)
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         self._record(j)
@@ -80,6 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kc-expectations", metavar="PATH", help="TOML file of known deviations")
     g.addoption("--kc-no-guards", action="store_true", help="disable leak and health guards")
     g.addoption("--kc-suite-name", metavar="NAME", default="", help="testsuite name prefix in reports")
+    g.addoption("--kc-family", action="append", default=[], metavar="NAME",
+                help="only cases of this behaviour family (the prefix of their behaviour id); repeatable")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -102,6 +104,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _EXPECTATIONS = pytest.StashKey[Expectations | None]()
 _KLOG = pytest.StashKey[KernelLog]()
+
+
+def _case_of(item: pytest.Item) -> Case[Any] | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("case") if callspec is not None else None
+    return case if isinstance(case, Case) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--kc-family: keep the cases whose behaviour belongs to one of the families (wherever they are declared)."""
+    wanted = set(config.getoption("--kc-family"))
+    if not wanted:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        case = _case_of(item)
+        (keep if case is not None and case.family in wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 # --------------------------------------------------------------------------- fixtures and guards

@@ -12,9 +12,11 @@ from __future__ import annotations
 import enum
 import functools
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 CASES_PACKAGE = "kconform_cases"
@@ -95,6 +97,14 @@ class Family:
     name: str
     behaviours: tuple[Behaviour, ...]
     probes: tuple[Probe, ...] = ()
+
+
+def cases_dir() -> Path:
+    """The folder of the cases package (cases/ in a checkout)."""
+    spec = importlib.util.find_spec(CASES_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RegistryError(f"the package {CASES_PACKAGE} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 @functools.cache

@@ -14,15 +14,14 @@ one (``expect``) and, optionally, the one before a known change (``old``).
 
 The kernel version is used for exactly one thing: refusing the old-model
 verdict to kernels that are new enough to have the change.  It never turns a
-case into a skip.
+case into a skip.  The rule itself is conformance.case.verdict_of, applied by
+the one case template (judge_case).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-from conformance.kernel import KernelVersion
 
 
 class Verdict(enum.StrEnum):
@@ -40,18 +39,6 @@ class Verdict(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class OldModel:
-    """The documented behaviour before a change."""
-
-    changed_in: str  # first version with the current behaviour, e.g. "6.3"
-    commit: str  # the upstream commit that changed it
-    summary: str  # what the old model did, in a few words
-
-    def label(self) -> str:
-        return f"{self.summary} (changed in {self.changed_in}, commit {self.commit})"
-
-
-@dataclass(frozen=True)
 class Judgement:
     verdict: Verdict
     message: str
@@ -64,25 +51,3 @@ class Judgement:
         ):
             return f"{self.verdict.value}: {self.message}"
         return self.message
-
-
-def judge(
-    mismatches: list[str],
-    observed: str,
-    version: KernelVersion,
-    old: OldModel | None = None,
-    old_mismatches: list[str] | None = None,
-) -> Judgement:
-    """Turn the comparison with the current (and old) model into a verdict."""
-    if not mismatches:
-        return Judgement(Verdict.PASS, observed, observed)
-    if old is not None and old_mismatches is not None and not old_mismatches:
-        if version < KernelVersion.parse(old.changed_in):
-            return Judgement(Verdict.OLD_MODEL, f"old-model: {old.label()}; kernel {observed}", observed)
-        return Judgement(
-            Verdict.FAIL,
-            f"regression to the model before {old.changed_in} ({old.commit}) on a {version} kernel: "
-            f"{observed}",
-            observed,
-        )
-    return Judgement(Verdict.FAIL, f"{'; '.join(mismatches)} (kernel {observed})", observed)

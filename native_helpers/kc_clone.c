@@ -346,7 +346,7 @@ static int kc_harness_main(void *p)
 	}
 
 	/* Place clone_args. */
-	if (req->args_mode == KC_ARGS_TAIL_UNMAPPED) {
+	if (req->args_at == KC_ARGS_TAIL_UNMAPPED) {
 		/* 2 pages: first RW, second PROT_NONE; the struct ends KC_CLONE_ARGS_BYTES
 		 * into... the first 88 bytes are the last bytes of the RW page. */
 		args_mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -374,29 +374,29 @@ static int kc_harness_main(void *p)
 	ca->exit_signal = req->exit_signal;
 	ca->cgroup = req->cgroup;
 	ca->tls = req->tls;
-	if (req->pidfd_mode == KC_PTR_VALID)
+	if (req->pidfd == KC_PTR_VALID)
 		ca->pidfd = (uint64_t)(uintptr_t)&pidfd_word;
-	else if (req->pidfd_mode == KC_PTR_BAD)
+	else if (req->pidfd == KC_PTR_BAD)
 		ca->pidfd = 8;
-	else if (req->pidfd_mode == KC_PTR_SAME_AS_PARENT_TID)
+	else if (req->pidfd == KC_PTR_SAME_AS_PARENT_TID)
 		ca->pidfd = (uint64_t)(uintptr_t)&ptid_word;
-	if (req->parent_tid_mode == KC_PTR_VALID || req->pidfd_mode == KC_PTR_SAME_AS_PARENT_TID)
+	if (req->parent_tid == KC_PTR_VALID || req->pidfd == KC_PTR_SAME_AS_PARENT_TID)
 		ca->parent_tid = (uint64_t)(uintptr_t)&ptid_word;
-	if (req->child_tid_mode == KC_PTR_VALID || is_thread) {
+	if (req->child_tid == KC_PTR_VALID || is_thread) {
 		*ctid_word = -1;
 		ca->child_tid = (uint64_t)(uintptr_t)ctid_word;
 	}
-	if (req->set_tid_mode == KC_PTR_VALID) {
+	if (req->set_tid_ptr == KC_PTR_VALID) {
 		size_t n = req->set_tid_size < KC_SET_TID_MAX ? req->set_tid_size : KC_SET_TID_MAX;
 
 		memcpy(set_tid_buf, req->set_tid, n * sizeof(int32_t));
 		ca->set_tid = (uint64_t)(uintptr_t)set_tid_buf;
-	} else if (req->set_tid_mode == KC_PTR_BAD) {
+	} else if (req->set_tid_ptr == KC_PTR_BAD) {
 		ca->set_tid = 8;
 	}
 	ca->set_tid_size = req->set_tid_size;
 
-	switch (req->stack_mode) {
+	switch (req->stack) {
 	case KC_STACK_MAPPED:
 	case KC_STACK_NO_SIZE:
 		stack = mmap(NULL, req->stack_size ? req->stack_size : 65536, PROT_READ | PROT_WRITE,
@@ -407,7 +407,7 @@ static int kc_harness_main(void *p)
 			goto send;
 		}
 		ca->stack = (uint64_t)(uintptr_t)stack;
-		ca->stack_size = req->stack_mode == KC_STACK_MAPPED ? req->stack_size : 0;
+		ca->stack_size = req->stack == KC_STACK_MAPPED ? req->stack_size : 0;
 		res.stack_lo = ca->stack;
 		res.stack_hi = ca->stack + (req->stack_size ? req->stack_size : 65536);
 		break;
@@ -423,7 +423,7 @@ static int kc_harness_main(void *p)
 		break;
 	}
 
-	switch (req->args_mode) {
+	switch (req->args_at) {
 	case KC_ARGS_NULL:
 		args_ptr = NULL;
 		break;
@@ -441,17 +441,17 @@ static int kc_harness_main(void *p)
 	child.shared_word = shared;
 	kc_ns_inodes(res.parent_ns_ino);
 
-	if (req->syscall_kind == KC_SYS_CLONE3) {
+	if (req->syscall == KC_SYS_CLONE3) {
 		ret = kc_raw_clone3(args_ptr, req->size, kc_child_main, &child,
 				    is_thread ? SYS_exit : SYS_exit_group);
 	} else {
 		/* Legacy clone: exit signal in the low byte of flags. */
 		void *newsp = NULL;
 
-		if (req->stack_mode == KC_STACK_MAPPED && stack)
+		if (req->stack == KC_STACK_MAPPED && stack)
 			newsp = stack + req->stack_size;
 		ret = kc_raw_clone((unsigned long)(ca->flags | (req->exit_signal & 0xff)), newsp,
-				   req->pidfd_mode == KC_PTR_VALID ? &pidfd_word : &ptid_word,
+				   req->pidfd == KC_PTR_VALID ? &pidfd_word : &ptid_word,
 				   (int *)ctid_word, (unsigned long)req->tls, kc_child_main, &child,
 				   is_thread ? SYS_exit : SYS_exit_group);
 	}
@@ -469,7 +469,7 @@ static int kc_harness_main(void *p)
 		close(release_pipe[0]);
 		release_pipe[0] = -1;
 	}
-	if (req->pidfd_mode == KC_PTR_VALID || (req->syscall_kind == KC_SYS_CLONE && (req->flags & CLONE_PIDFD)))
+	if (req->pidfd == KC_PTR_VALID || (req->syscall == KC_SYS_CLONE && (req->flags & CLONE_PIDFD)))
 		res.pidfd = pidfd_word;
 	res.parent_tid = ptid_word;
 
@@ -492,11 +492,11 @@ static int kc_harness_main(void *p)
 
 	/* Report from the child. */
 	if (req->action == KC_ACT_REPORT || req->action == KC_ACT_REPORT_WAIT) {
-		ssize_t n = kc_read_bounded(report_pipe[0], &res.child, sizeof(res.child), timeout);
+		ssize_t n = kc_read_bounded(report_pipe[0], &res.report, sizeof(res.report), timeout);
 
 		if (n == -ETIMEDOUT)
 			res.harness_error = KC_HERR_TIMEOUT;
-		else if (n != (ssize_t)sizeof(res.child))
+		else if (n != (ssize_t)sizeof(res.report))
 			res.harness_error = KC_HERR_NO_REPORT;
 	}
 	/* Release it: a byte, so that copies of the write end held by the child
@@ -554,13 +554,13 @@ static int kc_harness_main(void *p)
 	}
 
 	/* Visibility to the wait flavours, before the final reap (WNOWAIT). */
-	res.wait_plain_ret = kc_waitid_peek((int)ret, 0);
-	res.wait_clone_ret = kc_waitid_peek((int)ret, __WCLONE);
+	res.wait_plain = kc_waitid_peek((int)ret, 0);
+	res.wait_clone = kc_waitid_peek((int)ret, __WCLONE);
 	{
 		int st = 0;
 		pid_t w = waitpid((pid_t)ret, &st, __WALL | WNOHANG);
 
-		res.wait_all_ret = w < 0 ? -errno : (int32_t)w;
+		res.wait_all = w < 0 ? -errno : (int32_t)w;
 		res.status = st;
 	}
 

@@ -68,19 +68,19 @@
 #define KC_HERR_UNSUPPORTED 5   /* not possible on this architecture */
 
 struct kc_clone_req {
-	int32_t syscall_kind;
-	int32_t args_mode;
+	int32_t syscall;          /* KC_SYS_* */
+	int32_t args_at;          /* KC_ARGS_* */
 	uint64_t size;            /* size argument passed to clone3 */
 	int32_t tail_nonzero;     /* write 0xff at offset 88 when size > 88 */
 	int32_t pad0;
 	uint64_t flags;
 	uint64_t exit_signal;
-	int32_t pidfd_mode;
-	int32_t parent_tid_mode;
-	int32_t child_tid_mode;   /* KC_PTR_VALID: child_tid points at a word */
-	int32_t stack_mode;
+	int32_t pidfd;            /* KC_PTR_*: where clone_args.pidfd points */
+	int32_t parent_tid;       /* KC_PTR_* */
+	int32_t child_tid;        /* KC_PTR_VALID: child_tid points at a word */
+	int32_t stack;            /* KC_STACK_* */
 	uint64_t stack_size;
-	int32_t set_tid_mode;
+	int32_t set_tid_ptr;      /* KC_PTR_*: where clone_args.set_tid points */
 	int32_t pad1;
 	uint64_t set_tid_size;
 	int32_t set_tid[KC_SET_TID_MAX];
@@ -119,9 +119,9 @@ struct kc_clone_res {
 	int32_t pidfd_poll_exit;  /* poll revents after the child was released */
 	int32_t parent_tid;       /* value the kernel stored at parent_tid (0 when none) */
 	int32_t child_exited;     /* the child was seen to exit within the bound */
-	int32_t wait_plain_ret;   /* wait4(pid, WNOHANG) without __WCLONE (pid, 0 or -errno) */
-	int32_t wait_clone_ret;   /* waitid(P_PID, WEXITED|WNOHANG|WNOWAIT|__WCLONE): pid or -errno */
-	int32_t wait_all_ret;     /* final reap with __WALL: pid or -errno */
+	int32_t wait_plain;       /* wait4(pid, WNOHANG) without __WCLONE (pid, 0 or -errno) */
+	int32_t wait_clone;       /* waitid(P_PID, WEXITED|WNOHANG|WNOWAIT|__WCLONE): pid or -errno */
+	int32_t wait_all;         /* final reap with __WALL: pid or -errno */
 	int32_t status;           /* wait status of the final reap */
 	int32_t signal_received;  /* the exit signal taken with sigtimedwait, 0 when none */
 	int32_t pad0;
@@ -131,7 +131,7 @@ struct kc_clone_res {
 	int32_t shared_word;      /* a word the child writes; visible here only with CLONE_VM */
 	uint64_t stack_lo;        /* stack mapping given to the child (0 when none) */
 	uint64_t stack_hi;
-	struct kc_child_report child;
+	struct kc_child_report report; /* valid == 1 when the child sent one */
 };
 
 /* Run one scenario in a fresh harness process.  Returns 0, or -errno when the

@@ -190,7 +190,7 @@ static void kcu_fill_thread(const char *base, struct kc_thread_info *ti)
 	const char *f;
 	int n;
 
-	ti->status_tgid = ti->status_ppid = ti->kthread = -1;
+	ti->tgid = ti->ppid = ti->kthread = -1;
 	if (kcu_join3(path, sizeof(path), base, "/comm", NULL) > 0 && (n = kcu_read_file(path, buf, sizeof(buf))) > 0) {
 		if (buf[n - 1] == '\n')
 			buf[n - 1] = 0;
@@ -214,14 +214,14 @@ static void kcu_fill_thread(const char *base, struct kc_thread_info *ti)
 					p++;
 				field++;
 			}
-			ti->stat_flags = (uint64_t)kcu_parse_int(p);
+			ti->flags = (uint64_t)kcu_parse_int(p);
 		}
 	}
 	if (kcu_join3(path, sizeof(path), base, "/status", NULL) > 0 && kcu_read_file(path, buf, sizeof(buf)) > 0) {
 		if ((f = kcu_field(buf, "Tgid:")))
-			ti->status_tgid = (int32_t)kcu_parse_int(f);
+			ti->tgid = (int32_t)kcu_parse_int(f);
 		if ((f = kcu_field(buf, "PPid:")))
-			ti->status_ppid = (int32_t)kcu_parse_int(f);
+			ti->ppid = (int32_t)kcu_parse_int(f);
 		if ((f = kcu_field(buf, "Kthread:")))
 			ti->kthread = (int32_t)kcu_parse_int(f);
 		if ((f = kcu_field(buf, "SigPnd:")))

@@ -97,10 +97,10 @@ struct kc_open_one {
 
 struct kc_thread_info {
 	int32_t tid;
-	int32_t status_tgid;      /* "Tgid:" of status, -1 when unreadable */
-	int32_t status_ppid;      /* "PPid:", -1 when unreadable */
+	int32_t tgid;      /* "Tgid:" of status, -1 when unreadable */
+	int32_t ppid;      /* "PPid:", -1 when unreadable */
 	int32_t kthread;          /* "Kthread:", -1 when the line is absent */
-	uint64_t stat_flags;      /* field 9 of stat */
+	uint64_t flags;      /* field 9 of stat */
 	uint64_t sig_pending;     /* "SigPnd:" (thread-private pending set) */
 	uint64_t sig_blocked;     /* "SigBlk:" */
 	char comm[32];

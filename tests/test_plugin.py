@@ -15,31 +15,35 @@ CASES = '''
 import os, subprocess, time
 from dataclasses import dataclass
 import pytest
-from conformance.case import LegacyCase as Case
-from conformance.verdict import Judgement, OldModel, Verdict, judge
-from conformance.kernel import KernelVersion
+from conformance.case import AllOf, Case, OldModel
 
 @dataclass(frozen=True)
-class Scripted(Case):
+class Is:
+    want: str
+
+    def mismatch(self, obs: str) -> str | None:
+        return None if obs == self.want else f"expected {self.want}"
+
+@dataclass(frozen=True, kw_only=True)
+class Scripted(Case[str]):
     action: str = "pass"
 
-    def execute(self) -> Judgement:
+    def observe(self) -> str:
         if self.action == "leak-child":
             subprocess.Popen(["sleep", "30"])
-            return Judgement(Verdict.PASS, "spawned")
         if self.action == "leak-fd":
             os.open("/dev/null", os.O_RDONLY)
-            return Judgement(Verdict.PASS, "opened")
         if self.action == "hang":
             time.sleep(30)
-        if self.action == "fail":
-            return judge(["expected EINVAL"], "failed with E2BIG", KernelVersion(6, 18))
-        if self.action == "old":
-            return judge(["expected success"], "failed with EINVAL", KernelVersion(5, 10),
-                         OldModel("6.3", "a402f1e35313", "old"), [])
-        return Judgement(Verdict.PASS, "ok")
+        return {"fail": "failed with E2BIG", "old": "failed with EINVAL"}.get(self.action, "ok")
 
-CASES = [Scripted(a, "clone3.basic", action=a) for a in ("pass", "leak-child", "leak-fd", "hang", "fail", "old")]
+    def describe(self, obs: str) -> str:
+        return obs
+
+OK = AllOf((Is("ok"),))
+OLD = OldModel("99.0", "a402f1e35313", "old", expect=AllOf((Is("failed with EINVAL"),)))
+CASES = [Scripted(id=a, behaviour="clone3.basic", action=a, expect=OK, old=OLD if a == "old" else None)
+         for a in ("pass", "leak-child", "leak-fd", "hang", "fail", "old")]
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_scripted(case, kc):

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-import kconform_cases
 from conformance import registry
-from conformance.case import Case, LegacyCase, check_table
+from conformance.case import Case, check_table
 from conformance.probes import all_probes
 from conformance.requirements import Feature
+from conformance.uring import Via
 
 BEHAVIOURS = tuple(registry.behaviours().values())
 PROBES = all_probes()
 
 
-def all_tables() -> dict[str, tuple[Case[Any] | LegacyCase, ...]]:
+def all_tables() -> dict[str, tuple[Case[Any], ...]]:
     tables = {}
-    for mod in pkgutil.iter_modules(kconform_cases.__path__):
+    for mod in pkgutil.iter_modules([str(registry.cases_dir())]):
         if mod.ispkg:
             table = importlib.import_module(f"kconform_cases.{mod.name}.table")
             tables[mod.name] = tuple(table.CASES)
@@ -71,10 +76,48 @@ def test_clone3_table_size() -> None:
 
 
 def test_every_family_folder_declares_a_family() -> None:
-    folders = {m.name for m in pkgutil.iter_modules(kconform_cases.__path__) if m.ispkg}
+    folders = {m.name for m in pkgutil.iter_modules([str(registry.cases_dir())]) if m.ispkg}
     assert set(registry.families()) == folders
 
 
 def test_probe_names_unique_across_families() -> None:
     names = [p.name for f in registry.families().values() for p in f.probes]
     assert len(names) == len(set(names))
+
+
+def test_every_cached_row_runs_in_every_variant() -> None:
+    table: Any = importlib.import_module(f"{registry.CASES_PACKAGE}.resolve_cached.table")
+    cases = {c.id: c for c in table.CASES}
+    assert len(cases) == 2 * len(table.ROWS)
+    for row in table.ROWS:
+        assert cases[row.id] == row
+        twin = cases[f"{row.id}.io_uring"]
+        assert twin.behaviour == "io_uring.openat2_cached" and twin.via is Via.INLINE and row.via is Via.SYSCALL
+        assert (twin.scenario, twin.lock, twin.expect.row) == (row.scenario, row.lock, row.expect)
+        assert (twin.old is None) == (row.old is None)
+        if row.old is not None:
+            assert twin.old.expect.row == row.old.expect and twin.old.commit == row.old.commit
+        assert set(row.needs) <= set(twin.needs)
+
+
+BROKEN_ROWS = (
+    ('c3("broken", "basic", FORK_LIKE, Req(action_ar=42))', 'Unexpected keyword argument "action_ar"'),
+    ('c3("broken", "basic", FORK_LIKE, Req(action_arg="42"))', 'incompatible type "str"'),
+)
+
+
+@pytest.mark.parametrize(("row", "error"), BROKEN_ROWS)
+def test_a_broken_row_fails_the_type_check(tmp_path: Path, row: str, error: str) -> None:
+    """The tables are typed end to end: a misspelled field or a wrong type in a row is a mypy error."""
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(registry.cases_dir(), tmp_path / "cases", ignore=shutil.ignore_patterns("__pycache__"))
+    table = tmp_path / "cases" / "clone3" / "table.py"
+    table.write_text(table.read_text() + f"\nBROKEN = {row}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.11", "--cache-dir", str(tmp_path / "cache"),
+         "--follow-imports", "silent", "cases/clone3/table.py"],
+        cwd=tmp_path, env={**os.environ, "MYPYPATH": str(repo)}, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert error in proc.stdout and "table.py" in proc.stdout, proc.stdout
+    assert proc.stdout.count("error:") == 1, proc.stdout

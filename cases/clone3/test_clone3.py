@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.case import LegacyCase as Case
 from conformance.plugin import Conformance
-from kconform_cases.clone3.table import CASES
+
+from .model import CloneCase
+from .table import CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_clone3(case: Case, kc: Conformance) -> None:
+def test_clone3(case: CloneCase, kc: Conformance) -> None:
     kc.check(case)

@@ -2,8 +2,68 @@
 
 from __future__ import annotations
 
-from conformance import iouring_workers
-from conformance.registry import Behaviour, Family, Probe
+import errno
+import os
+from pathlib import Path
+
+from conformance import uring
+from conformance.native import errno_name
+from conformance.registry import Behaviour, Family, Probe, State, classify_errno
+from conformance.uring import IORING_FEAT_NATIVE_WORKERS, IORING_SETUP_SQPOLL
+
+DISABLED_PATH = "/proc/sys/kernel/io_uring_disabled"
+
+
+def _setup_probe(flags: int = 0, want_openat2: bool = False) -> uring.SetupProbe:
+    # kernel.io_uring_disabled is changed only under the exclusive global lock,
+    # and the plugin holds it shared around every case (requirements included):
+    # taking it again here would deadlock against a waiting writer.
+    return uring.setup_probe(flags, want_openat2)
+
+
+def _setup_said(p: uring.SetupProbe) -> str:
+    return "succeeded" if p.setup_res >= 0 else errno_name(-p.setup_res)
+
+
+def probe_io_uring() -> tuple[State, str]:
+    p = _setup_probe()
+    if p.harness_error is not uring.HarnessError.NONE:
+        return State.UNKNOWN, f"probe child: {p.harness_error.name}"
+    said = f"io_uring_setup gave {_setup_said(p)}"
+    if p.setup_res == -errno.EPERM and os.path.exists(DISABLED_PATH):
+        said += f" (kernel.io_uring_disabled={Path(DISABLED_PATH).read_text().strip()})"
+    return classify_errno(-p.setup_res, (0,), (errno.ENOSYS, errno.EPERM)), said
+
+
+def probe_native_workers() -> tuple[State, str]:
+    p = _setup_probe()
+    if p.setup_res < 0:
+        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
+    have = bool(p.features & IORING_FEAT_NATIVE_WORKERS)
+    return (State.PRESENT if have else State.ABSENT), f"io_uring_params.features {p.features:#x}"
+
+
+def probe_sqpoll() -> tuple[State, str]:
+    p = _setup_probe(IORING_SETUP_SQPOLL)
+    return (classify_errno(-p.setup_res, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSYS)),
+            f"io_uring_setup(IORING_SETUP_SQPOLL) as uid {os.geteuid()} gave {_setup_said(p)}")
+
+
+def probe_uring_openat2() -> tuple[State, str]:
+    p = _setup_probe(0, want_openat2=True)
+    if p.setup_res < 0:
+        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
+    said = f"IORING_OP_OPENAT2 of \"/\" gave {uring.said(p.openat2_res)}"
+    if p.openat2_res >= 0:
+        return State.PRESENT, said
+    return classify_errno(-p.openat2_res, (), (errno.EINVAL, errno.EOPNOTSUPP)), said
+
+
+def probe_disabled_sysctl() -> tuple[State, str]:
+    if os.path.exists(DISABLED_PATH):
+        return State.PRESENT, f"{DISABLED_PATH} = {Path(DISABLED_PATH).read_text().strip()}"
+    return State.ABSENT, f"no {DISABLED_PATH}"
+
 
 
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
@@ -36,13 +96,13 @@ FAMILY = Family(
            "all but CAP_SYS_ADMIN (and kernel.io_uring_group)", "6.6", "76d3ccecfa18", "io_uring.disabled_sysctl"),
     ),
     probes=(
-        Probe("io_uring", "io_uring", "5.1", "", iouring_workers.probe_io_uring),
-        Probe("io_uring.openat2", "IORING_OP_OPENAT2", "5.6", "", iouring_workers.probe_uring_openat2),
+        Probe("io_uring", "io_uring", "5.1", "", probe_io_uring),
+        Probe("io_uring.openat2", "IORING_OP_OPENAT2", "5.6", "", probe_uring_openat2),
         Probe("io_uring.native_workers", "IORING_FEAT_NATIVE_WORKERS", "5.12", "3bfe6106693b",
-              iouring_workers.probe_native_workers),
+              probe_native_workers),
         Probe("io_uring.sqpoll", "IORING_SETUP_SQPOLL for this user (unprivileged since 5.11)", "5.11", "",
-              iouring_workers.probe_sqpoll),
+              probe_sqpoll),
         Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "76d3ccecfa18",
-              iouring_workers.probe_disabled_sysctl),
+              probe_disabled_sysctl),
     ),
 )

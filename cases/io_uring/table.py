@@ -1,9 +1,7 @@
-"""io_uring conformance cases: the RESOLVE_CACHED twins and io-wq/SQPOLL worker identity.
+"""io_uring conformance cases: io-wq/SQPOLL worker identity, signals, kernel.io_uring_disabled.
 
-The twins are generated from the resolve_cached table (declared once there):
-row ``<id>`` becomes ``<id>.io_uring`` here, the same scenario and expectation
-through IORING_OP_OPENAT2, which must also agree with openat2() case by case.
-
+The io_uring variant of every resolve_cached row (``<id>.io_uring``, behaviour
+``io_uring.openat2_cached``) is declared there, once, as a variant axis.
 Worker model: kernel-history.md section 3.  Every case runs in a fresh C child
 whose ring is closed (and whose workers end) before the case returns.  Ids
 are stable: never rename one.
@@ -14,50 +12,46 @@ from __future__ import annotations
 import errno
 import os
 
-from conformance.case import LegacyCase as Case
-from conformance.globallock import Lock
-from conformance.iouring_workers import (
-    BASE,
-    CHROOT,
-    CREATE,
-    DISABLED_SYSCTL,
-    IO_URING,
-    SQPOLL,
+from conformance.case import AllOf, OldModel
+from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
+from conformance.requirements import PRIVILEGED, Cap
+from conformance.uapi import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER
+from conformance.uring import Op, Setup, Via, WorkerKind
+
+from .model import (
     BothFail,
     BothOpen,
     ControlHandlerRuns,
     CreatedBy,
-    DisabledCase,
     InNewNetns,
+    IoUringCase,
     IsControllingTty,
     KilledWithWorkers,
     KthreadField,
     NameIsWorker,
     NoHandlerOnTarget,
+    Prep,
     ReadsMarker,
     SameContent,
     SameInode,
-    SignalCase,
     StatusField,
     StaysPendingBlocked,
     WorkerFlags,
     WorkerOpen,
     WorkerThreads,
+    disabled_case,
+    signal_case,
     worker_case,
 )
-from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
-from conformance.requirements import PRIVILEGED, Cap
-from conformance.resolve_cached import twin
-from conformance.uring import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER, Op, Setup, Via, WorkerKind
-from conformance.verdict import OldModel
-from kconform_cases.resolve_cached.table import CASES as CACHED_ROWS
 
 W = WorkerOpen
 STATUS = 255  # bytes of a status file to read (Name, Umask, State, Tgid, Ngid, Pid come first)
-USER_WORKER = OldModel("6.4", "54e6842d0775", "io threads had PF_IO_WORKER but not PF_USER_WORKER")
+USER_WORKER = OldModel("6.4", "54e6842d0775", "io threads had PF_IO_WORKER but not PF_USER_WORKER",
+                       expect=AllOf((WorkerFlags(PF_IO_WORKER, PF_KTHREAD | PF_USER_WORKER),)))
 # 522dc4e5f51e "fs/proc: add Kthread flag to /proc/$pid/status" (Chunguang Wu, via akpm's mm-nonmm-stable,
 # merged for 6.4; the same id is in post-6.4-rc1 kernel.org revlists of several trees)
-KTHREAD_LINE = OldModel("6.4", "522dc4e5f51e", "/proc/<pid>/status had no Kthread: line")
+KTHREAD_LINE = OldModel("6.4", "522dc4e5f51e", "/proc/<pid>/status had no Kthread: line",
+                        expect=AllOf((KthreadField(None),)))
 TTY_FLAGS = os.O_RDWR | os.O_NOCTTY
 CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY
 STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) keeps the nsproxy it was copied "
@@ -65,9 +59,7 @@ STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) ke
                    "(the thread-group leader) shows the new one; which worker serves a request is not "
                    "deterministic, so the suite only records it.")
 
-TWINS: tuple[Case, ...] = tuple(twin(c) for c in CACHED_ROWS)
-
-WORKERS: tuple[Case, ...] = (
+CASES: tuple[IoUringCase, ...] = (
     # ---- /proc/self and /proc/thread-self through a worker ----------------------------------------
     worker_case("proc-self-status-is-submitter", "worker_proc_self",
                 W("/proc/self/status", read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid"),
@@ -83,10 +75,9 @@ WORKERS: tuple[Case, ...] = (
     worker_case("task-flags-io-worker", "native_workers", W("/proc/self/status", list_threads=True),
                 WorkerFlags(PF_IO_WORKER), doc="PF_IO_WORKER 0x10 set, PF_KTHREAD 0x200000 never"),
     worker_case("task-flags-user-worker", "user_worker", W("/proc/self/status", list_threads=True),
-                WorkerFlags(PF_IO_WORKER | PF_USER_WORKER), old=USER_WORKER,
-                old_checks=(WorkerFlags(PF_IO_WORKER, PF_KTHREAD | PF_USER_WORKER),)),
+                WorkerFlags(PF_IO_WORKER | PF_USER_WORKER), old=USER_WORKER),
     worker_case("task-status-kthread-0", "user_worker", W("/proc/self/status", list_threads=True),
-                KthreadField(0), old=KTHREAD_LINE, old_checks=(KthreadField(None),)),
+                KthreadField(0), old=KTHREAD_LINE),
     # ---- the submitter's context --------------------------------------------------------------------
     worker_case("dev-tty-is-ctty", "worker_context", W("/dev/tty", flags=TTY_FLAGS, setup=Setup.CTTY),
                 BothOpen(), IsControllingTty(),
@@ -99,14 +90,14 @@ WORKERS: tuple[Case, ...] = (
     worker_case("netns-proc-net-dev", "worker_context", W("/proc/net/dev", read_len=STATUS, setup=Setup.NEWNET),
                 BothOpen(), InNewNetns(net_dev=True), SameContent(), needs=(PRIVILEGED, Cap(CAP_NET_ADMIN))),
     worker_case("chroot-absolute-path", "worker_context", W("/etc/hostname", read_len=64, setup=Setup.CHROOT,
-                prep=CHROOT), BothOpen(), SameInode(), ReadsMarker(), needs=(Cap(CAP_SYS_CHROOT),),
+                prep=Prep.CHROOT), BothOpen(), SameInode(), ReadsMarker(), needs=(Cap(CAP_SYS_CHROOT),),
                 doc="the worker shares the process's fs_struct: an absolute path starts at the new root"),
     worker_case("fsuid-create-owner", "worker_context", W("made-by-ring", op=Op.OPENAT, flags=CREATE_FLAGS,
-                mode=0o644, setup=Setup.FSID, prep=CREATE, path_direct="made-directly"), BothOpen(),
+                mode=0o644, setup=Setup.FSID, prep=Prep.CREATE, path_direct="made-directly"), BothOpen(),
                 CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
                 doc="IORING_OP_OPENAT with O_CREAT (always punted to io-wq) after setfsuid/setfsgid(65534)"),
     worker_case("fsuid-after-ring-creation", "worker_context", W("made-by-ring", op=Op.OPENAT,
-                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=CREATE,
+                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=Prep.CREATE,
                 path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
                 doc="ring and worker exist before setfsuid: the request carries the creds of its submission "
                     "(io_prep_async_work), not the worker's"),
@@ -116,35 +107,26 @@ WORKERS: tuple[Case, ...] = (
     worker_case("sqpoll-proc-self-is-submitter", "sqpoll", W("/proc/self/status", via=Via.SQPOLL,
                 read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid")),
     worker_case("sqpoll-creds-from-ring-creation", "sqpoll", W("made-by-ring", via=Via.SQPOLL, op=Op.OPENAT,
-                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=CREATE,
+                flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=Prep.CREATE,
                 path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=False), needs=(Cap(CAP_SETUID),),
                 doc="io_uring/sqpoll.c: the SQ thread submits with ctx->sq_creds, captured at io_uring_setup "
                     "(here root), not the submitter's later fsuid 65534"),
     # ---- signals ------------------------------------------------------------------------------------
-    SignalCase("sigusr1-to-worker", "io_uring.worker_signals", WorkerKind.SIGNAL, Via.ASYNC,
-               (NoHandlerOnTarget(), StaysPendingBlocked(), ControlHandlerRuns()), needs=BASE, lock=Lock.SHARED,
-               doc="tgkill(worker, SIGUSR1) with a handler installed: the worker blocks it, the handler (which "
-                   "records gettid()) never runs; the same signal to the submitter runs it there"),
-    SignalCase("sigusr1-to-sqpoll-thread", "io_uring.worker_signals", WorkerKind.SIGNAL, Via.SQPOLL,
-               (NoHandlerOnTarget(), StaysPendingBlocked(), ControlHandlerRuns()), needs=(*BASE, SQPOLL),
-               lock=Lock.SHARED),
-    SignalCase("sigkill-ends-workers", "io_uring.worker_signals", WorkerKind.SIGKILL, Via.ASYNC,
-               (KilledWithWorkers(),), needs=BASE, lock=Lock.SHARED,
-               doc="a child with an io-wq worker is SIGKILLed: it is reaped (all threads gone) and its "
-                   "/proc/<pid>/task disappears"),
-    SignalCase("sigkill-ends-sqpoll", "io_uring.worker_signals", WorkerKind.SIGKILL, Via.SQPOLL,
-               (KilledWithWorkers(),), needs=(*BASE, SQPOLL), lock=Lock.SHARED),
+    signal_case("sigusr1-to-worker", WorkerKind.SIGNAL, Via.ASYNC, NoHandlerOnTarget(), StaysPendingBlocked(),
+                ControlHandlerRuns(),
+                doc="tgkill(worker, SIGUSR1) with a handler installed: the worker blocks it, the handler (which "
+                    "records gettid()) never runs; the same signal to the submitter runs it there"),
+    signal_case("sigusr1-to-sqpoll-thread", WorkerKind.SIGNAL, Via.SQPOLL, NoHandlerOnTarget(),
+                StaysPendingBlocked(), ControlHandlerRuns()),
+    signal_case("sigkill-ends-workers", WorkerKind.SIGKILL, Via.ASYNC, KilledWithWorkers(),
+                doc="a child with an io-wq worker is SIGKILLed: it is reaped (all threads gone) and its "
+                    "/proc/<pid>/task disappears"),
+    signal_case("sigkill-ends-sqpoll", WorkerKind.SIGKILL, Via.SQPOLL, KilledWithWorkers()),
     # ---- kernel.io_uring_disabled -------------------------------------------------------------------
-    DisabledCase("disabled-2-eperm", "io_uring.disabled_sysctl", 2, False, errno.EPERM,
-                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
-                 doc="written, probed and restored inside one C call; the case holds the global lock "
-                     "exclusively so no other io_uring case runs meanwhile"),
-    DisabledCase("disabled-1-root-allowed", "io_uring.disabled_sysctl", 1, False, 0,
-                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
-                 doc="1 keeps io_uring for CAP_SYS_ADMIN"),
-    DisabledCase("disabled-1-unprivileged-eperm", "io_uring.disabled_sysctl", 1, True, errno.EPERM,
-                 needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), lock=Lock.EXCLUSIVE,
-                 doc="1: a child as uid 65534 (not in kernel.io_uring_group) gets EPERM"),
+    disabled_case("disabled-2-eperm", 2, errno.EPERM,
+                  doc="written, probed and restored inside one C call; the case holds the global lock "
+                      "exclusively so no other io_uring case runs meanwhile"),
+    disabled_case("disabled-1-root-allowed", 1, 0, doc="1 keeps io_uring for CAP_SYS_ADMIN"),
+    disabled_case("disabled-1-unprivileged-eperm", 1, errno.EPERM, drop_privileges=True,
+                  doc="1: a child as uid 65534 (not in kernel.io_uring_group) gets EPERM"),
 )
-
-CASES: tuple[Case, ...] = TWINS + WORKERS

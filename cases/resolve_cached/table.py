@@ -2,9 +2,9 @@
 
 Model: kernel-history.md section 2.2 (fs/open.c build_open_flags, fs/namei.c
 path_init / try_to_unlazy / complete_walk).  Every row runs in a fresh child
-on a fresh directory (conformance.resolve_cached.LAYOUT).  The io_uring family
-runs every row a second time through IORING_OP_OPENAT2 (``twin()``), so this
-table is the single declaration of both.  Ids are stable: never rename one.
+on a fresh directory (model.LAYOUT), once per variant (model.VARIANTS: the
+syscall, and IORING_OP_OPENAT2 as ``<id>.io_uring``).  Ids are stable: never
+rename one.
 """
 
 from __future__ import annotations
@@ -12,19 +12,9 @@ from __future__ import annotations
 import errno
 import os
 
+from conformance.case import OldModel
 from conformance.globallock import Lock
 from conformance.requirements import PRIVILEGED
-from conformance.resolve_cached import (
-    CachedCase,
-    Fs,
-    IsDirectory,
-    RcuWalkRoot,
-    SameFile,
-    Scenario,
-    cached_case,
-    opens,
-    refused,
-)
 from conformance.uring import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
@@ -34,7 +24,19 @@ from conformance.uring import (
     RESOLVE_NO_XDEV,
     Setup,
 )
-from conformance.verdict import OldModel
+
+from .model import (
+    CachedCase,
+    Fs,
+    IsDirectory,
+    RcuWalkRoot,
+    SameFile,
+    Scenario,
+    cached_case,
+    opens,
+    refused,
+    with_variants,
+)
 
 EAGAIN, ENOENT, EXDEV, ELOOP, EINVAL = errno.EAGAIN, errno.ENOENT, errno.EXDEV, errno.ELOOP, errno.EINVAL
 EACCES, EISDIR, ENXIO, ENOTDIR = errno.EACCES, errno.EISDIR, errno.ENXIO, errno.ENOTDIR
@@ -46,12 +48,13 @@ C = RESOLVE_CACHED
 S = Scenario
 
 O_DIRECTORY_FIX = OldModel("6.5", "a0fc452a5d7f", "RESOLVE_CACHED tested O_TMPFILE (which includes O_DIRECTORY), "
-                           "so every O_DIRECTORY open was EAGAIN")
+                           "so every O_DIRECTORY open was EAGAIN", expect=refused(EAGAIN))
 # "proc: allow pid_revalidate() during LOOKUP_RCU" (Stephen Brennan; v6 posted 4 Oct 2021, merged through
 # akpm in the 5.16 merge window).  kernel-history.md section 2.1 says 5.15: the kernel.org revlists put
 # da4d6b9cf80a between "Merge tag '9p-for-5.16-rc1'" and "Merge branch 'akpm'", so it is 5.16.
 PROC_RCU = OldModel("5.16", "da4d6b9cf80a", "pid_revalidate() returned -ECHILD under LOOKUP_RCU, so every "
-                    "/proc/<pid> dentry forced ref-walk: EAGAIN under RESOLVE_CACHED however warm the dcache")
+                    "/proc/<pid> dentry forced ref-walk: EAGAIN under RESOLVE_CACHED however warm the dcache",
+                    expect=refused(EAGAIN))
 PROC = "/proc"  # the dfd of the procfs rows
 WARM_SELF = ("/proc/self/status",)
 PROC_DFD_DOC = ("Walked from a /proc dfd (opened O_PATH before the warm-up), so only procfs dentries are "
@@ -66,7 +69,7 @@ MIDWALK_DOC = ("fs/namei.c: link_path_walk() meets the error in RCU mode and mus
                "with -ECHILD and the ref-walk retry becomes EAGAIN.  Only errors of the last component and of "
                "the final open are preserved.")
 
-CASES: tuple[CachedCase, ...] = (
+ROWS: tuple[CachedCase, ...] = (
     # ---- flags that can never be satisfied from the cache ---------------------------------------
     cached_case("o-creat-new", "create_trunc_tmpfile", S("new", O_CREAT | O_WRONLY, 0o644), refused(EAGAIN),
                 doc="build_open_flags() rejects O_CREAT before any lookup"),
@@ -78,10 +81,10 @@ CASES: tuple[CachedCase, ...] = (
                 refused(EAGAIN)),
     # ---- O_DIRECTORY (a0fc452a5d7f) ---------------------------------------------------------------
     cached_case("o-directory-warm", "o_directory", S("sub", O_DIRECTORY, warm=("sub",), same_as="sub"),
-                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX, old_expect=refused(EAGAIN),
+                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX,
                 doc="fixed in the 6.5 cycle and in stable trees from 5.10: old-model only below 6.5"),
     cached_case("o-directory-dot", "o_directory", S(".", O_DIRECTORY, same_as="."),
-                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX, old_expect=refused(EAGAIN)),
+                opens(IsDirectory(), SameFile()), old=O_DIRECTORY_FIX),
     # ---- the warm path ----------------------------------------------------------------------------
     cached_case("warm-file", "warm", S("warm", warm=("warm",), same_as="warm"), opens(SameFile())),
     cached_case("warm-nested", "warm", S("sub/inner", warm=("sub/inner",), same_as="sub/inner"),
@@ -123,7 +126,7 @@ CASES: tuple[CachedCase, ...] = (
                 refused(EAGAIN), doc="in a new process nothing under /proc/<its pid> is in the dcache yet. "
                 + PROC_DFD_DOC),
     cached_case("proc-self-status-after-lookup", "procfs", S("self/status", start=PROC, warm=("self/status",),
-                fs=Fs.ANY, same_as="self/status"), opens(SameFile()), old=PROC_RCU, old_expect=refused(EAGAIN),
+                fs=Fs.ANY, same_as="self/status"), opens(SameFile()), old=PROC_RCU,
                 doc="self, <pid> and status all stay in RCU-walk: /proc/self is a symlink whose "
                     "proc_self_get_link works without a dentry, and under relatime the warm-up's follow leaves its "
                     "atime newer than its mtime, so pick_link() needs no touch_atime (a strictatime /proc would "
@@ -131,11 +134,10 @@ CASES: tuple[CachedCase, ...] = (
                     "da4d6b9cf80a (5.16).  Observed: 6.1.0-56, 6.12.117+deb12 and 6.18 open it. " + PROC_DFD_DOC),
     cached_case("proc-self-dir-after-lookup", "procfs", S("self", O_DIRECTORY, start=PROC, warm=("self",),
                 fs=Fs.ANY, same_as="self"), opens(IsDirectory(), SameFile()), old=PROC_RCU,
-                old_expect=refused(EAGAIN), doc="/proc/self is a plain symlink whose get_link works in RCU mode; "
+                doc="/proc/self is a plain symlink whose get_link works in RCU mode; "
                 "needs the O_DIRECTORY fix a0fc452a5d7f too (6.5, in stable from 5.10). " + PROC_DFD_DOC),
     cached_case("proc-self-status-absolute-after-lookup", "procfs", S("/proc/self/status", warm=WARM_SELF,
                 fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), needs=(RcuWalkRoot(),), old=PROC_RCU,
-                old_expect=refused(EAGAIN),
                 doc="the absolute path: also revalidates the root filesystem's 'proc' mount-point dentry in "
                     "RCU-walk, so it needs a root that allows that (RcuWalkRoot skips it on e.g. overlayfs over "
                     "9p, where ->d_revalidate returns -ECHILD under LOOKUP_RCU and every absolute path is EAGAIN "
@@ -188,7 +190,7 @@ CASES: tuple[CachedCase, ...] = (
                     + PROC_DFD_DOC),
     cached_case("no-magiclinks-self-status", "scoped", S("self/status", resolve=C | RESOLVE_NO_MAGICLINKS,
                 start=PROC, warm=("self/status",), fs=Fs.ANY, same_as="self/status"), opens(SameFile()),
-                old=PROC_RCU, old_expect=refused(EAGAIN),
+                old=PROC_RCU,
                 doc="/proc/self is an ordinary symlink, not a magic link. " + PROC_DFD_DOC),
     # ---- errors of the last component and of the final open ----------------------------------------
     cached_case("final-eacces-mode-000", "final_errors", S("noperm", warm=("noperm",), setup=Setup.FSID),
@@ -209,7 +211,7 @@ CASES: tuple[CachedCase, ...] = (
     cached_case("midwalk-search-denied", "midwalk_errors", S("locked/f", warm=("locked",), setup=Setup.FSID),
                 refused(EAGAIN),
                 old=OldModel("6.8", "cdb67fdeed72", "a search-permission failure on an intermediate directory "
-                             "came back as EACCES from RCU-walk"), old_expect=refused(EACCES),
+                             "came back as EACCES from RCU-walk", expect=refused(EACCES)),
                 doc="a component under a directory nobody may search (mode 0600), fsuid 65534. " + MIDWALK_DOC
                 + "  Before 6.8 (cdb67fdeed72, 'rcu pathwalk: prevent bogus hard errors from may_lookup()') "
                 "may_lookup() returned any RCU-mode permission error other than -ECHILD as it was, without "
@@ -218,3 +220,5 @@ CASES: tuple[CachedCase, ...] = (
     cached_case("midwalk-search-denied-uncached", "midwalk_errors", S("locked/f", resolve=0, warm=("locked",),
                 setup=Setup.FSID), refused(EACCES), doc="control: the same walk without RESOLVE_CACHED"),
 )
+
+CASES: tuple[CachedCase, ...] = with_variants(ROWS)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conformance import vhost
 from conformance.registry import Behaviour, Family, Probe, State
+
+from .model import (
+    probe_device,
+    probe_fork_owner_control,
+    probe_new_worker,
+    probe_scsi_device,
+    probe_task_mode,
+    probe_vsock_device,
+)
 
 
 def _after_device(run: Callable[[], tuple[State, str]]) -> Callable[[], tuple[State, str]]:
     """A probe that needs the vhost-net device first."""
 
     def probe() -> tuple[State, str]:
-        state, why = vhost.probe_device()
+        state, why = probe_device()
         return (state, why) if state is not State.PRESENT else run()
 
     return probe
@@ -42,14 +50,14 @@ FAMILY = Family(
            "1cdaafa1b8b4", "vhost.new_worker"),
     ),
     probes=(
-        Probe("vhost.device", "vhost-net device", "2.6.33", "", vhost.probe_device),
-        Probe("vhost.vsock_device", "vhost-vsock device", "4.8", "", vhost.probe_vsock_device),
+        Probe("vhost.device", "vhost-net device", "2.6.33", "", probe_device),
+        Probe("vhost.vsock_device", "vhost-vsock device", "4.8", "", probe_vsock_device),
         Probe("vhost.task_mode", "vhost workers as threads of the owner", "6.4", "f9010dbdce91",
-              _after_device(vhost.probe_task_mode)),
+              _after_device(probe_task_mode)),
         Probe("vhost.fork_owner_control", "VHOST_SET_FORK_FROM_OWNER", "6.17", "7d9896e9f6d0",
-              _after_device(vhost.probe_fork_owner_control)),
-        Probe("vhost.scsi_device", "vhost-scsi device", "3.6", "", vhost.probe_scsi_device),
+              _after_device(probe_fork_owner_control)),
+        Probe("vhost.scsi_device", "vhost-scsi device", "3.6", "", probe_scsi_device),
         Probe("vhost.new_worker", "VHOST_NEW_WORKER (vhost-scsi)", "6.5", "1cdaafa1b8b4",
-              _after_device(vhost.probe_new_worker)),
+              _after_device(probe_new_worker)),
     ),
 )

@@ -10,14 +10,15 @@ may choose the kernel-thread mode before VHOST_SET_OWNER.
 from __future__ import annotations
 
 import errno
-from typing import Any
 
-from conformance.case import Check
-from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, ProgramOnPath, Requirement
-from conformance.verdict import OldModel
-from conformance.vhost import (
+from conformance.requirements import Cgroup2Writable, Feature, ProgramOnPath
+
+from .model import (
+    ANY_ERROR,
+    BASE,
     SCSI,
     VSOCK,
+    Call,
     FreezeBlocked,
     Freezes,
     GetValue,
@@ -26,88 +27,81 @@ from conformance.vhost import (
     KthreadWorker,
     NewWorkers,
     NoWorker,
-    Observation,
-    OwnerRequest,
     PsShows,
     SameCgroup,
-    Scenario,
     TaskModeWorker,
     Teardown,
     VhostCase,
     WorkerFlags,
     WorkersFreed,
+    old_model,
+    vh,
 )
+from .model import OwnerRequest as Owner
 
-DEVICE = Feature("vhost.device")
-BASE: tuple[Requirement, ...] = (DEVICE, PRIVILEGED)
 TASK = (*BASE, Feature("vhost.task_mode"))
 CONTROL = (*BASE, Feature("vhost.fork_owner_control"))
 NEW_WORKER = (*TASK, Feature("vhost.new_worker"))
-KTHREAD_MODEL = OldModel("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> with PPid 2")
-FREEZE_MODEL = OldModel("6.4", "f9010dbdce91", "the kernel-thread worker is PF_NOFREEZE: a frozen cgroup "
-                        "holding it never reports frozen 1")
-NPROC_MODEL = OldModel("6.4", "6e890c5d5021", "kernel-thread workers are not charged to RLIMIT_NPROC")
-
-
-def vh(id: str, behaviour: str, *expect: Check[Observation], needs: tuple[Requirement, ...] = BASE,
-       old: OldModel | None = None, old_expect: tuple[Check[Observation], ...] | None = None, doc: str = "",
-       ps: bool = False, in_cgroup: bool = False, freeze: bool = False, free_workers: bool = False,
-       teardown: Teardown = Teardown.CLOSE, **owner: Any) -> VhostCase:
-    sc = Scenario(OwnerRequest(**owner), ps=ps, in_cgroup=in_cgroup, freeze=freeze, free_workers=free_workers,
-                  teardown=teardown)
-    return VhostCase(id, f"vhost.{behaviour}", scenario=sc, expect=expect, needs=needs, old=old,
-                     old_expect=old_expect, doc=doc)
+KTHREAD_MODEL = old_model("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> with PPid 2",
+                          Ioctl(Call.SET_OWNER), KthreadWorker())
+FREEZE_MODEL = old_model("6.4", "f9010dbdce91", "the kernel-thread worker is PF_NOFREEZE: a frozen cgroup "
+                         "holding it never reports frozen 1", Ioctl(Call.SET_OWNER), FreezeBlocked())
+NPROC_MODEL = old_model("6.4", "6e890c5d5021", "kernel-thread workers are not charged to RLIMIT_NPROC",
+                        Ioctl(Call.SET_OWNER), KthreadWorker())
 
 
 CASES: tuple[VhostCase, ...] = (
     # ---- which model the kernel implements by default ---------------------------------------------
-    vh("default-model", "worker_model", Ioctl("set_owner_ret"), TaskModeWorker(),
-       old=KTHREAD_MODEL, old_expect=(Ioctl("set_owner_ret"), KthreadWorker()),
-       doc="after VHOST_SET_OWNER the owner has exactly one new thread vhost-<owner tid>"),
+    vh("default-model", "worker_model", Ioctl(Call.SET_OWNER), TaskModeWorker(),
+       doc="after VHOST_SET_OWNER the owner has exactly one new thread vhost-<owner tid>", old=KTHREAD_MODEL),
     vh("task-worker-identity", "task_worker", TaskModeWorker(), needs=TASK,
        doc="comm vhost-<owner tid>, Tgid = owner, no kernel thread of that name"),
     vh("task-worker-flags", "task_worker", WorkerFlags(), needs=TASK,
        doc="PF_USER_WORKER set, PF_KTHREAD clear, status Kthread: 0"),
     vh("task-worker-ps", "task_worker", PsShows(), needs=(*TASK, ProgramOnPath("ps")), ps=True,
        doc="procps: ps -e lists no vhost process, ps -eL lists the thread"),
-    vh("task-worker-vsock", "task_worker", TaskModeWorker(), needs=(*TASK, Feature("vhost.vsock_device")),
-       device=VSOCK),
+    vh("task-worker-vsock", "task_worker", TaskModeWorker(), owner=Owner(device=VSOCK),
+       needs=(*TASK, Feature("vhost.vsock_device"))),
     # ---- fork-owner control --------------------------------------------------------------------
-    vh("fork-owner-default", "fork_owner_control", GetValue("get_before", 1), needs=CONTROL, set_owner=False,
-       get_before=True, doc="fork_from_owner_default=Y: task mode unless the owner asks"),
-    vh("fork-owner-kthread-selected", "fork_owner_control", Ioctl("fork_owner_ret"), Ioctl("set_owner_ret"),
-       KthreadWorker(), needs=CONTROL, fork_owner=0),
-    vh("fork-owner-task-selected", "fork_owner_control", Ioctl("fork_owner_ret"), TaskModeWorker(),
-       needs=CONTROL, fork_owner=1),
-    vh("fork-owner-get-returns-set", "fork_owner_control", Ioctl("fork_owner_ret"), GetValue("get_after", 0),
-       needs=CONTROL, fork_owner=0, set_owner=False, get_after=True),
-    vh("fork-owner-after-set-owner", "fork_owner_control", Ioctl("fork_owner_after_ret", errno.EBUSY),
-       needs=CONTROL, fork_owner_after=0),
-    vh("fork-owner-value-2", "fork_owner_control", Ioctl("fork_owner_ret", errno.EINVAL), needs=CONTROL,
-       fork_owner=2, set_owner=False),
-    vh("kthread-mode-teardown", "fork_owner_control", KthreadWorker(), Gone(), needs=CONTROL, fork_owner=0),
+    vh("fork-owner-default", "fork_owner_control", GetValue(Call.GET_BEFORE, 1),
+       owner=Owner(set_owner=False, get_before=True), needs=CONTROL,
+       doc="fork_from_owner_default=Y: task mode unless the owner asks"),
+    vh("fork-owner-kthread-selected", "fork_owner_control", Ioctl(Call.FORK_OWNER), Ioctl(Call.SET_OWNER),
+       KthreadWorker(), owner=Owner(fork_owner=0), needs=CONTROL),
+    vh("fork-owner-task-selected", "fork_owner_control", Ioctl(Call.FORK_OWNER), TaskModeWorker(),
+       owner=Owner(fork_owner=1), needs=CONTROL),
+    vh("fork-owner-get-returns-set", "fork_owner_control", Ioctl(Call.FORK_OWNER), GetValue(Call.GET_AFTER, 0),
+       owner=Owner(fork_owner=0, set_owner=False, get_after=True), needs=CONTROL),
+    vh("fork-owner-after-set-owner", "fork_owner_control", Ioctl(Call.FORK_OWNER_AFTER, errno.EBUSY),
+       owner=Owner(fork_owner_after=0), needs=CONTROL),
+    vh("fork-owner-value-2", "fork_owner_control", Ioctl(Call.FORK_OWNER, errno.EINVAL),
+       owner=Owner(fork_owner=2, set_owner=False), needs=CONTROL),
+    vh("kthread-mode-teardown", "fork_owner_control", KthreadWorker(), Gone(), owner=Owner(fork_owner=0),
+       needs=CONTROL),
     # ---- ownership and teardown -----------------------------------------------------------------
-    vh("set-owner-twice", "ownership", Ioctl("set_owner_ret"), Ioctl("set_owner2_ret", errno.EBUSY),
-       set_owner_twice=True),
-    vh("teardown-close", "teardown", Ioctl("set_owner_ret"), Gone(), teardown=Teardown.CLOSE,
+    vh("set-owner-twice", "ownership", Ioctl(Call.SET_OWNER), Ioctl(Call.SET_OWNER_AGAIN, errno.EBUSY),
+       owner=Owner(set_owner_twice=True)),
+    vh("teardown-close", "teardown", Ioctl(Call.SET_OWNER), Gone(), teardown=Teardown.CLOSE,
        doc="close() of the device makes the worker disappear within the bound"),
-    vh("teardown-sigkill", "teardown", Ioctl("set_owner_ret"), Gone(), teardown=Teardown.KILL,
+    vh("teardown-sigkill", "teardown", Ioctl(Call.SET_OWNER), Gone(), teardown=Teardown.KILL,
        doc="SIGKILL of the owner makes the worker disappear within the bound"),
     # ---- cgroup and freezer ---------------------------------------------------------------------
     vh("worker-in-owner-cgroup", "cgroup", SameCgroup(), needs=(*TASK, Cgroup2Writable()), in_cgroup=True),
-    vh("freeze-and-thaw", "cgroup", Ioctl("set_owner_ret"), Freezes(), needs=(*BASE, Cgroup2Writable()),
-       in_cgroup=True, freeze=True, old=FREEZE_MODEL, old_expect=(Ioctl("set_owner_ret"), FreezeBlocked()),
-       doc="the group reaches frozen 1 and thaws (the 6.4 fix made workers freezable threads)"),
+    vh("freeze-and-thaw", "cgroup", Ioctl(Call.SET_OWNER), Freezes(), needs=(*BASE, Cgroup2Writable()), in_cgroup=True,
+       freeze=True, doc="the group reaches frozen 1 and thaws (the 6.4 fix made workers freezable threads)",
+       old=FREEZE_MODEL),
     # ---- RLIMIT_NPROC ---------------------------------------------------------------------------
-    vh("nproc-task-mode-refused", "nproc", Ioctl("set_owner_ret", -1), NoWorker(),
-       old=NPROC_MODEL, old_expect=(Ioctl("set_owner_ret"), KthreadWorker()),
+    vh("nproc-task-mode-refused", "nproc", Ioctl(Call.SET_OWNER, ANY_ERROR), NoWorker(),
+       owner=Owner(drop_privileges=True, nproc_limit=1),
        doc="uid 65534 at RLIMIT_NPROC 1: no task-mode worker; the kernel answers ENOMEM (vhost_dev_set_owner "
-           "maps every worker-creation failure to ENOMEM)", drop_privileges=True, nproc_limit=1),
-    vh("nproc-kthread-mode-not-charged", "nproc", Ioctl("set_owner_ret"), KthreadWorker(), needs=CONTROL,
-       fork_owner=0, drop_privileges=True, nproc_limit=1),
+           "maps every worker-creation failure to ENOMEM)",
+       old=NPROC_MODEL),
+    vh("nproc-kthread-mode-not-charged", "nproc", Ioctl(Call.SET_OWNER), KthreadWorker(),
+       owner=Owner(fork_owner=0, drop_privileges=True, nproc_limit=1), needs=CONTROL),
     # ---- multiple workers (6.5) -----------------------------------------------------------------
-    vh("new-worker-adds-threads", "workers", NewWorkers(), TaskModeWorker(count=3), needs=NEW_WORKER,
-       device=SCSI, new_workers=2, doc="vhost-scsi: the default worker plus two new vhost-<owner tid> threads"),
-    vh("free-worker-removes-threads", "workers", NewWorkers(), WorkersFreed(), needs=NEW_WORKER, device=SCSI,
-       new_workers=2, free_workers=True),
+    vh("new-worker-adds-threads", "workers", NewWorkers(), TaskModeWorker(count=3),
+       owner=Owner(device=SCSI, new_workers=2), needs=NEW_WORKER,
+       doc="vhost-scsi: the default worker plus two new vhost-<owner tid> threads"),
+    vh("free-worker-removes-threads", "workers", NewWorkers(), WorkersFreed(), owner=Owner(device=SCSI, new_workers=2),
+       needs=NEW_WORKER, free_workers=True),
 )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.case import LegacyCase as Case
 from conformance.plugin import Conformance
-from kconform_cases.vhost.table import CASES
+
+from .model import VhostCase
+from .table import CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_vhost(case: Case, kc: Conformance) -> None:
+def test_vhost(case: VhostCase, kc: Conformance) -> None:
     kc.check(case)

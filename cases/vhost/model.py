@@ -14,21 +14,19 @@ import enum
 import errno
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conformance import kernel, procfs
-from conformance._native import ffi, lib
-from conformance.case import Check, mismatches
-from conformance.case import LegacyCase as Case
-from conformance.native import errno_name
-from conformance.probes import State
+from conformance import kernel, native, procfs
+from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.native import const, errno_name
 from conformance.procfs import Task
+from conformance.registry import State
+from conformance.requirements import PRIVILEGED, Feature, Requirement
 from conformance.uapi import PF_USER_WORKER
-from conformance.verdict import Judgement, Verdict, judge
 
-NOT_CALLED = int(lib.KC_VHOST_NOT_CALLED)
+NOT_CALLED = const("KC_VHOST_NOT_CALLED")
 NET = "/dev/vhost-net"
 VSOCK = "/dev/vhost-vsock"
 SCSI = "/dev/vhost-scsi"  # the device that implements VHOST_NEW_WORKER / VHOST_FREE_WORKER
@@ -40,11 +38,7 @@ BOUND_S = 5.0
 
 def exec_capture(argv: list[str], timeout_ms: int = 5000) -> tuple[int, str]:
     """Run a program (created in C) and capture its stdout: (wait status or -errno, text)."""
-    keep = [ffi.new("char[]", a.encode()) for a in argv]
-    arr = ffi.new("char *[]", [*keep, ffi.NULL])
-    out = ffi.new("char[]", 1 << 20)
-    st = int(lib.kc_exec_capture(arr, out, 1 << 20, timeout_ms))
-    return st, ffi.string(out).decode(errors="replace")
+    return native.string_list_call("kc_exec_capture", argv, 1 << 20, timeout_ms)
 
 
 # --------------------------------------------------------------------------- the owner
@@ -52,6 +46,8 @@ def exec_capture(argv: list[str], timeout_ms: int = 5000) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class OwnerRequest:
+    """struct kc_vhost_req: what the owner process does with the device."""
+
     device: str = NET
     get_before: bool = False
     fork_owner: int = -1  # -1: no VHOST_SET_FORK_FROM_OWNER before SET_OWNER
@@ -62,22 +58,30 @@ class OwnerRequest:
     new_workers: int = 0
     drop_privileges: bool = False
     nproc_limit: int = 0
+    cgroup_procs_fd: int = -1  # set by the scenario, never by a row
     timeout_ms: int = 5000
 
 
 @dataclass(frozen=True)
 class OwnerSetup:
+    """struct kc_vhost_res: the owner's ioctl results (NOT_CALLED where it made no call)."""
+
     pid: int
     harness_error: int
     harness_errno: int
     open_ret: int
-    get_before: tuple[int, int]  # (ret, value)
+    get_before_ret: int
+    get_before_val: int
     fork_owner_ret: int
     set_owner_ret: int
     set_owner2_ret: int
     fork_owner_after_ret: int
-    get_after: tuple[int, int]
-    new_workers: tuple[tuple[int, int], ...]  # (ret, worker id)
+    get_after_ret: int
+    get_after_val: int
+    new_worker_ret: tuple[int, ...]
+    new_worker_id: tuple[int, ...]
+    free_worker_ret: tuple[int, ...]
+    status: int
 
 
 def _ret(v: int) -> str:
@@ -89,47 +93,25 @@ def _ret(v: int) -> str:
 class Owner:
     """A running owner process; always finished (bounded) on exit."""
 
-    def __init__(self, req: OwnerRequest, cgroup_procs_fd: int = -1) -> None:
+    def __init__(self, req: OwnerRequest) -> None:
         self.req = req
-        self._c = ffi.new("struct kc_vhost_req *")
-        self._c.device = req.device.encode()
-        self._c.get_before = int(req.get_before)
-        self._c.fork_owner = req.fork_owner
-        self._c.set_owner = int(req.set_owner)
-        self._c.set_owner_twice = int(req.set_owner_twice)
-        self._c.fork_owner_after = req.fork_owner_after
-        self._c.get_after = int(req.get_after)
-        self._c.new_workers = req.new_workers
-        self._c.drop_privileges = int(req.drop_privileges)
-        self._c.nproc_limit = req.nproc_limit
-        self._c.cgroup_procs_fd = cgroup_procs_fd
-        self._c.timeout_ms = req.timeout_ms
-        self._r = ffi.new("struct kc_vhost_res *")
+        self._h = native.Handle("kc_vhost_res")
         self.finished = False
 
     def start(self) -> OwnerSetup:
-        rc = int(lib.kc_vhost_start(self._c, self._r))
+        rc = self._h.call("kc_vhost_start", self.req)
         if rc < 0:
             raise OSError(-rc, f"cannot start the vhost owner: {errno_name(-rc)}")
-        r = self._r
-        return OwnerSetup(
-            pid=int(r.pid), harness_error=int(r.harness_error), harness_errno=int(r.harness_errno),
-            open_ret=int(r.open_ret), get_before=(int(r.get_before_ret), int(r.get_before_val)),
-            fork_owner_ret=int(r.fork_owner_ret), set_owner_ret=int(r.set_owner_ret),
-            set_owner2_ret=int(r.set_owner2_ret), fork_owner_after_ret=int(r.fork_owner_after_ret),
-            get_after=(int(r.get_after_ret), int(r.get_after_val)),
-            new_workers=tuple((int(r.new_worker_ret[i]), int(r.new_worker_id[i]))
-                              for i in range(self.req.new_workers)),
-        )
+        return self._h.read(OwnerSetup)
 
     def free_workers(self) -> tuple[int, ...]:
-        rc = int(lib.kc_vhost_free_workers(self._r, self.req.timeout_ms))
+        rc = self._h.call("kc_vhost_free_workers", self.req.timeout_ms)
         if rc < 0:
             raise OSError(-rc, f"owner did not answer: {errno_name(-rc)}")
-        return tuple(int(self._r.free_worker_ret[i]) for i in range(self.req.new_workers))
+        return self._h.read(OwnerSetup).free_worker_ret[: self.req.new_workers]
 
     def close_device(self) -> None:
-        rc = int(lib.kc_vhost_close(self._r, self.req.timeout_ms))
+        rc = self._h.call("kc_vhost_close", self.req.timeout_ms)
         if rc < 0:
             raise OSError(-rc, f"owner did not close the device: {errno_name(-rc)}")
 
@@ -137,12 +119,12 @@ class Owner:
         if self.finished:
             return 0
         self.finished = True
-        return int(lib.kc_vhost_finish(self._r, int(kill), self.req.timeout_ms))
+        return self._h.call("kc_vhost_finish", kill, self.req.timeout_ms)
 
 
 @contextlib.contextmanager
-def owner(req: OwnerRequest, cgroup_procs_fd: int = -1) -> Iterator[tuple[Owner, OwnerSetup]]:
-    o = Owner(req, cgroup_procs_fd)
+def owner(req: OwnerRequest) -> Iterator[tuple[Owner, OwnerSetup]]:
+    o = Owner(req)
     try:
         setup = o.start()
         yield o, setup
@@ -150,9 +132,8 @@ def owner(req: OwnerRequest, cgroup_procs_fd: int = -1) -> Iterator[tuple[Owner,
         o.finish(kill=True)
 
 
-def wait_until(pred: object, bound_s: float = BOUND_S) -> float | None:
+def wait_until(pred: Callable[[], bool], bound_s: float = BOUND_S) -> float | None:
     """Seconds until pred() became true, or None if it did not within bound_s."""
-    assert callable(pred)
     t0 = time.monotonic()
     while True:
         if pred():
@@ -184,6 +165,7 @@ class Scenario:
 @dataclass(frozen=True)
 class Observation:
     setup: OwnerSetup
+    new_worker_rets: tuple[int, ...]  # one per VHOST_NEW_WORKER call
     owner_task: Task | None
     new_threads: tuple[Task, ...]  # owner threads other than the owner itself
     kthreads: tuple[Task, ...]  # kernel threads named vhost-<owner pid>
@@ -250,7 +232,7 @@ def run(sc: Scenario) -> Observation:
             group, _ = stack.enter_context(kernel.temp_cgroup())
             procs_fd = os.open(group / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
             stack.callback(os.close, procs_fd)
-        o, setup = stack.enter_context(owner(sc.owner, procs_fd))
+        o, setup = stack.enter_context(owner(replace(sc.owner, cgroup_procs_fd=procs_fd)))
         pid = setup.pid
         name = f"vhost-{pid}"
         tasks = procfs.tasks_of(pid)
@@ -273,6 +255,7 @@ def run(sc: Scenario) -> Observation:
         o.finish(kill=False)
         return Observation(
             setup=setup,
+            new_worker_rets=setup.new_worker_ret[: sc.owner.new_workers],
             owner_task=next((t for t in tasks if t.tid == pid), None),
             new_threads=new,
             kthreads=kthreads,
@@ -289,20 +272,52 @@ def run(sc: Scenario) -> Observation:
 # --------------------------------------------------------------------------- checks
 
 
+class Call(enum.Enum):
+    """An ioctl the owner makes; the value names it in messages."""
+
+    SET_OWNER = "VHOST_SET_OWNER"
+    SET_OWNER_AGAIN = "the second VHOST_SET_OWNER"
+    FORK_OWNER = "VHOST_SET_FORK_FROM_OWNER"
+    FORK_OWNER_AFTER = "VHOST_SET_FORK_FROM_OWNER after SET_OWNER"
+    GET_BEFORE = "VHOST_GET_FORK_FROM_OWNER"
+    GET_AFTER = "VHOST_GET_FORK_FROM_OWNER after SET_FORK"
+
+    def ret(self, s: OwnerSetup) -> int:
+        match self:
+            case Call.SET_OWNER:
+                return s.set_owner_ret
+            case Call.SET_OWNER_AGAIN:
+                return s.set_owner2_ret
+            case Call.FORK_OWNER:
+                return s.fork_owner_ret
+            case Call.FORK_OWNER_AFTER:
+                return s.fork_owner_after_ret
+            case Call.GET_BEFORE:
+                return s.get_before_ret
+            case Call.GET_AFTER:
+                return s.get_after_ret
+
+    def got(self, s: OwnerSetup) -> int:
+        """What a GET call returned (meaningful when ret() is 0)."""
+        return s.get_after_val if self is Call.GET_AFTER else s.get_before_val
+
+
+ANY_ERROR = -1
+
+
 @dataclass(frozen=True)
 class Ioctl:
-    """An ioctl's result: 0, an errno, or 'any error' (err=-1)."""
+    """An ioctl's result: 0, an errno, or ANY_ERROR."""
 
-    which: str  # field of OwnerSetup
+    call: Call
     err: int = 0
 
     def mismatch(self, obs: Observation) -> str | None:
-        v = getattr(obs.setup, self.which)
-        ret = v[0] if isinstance(v, tuple) else v
-        if self.err == -1:
-            return None if ret < 0 and ret != NOT_CALLED else f"{self.which} gave {_ret(ret)}, expected an error"
+        ret = self.call.ret(obs.setup)
+        if self.err == ANY_ERROR:
+            return None if ret < 0 and ret != NOT_CALLED else f"{self.call.value} gave {_ret(ret)}, expected an error"
         want = 0 if self.err == 0 else -self.err
-        return None if ret == want else f"{self.which} gave {_ret(ret)}, expected {_ret(want)}"
+        return None if ret == want else f"{self.call.value} gave {_ret(ret)}, expected {_ret(want)}"
 
 
 @dataclass(frozen=True)
@@ -313,20 +328,20 @@ class NewWorkers:
 
     def mismatch(self, obs: Observation) -> str | None:
         want = -self.err if self.err else 0
-        bad = [r for r, _ in obs.setup.new_workers if r != want]
+        bad = [r for r in obs.new_worker_rets if r != want]
         return f"VHOST_NEW_WORKER gave {_ret(bad[0])}, expected {_ret(want)}" if bad else None
 
 
 @dataclass(frozen=True)
 class GetValue:
-    which: str  # get_before or get_after
+    call: Call  # GET_BEFORE or GET_AFTER
     value: int
 
     def mismatch(self, obs: Observation) -> str | None:
-        ret, val = getattr(obs.setup, self.which)
+        ret, val = self.call.ret(obs.setup), self.call.got(obs.setup)
         if ret != 0:
-            return f"{self.which} gave {_ret(ret)}"
-        return None if val == self.value else f"{self.which} returned {val}, expected {self.value}"
+            return f"{self.call.value} gave {_ret(ret)}"
+        return None if val == self.value else f"{self.call.value} returned {val}, expected {self.value}"
 
 
 @dataclass(frozen=True)
@@ -451,24 +466,43 @@ class WorkersFreed:
 # --------------------------------------------------------------------------- the case type
 
 
-@dataclass(frozen=True)
-class VhostCase(Case):
-    scenario: Scenario = field(default_factory=Scenario)
-    expect: tuple[Check[Observation], ...] = ()
-    old_expect: tuple[Check[Observation], ...] | None = field(default=None, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
+class VhostCase(Case[Observation]):
+    scenario: Scenario
 
-    def execute(self) -> Judgement:
+    def observe(self) -> Observation:
         try:
             obs = run(self.scenario)
         except OSError as e:
-            return Judgement(Verdict.ERROR, f"harness: {e}")
+            raise HarnessProblem(str(e)) from e
         s = obs.setup
         if s.harness_error:
-            return Judgement(Verdict.ERROR, f"harness: owner setup failed ({errno_name(s.harness_errno)})")
+            raise HarnessProblem(f"owner setup failed ({errno_name(s.harness_errno)})")
         if s.open_ret < 0:
-            return Judgement(Verdict.ERROR, f"harness: open {self.scenario.owner.device}: {_ret(s.open_ret)}")
-        old_m = mismatches(self.old_expect, obs) if self.old_expect is not None else None
-        return judge(mismatches(self.expect, obs), obs.describe(), kernel.facts().version, self.old, old_m)
+            raise HarnessProblem(f"open {self.scenario.owner.device}: {_ret(s.open_ret)}")
+        return obs
+
+    def describe(self, obs: Observation) -> str:
+        return obs.describe()
+
+
+DEVICE = Feature("vhost.device")
+BASE: tuple[Requirement, ...] = (DEVICE, PRIVILEGED)
+PLAIN = OwnerRequest()
+
+
+def vh(id: str, behaviour: str, *expect: Check[Observation], owner: OwnerRequest = PLAIN,
+       needs: tuple[Requirement, ...] = BASE, old: OldModel[Observation] | None = None, doc: str = "",
+       ps: bool = False, in_cgroup: bool = False, freeze: bool = False, free_workers: bool = False,
+       teardown: Teardown = Teardown.CLOSE) -> VhostCase:
+    """A row: the owner's ioctls, what the scenario does around them, and the checks."""
+    sc = Scenario(owner, ps=ps, in_cgroup=in_cgroup, freeze=freeze, free_workers=free_workers, teardown=teardown)
+    return VhostCase(id=id, behaviour=f"vhost.{behaviour}", scenario=sc, expect=AllOf(expect), needs=needs,
+                     old=old, doc=doc)
+
+
+def old_model(changed_in: str, commit: str, summary: str, *expect: Check[Observation]) -> OldModel[Observation]:
+    return OldModel(changed_in, commit, summary, expect=AllOf(expect))
 
 
 # --------------------------------------------------------------------------- probes
@@ -508,7 +542,7 @@ def _probe_dev(dev: str, module: str) -> tuple[State, str]:
 
 def probe_fork_owner_control() -> tuple[State, str]:
     with owner(OwnerRequest(get_before=True, set_owner=False)) as (_, s):
-        ret, val = s.get_before
+        ret, val = s.get_before_ret, s.get_before_val
     if s.open_ret < 0:
         return State.UNKNOWN, f"open {NET}: {_ret(s.open_ret)}"
     if ret == 0:
@@ -532,7 +566,7 @@ def probe_new_worker() -> tuple[State, str]:
     if state is not State.PRESENT:
         return state, why
     with owner(OwnerRequest(device=SCSI, new_workers=1)) as (_, s):
-        ret = s.new_workers[0][0]
+        ret = s.new_worker_ret[0]
     if ret == 0:
         return State.PRESENT, "VHOST_NEW_WORKER succeeded"
     return State.ABSENT, f"VHOST_NEW_WORKER gave {_ret(ret)}"

@@ -1,16 +1,14 @@
-"""The clone3 family: case type, run-time references and checks.
+"""The clone3 family's model: the case type, run-time references, the observation and the checks.
 
-The table itself lives in cases/clone3/table.py; this module holds what the
-rows are made of.  A row is a ``CloneCase``: a ``CloneRequest`` (possibly
-holding ``Ref`` placeholders for things only known at run time, such as a free
-pid or a cgroup fd), what the kernel must do (``fails(errno)`` or
+A row is a ``CloneCase``: a ``CloneRequest`` (possibly holding ``Ref``
+placeholders for things only known at run time, such as a free pid or a
+cgroup fd), what the kernel must do (``fails(errno)`` or
 ``succeeds(*checks)``), and optionally the documented old model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import random
 import signal
@@ -19,35 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from conformance import kernel, native
-from conformance.case import Check, mismatches
-from conformance.case import LegacyCase as Case
-from conformance.native import CloneRequest, CloneResult, Disposition, HarnessError
-from conformance.uapi import (
-    CLONE_SIGHAND,
-    CLONE_THREAD,
-    CLONE_VM,
-)
-from conformance.verdict import Judgement, Verdict, judge
+from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
+from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
+from conformance.requirements import Feature, Requirement
+from conformance.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 
 THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
 O_EXCL = 0o200  # PIDFD_THREAD
 POLLIN = 0x1
 STACK = 256 * 1024
-
-
-class Ref(enum.IntEnum):
-    """Placeholders resolved when the case runs (values never valid otherwise)."""
-
-    FREE_PID = -100001
-    PID_MAX = -100002
-    PAGE_SIZE = -100003
-    PAGE_SIZE_PLUS_8 = -100004
-    CGROUP_DIR_FD = -100005  # a fresh cgroup v2 directory, opened O_DIRECTORY
-    CGROUP_PATH_FD = -100006  # the same, opened O_PATH
-    CGROUP_PROCS_FD = -100007  # its cgroup.procs file
-    CGROUP1_DIR_FD = -100008  # a cgroup v1 directory
-    REGULAR_FILE_FD = -100009
-    CLOSED_FD = -100010  # a descriptor number that is not open
 
 
 @dataclass
@@ -72,18 +50,22 @@ def free_pid() -> int:
 def resolve(req: CloneRequest) -> Iterator[tuple[CloneRequest, Resolved]]:
     """Replace Refs in req with real values; undo every side effect on exit."""
     res = Resolved()
-    wanted = {v for v in (*req.set_tid, req.cgroup, req.size) if v in Ref._value2member_map_}
     with contextlib.ExitStack() as stack:
-        for v in wanted:
-            ref = Ref(v)
-            res.values[ref] = _resolve_one(ref, stack, res)
-        new = replace(
-            req,
-            set_tid=tuple(res.values.get(Ref(t), t) if t in res.values else t for t in req.set_tid),
-            cgroup=res.values.get(Ref(req.cgroup), req.cgroup) if req.cgroup in res.values else req.cgroup,
-            size=res.values.get(Ref(req.size), req.size) if req.size in res.values else req.size,
-        )
-        yield new, res
+
+        def value(v: int | Ref) -> int:
+            if not isinstance(v, Ref):
+                return v
+            if v not in res.values:
+                res.values[v] = _resolve_one(v, stack, res)
+            return res.values[v]
+
+        yield replace(req, set_tid=tuple(value(t) for t in req.set_tid), cgroup=value(req.cgroup),
+                      size=value(req.size)), res
+
+
+def resolved(res: Resolved, v: int | Ref) -> int:
+    """What a literal or a Ref of the row stood for in this run."""
+    return res.values[v] if isinstance(v, Ref) else v
 
 
 def _open(stack: contextlib.ExitStack, path: str | Path, flags: int) -> int:
@@ -161,10 +143,10 @@ class Exited:
 class ChildPid:
     """The child's getpid(), or Ref.FREE_PID for "the pid asked for"."""
 
-    pid: int
+    pid: int | Ref
 
     def mismatch(self, obs: Observation) -> str | None:
-        want = obs.resolved.values.get(Ref(self.pid), self.pid) if self.pid in Ref._value2member_map_ else self.pid
+        want = resolved(obs.resolved, self.pid)
         child = obs.result.child
         if child is None:
             return "child sent no report"
@@ -173,10 +155,10 @@ class ChildPid:
 
 @dataclass(frozen=True)
 class ReturnedPid:
-    pid: int
+    pid: int | Ref
 
     def mismatch(self, obs: Observation) -> str | None:
-        want = obs.resolved.values.get(Ref(self.pid), self.pid) if self.pid in Ref._value2member_map_ else self.pid
+        want = resolved(obs.resolved, self.pid)
         return None if obs.result.ret == want else f"clone3 returned {obs.result.ret}, expected {want}"
 
 
@@ -336,46 +318,72 @@ class SharesMemory:
 
 
 # ---------------------------------------------------------------------------
-# Expectations.
+# Expectations and the case.
 
 
 @dataclass(frozen=True)
-class Expect:
-    errno: int = 0  # 0: the call succeeds
-    checks: tuple[Check[Observation], ...] = ()
+class Fails:
+    """The call fails with this errno."""
+
+    errno: int
 
     def mismatches(self, obs: Observation) -> list[str]:
         r = obs.result
-        if self.errno:
-            if r.ret >= 0:
-                return [f"expected {native.errno_name(self.errno)}"]
-            if r.err != self.errno:
-                return [f"expected {native.errno_name(self.errno)}"]
-            return []
-        if r.ret < 0:
+        if r.ret >= 0 or r.err != self.errno:
+            return [f"expected {native.errno_name(self.errno)}"]
+        return []
+
+
+@dataclass(frozen=True)
+class Succeeds:
+    """The call succeeds and every check holds."""
+
+    checks: tuple[Check[Observation], ...] = ()
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        if obs.result.ret < 0:
             return ["expected success"]
         return mismatches(self.checks, obs)
 
 
-def fails(err: int) -> Expect:
-    return Expect(errno=err)
+def fails(err: int) -> Fails:
+    return Fails(err)
 
 
-def succeeds(*checks: Check[Observation]) -> Expect:
-    return Expect(checks=checks)
+def succeeds(*checks: Check[Observation]) -> Succeeds:
+    return Succeeds(checks)
 
 
-@dataclass(frozen=True)
-class CloneCase(Case):
+@dataclass(frozen=True, kw_only=True)
+class CloneCase(Case[Observation]):
     request: CloneRequest = field(default_factory=CloneRequest)
-    expect: Expect = field(default_factory=Expect)
-    old_expect: Expect | None = field(default=None, kw_only=True)
 
-    def execute(self) -> Judgement:
-        with resolve(self.request) as (req, resolved):
+    def observe(self) -> Observation:
+        with resolve(self.request) as (req, refs):
             result = native.clone_scenario(req)
-        obs = Observation(result, resolved)
         if result.harness_error is not HarnessError.NONE:
-            return Judgement(Verdict.ERROR, f"harness: {result.describe()}", result.describe())
-        old_m = self.old_expect.mismatches(obs) if self.old_expect is not None else None
-        return judge(self.expect.mismatches(obs), result.describe(), kernel.facts().version, self.old, old_m)
+            raise HarnessProblem(result.describe())
+        return Observation(result, refs)
+
+    def describe(self, obs: Observation) -> str:
+        return obs.result.describe()
+
+
+Expect = Expectation[Observation]
+CLONE3 = Feature("clone3")
+PLAIN = CloneRequest()
+
+
+def c3(id: str, behaviour: str, expect: Expect, request: CloneRequest = PLAIN, *,
+       needs: tuple[Requirement, ...] = (CLONE3,), old: OldModel[Observation] | None = None,
+       doc: str = "") -> CloneCase:
+    """A row: behaviour is the name within the family (clone3.<behaviour>)."""
+    return CloneCase(id=id, behaviour=f"clone3.{behaviour}", expect=expect, request=request, needs=needs, old=old,
+                     doc=doc)
+
+
+def thread(*, flags: int, exit_signal: int = 0, pidfd: Ptr = Ptr.NONE, action: Action = Action.REPORT,
+           setup: Setup = Setup.NONE) -> CloneRequest:
+    """A thread child: its own stack, no exit signal unless given."""
+    return CloneRequest(flags=flags, exit_signal=exit_signal, pidfd=pidfd, action=action, setup=setup,
+                        stack=Stack.MAPPED, stack_size=STACK)

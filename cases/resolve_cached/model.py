@@ -1,4 +1,4 @@
-"""The resolve_cached family: openat2(RESOLVE_CACHED) case type, checks, references.
+"""The resolve_cached family's model: openat2(RESOLVE_CACHED) case type, checks, the variant axis.
 
 A row is a ``CachedCase``: a ``Scenario`` (what exists in a fresh directory,
 what is looked up normally first, which open is measured) and what the kernel
@@ -6,9 +6,11 @@ must do (``opens(*checks)`` or ``refused(*errnos)``).  Every scenario runs in
 a fresh C child (conformance.uring.run_open), so per-process state such as
 the child's /proc/<pid> dentries starts cold.
 
-The same row runs through IORING_OP_OPENAT2 with ``twin()``: the io_uring
+Every row also runs through IORING_OP_OPENAT2: ``VARIANTS`` is the axis
+(the kselftest FIXTURE_VARIANT idea), declared once.  Through io_uring the
 result must satisfy the same expectation *and* equal the syscall result done
-right after it in the same child (errno, or the same st_dev/st_ino).
+right after it in the same child (errno, or the same st_dev/st_ino); those
+cases are ``<id>.io_uring`` under the behaviour ``io_uring.openat2_cached``.
 
 Kernel model (kernel-history.md section 2.2, fs/namei.c): LOOKUP_CACHED lives
 only in RCU-walk.  Every mid-walk try_to_unlazy() fails when it is set, the
@@ -30,32 +32,21 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import errno
 import functools
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conformance import kernel, uring
-from conformance.case import Check, mismatches
-from conformance.case import LegacyCase as Case
+from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.globallock import Lock
 from conformance.native import errno_name
-from conformance.probes import State, classify_errno
 from conformance.requirements import Feature, Requirement
-from conformance.uring import (
-    AT_FDCWD,
-    RESOLVE_CACHED,
-    OpenRequest,
-    OpenResult,
-    Setup,
-    Via,
-)
-from conformance.verdict import Judgement, OldModel, Verdict, judge
+from conformance.uring import RESOLVE_CACHED, OpenRequest, OpenResult, Setup, Via
 
 # statfs f_type of filesystems that keep (negative) dentries the usual way and
 # whose inodes live on a device: the "disk" cases need one of these.
@@ -239,15 +230,6 @@ def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
         _remove(root)
 
 
-def fsuid_for_tests() -> int:
-    """The fsuid the FSID setup switches to: 65534 as root, else our own uid."""
-    return 65534 if os.geteuid() == 0 else os.geteuid()
-
-
-def fsgid_for_tests() -> int:
-    return 65534 if os.geteuid() == 0 else os.getegid()
-
-
 # --------------------------------------------------------------------------- scenario
 
 
@@ -284,8 +266,8 @@ class Scenario:
             ref_path=sub(self.same_as),
             setup_path=str(root / "warm") if self.setup & Setup.FD100 else "",
             warm=tuple(sub(w) for w in self.warm),
-            fsuid=fsuid_for_tests(),
-            fsgid=fsgid_for_tests(),
+            fsuid=kernel.fsuid_for_tests(),
+            fsgid=kernel.fsgid_for_tests(),
         )
 
 
@@ -368,84 +350,89 @@ def refused(*errnos: int, restriction: bool = False) -> Expect:
     return Expect(errnos=tuple(errnos), restriction=restriction)
 
 
+@dataclass(frozen=True)
+class AndAgrees:
+    """An expectation through io_uring: the row's, and the same answer as openat2() right after it."""
+
+    row: Expectation[Observation]
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        out = self.row.mismatches(obs)
+        m = AgreesWithSyscall().mismatch(obs)
+        return out if m is None else [*out, m]
+
+
 # --------------------------------------------------------------------------- the case
 
 
 OPENAT2 = Feature("openat2")
 CACHED = Feature("openat2.resolve_cached")
-IO_URING = Feature("io_uring")
-URING_OPENAT2 = Feature("io_uring.openat2")
-TWIN_BEHAVIOUR = "io_uring.openat2_cached"
 
 
-@dataclass(frozen=True)
-class CachedCase(Case):
-    scenario: Scenario = field(default_factory=lambda: Scenario("."))
-    expect: Expect = field(default_factory=Expect)
-    old_expect: Expect | None = field(default=None, kw_only=True)
-    via: Via = field(default=Via.SYSCALL, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
+class CachedCase(Case[Observation]):
+    scenario: Scenario
+    via: Via = Via.SYSCALL
 
-    def _mismatches(self, expect: Expect, obs: Observation) -> list[str]:
-        out = expect.mismatches(obs)
-        if self.via is not Via.SYSCALL:
-            m = AgreesWithSyscall().mismatch(obs)
-            if m is not None:
-                out.append(m)
-        return out
-
-    def execute(self) -> Judgement:
+    def observe(self) -> Observation:
         with fresh_dir(self.scenario.fs) as root:
             result = uring.run_open(self.scenario.request(root, self.via))
         problem = result.problem()
         if problem is not None:
-            return Judgement(Verdict.ERROR, f"harness: {problem}", problem)
-        obs = Observation(result, self.via)
-        observed = f"{obs.what} gave {result.measured.describe()}"
+            raise HarnessProblem(problem)
+        return Observation(result, self.via)
+
+    def describe(self, obs: Observation) -> str:
+        observed = f"{obs.what} gave {obs.result.measured.describe()}"
         if self.via is not Via.SYSCALL:
-            observed += f"; openat2() gave {result.direct.describe()}"
-        old_m = self._mismatches(self.old_expect, obs) if self.old_expect is not None else None
-        return judge(self._mismatches(self.expect, obs), observed, kernel.facts().version, self.old, old_m)
-
-
-def twin(case: CachedCase) -> CachedCase:
-    """The same declaration through IORING_OP_OPENAT2 (inline submission)."""
-    doc = ("io_uring twin of resolve_cached/" + case.id + ": IORING_OP_OPENAT2 with the application's "
-           "RESOLVE_CACHED, submitted inline; EAGAIN must come back in the CQE (never retried in io-wq) and "
-           "equal openat2() done next in the same child. " + case.doc).strip()
-    return replace(case, id=f"{case.id}.io_uring", behaviour=TWIN_BEHAVIOUR, via=Via.INLINE,
-                   needs=(*case.needs, IO_URING, URING_OPENAT2), doc=doc)
+            observed += f"; openat2() gave {obs.result.direct.describe()}"
+        return observed
 
 
 def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
-                needs: tuple[Requirement, ...] = (), old: OldModel | None = None,
-                old_expect: Expect | None = None, doc: str = "", lock: Lock = Lock.SHARED) -> CachedCase:
+                needs: tuple[Requirement, ...] = (), old: OldModel[Observation] | None = None, doc: str = "",
+                lock: Lock = Lock.SHARED) -> CachedCase:
     """A row: the dentry cache is global state every row reads (Lock.SHARED)."""
     base: list[Requirement] = [OPENAT2, CACHED]
     if scenario.fs is Fs.DISK:
         base.append(DiskTmp())
     elif scenario.fs is Fs.TMPFS:
         base.append(TmpfsShm())
-    return CachedCase(id, f"resolve_cached.{behaviour}", scenario, expect, needs=(*base, *needs), old=old,
-                      old_expect=old_expect, doc=doc, lock=lock)
+    return CachedCase(id=id, behaviour=f"resolve_cached.{behaviour}", scenario=scenario, expect=expect,
+                      needs=(*base, *needs), old=old, doc=doc, lock=lock)
 
 
-# --------------------------------------------------------------------------- probes
+# --------------------------------------------------------------------------- the variant axis
 
 
-def probe_openat2() -> tuple[State, str]:
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH)
-    if fd >= 0:
-        os.close(fd)
-        return State.PRESENT, "openat2(\"/\", O_PATH) succeeded"
-    return classify_errno(-fd, (), (errno.ENOSYS,)), f"openat2 gave {errno_name(-fd)}"
+@dataclass(frozen=True)
+class Variant:
+    """One way of issuing every row's open."""
+
+    via: Via
+    suffix: str  # appended to the case id
+    behaviour: str  # "" = the row's own; else the behaviour every case of this variant checks
+    needs: tuple[Requirement, ...] = ()
+    doc: str = ""
 
 
-def probe_resolve_cached() -> tuple[State, str]:
-    # "/" is always in the dcache: an fd (or EAGAIN) where the bit is known,
-    # EINVAL (unknown RESOLVE_ bit) where it is not, ENOSYS without openat2.
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
-    if fd >= 0:
-        os.close(fd)
-        return State.PRESENT, "openat2(\"/\", O_PATH, RESOLVE_CACHED) succeeded"
-    state = classify_errno(-fd, (errno.EAGAIN,), (errno.EINVAL, errno.ENOSYS))
-    return state, f"openat2(\"/\", O_PATH, RESOLVE_CACHED) gave {errno_name(-fd)}"
+VARIANTS: tuple[Variant, ...] = (
+    Variant(Via.SYSCALL, "", ""),
+    Variant(Via.INLINE, ".io_uring", "io_uring.openat2_cached", (Feature("io_uring"), Feature("io_uring.openat2")),
+            "IORING_OP_OPENAT2 with the application's RESOLVE_CACHED, submitted inline; EAGAIN must come back in "
+            "the CQE (never retried in io-wq) and equal openat2() done next in the same child."),
+)
+
+
+def in_variant(row: CachedCase, v: Variant) -> CachedCase:
+    if v.via is Via.SYSCALL:
+        return replace(row, id=row.id + v.suffix, behaviour=v.behaviour or row.behaviour)
+    old = replace(row.old, expect=AndAgrees(row.old.expect)) if row.old is not None else None
+    doc = f"{v.doc.removesuffix('.')} (variant of resolve_cached/{row.id}). {row.doc}".strip()
+    return replace(row, id=row.id + v.suffix, behaviour=v.behaviour or row.behaviour, via=v.via,
+                   needs=(*row.needs, *v.needs), expect=AndAgrees(row.expect), old=old, doc=doc)
+
+
+def with_variants(rows: tuple[CachedCase, ...]) -> tuple[CachedCase, ...]:
+    """Every row in every variant."""
+    return tuple(in_variant(r, v) for v in VARIANTS for r in rows)

@@ -1,4 +1,4 @@
-"""The io_uring family: io-wq worker / SQPOLL identity cases, checks, references.
+"""The io_uring family's model: io-wq worker / SQPOLL identity cases, checks, references.
 
 Every case runs in a fresh C child (conformance.uring): the child creates the
 ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
@@ -16,55 +16,42 @@ those captured at io_uring_setup (ctx->sq_creds).
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import kernel, uring
-from conformance.case import Check, mismatches
-from conformance.case import LegacyCase as Case
+from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.native import describe_status, errno_name
-from conformance.probes import State, classify_errno
 from conformance.procfs import Task
-from conformance.requirements import Feature, Requirement
-from conformance.resolve_cached import Fs, fresh_dir, fsgid_for_tests, fsuid_for_tests
-from conformance.uring import (
-    IORING_FEAT_NATIVE_WORKERS,
-    IORING_SETUP_SQPOLL,
-    PF_KTHREAD,
-    DisabledResult,
-    Op,
-    OpenRequest,
-    OpenResult,
-    Setup,
-    Via,
-    WorkerKind,
-    WorkerResult,
-)
-from conformance.verdict import Judgement, OldModel, Verdict, judge
+from conformance.requirements import PRIVILEGED, Feature, Requirement
+from conformance.uapi import PF_KTHREAD
+from conformance.uring import DisabledResult, Op, OpenRequest, OpenResult, Setup, Via, WorkerKind, WorkerResult
 
 IO_URING = Feature("io_uring")
 NATIVE_WORKERS = Feature("io_uring.native_workers")
 SQPOLL = Feature("io_uring.sqpoll")
 DISABLED_SYSCTL = Feature("io_uring.disabled_sysctl")
-DISABLED_PATH = "/proc/sys/kernel/io_uring_disabled"
+DISABLED_PATH = "/proc/sys/kernel/io_uring_disabled"  # written only by disabled_case rows
 BASE: tuple[Requirement, ...] = (IO_URING, NATIVE_WORKERS)
 
 
 # --------------------------------------------------------------------------- the open scenario
 
 
-class Prep(str):
-    """What the Python side prepares in a fresh directory (a closed set)."""
+class Prep(enum.Enum):
+    """What the Python side prepares in a fresh directory."""
 
-
-NOTHING = Prep("nothing")
-CHROOT = Prep("chroot")  # <dir>/etc/hostname holds a unique marker; the child chroots into <dir>
-CREATE = Prep("create")  # the opens create files in <dir>/open (mode 0777)
+    NOTHING = "nothing"
+    CHROOT = "chroot"  # <dir>/etc/hostname holds a unique marker; the child chroots into <dir>
+    CREATE = "create"  # the opens create files in <dir>/open (mode 0777)
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class WorkerOpen:
     setup: Setup = Setup.NONE
     read_len: int = 0
     list_threads: bool = False
-    prep: Prep = NOTHING
+    prep: Prep = Prep.NOTHING
     path_direct: str = ""
 
 
@@ -109,33 +96,46 @@ class Observation:
         return "the SQPOLL thread" if self.via is Via.SQPOLL else "the worker"
 
     def workers(self) -> list[Task]:
-        return [t for t in self.result.threads if t.comm.startswith("iou-")]
+        return [t for t in self.result.tasks if t.comm.startswith("iou-")]
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A fresh directory (searchable by a changed fsuid) with open/ writable by anyone; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="kconform-iou-"))
+    try:
+        os.chmod(root, 0o755)
+        (root / "open").mkdir()
+        os.chmod(root / "open", 0o777)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def prepare(spec: WorkerOpen) -> Iterator[tuple[OpenRequest, Context]]:
     marker = ""
-    with fresh_dir(Fs.ANY, prefix="kconform-iou-") as root:
+    with scratch_dir() as root:
         setup_path, dir_ = "", ""
         path, path_direct = spec.path, spec.path_direct
-        if spec.prep == CHROOT:
+        if spec.prep is Prep.CHROOT:
             marker = f"kconform-chroot-{uuid.uuid4().hex[:12]}"
             (root / "etc").mkdir()
             (root / "etc" / "hostname").write_text(marker)
             setup_path = str(root)
-        elif spec.prep == CREATE:
+        elif spec.prep is Prep.CREATE:
             dir_ = str(root / "open")
         req = OpenRequest(
             path=path, via=spec.via, op=spec.op, flags=spec.flags, mode=spec.mode, setup=spec.setup,
             compare=True, dir=dir_, path_direct=path_direct, setup_path=setup_path, read_len=spec.read_len,
-            list_threads=spec.list_threads, fsuid=fsuid_for_tests(), fsgid=fsgid_for_tests(),
+            list_threads=spec.list_threads, fsuid=kernel.fsuid_for_tests(), fsgid=kernel.fsgid_for_tests(),
         )
         ctx = Context(
             parent_netns=os.stat("/proc/self/ns/net").st_ino,
             parent_net_dev=os.stat("/proc/net/dev").st_ino,
             marker=marker,
-            fsuid=fsuid_for_tests(),
-            fsgid=fsgid_for_tests(),
+            fsuid=kernel.fsuid_for_tests(),
+            fsgid=kernel.fsgid_for_tests(),
         )
         yield req, ctx
 
@@ -177,7 +177,7 @@ class SameInode:
 class SameContent:
     def mismatch(self, obs: Observation) -> str | None:
         m, d = obs.result.measured, obs.result.direct
-        if m.data == d.data:
+        if m.content == d.content:
             return None
         return f"content differs: through {obs.who} {m.text[:60]!r}, directly {d.text[:60]!r}"
 
@@ -229,9 +229,9 @@ class WorkerThreads:
         want = f"{self.prefix}{obs.submitter}"
         if obs.result.nthreads < 0:
             return f"task list unreadable ({errno_name(-obs.result.nthreads)})"
-        named = [t for t in obs.result.threads if t.comm == want]
+        named = [t for t in obs.result.tasks if t.comm == want]
         if not named:
-            listing = ", ".join(t.describe() for t in obs.result.threads)
+            listing = ", ".join(t.describe() for t in obs.result.tasks)
             return f"no thread named {want} in /proc/{obs.submitter}/task ({listing})"
         wrong = [t for t in named if t.tgid != obs.submitter or t.tid == obs.submitter]
         if wrong:
@@ -340,27 +340,21 @@ class CreatedBy:
 # --------------------------------------------------------------------------- the cases
 
 
-def _problem_judgement(problem: str) -> Judgement:
-    return Judgement(Verdict.ERROR, f"harness: {problem}", problem)
+@dataclass(frozen=True, kw_only=True)
+class WorkerOpenCase(Case[Observation]):
+    spec: WorkerOpen
 
-
-@dataclass(frozen=True)
-class WorkerOpenCase(Case):
-    spec: WorkerOpen = field(default_factory=lambda: WorkerOpen("/"))
-    checks: tuple[Check[Observation], ...] = ()
-    old_checks: tuple[Check[Observation], ...] | None = field(default=None, kw_only=True)
-
-    def execute(self) -> Judgement:
+    def observe(self) -> Observation:
         with prepare(self.spec) as (req, ctx):
             result = uring.run_open(req)
         problem = result.problem()
         if problem is not None:
-            return _problem_judgement(problem)
-        obs = Observation(result, ctx, self.spec.via)
-        observed = (f"through {obs.who}: {result.measured.describe()}; directly: {result.direct.describe()}; "
-                    f"iou threads: {', '.join(t.describe() for t in obs.workers()) or 'not listed'}")
-        old_m = mismatches(self.old_checks, obs) if self.old_checks is not None else None
-        return judge(mismatches(self.checks, obs), observed, kernel.facts().version, self.old, old_m)
+            raise HarnessProblem(problem)
+        return Observation(result, ctx, self.spec.via)
+
+    def describe(self, obs: Observation) -> str:
+        return (f"through {obs.who}: {obs.result.measured.describe()}; directly: {obs.result.direct.describe()}; "
+                f"iou threads: {', '.join(t.describe() for t in obs.workers()) or 'not listed'}")
 
 
 @dataclass(frozen=True)
@@ -411,7 +405,7 @@ class ControlHandlerRuns:
 class KilledWithWorkers:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
-        workers = [t for t in r.threads if t.comm.startswith("iou-")]
+        workers = [t for t in r.tasks if t.comm.startswith("iou-")]
         if not workers:
             return f"no iou-* thread existed before the kill ({r.nthreads} threads)"
         if r.reap_ms < 0:
@@ -424,121 +418,120 @@ class KilledWithWorkers:
         return None
 
 
-@dataclass(frozen=True)
-class SignalCase(Case):
-    kind: WorkerKind = WorkerKind.SIGNAL
+@dataclass(frozen=True, kw_only=True)
+class SignalCase(Case[SignalObservation]):
+    kind: WorkerKind
     via: Via = Via.ASYNC
-    checks: tuple[Check[SignalObservation], ...] = ()
 
-    def execute(self) -> Judgement:
+    def observe(self) -> SignalObservation:
         result = uring.worker_scenario(self.kind, self.via)
         problem = result.problem()
         if problem is not None:
-            return _problem_judgement(problem)
-        obs = SignalObservation(result, self.via)
+            raise HarnessProblem(problem)
+        return SignalObservation(result, self.via)
+
+    def describe(self, obs: SignalObservation) -> str:
+        r = obs.result
         if self.kind is WorkerKind.SIGKILL:
-            observed = (f"{result.nthreads} threads ({', '.join(t.comm for t in result.threads)}); "
-                        f"{describe_status(result.wait_status)}, reaped after {result.reap_ms} ms")
-        else:
-            sent = errno_name(-result.signal_res) if result.signal_res else "ok"
-            observed = (f"target {result.target_tid}: tgkill {sent}, handler runs {result.hits_after_target}, "
-                        f"SigPnd {result.target_pending:#x}; control "
-                        f"ran in {result.self_handler_tid}")
-        return judge(mismatches(self.checks, obs), observed, kernel.facts().version)
+            return (f"{r.nthreads} threads ({', '.join(t.comm for t in r.tasks)}); "
+                    f"{describe_status(r.wait_status)}, reaped after {r.reap_ms} ms")
+        sent = errno_name(-r.signal_res) if r.signal_res else "ok"
+        return (f"target {r.target_tid}: tgkill {sent}, handler runs {r.hits_after_target}, "
+                f"SigPnd {r.target_pending:#x}; control ran in {r.self_handler_tid}")
+
+
+# --------------------------------------------------------------------------- kernel.io_uring_disabled
 
 
 @dataclass(frozen=True)
-class DisabledCase(Case):
+class DisabledObservation:
+    result: DisabledResult
+    value: int
+    drop_privileges: bool
+
+    @property
+    def who(self) -> str:
+        return "uid 65534" if self.drop_privileges else "root"
+
+    @property
+    def got(self) -> str:
+        return "succeeded" if self.result.setup_res >= 0 else errno_name(-self.result.setup_res)
+
+
+@dataclass(frozen=True)
+class SetupGives:
+    """io_uring_setup under the sysctl: this errno (0: it succeeds)."""
+
+    errno: int
+
+    def mismatch(self, obs: DisabledObservation) -> str | None:
+        res = obs.result.setup_res
+        if self.errno and res != -self.errno:
+            return f"expected {errno_name(self.errno)} from io_uring_setup as {obs.who}, got {obs.got}"
+        if not self.errno and res < 0:
+            return f"expected io_uring_setup as {obs.who} to succeed, got {obs.got}"
+        return None
+
+
+@dataclass(frozen=True)
+class Restored:
+    """The C helper put the original value back."""
+
+    def mismatch(self, obs: DisabledObservation) -> str | None:
+        r = obs.result
+        if r.restore_res < 0 or r.after != r.original:
+            why = errno_name(-r.restore_res) if r.restore_res else f"reads {r.after}"
+            return f"restoring {r.original} failed ({why})"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisabledCase(Case[DisabledObservation]):
     """kernel.io_uring_disabled=value, io_uring_setup in a child, original value restored."""
 
-    value: int = 2
+    value: int
     drop_privileges: bool = False
-    expect_errno: int = errno.EPERM  # 0: setup succeeds
 
-    def execute(self) -> Judgement:
+    def observe(self) -> DisabledObservation:
         original = Path(DISABLED_PATH).read_text().strip()
         try:
-            res: DisabledResult = uring.disabled_try(self.value, self.drop_privileges)
+            res = uring.disabled_try(self.value, self.drop_privileges)
         finally:
             if Path(DISABLED_PATH).read_text().strip() != original:
                 Path(DISABLED_PATH).write_text(original)
         if res.write_res < 0:
-            return _problem_judgement(f"writing {self.value} gave {errno_name(-res.write_res)}")
+            raise HarnessProblem(f"writing {self.value} gave {errno_name(-res.write_res)}")
         if res.harness_error is not uring.HarnessError.NONE:
-            return _problem_judgement(f"setup child: {res.harness_error.name}")
-        who = "uid 65534" if self.drop_privileges else "root"
-        got = "succeeded" if res.setup_res >= 0 else errno_name(-res.setup_res)
-        observed = f"io_uring_disabled={self.value}: io_uring_setup as {who} {got}; restored to {res.after}"
-        problems = []
-        if self.expect_errno and res.setup_res != -self.expect_errno:
-            problems.append(f"expected {errno_name(self.expect_errno)} from io_uring_setup as {who}, got {got}")
-        if not self.expect_errno and res.setup_res < 0:
-            problems.append(f"expected io_uring_setup as {who} to succeed, got {got}")
-        if res.restore_res < 0 or res.after != res.original:
-            why = errno_name(-res.restore_res) if res.restore_res else f"reads {res.after}"
-            problems.append(f"restoring {res.original} failed ({why})")
-        return judge(problems, observed, kernel.facts().version)
+            raise HarnessProblem(f"setup child: {res.harness_error.name}")
+        return DisabledObservation(res, self.value, self.drop_privileges)
+
+    def describe(self, obs: DisabledObservation) -> str:
+        return f"io_uring_disabled={self.value}: io_uring_setup as {obs.who} {obs.got}; restored to {obs.result.after}"
+
+
+# --------------------------------------------------------------------------- typed row constructors
+
+IoUringCase = WorkerOpenCase | SignalCase | DisabledCase
 
 
 def worker_case(id: str, behaviour: str, spec: WorkerOpen, *checks: Check[Observation],
-                needs: tuple[Requirement, ...] = (), old: OldModel | None = None,
-                old_checks: tuple[Check[Observation], ...] | None = None, doc: str = "") -> WorkerOpenCase:
+                needs: tuple[Requirement, ...] = (), old: OldModel[Observation] | None = None,
+                doc: str = "") -> WorkerOpenCase:
     """A row: every io_uring case reads kernel.io_uring_disabled (Lock.SHARED)."""
     extra: tuple[Requirement, ...] = (SQPOLL,) if spec.via is Via.SQPOLL else ()
-    return WorkerOpenCase(id, f"io_uring.{behaviour}", spec, checks, needs=(*BASE, *extra, *needs), old=old,
-                          old_checks=old_checks, doc=doc, lock=Lock.SHARED)
+    return WorkerOpenCase(id=id, behaviour=f"io_uring.{behaviour}", spec=spec, expect=AllOf(checks),
+                          needs=(*BASE, *extra, *needs), old=old, doc=doc, lock=Lock.SHARED)
 
 
-# --------------------------------------------------------------------------- probes
+def signal_case(id: str, kind: WorkerKind, via: Via, *checks: Check[SignalObservation], doc: str = "") -> SignalCase:
+    needs: tuple[Requirement, ...] = (*BASE, SQPOLL) if via is Via.SQPOLL else BASE
+    return SignalCase(id=id, behaviour="io_uring.worker_signals", kind=kind, via=via, expect=AllOf(checks),
+                      needs=needs, doc=doc, lock=Lock.SHARED)
 
 
-def _setup_probe(flags: int = 0, want_openat2: bool = False) -> uring.SetupProbe:
-    # kernel.io_uring_disabled is changed only under the exclusive global lock,
-    # and the plugin holds it shared around every case (requirements included):
-    # taking it again here would deadlock against a waiting writer.
-    return uring.setup_probe(flags, want_openat2)
-
-
-def _setup_said(p: uring.SetupProbe) -> str:
-    return "succeeded" if p.setup_res >= 0 else errno_name(-p.setup_res)
-
-
-def probe_io_uring() -> tuple[State, str]:
-    p = _setup_probe()
-    if p.harness_error is not uring.HarnessError.NONE:
-        return State.UNKNOWN, f"probe child: {p.harness_error.name}"
-    said = f"io_uring_setup gave {_setup_said(p)}"
-    if p.setup_res == -errno.EPERM and os.path.exists(DISABLED_PATH):
-        said += f" (kernel.io_uring_disabled={Path(DISABLED_PATH).read_text().strip()})"
-    return classify_errno(-p.setup_res, (0,), (errno.ENOSYS, errno.EPERM)), said
-
-
-def probe_native_workers() -> tuple[State, str]:
-    p = _setup_probe()
-    if p.setup_res < 0:
-        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
-    have = bool(p.features & IORING_FEAT_NATIVE_WORKERS)
-    return (State.PRESENT if have else State.ABSENT), f"io_uring_params.features {p.features:#x}"
-
-
-def probe_sqpoll() -> tuple[State, str]:
-    p = _setup_probe(IORING_SETUP_SQPOLL)
-    return (classify_errno(-p.setup_res, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSYS)),
-            f"io_uring_setup(IORING_SETUP_SQPOLL) as uid {os.geteuid()} gave {_setup_said(p)}")
-
-
-def probe_uring_openat2() -> tuple[State, str]:
-    p = _setup_probe(0, want_openat2=True)
-    if p.setup_res < 0:
-        return State.ABSENT, f"io_uring_setup gave {_setup_said(p)}"
-    said = f"IORING_OP_OPENAT2 of \"/\" gave {uring.said(p.openat2_res)}"
-    if p.openat2_res >= 0:
-        return State.PRESENT, said
-    return classify_errno(-p.openat2_res, (), (errno.EINVAL, errno.EOPNOTSUPP)), said
-
-
-def probe_disabled_sysctl() -> tuple[State, str]:
-    if os.path.exists(DISABLED_PATH):
-        return State.PRESENT, f"{DISABLED_PATH} = {Path(DISABLED_PATH).read_text().strip()}"
-    return State.ABSENT, f"no {DISABLED_PATH}"
-
+def disabled_case(id: str, value: int, setup_gives: int, *, drop_privileges: bool = False,
+                  doc: str = "") -> DisabledCase:
+    """Writes the sysctl: holds the global lock exclusively (no other io_uring case runs meanwhile)."""
+    return DisabledCase(id=id, behaviour="io_uring.disabled_sysctl", value=value, drop_privileges=drop_privileges,
+                        expect=AllOf((SetupGives(setup_gives), Restored())),
+                        needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), doc=doc, lock=Lock.EXCLUSIVE)
