@@ -2,12 +2,16 @@
 
 Loaded through the ``pytest11`` entry point, so ``pytest cases/`` and
 ``kconform run`` behave the same.  Under xdist, workers run cases and the
-controller collects the verdicts (they travel in ``user_properties``) and
-writes every report once.
+controller collects the verdicts and writes every report once.  The verdict
+is data from the case to the collector: the case's identity and its
+Judgement travel as JSON in ``user_properties`` (set by ``kc.check`` or by the
+timeout); pytest's own outcome (pass, skip, fail) is kept consistent with it
+for plain pytest users, but is never parsed back into a verdict.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -22,7 +26,7 @@ from conformance import globallock, kernel
 from conformance.case import Case, judge_case
 from conformance.expectations import Expectations
 from conformance.guards import KernelLog, Snapshot, compare_and_clean
-from conformance.results import PROP_PREFIX, CaseRecord, RunRecord
+from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
 from conformance.verdict import Judgement, Verdict
 
 DEFAULT_TIMEOUT = 60.0
@@ -30,6 +34,16 @@ DEFAULT_TIMEOUT = 60.0
 
 class CaseTimeout(Exception):
     pass
+
+
+def _props(item: pytest.Item | pytest.TestReport) -> dict[str, object]:
+    return dict(item.user_properties)
+
+
+def record_judgement(item: pytest.Item, j: Judgement) -> None:
+    """The case's verdict, as data for the collector (the last one recorded wins)."""
+    item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != JUDGEMENT_PROP]
+    item.user_properties.append((JUDGEMENT_PROP, json.dumps(j.to_json())))
 
 
 class Conformance:
@@ -40,16 +54,9 @@ class Conformance:
         self.expectations = expectations
         self.lock = lock
 
-    def _record(self, j: Judgement) -> None:
-        self.item.user_properties.extend([
-            (PROP_PREFIX + "verdict", j.verdict.value),
-            (PROP_PREFIX + "message", j.with_prefix()),
-        ])
-
     def check(self, case: Case[Any]) -> None:
         # Identity first: a case that times out still reports under its id.
-        self.item.user_properties.extend([(PROP_PREFIX + "classname", case.behaviour),
-                                          (PROP_PREFIX + "name", case.id)])
+        self.item.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour, "name": case.id})))
         reason = case.unmet()
         if reason is not None:
             j = Judgement(Verdict.SKIP, reason)
@@ -59,7 +66,7 @@ class Conformance:
             j = judge_case(case)
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
-        self._record(j)
+        record_judgement(self.item, j)
         if j.verdict is Verdict.PASS:
             return
         if j.verdict in (Verdict.SKIP, Verdict.OLD_MODEL, Verdict.OVERRIDDEN):
@@ -145,7 +152,7 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
     finally:
         lock.release()
     if findings:
-        request.node.user_properties.append((PROP_PREFIX + "guard", findings.message()))
+        request.node.user_properties.append((GUARD_PROP, findings.message()))
         pytest.fail(findings.message(), pytrace=False)
 
 
@@ -160,7 +167,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise CaseTimeout(f"case timed out after {timeout:g} s and was abandoned")
+        message = f"case timed out after {timeout:g} s and was abandoned"
+        record_judgement(item, Judgement(Verdict.ERROR, message))
+        raise CaseTimeout(message)
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -175,36 +184,44 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def _short(report: pytest.TestReport) -> str:
+    """pytest's own one-line account of a phase (for outcomes no case judged: plain tests, fixture errors)."""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     crash: Any = getattr(report.longrepr, "reprcrash", None)
     message = str(getattr(crash, "message", "")) if crash is not None else ""
     if message:
-        msg = message.removeprefix("Failed: ")
-        return msg.split(": ", 1)[1] if msg.startswith("conformance.plugin.CaseTimeout") else msg
+        return message.removeprefix("Failed: ")
     text = report.longreprtext or str(report.longrepr or "")
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""
 
 
+def _judgement(report: pytest.TestReport) -> Judgement | None:
+    raw = _props(report).get(JUDGEMENT_PROP)
+    return Judgement.from_json(json.loads(str(raw))) if raw is not None else None
+
+
 def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.TestReport) -> CaseRecord:
-    """Fold one phase report into the case record (pure: used by tests too)."""
-    props = dict(report.user_properties)
+    """Fold one phase report into the case record (pure: used by tests too).
+
+    A case's verdict comes from its recorded Judgement; pytest's outcome decides
+    only for what no case judged (a plain test, or an exception before a verdict)."""
+    props = _props(report)
     if record is None:
         module, _, name = nodeid.partition("::")
         record = CaseRecord(nodeid, module.replace("/", ".").removesuffix(".py"), name)
-    if PROP_PREFIX + "classname" in props:
-        record.classname = str(props[PROP_PREFIX + "classname"])
-        record.name = str(props[PROP_PREFIX + "name"])
+    identity = props.get(CASE_PROP)
+    if identity is not None:
+        ident = json.loads(str(identity))
+        record.classname, record.name = str(ident["classname"]), str(ident["name"])
     record.duration += report.duration
-    kc_verdict = props.get(PROP_PREFIX + "verdict")
     if report.when == "call":
-        if kc_verdict is not None and not _timed_out(report):
-            record.verdict = Verdict(str(kc_verdict))
-            record.message = str(props.get(PROP_PREFIX + "message", ""))
+        j = _judgement(report)
+        if j is not None:
+            record.verdict, record.message = j.verdict, j.with_prefix()
         elif report.failed:
-            is_case = PROP_PREFIX + "classname" in props or _timed_out(report)
-            record.verdict = Verdict.ERROR if is_case else Verdict.FAIL
+            # an exception inside a case is the harness's problem; in a plain test it is its failure
+            record.verdict = Verdict.ERROR if identity is not None else Verdict.FAIL
             record.message = _short(report)
             record.details = report.longreprtext
         elif report.skipped:
@@ -212,7 +229,7 @@ def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.T
             record.message = _short(report)
     elif report.failed:  # setup or teardown: harness/guard problems are errors
         record.verdict = Verdict.ERROR
-        msg = str(props.get(PROP_PREFIX + "guard", "")) or _short(report)
+        msg = str(props.get(GUARD_PROP, "")) or _short(report)
         record.message = f"{report.when}: {msg}" + (f" (case verdict was {record.message})" if record.message
                                                     and report.when == "teardown" else "")
         record.details = report.longreprtext
@@ -222,21 +239,18 @@ def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.T
     return record
 
 
-def _timed_out(report: pytest.TestReport) -> bool:
-    return bool(report.failed) and "CaseTimeout" in report.longreprtext
-
-
 def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
     if report.when != "call":
         return None
-    verdict = dict(report.user_properties).get(PROP_PREFIX + "verdict")
-    if verdict == Verdict.OLD_MODEL.value:
+    j = _judgement(report)
+    verdict = j.verdict if j is not None else None
+    if verdict is Verdict.OLD_MODEL:
         return "old-model", "o", ("OLD-MODEL", {"yellow": True})
-    if verdict == Verdict.OVERRIDDEN.value:
+    if verdict is Verdict.OVERRIDDEN:
         return "overridden", "v", ("OVERRIDDEN", {"yellow": True})
-    if verdict == Verdict.ERROR.value:
+    if verdict is Verdict.ERROR:
         return "error", "E", ("ERROR", {"red": True})
     return None
 
@@ -252,7 +266,7 @@ class RecordCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.records[report.nodeid] = record_from_reports(report.nodeid, self.records.get(report.nodeid), report)
-        self.saw_cases = self.saw_cases or any(k == PROP_PREFIX + "classname" for k, _ in report.user_properties)
+        self.saw_cases = self.saw_cases or any(k == CASE_PROP for k, _ in report.user_properties)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A module that cannot be collected is an error case, so dashboards see it."""

@@ -1,8 +1,9 @@
 """Case records: what reports are made of.
 
-The plugin turns pytest's phase reports into one ``CaseRecord`` per case (on
-the xdist controller too: the verdict travels in ``user_properties``).  Every
-report writer reads these records and never re-derives a verdict.
+The plugin turns each case's Judgement into one ``CaseRecord`` (on the xdist
+controller too: identity and Judgement travel as JSON in ``user_properties``
+under CASE_PROP and JUDGEMENT_PROP).  Every report writer reads these records
+and never re-derives a verdict.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from conformance.verdict import Verdict
 
 PROP_PREFIX = "kconform."
+CASE_PROP = PROP_PREFIX + "case"  # {"classname": behaviour id, "name": case id}
+JUDGEMENT_PROP = PROP_PREFIX + "judgement"  # Judgement.to_json()
+GUARD_PROP = PROP_PREFIX + "guard"  # what the guards found after the case (a message)
 
 
 @dataclass

@@ -44,6 +44,13 @@ class Judgement:
     message: str
     observed: str = ""
 
+    def to_json(self) -> dict[str, str]:
+        return {"verdict": self.verdict.value, "message": self.message, "observed": self.observed}
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> Judgement:
+        return cls(Verdict(str(d["verdict"])), str(d.get("message", "")), str(d.get("observed", "")))
+
     def with_prefix(self) -> str:
         """Message as written into reports: old-model/overridden carry their tag."""
         if self.verdict in (Verdict.OLD_MODEL, Verdict.OVERRIDDEN) and not self.message.startswith(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+import pytest
 
 from conformance.case import AllOf, Case, HarnessProblem, OldModel, judge_case, verdict_of
 from conformance.kernel import KernelVersion
-from conformance.verdict import Verdict
+from conformance.plugin import record_from_reports
+from conformance.results import CASE_PROP, JUDGEMENT_PROP
+from conformance.verdict import Judgement, Verdict
 
 OLD: OldModel[int] = OldModel("6.3", "a402f1e35313", "clone3 rejected CLONE_NEWTIME with EINVAL", expect=AllOf(()))
 
@@ -84,3 +89,33 @@ def test_template_old_model_by_version() -> None:
     past = OldModel("3.0", "0123456789ab", "gave 2", expect=AllOf((Is(2),)))
     j = judge_case(Fixed(id="a", behaviour="x.y", expect=AllOf((Is(1),)), old=past, value=2))
     assert j.verdict is Verdict.FAIL and "regression" in j.message
+
+
+# --------------------------------------------------------------------------- the verdict travels as data
+
+IDENTITY = (CASE_PROP, json.dumps({"classname": "clone3.newtime", "name": "newtime-accepted"}))
+
+
+def _report(outcome: str, longrepr: str, props: list[tuple[str, object]]) -> pytest.TestReport:
+    return pytest.TestReport("cases/x.py::t[a]", ("cases/x.py", 1, "t[a]"), {}, outcome,  # type: ignore[arg-type]
+                             longrepr, "call", user_properties=props)
+
+
+def test_record_takes_the_judgement_not_the_text() -> None:
+    j = Judgement(Verdict.OLD_MODEL, "old-model: gave EINVAL (changed in 6.3, commit a402f1e35313)", "x")
+    rec = record_from_reports("n", None, _report("skipped", "Skipped: whatever pytest says",
+                                                 [IDENTITY, (JUDGEMENT_PROP, json.dumps(j.to_json()))]))
+    assert (rec.classname, rec.name, rec.verdict) == ("clone3.newtime", "newtime-accepted", Verdict.OLD_MODEL)
+    assert rec.message == j.message
+
+
+def test_text_that_looks_like_a_verdict_is_not_one() -> None:
+    rec = record_from_reports("n", None, _report("failed", "old-model: CaseTimeout in a message", [IDENTITY]))
+    assert rec.verdict is Verdict.ERROR  # an exception inside a case, whatever its text says
+    plain = record_from_reports("n", None, _report("failed", "conformance.plugin.CaseTimeout: no", []))
+    assert plain.verdict is Verdict.FAIL  # a plain test's failure
+
+
+def test_judgement_json_round_trip() -> None:
+    j = Judgement(Verdict.ERROR, "case timed out after 1 s and was abandoned", "")
+    assert Judgement.from_json(json.loads(json.dumps(j.to_json()))) == j
