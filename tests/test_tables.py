@@ -15,6 +15,7 @@ import pytest
 
 from conformance import registry
 from conformance.case import Case, check_table
+from conformance.kernel import KernelVersion
 from conformance.probes import all_probes
 from conformance.requirements import Feature
 from conformance.uring import Via
@@ -121,3 +122,16 @@ def test_a_broken_row_fails_the_type_check(tmp_path: Path, row: str, error: str)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert error in proc.stdout and "table.py" in proc.stdout, proc.stdout
     assert proc.stdout.count("error:") == 1, proc.stdout
+
+
+def test_every_old_model_is_tied_to_its_expectation_and_behaviour() -> None:
+    known = registry.behaviours()
+    for cases in TABLES.values():
+        for c in cases:
+            if c.old is None:
+                continue
+            assert c.old.expect is not c.expect and c.old.expect != c.expect, c.id
+            assert callable(getattr(c.old.expect, "mismatches", None)), c.id
+            # the change the old model names is at or after the behaviour's own origin
+            since = KernelVersion.parse(known[c.behaviour].since)
+            assert KernelVersion.parse(c.old.changed_in) >= since, c.id
