@@ -12,7 +12,8 @@ fields and the cffi types of the function's parameters:
   reference) is a TypeError.
 * back out, each dataclass field is built from its type hint: int, bool,
   enums, str (char arrays), bytes (the whole buffer), tuples (arrays), nested
-  dataclasses; ``int | None`` is None where C holds -1 ("absent").
+  dataclasses; ``int | None`` is None where C holds -1 ("absent");
+  ``Annotated[tuple[X, ...], CountedBy("n")]`` keeps the first n entries of an array.
 
 C fields without a dataclass field are left zero on the way in and ignored on
 the way out (padding, the helper's internal state).
@@ -25,6 +26,7 @@ import enum
 import errno as _errno
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
 
@@ -98,44 +100,75 @@ def fill(c: Any, value: object) -> None:
         _store(c, name, cfields[name].type, getattr(value, name), f"{cls.__name__}.{name}")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+Loader = Callable[[Any], Any]
+_READERS: dict[type, Callable[[Any], Any]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = get_type_hints(cls)
-    return _HINTS[cls]
+def _none_if_absent(v: Any) -> int | None:
+    n = int(v)
+    return None if n == -1 else n
 
 
-def _load(hint: Any, v: Any) -> Any:
+def _loader(hint: Any) -> Loader:
+    """How to turn a cffi value into a value of the type hint (built once per type)."""
     if hint is int:
-        return int(v)
+        return int
     if hint is bool:
-        return bool(v)
+        return bool
     if hint is str:
-        return ffi.string(v).decode(errors="replace")
+        return lambda v: ffi.string(v).decode(errors="replace")
     if hint is bytes:
-        return bytes(ffi.buffer(v))
+        return lambda v: bytes(ffi.buffer(v))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(int(v))
+        return lambda v: hint(int(v))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return read(hint, v)
+        return _reader(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return tuple(_load(args[0], x) for x in v)
+        item = _loader(args[0])
+        if item is int:
+            return lambda v: tuple(int(x) for x in v)
+        return lambda v: tuple(item(x) for x in v)
     if origin in (types.UnionType, typing.Union) and set(args) == {int, type(None)}:
-        return None if int(v) == -1 else int(v)
+        return _none_if_absent
     raise TypeError(f"cannot read a {hint!r} from C")
+
+
+@dataclass(frozen=True)
+class CountedBy:
+    """Annotated[tuple[X, ...], CountedBy("n")]: only the first n entries of the C array are filled."""
+
+    field: str
+
+
+def _field_loader(hint: Any) -> Callable[[Any, Any], Any]:
+    counted = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, CountedBy)]
+    load = _loader(typing.get_args(hint)[0] if counted else hint)
+    if not counted:
+        return lambda c, v: load(v)
+    count = counted[0].field
+    item = _loader(typing.get_args(typing.get_args(hint)[0])[0])
+    return lambda c, v: tuple(item(v[i]) for i in range(max(0, min(int(getattr(c, count)), len(v)))))
+
+
+def _reader(cls: type) -> Callable[[Any], Any]:
+    if cls not in _READERS:
+        hints = get_type_hints(cls, include_extras=True)
+        fields = [(f.name, _field_loader(hints[f.name])) for f in dataclasses.fields(cls) if f.init]
+
+        def build(c: Any) -> Any:
+            return cls(**{name: load(c, getattr(c, name)) for name, load in fields})
+
+        _READERS[cls] = build
+    return _READERS[cls]
 
 
 def read(cls: type[R], c: Any) -> R:
     """Build the dataclass cls from the cffi struct c (a pointer or a struct)."""
     if ffi.typeof(c).kind == "pointer":
         c = c[0]
-    hints = _hints(cls)
-    kwargs = {f.name: _load(hints[f.name], getattr(c, f.name))
-              for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    return cls(**kwargs)
+    value: R = _reader(cls)(c)
+    return value
 
 
 def _arg(ctype: Any, value: object) -> Any:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import errno as _errno
 from dataclasses import dataclass
+from typing import Annotated
 
 from conformance import native, procfs
-from conformance.native import const, describe_status, errno_name
+from conformance.native import CountedBy, const, describe_status, errno_name
 from conformance.procfs import Task
 from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
 from conformance.uapi import PF_KTHREAD as PF_KTHREAD
@@ -209,12 +210,12 @@ class OpenResult:
     ref_ino: int
     measured: OpenOne
     direct: OpenOne
-    nthreads: int
-    threads: tuple[Task, ...]  # every slot; tasks are the ones filled
+    nthreads: int  # threads found (may exceed the slots) or -errno
+    threads: Annotated[tuple[Task, ...], CountedBy("nthreads")]
 
     @property
     def tasks(self) -> tuple[Task, ...]:
-        return self.threads[: max(0, min(self.nthreads, len(self.threads)))]
+        return self.threads
 
     def problem(self) -> str | None:
         """What kept the scenario from running, or None."""
@@ -264,11 +265,11 @@ class WorkerResult:
     nthreads: int
     target_pending: int
     target_blocked: int
-    threads: tuple[Task, ...]  # every slot; tasks are the ones filled
+    threads: Annotated[tuple[Task, ...], CountedBy("nthreads")]
 
     @property
     def tasks(self) -> tuple[Task, ...]:
-        return self.threads[: max(0, min(self.nthreads, len(self.threads)))]
+        return self.threads
 
     def problem(self) -> str | None:
         if self.harness_error is not HarnessError.NONE:
