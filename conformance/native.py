@@ -85,6 +85,11 @@ def _store(target: Any, key: str | int, ctype: Any, value: object, where: str) -
         raise TypeError(f"{where}: cannot store {type(value).__name__} in {ctype.cname}")
 
 
+def new_struct(name: str) -> Any:
+    """A zeroed ``struct <name>`` (for self-tests and handles)."""
+    return ffi.new(f"struct {name} *")
+
+
 def fill(c: Any, value: object) -> None:
     """Copy a dataclass into the cffi struct c (a pointer or a struct), field by field."""
     ctype = ffi.typeof(c)
@@ -143,8 +148,8 @@ class CountedBy:
 
 def _field_loader(hint: Any) -> Callable[[Any, Any], Any]:
     counted = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, CountedBy)]
-    load = _loader(typing.get_args(hint)[0] if counted else hint)
     if not counted:
+        load = _loader(hint)
         return lambda c, v: load(v)
     count = counted[0].field
     item = _loader(typing.get_args(typing.get_args(hint)[0])[0])
