@@ -55,7 +55,11 @@ PROBES: dict[str, Probe] = {
 
 def all_probes() -> Mapping[str, Probe]:
     """The core's probes and every family's, by name."""
-    return {**PROBES, **registry.family_probes()}
+    families = registry.family_probes()
+    clash = sorted(PROBES.keys() & families.keys())
+    if clash:
+        raise registry.RegistryError(f"probe(s) {', '.join(clash)} declared by the core and a family")
+    return {**PROBES, **families}
 
 
 @functools.cache

@@ -1,4 +1,5 @@
-"""io_uring: the RESOLVE_CACHED twins and the io-wq/SQPOLL worker cases, one item per row."""
+"""io_uring: the io-wq/SQPOLL worker, signal and sysctl cases, one item per row (the io_uring runs of the
+resolve_cached rows are that family's variant axis)."""
 
 from __future__ import annotations
 
