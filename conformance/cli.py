@@ -1,9 +1,10 @@
 """The ``kconform`` command line.
 
-    kconform run [--junit PATH] [--ktap PATH] [--json PATH] [--expectations PATH]
+    kconform run [--junit PATH] [--ktap PATH] [--json PATH] [--kcidb PATH [--kcidb-origin NAME]]
+                 [--expectations PATH]
                  [--timeout S] [-k EXPR] [-n N] [-x] [-v] [-- pytest args...]
     kconform behaviours
-    kconform report FILES|DIR [--html PATH] [--markdown PATH]
+    kconform report [--baseline OLD] FILES|DIR [--html PATH] [--markdown PATH]
     kconform kernels list | fetch SPEC...
     kconform vm --kernel SPEC [--kernel SPEC...] [--out DIR] [-j N] [--timeout S] [-- pytest args]
 
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from conformance.report import writers
 from conformance.report.text import aligned
 
 EXIT_USAGE = 2
@@ -62,9 +64,7 @@ def check_readable(path: str | None, what: str) -> None:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--junit", metavar="PATH", help="write JUnit XML here")
-    p.add_argument("--ktap", metavar="PATH", help="write KTAP v1 here")
-    p.add_argument("--json", metavar="PATH", help="write the case records (JSON) here")
+    writers.add_run_options(p)  # --junit, --ktap, --json, --kcidb PATH, --kcidb-origin NAME
     p.add_argument("--expectations", metavar="PATH", help="TOML file of known deviations")
     p.add_argument("--timeout", metavar="S", type=float, help="per-case timeout in seconds (default 60)")
     p.add_argument("--label", metavar="TEXT", help="run label, part of the report suite name (e.g. vm:debian-6.12)")
@@ -83,12 +83,7 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args = [str(root), *families, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
             # the CLI imported the library before pytest could rewrite its asserts; it has none
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    if ns.junit:
-        args += ["--kc-junit", ns.junit]
-    if ns.ktap:
-        args += ["--kc-ktap", ns.ktap]
-    if ns.json:
-        args += ["--kc-json", ns.json]
+    args += writers.run_pytest_args(ns)
     if ns.expectations:
         args += ["--kc-expectations", ns.expectations]
     if ns.timeout is not None:
@@ -108,9 +103,12 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
 
 
 def validate_run(ns: argparse.Namespace) -> None:
-    check_writable(ns.junit, "JUnit report")
-    check_writable(ns.ktap, "KTAP report")
-    check_writable(ns.json, "JSON report")
+    for name, path in writers.requested(ns).items():
+        check_writable(path, f"{writers.RUN_WRITERS[name].what} report")
+    try:
+        writers.check_origin(ns.kcidb_origin)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     check_readable(ns.expectations, "expectations file")
     if ns.expectations:
         from conformance.expectations import ExpectationError, Expectations

@@ -80,9 +80,9 @@ class Conformance:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("kconform")
-    g.addoption("--kc-junit", metavar="PATH", help="write JUnit XML (one testsuite for this kernel)")
-    g.addoption("--kc-ktap", metavar="PATH", help="write KTAP v1")
-    g.addoption("--kc-json", metavar="PATH", help="write the case records as JSON (kconform report reads it)")
+    from conformance.report import writers
+
+    writers.add_plugin_options(g)  # --kc-junit, --kc-ktap, --kc-json, --kc-kcidb (the writer table)
     g.addoption("--kc-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help="per-case timeout")
     g.addoption("--kc-expectations", metavar="PATH", help="TOML file of known deviations")
     g.addoption("--kc-no-guards", action="store_true", help="disable leak and health guards")
@@ -291,18 +291,9 @@ class RecordCollector:
         return RunRecord(props, cases)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        outputs = {opt: self.config.getoption(opt) for opt in ("--kc-junit", "--kc-ktap", "--kc-json")}
-        if not any(outputs.values()):
-            return
-        from conformance.report import junit, ktap
+        from conformance.report import writers
 
-        run = self.run_record()
-        if outputs["--kc-junit"]:
-            junit.write(Path(outputs["--kc-junit"]), [run])
-        if outputs["--kc-ktap"]:
-            Path(outputs["--kc-ktap"]).write_text(ktap.render(run))
-        if outputs["--kc-json"]:
-            run.save(Path(outputs["--kc-json"]))
+        writers.write_requested(self.config.getoption, self.run_record)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if not self.saw_cases:

@@ -1,10 +1,12 @@
-"""``kconform report FILES|DIR [--html PATH] [--markdown PATH]``: compare runs as a matrix.
+"""``kconform report [--baseline OLD] FILES|DIR [--html PATH] [--markdown PATH]``: compare runs
+as a matrix, or NEW against a baseline (conformance.report.baseline).
 
 Inputs are run records written by ``kconform run --json`` (or ``--kc-json``)
 and JUnit XML written by kconform, read back with the stdlib: suite
-properties are the run's metadata, ``failure`` is fail, ``error`` is error,
-``skipped`` is old-model/overridden when its message carries that tag and
-skip otherwise.  A directory means every ``*.json`` and ``*.xml`` under it;
+properties are the run's metadata; the verdict is the ``type`` kconform writes
+on ``failure``/``error``/``skipped`` (``kconform.old-model`` ...), and for JUnit
+from elsewhere the element's kind (``skipped`` without it is skip): a message
+is never parsed for a verdict.  A directory means every ``*.json`` and ``*.xml`` under it;
 there, files that parse but are not kconform's are ignored (and listed).  The
 same run found twice (same ``kernel.release`` and ``run.label``) is counted
 once, preferring JSON, which keeps the case details.
@@ -22,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.report import matrix
+from conformance.report import baseline, junit, matrix
+from conformance.report.atomic import write_atomic
+from conformance.report.writers import VIEW_WRITERS, View
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
 
@@ -76,17 +80,24 @@ def _text(el: ET.Element) -> str:
     return (el.get("message") or el.text or "").strip()
 
 
+def _verdict(el: ET.Element, default: Verdict) -> Verdict:
+    """The verdict kconform wrote as data (type="kconform.<verdict>"); else the element's kind."""
+    kind = el.get("type", "")
+    if kind.startswith(junit.TYPE_PREFIX):
+        try:
+            return Verdict(kind.removeprefix(junit.TYPE_PREFIX))
+        except ValueError:
+            pass
+    return default
+
+
 def case_from_junit(tc: ET.Element) -> CaseRecord:
     classname, name = tc.get("classname", ""), tc.get("name", "")
     verdict, message = Verdict.PASS, ""
-    if (el := tc.find("error")) is not None:
-        verdict, message = Verdict.ERROR, _text(el)
-    elif (el := tc.find("failure")) is not None:
-        verdict, message = Verdict.FAIL, _text(el)
-    elif (el := tc.find("skipped")) is not None:
-        message = _text(el)
-        verdict = next((v for v in (Verdict.OLD_MODEL, Verdict.OVERRIDDEN) if message.startswith(v.value + ":")),
-                       Verdict.SKIP)
+    for tag, kind in (("error", Verdict.ERROR), ("failure", Verdict.FAIL), ("skipped", Verdict.SKIP)):
+        if (el := tc.find(tag)) is not None:
+            verdict, message = _verdict(el, kind), _text(el)
+            break
     out = tc.find("system-out")
     return CaseRecord(nodeid=f"{classname}::{name}", classname=classname, name=name, verdict=verdict,
                       message=message, duration=float(tc.get("time") or 0.0),
@@ -180,11 +191,13 @@ def collect(args: Sequence[str]) -> Inputs:
 # --------------------------------------------------------------------------- command
 
 
-def _write(path: str, text: str, what: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as e:
-        raise _usage(f"cannot write {what} {path}: {e.strerror or e}") from None
+def _runs_with_slots(args: Sequence[str]) -> list[baseline.Run]:
+    out = []
+    for arg in args:
+        for r in collect([arg]).runs:
+            out.append(baseline.Run(r.record, r.source, baseline.slot_of(Path(arg), Path(r.source))
+                                    if Path(arg).is_dir() else ""))
+    return out
 
 
 def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -192,27 +205,37 @@ def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
 
     if extra:
         raise _usage("report takes no arguments after --")
-    check_writable(ns.html, "HTML report")
-    check_writable(ns.markdown, "markdown report")
-    inputs = collect(ns.inputs)
-    m = matrix.Matrix.build([r.record for r in inputs.runs], [r.source for r in inputs.runs])
-    sys.stdout.write(matrix.render_terminal(m, colour=sys.stdout.isatty()))
-    for line in inputs.ignored:
-        print(f"ignored {line}")
-    if ns.html:
-        _write(ns.html, matrix.render_html(m), "HTML report")
-        print(f"wrote {ns.html}")
-    if ns.markdown:
-        _write(ns.markdown, matrix.render_markdown(m), "markdown report")
-        print(f"wrote {ns.markdown}")
-    return 0
+    files = {name: path for name in VIEW_WRITERS if (path := getattr(ns, name))}
+    for name, path in files.items():
+        check_writable(path, f"{name} report")
+    view: View
+    status = 0
+    if ns.baseline:
+        cmp = baseline.Comparison.build(_runs_with_slots([ns.baseline]), _runs_with_slots(ns.inputs))
+        view, status = cmp, cmp.exit_status
+    else:
+        inputs = collect(ns.inputs)
+        view = matrix.Matrix.build([r.record for r in inputs.runs], [r.source for r in inputs.runs])
+        for line in inputs.ignored:
+            print(f"ignored {line}")
+    sys.stdout.write(view.terminal(colour=sys.stdout.isatty()))
+    for name, path in files.items():
+        try:
+            write_atomic(path, VIEW_WRITERS[name].render(view))
+        except OSError as e:
+            raise _usage(f"cannot write {name} report {path}: {e.strerror or e}") from None
+        print(f"wrote {path}")
+    return status
 
 
 def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler]) -> None:
-    p = sub.add_parser("report", help="compare runs (JSON records or kconform JUnit) as a kernel x behaviour matrix",
+    p = sub.add_parser("report", help="compare runs as a kernel x behaviour matrix, or against a baseline",
                        description="Read run records (kconform run --json) and kconform JUnit XML files, or every "
-                       "*.json and *.xml under a directory, and print a kernel x behaviour matrix.")
-    p.add_argument("inputs", nargs="+", metavar="FILES|DIR", help="run records, JUnit files or directories")
-    p.add_argument("--html", metavar="PATH", help="also write a self-contained HTML page here")
-    p.add_argument("--markdown", metavar="PATH", help="also write a markdown table here")
+                       "*.json and *.xml under a directory, and print a kernel x behaviour matrix.  With "
+                       "--baseline OLD, list per case what changed from OLD to these runs (NEW) and exit 1 "
+                       "when NEW has failures or errors that OLD did not.")
+    p.add_argument("inputs", nargs="+", metavar="FILES|DIR", help="run records, JUnit files or directories (NEW)")
+    p.add_argument("--baseline", metavar="OLD", help="compare against this run record, JUnit file or directory")
+    for w in VIEW_WRITERS.values():
+        p.add_argument(f"--{w.name}", metavar="PATH", help=f"also write {w.what} here")
     handlers["report"] = cmd_report

@@ -4,6 +4,10 @@ Suites and cases are built with junit-xml; two of its habits are corrected
 because the schema dashboards validate against does not allow them: the
 ``disabled`` attribute (not in junit-10.xsd) and float formatting of the suite
 time (the schema's SUREFIRE_TIME has no exponent form).
+
+The verdict travels as data: every ``failure``, ``error`` and ``skipped``
+element has ``type="kconform.<verdict>"`` (``kconform.old-model`` ...), which
+is what ``kconform report`` reads back.  The message is display text.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite
 
+from conformance.report.atomic import write_atomic
+from conformance.report.text import tagged
 from conformance.results import RunRecord
 from conformance.verdict import Verdict
+
+TYPE_PREFIX = "kconform."
 
 
 def suite_name(run: RunRecord) -> str:
@@ -31,12 +39,12 @@ def _case(rec_verdict: Verdict, name: str, classname: str, message: str, duratio
                   stdout=details or None)
     # The message goes into the attribute (Jenkins) and the text (GitLab shows only the text).
     if rec_verdict is Verdict.FAIL:
-        tc.add_failure_info(message=message, output=message, failure_type="kconform.fail")
+        tc.add_failure_info(message=message, output=message, failure_type=TYPE_PREFIX + rec_verdict.value)
     elif rec_verdict is Verdict.ERROR:
-        tc.add_error_info(message=message, output=message, error_type="kconform.error")
+        tc.add_error_info(message=message, output=message, error_type=TYPE_PREFIX + rec_verdict.value)
     elif rec_verdict is not Verdict.PASS:
-        # skip, old-model and overridden (whose messages start with their tag)
-        tc.add_skipped_info(message=message, output=message)
+        shown = tagged(rec_verdict.value, message)
+        tc.add_skipped_info(message=shown, output=shown)
     return tc
 
 
@@ -55,6 +63,9 @@ def build(runs: Sequence[RunRecord]) -> ET.Element:
         )
         el = suite.build_xml_doc()
         el.attrib.pop("disabled", None)
+        for tc_el, rec in zip(el.iter("testcase"), run.cases, strict=True):
+            if (skipped := tc_el.find("skipped")) is not None:
+                skipped.set("type", TYPE_PREFIX + rec.verdict.value)
         seconds = sum(c.duration for c in run.cases)
         el.set("time", f"{seconds:.3f}")
         total_time += seconds
@@ -74,4 +85,4 @@ def render(runs: Sequence[RunRecord]) -> str:
 
 
 def write(path: Path, runs: Sequence[RunRecord]) -> None:
-    path.write_text(render(runs))
+    write_atomic(path, render(runs))

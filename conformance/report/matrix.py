@@ -157,15 +157,19 @@ class Matrix:
     def differing(self) -> list[Row]:
         return [r for r in self.rows if r.differs]
 
+    def terminal(self, colour: bool) -> str:
+        return render_terminal(self, colour)
+
+    def html(self) -> str:
+        return render_html(self)
+
+    def markdown(self) -> str:
+        return render_markdown(self)
+
     def headline(self) -> str:
         d = len(self.differing)
         return (f"{len(self.columns)} run(s), {len(self.rows)} behaviour(s); "
                 + (f"{d} behaviour(s) differ between runs" if d else "no differences between runs"))
-
-
-def _message(c: CaseRecord) -> str:
-    """The message without the verdict tag that old-model/overridden messages start with."""
-    return c.message.removeprefix(c.verdict.value + ":").strip()
 
 
 def _counts_text(counts: tuple[tuple[Verdict, int], ...]) -> str:
@@ -241,7 +245,7 @@ def render_markdown(m: Matrix) -> str:
                 parts = []
                 for i, cell in enumerate(row.cells, 1):
                     case = next((c for c in cell.cases if c.name == name), None)
-                    parts.append(f"[{i}] {case.verdict.value}: {_md(_message(case))}" if case else f"[{i}] not run")
+                    parts.append(f"[{i}] {case.verdict.value}: {_md(case.message)}" if case else f"[{i}] not run")
                 out.append(f"- `{row.behaviour_id}` `{name}`: " + "; ".join(parts))
     out += ["", "Legend: " + "; ".join(f"{LETTER[v]} = {v.value} ({MEANING[v]})" for v in SEVERITY)
             + f"; {ABSENT} = not run."]
@@ -293,10 +297,10 @@ def _cell_html(row: Row, cell: Cell, col: Column) -> str:
     title = [f"{row.behaviour_id} on {col.title}: {cell.verdict.value} ({_counts_text(cell.counts)})"]
     if b:
         title.append(f"{b.statement} (since {b.since}" + (f", commit {b.commit})" if b.commit else ")"))
-    title += [f"{c.name}: {c.verdict.value}" + (f" - {_message(c)}" if c.message else "") for c in cell.cases
+    title += [f"{c.name}: {c.verdict.value}" + (f" - {c.message}" if c.message else "") for c in cell.cases
               if c.verdict is not Verdict.PASS][:12]
     _, bg = _COLOURS[cell.verdict]
-    items = "".join(f"<li>{html.escape(c.name)}: {_chip(c.verdict)} {html.escape(_message(c))}</li>"
+    items = "".join(f"<li>{html.escape(c.name)}: {_chip(c.verdict)} {html.escape(c.message)}</li>"
                     for c in sorted(cell.cases, key=lambda c: (SEVERITY.index(c.verdict), c.name)))
     counts = " ".join(f"{n}{LETTER[v]}" for v, n in cell.counts)
     return (f'<td class="cell" style="background:{bg}" title="{html.escape(chr(10).join(title))}">'
