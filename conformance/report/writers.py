@@ -86,6 +86,11 @@ def write_run(name: str, path: Path | str, report: RunReport) -> None:
     write_atomic(path, RUN_WRITERS[name].render(report))
 
 
+def convert(record: Path, name: str, target: Path, kcidb_origin: str = kcidb.DEFAULT_ORIGIN) -> None:
+    """Write a saved JSON run record (with its not-run cases) in another format."""
+    write_run(name, target, RunReport(RunRecord.load(record), not_run_of(record), kcidb_origin))
+
+
 # --------------------------------------------------------------------------- options
 
 

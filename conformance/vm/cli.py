@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
 
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
                     help="auto: KVM when a test boot works, else TCG")
     vm.add_argument("--cpus", type=int, default=0, help="vCPUs per guest (default: host CPUs / -j, at least 1)")
     vm.add_argument("--memory", default="1G")
+    vm.add_argument("--kcidb", action="store_true", help="also write <out>/<kernel>/kcidb.json (KCIDB JSON)")
+    vm.add_argument("--kcidb-origin", metavar="NAME", help="KCIDB origin (default kconform); implies --kcidb")
     vm.add_argument("--inject-panic", action="store_true",
                     help="test-only: panic the guest before the suite starts (checks crash reporting)")
     handlers["vm"] = cmd_vm
@@ -121,8 +124,13 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
             runner.vng_path()
         except kernels.KernelSpecError as e:
             raise _usage(str(e)) from None
+    origin = ns.kcidb_origin or ("kconform" if ns.kcidb else None)
+    try:
+        writers.check_origin(origin)
+    except ValueError as e:
+        raise _usage(str(e)) from None
     cfg = runner.VmConfig(backend=backend, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
-                          inject_panic=ns.inject_panic, run_args=tuple(extra))
+                          inject_panic=ns.inject_panic, run_args=tuple(extra), kcidb_origin=origin)
     lock = threading.Lock()
 
     def progress(msg: str) -> None:
