@@ -217,6 +217,7 @@ def _oneline(r: CaseRecord | None) -> str:
 
 # --------------------------------------------------------------------------- terminal
 
+TERMINAL_LIMIT = {Change.ADDED: 10, Change.GONE: 10}  # long when the suite grew; the files list all
 _ANSI = {Change.NEW_FAILURE: "1;31", Change.FIXED: "32", Change.CHANGED_MODEL: "36", Change.STILL_FAILING: "31",
          Change.KNOWN: "33"}
 
@@ -240,11 +241,14 @@ def render_terminal(cmp: Comparison, colour: bool = False) -> str:
             out.append(paint(f"{change.value} ({len(entries)}): {NOTE[change]}", change))
             if not entries:
                 out.append("  none")
-            for e in entries:
+            limit = TERMINAL_LIMIT.get(change, len(entries))
+            for e in entries[:limit]:
                 out.append(f"  {e.behaviour} {e.case}: {e.verdicts()}")
                 for side, rec in (("OLD", e.old), ("NEW", e.new)):
                     if rec is not None and rec.verdict is not Verdict.PASS and rec.message:
                         out.append(f"      {side}: {_oneline(rec)[:200]}")
+            if len(entries) > limit:
+                out.append(f"  ... and {len(entries) - limit} more (all of them in --html/--markdown)")
         out.append("")
     for c in cmp.old_only:
         out.append(f"not in NEW: the OLD run {c.title} ({c.source}) has no NEW partner")
