@@ -21,6 +21,9 @@ echo "== lint and types"
 "$venv/bin/ruff" check conformance cases tests native_helpers bench
 "$venv/bin/mypy"
 
+echo "== tools for the ci/ self-tests (build/tools: gitlab-ci-local, rsync, groovy; ~45 s the first time)"
+eval "$(bash tests/ci-tools.sh)"
+
 echo "== self-tests"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 
