@@ -26,10 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 CI = REPO / "ci"
 DATA = Path(__file__).parent / "data"
 BIN = Path(sys.executable).parent  # the venv's scripts (kconform, check-jsonschema)
+TOOLS = REPO / "build" / "tools"  # where tests/ci-tools.sh puts the rest
 
 
-def _tool(env: str, name: str) -> str | None:
-    path = os.environ.get(env) or shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
+def _tool(env: str, name: str, fallback: Path | None = None) -> str | None:
+    path = os.environ.get(env) or shutil.which(name) or next(
+        (str(p) for p in (BIN / name, fallback) if p is not None and p.exists()), None)
     return path if path and Path(path).exists() else None
 
 
@@ -55,8 +57,8 @@ def test_schema_check_rejects_a_broken_template(tmp_path: Path) -> None:
     assert proc.returncode != 0
 
 
-def _gitlab_ci_local() -> list[str]:
-    tool = _tool("KCONFORM_GITLAB_CI_LOCAL", "gitlab-ci-local")
+def _gitlab_ci_local(name: str = "gitlab-ci-local") -> list[str]:
+    tool = _tool("KCONFORM_GITLAB_CI_LOCAL", "gitlab-ci-local", TOOLS / "gcl" / "node_modules" / ".bin" / name)
     if tool is None:
         pytest.skip("gitlab-ci-local not found (npm install gitlab-ci-local@4.64.1; tests/check.sh does it "
                     "into build/tools when npm works; set KCONFORM_GITLAB_CI_LOCAL)")
@@ -64,7 +66,7 @@ def _gitlab_ci_local() -> list[str]:
     if probe.returncode != 0:
         last = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or ["?"]
         pytest.skip(f"gitlab-ci-local does not start here: {last[0][:200]}")
-    if shutil.which("rsync") is None:
+    if shutil.which("rsync") is None and not (TOOLS / "bin" / "rsync").exists():
         pytest.skip("gitlab-ci-local needs rsync (it copies the project into .gitlab-ci-local/builds)")
     if shutil.which("git") is None:
         pytest.skip("gitlab-ci-local needs git")
@@ -104,7 +106,8 @@ def test_gitlab_pipeline_fans_out_and_gathers(tmp_path: Path) -> None:
                  "KCONFORM_RUN_ARGS": "--family clone3", "KCONFORM_INSTALL": "no",
                  "KCONFORM_VENV": sys.prefix, "KCONFORM_BASELINE_DIR": str(tmp_path / "baseline")}
     args = [*gcl, *(x for k, v in variables.items() for x in ("--variable", f"{k}={v}"))]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=project)
+    env = {**os.environ, "PATH": f"{TOOLS / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # rsync, if unpacked there
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=project, env=env)
     log = proc.stdout + proc.stderr
     (tmp_path / "gitlab-ci-local.log").write_text(log)
     assert proc.returncode == 0, log[-4000:]
@@ -169,7 +172,7 @@ def test_fetch_baseline_from_a_directory(tmp_path: Path) -> None:
 
 def _groovy() -> list[str]:
     jar = os.environ.get("KCONFORM_GROOVY_JAR") or next(
-        (str(p) for p in (REPO / "build" / "tools" / "groovy" / "usr" / "share" / "java" / "groovy-all.jar",
+        (str(p) for p in (TOOLS / "root" / "usr" / "share" / "java" / "groovy-all.jar",
                           Path("/usr/share/java/groovy-all.jar")) if p.exists()), None)
     if jar is None or shutil.which("java") is None:
         pytest.skip("no Groovy parser: needs java and groovy-all.jar (Debian's groovy package; tests/check.sh "
