@@ -100,6 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None
     config.stash[_KLOG] = KernelLog()
     if not _is_worker(config):
+        from conformance.report import writers
+
+        writers.check_plugin_options(config.getoption)
         config.pluginmanager.register(RecordCollector(config), "kconform-records")
 
 

@@ -174,3 +174,12 @@ def test_bad_origin_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> No
     rc = main(["run", "--kcidb", "/tmp/x.json", "--kcidb-origin", "My-Lab"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "origin" in err[0]
+
+
+def test_plain_pytest_checks_the_origin_before_running(tmp_path: Path) -> None:
+    cases = Path(__file__).resolve().parents[1] / "cases" / "clone3"
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(cases), "-q", "-p", "no:cacheprovider", "-k", "size-56",
+                           "--kc-kcidb", str(tmp_path / "k.json"), "--kc-kcidb-origin", "Bad Origin"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 4 and "KCIDB origin" in proc.stderr  # pytest's usage error, before any case
+    assert not (tmp_path / "k.json").exists()

@@ -132,6 +132,16 @@ def add_plugin_options(group: Any) -> None:
     group.addoption("--kc-kcidb-origin", metavar="NAME", default=kcidb.DEFAULT_ORIGIN, help=ORIGIN_HELP)
 
 
+def check_plugin_options(getoption: Callable[[str], Any]) -> None:
+    """Before the run: a bad KCIDB origin is a usage error, not a lost report at the end."""
+    import pytest
+
+    try:
+        kcidb.check_origin(str(getoption("--kc-kcidb-origin")))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
 def write_requested(getoption: Callable[[str], Any], run: Callable[[], RunRecord],
                     not_run: Sequence[CaseKey] = ()) -> list[Path]:
     """Write every report the pytest options ask for; the record is built only if one is."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from conformance.guards import KLOG_BAD
 from conformance.kernel import read_text
-from conformance.report import junit
+from conformance.report import junit, writers
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
 from conformance.vm import initramfs
@@ -457,8 +457,6 @@ def headline(detail: str) -> str:
 
 def _write_kcidb(cfg: VmConfig, outdir: Path) -> None:
     if cfg.kcidb_origin is not None and (outdir / "run.json").exists():
-        from conformance.report import writers
-
         writers.convert(outdir / "run.json", "kcidb", outdir / "kcidb.json", cfg.kcidb_origin)
 
 
@@ -470,4 +468,4 @@ def _write_error_junit(res: VmResult) -> None:
                      f"{res.outcome.value}: {headline(res.detail)}".strip(), res.total_s, res.detail)
     run = RunRecord(props, [rec])
     junit.write(res.outdir / "junit.xml", [run])
-    run.save(res.outdir / "run.json")
+    writers.write_run("json", res.outdir / "run.json", writers.RunReport(run))
