@@ -105,7 +105,9 @@ def test_gitlab_pipeline_fans_out_and_gathers(tmp_path: Path) -> None:
     variables = {"KCONFORM_CI_FAKE": "1", "KCONFORM_CI_FAKE_ARGS": "--family clone3",
                  "KCONFORM_RUN_ARGS": "--family clone3", "KCONFORM_INSTALL": "no",
                  "KCONFORM_VENV": sys.prefix, "KCONFORM_BASELINE_DIR": str(tmp_path / "baseline")}
-    args = [*gcl, *(x for k, v in variables.items() for x in ("--variable", f"{k}={v}"))]
+    # --shell-isolation: each job in its own copy of the project, so the gather job sees the kernel jobs'
+    # results only through their artifacts and its needs:, as on GitLab
+    args = [*gcl, "--shell-isolation", *(x for k, v in variables.items() for x in ("--variable", f"{k}={v}"))]
     env = {**os.environ, "PATH": f"{TOOLS / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # rsync, if unpacked there
     proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=project, env=env)
     log = proc.stdout + proc.stderr
@@ -121,6 +123,8 @@ def test_gitlab_pipeline_fans_out_and_gathers(tmp_path: Path) -> None:
     assert "clone3.struct_size size-56: fail -> pass" in text and "new failure (0)" in text
     artifacts = project / ".gitlab-ci-local" / "artifacts"
     gathered = next(p for p in artifacts.iterdir() if "gather" in p.name) / "results"
+    builds = project / ".gitlab-ci-local" / "builds"
+    assert len([p for p in builds.iterdir() if p.name.startswith("kconform")]) == 4, "each job in its own copy"
     for name in ("matrix.html", "matrix.md", "baseline.html", "baseline.md"):
         assert (gathered / name).is_file(), name
     kcidb = sorted(gathered.glob("*/*/kcidb.json"))
