@@ -118,11 +118,11 @@ class Pair:
     def compare(cls, old: RunRecord | None, new: RunRecord, old_src: str = "", new_src: str = "") -> Pair:
         olds = {(c.classname, c.name): c for c in old.cases} if old else {}
         news = {(c.classname, c.name): c for c in new.cases}
-        keys = sorted(set(olds) | set(news))
-        entries = tuple(Entry(b, c, olds.get((b, c)), news.get((b, c)),
-                              classify(olds[(b, c)].verdict if (b, c) in olds else None,
-                                       news[(b, c)].verdict if (b, c) in news else None)) for b, c in keys)
-        return cls(Column.from_run(old, old_src) if old else None, Column.from_run(new, new_src), entries)
+        entries = []
+        for key in sorted(set(olds) | set(news)):
+            o, n = olds.get(key), news.get(key)
+            entries.append(Entry(*key, o, n, classify(o.verdict if o else None, n.verdict if n else None)))
+        return cls(Column.from_run(old, old_src) if old else None, Column.from_run(new, new_src), tuple(entries))
 
     def of(self, change: Change) -> list[Entry]:
         return [e for e in self.entries if e.change is change]

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.results import CaseRecord, RunRecord
+from conformance.results import RunRecord
 from conformance.verdict import Verdict
 
 SCHEMA_MAJOR, SCHEMA_MINOR = 5, 3
@@ -86,8 +86,7 @@ def component(text: str) -> str:
 
 def test_path(behaviour: str, case: str) -> str:
     """``kconform.<family>.<name>.<case>``; harness records ``kconform.<what>.<name>``."""
-    head = behaviour.removeprefix(PATH_ROOT + ".") if behaviour.startswith(PATH_ROOT + ".") else behaviour
-    family, _, name = head.partition(".")
+    family, _, name = behaviour.removeprefix(PATH_ROOT + ".").partition(".")
     parts = [PATH_ROOT, component(family), *([component(name)] if name else []), component(case)]
     return ".".join(parts)
 
@@ -125,34 +124,44 @@ def _env(p: dict[str, str]) -> dict[str, Any]:
     return env
 
 
-def _test(origin: str, build_id: str, run_key: str, rec: CaseRecord, p: dict[str, str]) -> dict[str, Any]:
-    path = test_path(rec.classname, rec.name)
-    misc: dict[str, Any] = {"generator": "kconform", "kconform_verdict": rec.verdict.value,
-                            "behaviour": rec.classname, "case": rec.name, "nodeid": rec.nodeid}
-    if rec.verdict is Verdict.SKIP:
-        misc["skip_reason"] = rec.message
-    if rec.verdict is Verdict.OLD_MODEL:
-        misc["old_model"] = rec.message
-    if rec.verdict is Verdict.OVERRIDDEN:
-        misc["known_deviation"] = rec.message
+def _test(origin: str, build_id: str, run_key: str, p: dict[str, str], behaviour: str, case: str, status: str,
+          verdict: str, message: str, details: str = "", duration: float = 0.0) -> dict[str, Any]:
+    path = test_path(behaviour, case)
+    misc: dict[str, Any] = {"generator": "kconform", "kconform_verdict": verdict, "behaviour": behaviour, "case": case}
+    if verdict in _MISC_MESSAGE:
+        misc[_MISC_MESSAGE[verdict]] = message
     t: dict[str, Any] = {
         "id": f"{origin}:{run_key}:{path}",
         "build_id": build_id,
         "origin": origin,
         "path": path,
-        "status": STATUS[rec.verdict],
-        "duration": round(max(rec.duration, 0.0), 6),
+        "status": status,
+        "duration": round(max(duration, 0.0), 6),
         "environment": _env(p),
         "misc": misc,
     }
     if (start := _time(p.get("run.started", ""))) is not None:
         t["start_time"] = start
-    if rec.message:
-        t["comment"] = _text(" ".join(rec.message.split()), 4096)
-    excerpt = "\n".join(x for x in (rec.message, rec.details) if x)
-    if excerpt:
+    if message:
+        t["comment"] = _text(" ".join(message.split()), 4096)
+    if excerpt := "\n".join(x for x in (message, details) if x):
         t["log_excerpt"] = _text(excerpt)
     return t
+
+
+_MISC_MESSAGE = {Verdict.SKIP.value: "skip_reason", Verdict.OLD_MODEL.value: "old_model",
+                 Verdict.OVERRIDDEN.value: "known_deviation"}
+
+
+def _known_deviation(origin: str, test: dict[str, Any], message: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An overridden case: the expectation file's reason as a KCIDB issue, and its incident on the test."""
+    issue_id = f"{origin}:known:{test['path']}"
+    issue = {"id": issue_id, "version": 1, "origin": origin, "comment": _text(" ".join(message.split()), 4096),
+             "culprit": {"code": True, "tool": False, "harness": False},
+             "misc": {"generator": "kconform", "source": "kconform expectation file"}}
+    incident = {"id": f"{issue_id}:{test['id']}", "origin": origin, "issue_id": issue_id, "issue_version": 1,
+                "test_id": test["id"], "present": True}
+    return issue, incident
 
 
 def build(run: RunRecord, origin: str = DEFAULT_ORIGIN, not_run: Sequence[CaseKey] = (),
@@ -182,46 +191,30 @@ def build(run: RunRecord, origin: str = DEFAULT_ORIGIN, not_run: Sequence[CaseKe
         bld["architecture"] = arch
     if digest:
         bld["config_name"] = f"config-{digest}"
-    tests = [_test(origin, build_id, run_key, rec, p) for rec in run.cases]
-    seen = {(r.classname, r.name) for r in run.cases}
-    for key in not_run:
-        if (key.behaviour, key.case) in seen:
-            continue
-        rec = CaseRecord(nodeid="", classname=key.behaviour, name=key.case, verdict=Verdict.SKIP,
-                         message=f"not run: {not_run_reason}")
-        t = _test(origin, build_id, run_key, rec, p)
-        t["status"] = NOT_RUN_STATUS
-        t["misc"]["kconform_verdict"] = "not-run"
-        t["misc"].pop("skip_reason", None)
-        del t["misc"]["nodeid"]
+    tests: list[dict[str, Any]] = []
+    issues: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
+    for rec in run.cases:
+        t = _test(origin, build_id, run_key, p, rec.classname, rec.name, STATUS[rec.verdict], rec.verdict.value,
+                  rec.message, rec.details, rec.duration)
+        t["misc"]["nodeid"] = rec.nodeid
         tests.append(t)
+        if rec.verdict is Verdict.OVERRIDDEN:
+            issue, incident = _known_deviation(origin, t, rec.message)
+            issues.append(issue)
+            incidents.append(incident)
+    ran = {(r.classname, r.name) for r in run.cases}
+    tests += [_test(origin, build_id, run_key, p, k.behaviour, k.case, NOT_RUN_STATUS, "not-run",
+                    f"not run: {not_run_reason}") for k in not_run if (k.behaviour, k.case) not in ran]
     paths = [t["path"] for t in tests]
     if len(paths) != len(set(paths)):
         dup = sorted({x for x in paths if paths.count(x) > 1})
         raise ValueError(f"two cases map to the same KCIDB path: {', '.join(dup[:3])}")
     doc: dict[str, Any] = {"version": {"major": SCHEMA_MAJOR, "minor": SCHEMA_MINOR},
                            "checkouts": [checkout], "builds": [bld], "tests": tests}
-    issues, incidents = _known_deviations(origin, run, tests)
     if issues:
         doc["issues"], doc["incidents"] = issues, incidents
     return doc
-
-
-def _known_deviations(origin: str, run: RunRecord,
-                      tests: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    issues: list[dict[str, Any]] = []
-    incidents: list[dict[str, Any]] = []
-    for rec, t in zip(run.cases, tests, strict=False):
-        if rec.verdict is not Verdict.OVERRIDDEN:
-            continue
-        issue_id = f"{origin}:known:{t['path']}"
-        issues.append({"id": issue_id, "version": 1, "origin": origin,
-                       "comment": _text(" ".join(rec.message.split()), 4096),
-                       "culprit": {"code": True, "tool": False, "harness": False},
-                       "misc": {"generator": "kconform", "source": "kconform expectation file"}})
-        incidents.append({"id": f"{issue_id}:{t['id']}", "origin": origin, "issue_id": issue_id,
-                          "issue_version": 1, "test_id": t["id"], "present": True})
-    return issues, incidents
 
 
 def render(run: RunRecord, origin: str = DEFAULT_ORIGIN, not_run: Sequence[CaseKey] = ()) -> str:
