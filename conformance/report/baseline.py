@@ -215,6 +215,14 @@ def _oneline(r: CaseRecord | None) -> str:
     return " ".join(r.message.split()) if r and r.message else ""
 
 
+def _telling(e: Entry) -> str:
+    """The message that explains the change: the side that did not simply pass, NEW first."""
+    for r in (e.new, e.old):
+        if r is not None and r.verdict is not Verdict.PASS and r.message:
+            return f"{'NEW' if r is e.new else 'OLD'}: {_oneline(r)}"
+    return _oneline(e.new or e.old)
+
+
 # --------------------------------------------------------------------------- terminal
 
 TERMINAL_LIMIT = {Change.ADDED: 10, Change.GONE: 10}  # long when the suite grew; the files list all
@@ -275,10 +283,10 @@ def render_markdown(cmp: Comparison) -> str:
             if not entries:
                 out += ["None.", ""]
                 continue
-            out += ["| behaviour | case | OLD | NEW | NEW message |", "|---|---|---|---|---|"]
+            out += ["| behaviour | case | OLD | NEW | message |", "|---|---|---|---|---|"]
             for e in entries:
                 out.append(f"| `{e.behaviour}` | `{e.case}` | {e.old.verdict.value if e.old else '-'} "
-                           f"| {e.new.verdict.value if e.new else '-'} | {_md(_oneline(e.new or e.old))[:300]} |")
+                           f"| {e.new.verdict.value if e.new else '-'} | {_md(_telling(e))[:300]} |")
             out.append("")
     for c in cmp.old_only:
         out += [f"- OLD run {_md(c.title)} has no NEW partner", ""]
