@@ -22,6 +22,7 @@ from conformance.report import kcidb, writers
 from conformance.report.kcidb import CaseKey
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
+from conformance.vm import cli as vm_cli
 from conformance.vm import runner
 from conformance.vm.kernels import Kernel
 
@@ -149,7 +150,7 @@ def test_panicked_guest(tmp_path: Path) -> None:
     res = runner.VmResult(k, tmp_path, runner.Outcome.PANIC,
                           detail=runner.excerpt((DATA / "console-6.12-panic.log").read_text()))
     runner._write_error_junit(res)
-    runner._write_kcidb(runner.VmConfig(kcidb_origin="kconform"), tmp_path)
+    vm_cli.write_kcidb(tmp_path, "kconform")
     doc = validate(json.loads((tmp_path / "kcidb.json").read_text()))
     (t,) = doc["tests"]
     assert t["path"] == "kconform.vm.boot-and-run" and t["status"] == "ERROR"

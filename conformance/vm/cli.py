@@ -89,6 +89,12 @@ def _table(results: Sequence[Any]) -> str:
     return "\n".join(aligned(rows))
 
 
+def write_kcidb(outdir: Path, origin: str) -> None:
+    """<kernel>/kcidb.json from the kernel's run.json (the guest's record, or its error record)."""
+    if (outdir / "run.json").exists():
+        writers.convert(outdir / "run.json", "kcidb", outdir / "kcidb.json", origin)
+
+
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     from conformance.cli import check_writable
     from conformance.vm import kernels, runner
@@ -130,7 +136,7 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     except ValueError as e:
         raise _usage(str(e)) from None
     cfg = runner.VmConfig(backend=backend, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
-                          inject_panic=ns.inject_panic, run_args=tuple(extra), kcidb_origin=origin)
+                          inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 
     def progress(msg: str) -> None:
@@ -141,6 +147,9 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
         futures = [pool.submit(runner.run_kernel, k, cfg, outdir / k.label, progress) for k in resolved]
         results = [f.result() for f in futures]
+    if origin is not None:
+        for r in results:
+            write_kcidb(r.outdir, origin)
     print(_table(results))
     for r in results:
         if r.outcome.kernel_error:

@@ -73,7 +73,6 @@ class VmConfig:
     timeout_s: float = 1800.0
     inject_panic: bool = False
     run_args: tuple[str, ...] = ()  # passed to kconform run in the guest
-    kcidb_origin: str | None = None  # also write kcidb.json (from run.json) with this origin
 
 
 @dataclass
@@ -369,7 +368,6 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
     except OSError as e:
         res.detail = f"cannot start {cmd[0]}: {e}"
         _write_error_junit(res)
-        _write_kcidb(cfg, outdir)
         return res
     finally:
         if stderr_file is not None:
@@ -438,7 +436,6 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, cmd: list[
             res.detail = excerpt(console)
     if res.outcome.kernel_error:
         _write_error_junit(res)
-    _write_kcidb(cfg, outdir)
     (outdir / "vm-timings.json").write_text(json.dumps({
         "kernel": kernel.label, "release": kernel.release, "accel": res.accel, "cpus": cfg.cpus,
         "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s}))
@@ -453,11 +450,6 @@ def headline(detail: str) -> str:
         if KLOG_BAD.search(line) or line.startswith("killed after") or line.startswith("no result"):
             return line.strip()
     return lines[0].strip() if lines else ""
-
-
-def _write_kcidb(cfg: VmConfig, outdir: Path) -> None:
-    if cfg.kcidb_origin is not None and (outdir / "run.json").exists():
-        writers.convert(outdir / "run.json", "kcidb", outdir / "kcidb.json", cfg.kcidb_origin)
 
 
 def _write_error_junit(res: VmResult) -> None:
