@@ -41,6 +41,10 @@ class Format(enum.Enum):
 class NotARun(Exception):
     """Well-formed, but not a kconform record (ignored when scanning a directory)."""
 
+    def __init__(self, message: str, short: str = "not a kconform record") -> None:
+        super().__init__(message)
+        self.short = short
+
 
 def _usage(message: str) -> Exception:
     from conformance.cli import UsageError  # lazy: conformance.cli imports this module
@@ -68,6 +72,8 @@ def load_json(path: Path) -> list[RunRecord]:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _usage(f"{path}: cannot read JSON: {e}") from None
+    if isinstance(data, dict) and {"version", "tests"} <= data.keys():
+        raise NotARun(f"{path}: KCIDB JSON, not a run record", "KCIDB, written from a run record (that is read)")
     if not isinstance(data, dict) or not {"properties", "cases"} <= data.keys():
         raise NotARun(f"{path}: JSON without 'properties' and 'cases'")
     try:
@@ -174,7 +180,7 @@ def collect(args: Sequence[str]) -> Inputs:
         except NotARun as e:
             if strict:
                 raise _usage(str(e)) from None
-            inputs.ignored.append(f"{path}: not a kconform record")
+            inputs.ignored.append(f"{path}: {e.short}")
             continue
         for rec in records:
             run = LoadedRun(rec, str(path))
