@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,32 @@ def test_bad_baseline_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp
     rc = main(["report", "--baseline", str(tmp_path / "missing"), str(NEW)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "does not exist" in err[0]
+
+
+class _Balanced(HTMLParser):
+    VOID = frozenset({"meta", "br", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [v for k, v in attrs if k in ("href", "src") and v]
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1:]}>"
+        self.stack.pop()
+
+
+def test_html_is_balanced_and_self_contained(tmp_path: Path) -> None:
+    broken = tmp_path / "b.json"
+    with_one_failure(NEW, broken, "clone3.struct_size", "size-56")
+    page = Comparison.build([Run(load(OLD), str(OLD), "")], [Run(load(broken), str(broken), "")]).html()
+    p = _Balanced()
+    p.feed(page)
+    assert p.stack == [] and p.urls == []
+    assert "<script" not in page and "http" not in page
+    assert 'class="bad"' in page and "size-56" in page
