@@ -137,7 +137,7 @@ fi
 # One <error> case standing in for a report that was never written.
 fallback_junit() {  # path status
     mkdir -p "$(dirname "$1")"
-    cat > "$1" <<EOF
+    cat > "$1.tmp.$$" <<EOF
 <?xml version="1.0" encoding="utf-8"?>
 <testsuites tests="1" failures="0" errors="1" time="0.000">
   <testsuite name="kconform harness" tests="1" failures="0" errors="1" skipped="0" time="0.000">
@@ -147,6 +147,7 @@ fallback_junit() {  # path status
   </testsuite>
 </testsuites>
 EOF
+    mv -f "$1.tmp.$$" "$1"   # atomically: a reader never sees half a report
     echo "== wrote placeholder $1 (kconform exited with status $2)"
 }
 
