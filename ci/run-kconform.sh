@@ -23,7 +23,8 @@
 #   -j N             VM mode only: kernels booted in parallel (kconform vm -j)
 #   --kcidb          also write KCIDB JSON (OUT/kcidb.json; VM mode: OUT/<kernel>/kcidb.json)
 #   --kcidb-origin N the KCIDB origin (your CI system's name; default kconform)
-#   --run-args OPTS  host mode: extra kconform run options, word-split (e.g. "--family clone3 -n 2")
+#   --run-args OPTS  host mode: extra kconform run options as shell words, quoted as in a shell
+#                    (e.g. --run-args "--family clone3 -k 'size or flags'")
 #   --gather DIR     gather mode (see above); --baseline OLD: compare with OLD
 #
 # environment
@@ -158,9 +159,8 @@ if [ -z "$kernels" ]; then
     [ -z "$timeout" ] || opts="$opts --timeout $(quote "$timeout")"
     [ -z "$expectations" ] || opts="$opts --expectations $(quote "$expectations")"
     [ "$kcidb" = no ] || opts="$opts --kcidb $(quote "$out/kcidb.json")$kcidb_opts"
-    eval "set -- $opts -- \"\$@\""
-    # shellcheck disable=SC2086  # --run-args is word-split on purpose
-    "$kconform" run --junit "$out/junit.xml" --ktap "$out/kconform.ktap" --json "$out/run.json" $runargs "$@" \
+    eval "set -- $opts $runargs -- \"\$@\""
+    "$kconform" run --junit "$out/junit.xml" --ktap "$out/kconform.ktap" --json "$out/run.json" "$@" \
         || status=$?
     [ -s "$out/junit.xml" ] || fallback_junit "$out/junit.xml" "$status"
 elif [ "${KCONFORM_CI_FAKE:-0}" = 1 ]; then

@@ -219,7 +219,8 @@ def test_lava_definition_reports_every_case_once(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "LAVA_CALLS": str(log),
            "KCONFORM_INSTALL": "no", "KCONFORM_VENV": sys.prefix}
     proc = subprocess.run(["sh", str(CI / "lava" / "kconform-lava.sh"), "--out", str(out), "--",
-                           "--family", "clone3"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+                           "--family", "clone3", "-k", "size or flags"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = [ln.split() for ln in log.read_text().splitlines()]
     names = [c[0] for c in calls]
@@ -230,7 +231,7 @@ def test_lava_definition_reports_every_case_once(tmp_path: Path) -> None:
     want = {f"{c.classname}.{c.name}": expected[c.verdict] for c in run.cases}
     got = {c[0]: c[c.index("--result") + 1] for c in calls}
     assert got.pop("kconform-run") == ("pass" if proc.returncode == 0 else "fail")
-    assert got == want and len(want) == len(run.cases) >= 100
+    assert got == want and len(want) == len(run.cases) >= 20
     assert all("--measurement" in c for c in calls if c[0] != "kconform-run")
 
 

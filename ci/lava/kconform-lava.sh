@@ -39,9 +39,12 @@ report() {  # name result [seconds]
     fi
 }
 
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+runargs=
+for a in "$@"; do runargs="$runargs $(quote "$a")"; done  # kconform run options, each kept whole
+
 status=0
-# kconform run options (a LAVA parameter, word-split on purpose) go before pytest's --
-"$here/ci/run-kconform.sh" --out "$out" --kcidb --kcidb-origin "$origin" --run-args "$*" || status=$?
+"$here/ci/run-kconform.sh" --out "$out" --kcidb --kcidb-origin "$origin" --run-args "$runargs" || status=$?
 echo "== kconform exit status $status"
 
 lines="$out/lava-results.txt"
