@@ -14,6 +14,7 @@ from typing import Any
 from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
+from conformance.vm import backends, debian
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -23,18 +24,26 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler]) -> None:
     k = sub.add_parser("kernels", help="list or fetch kernels for VM runs")
     ksub = k.add_subparsers(dest="kernels_command", required=True)
-    ksub.add_parser("list", help="kernels in the cache")
+    ls = ksub.add_parser("list", help="kernels in the cache (--available: what Debian offers)")
+    ls.add_argument("--available", action="store_true", help="kernels in Debian's indexes, newest first")
+    ls.add_argument("--refresh", action="store_true", help="refresh the package indexes first")
     fetch = ksub.add_parser("fetch", help="download Debian kernels (or check local specs)")
     fetch.add_argument("specs", nargs="+", metavar="SPEC")
+    fetch.add_argument("--refresh", action="store_true",
+                       help="refresh the package indexes (otherwise at most once a day)")
+    for p in (ls, fetch):
+        p.add_argument("--mirror", metavar="URL",
+                       help=f"Debian archive (default $KCONFORM_DEBIAN_MIRROR or {debian.DEFAULT_MIRROR})")
     handlers["kernels"] = cmd_kernels
 
     vm = sub.add_parser("vm", help="run the suite on other kernels in VMs")
     vm.add_argument("--kernel", action="append", required=True, metavar="SPEC",
-                    help="debian:6.1, debian:6.12, /path/vmlinuz:/path/modules or an extracted root; repeatable")
+                    help="debian:7.3, debian:7.3.4+deb13, debian:stable, a build tree, a bzImage or vmlinux, "
+                         "a modules directory, IMAGE:MODULES; repeatable")
     vm.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
     vm.add_argument("-j", type=int, default=1, metavar="N", dest="jobs", help="kernels booted in parallel")
     vm.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-kernel timeout in seconds")
-    vm.add_argument("--backend", choices=["qemu", "vng"], default="qemu",
+    vm.add_argument("--backend", choices=list(backends.BACKENDS), default="qemu",
                     help="qemu: kconform's own fast boot (default); vng: virtme-ng")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                     help="auto: KVM when a test boot works, else TCG")
@@ -53,22 +62,35 @@ def _usage(msg: str) -> Exception:
     return UsageError(msg)
 
 
+def _mirror(ns: argparse.Namespace) -> None:
+    if getattr(ns, "mirror", None):
+        os.environ["KCONFORM_DEBIAN_MIRROR"] = ns.mirror
+
+
 def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     from conformance.vm import kernels
 
-    if ns.kernels_command == "list":
-        found = kernels.list_cached()
-        if not found:
-            print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:6.12)")
-        for k in found:
-            print(f"{k.label:32} {k.release:28} {k.vmlinuz}")
-        return EXIT_OK
-    for spec in ns.specs:
-        try:
-            k = kernels.resolve(spec)
-        except kernels.KernelSpecError as e:
-            raise _usage(str(e)) from None
-        print(f"{spec}: {k.label} {k.release} {k.vmlinuz}")
+    _mirror(ns)
+    try:
+        if ns.kernels_command == "list" and ns.available:
+            apt = kernels.apt_state()
+            apt.update(refresh=ns.refresh)
+            rows: list[tuple[str, ...]] = [("spec", "version", "suite", "codename", "release", "packaging")]
+            rows += [(f"debian:{k.abi}", k.version, k.suite, k.codename, k.release, k.packaging.value)
+                     for k in debian.newest_first(apt.kernels())]
+            print("\n".join(aligned(rows)))
+            return EXIT_OK
+        if ns.kernels_command == "list":
+            found = kernels.list_cached()
+            if not found:
+                print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:7.3)")
+            print("\n".join(aligned([(k.label, k.release, str(k.image)) for k in found])))
+            return EXIT_OK
+        for spec in ns.specs:
+            k = kernels.resolve(spec, refresh=ns.refresh)
+            print(f"{spec}: {k.label} {k.release} {k.image}")
+    except kernels.KernelSpecError as e:
+        raise _usage(str(e)) from None
     return EXIT_OK
 
 
@@ -111,32 +133,24 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     except OSError as e:
         raise _usage(f"--out {out}: {e.strerror}") from None
     check_writable(str(out / "junit.xml"), "results")
+    if ns.cpus < 0:
+        raise _usage("--cpus must be positive")
+    be = backends.backend(ns.backend)
     try:
-        runner.require_tools()
-        resolved = [kernels.resolve(spec) for spec in ns.kernel]
+        be.check()
+        resolved = kernels.unique_labels([kernels.resolve(spec) for spec in ns.kernel])
     except kernels.KernelSpecError as e:
         raise _usage(str(e)) from None
-    labels = [k.label for k in resolved]
-    if len(set(labels)) != len(labels):
-        raise _usage(f"the same kernel is given twice ({', '.join(labels)})")
     cpus = ns.cpus or max(1, (os.cpu_count() or 1) // ns.jobs)
-    accel = runner.Accel(ns.accel)
-    if accel is runner.Accel.AUTO:
-        accel, why = runner.choose_accel(resolved[0])
-        print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
-    backend = runner.Backend(ns.backend)
-    if backend is runner.Backend.VNG:
-        try:
-            runner.vng_path()
-        except kernels.KernelSpecError as e:
-            raise _usage(str(e)) from None
     origin = ns.kcidb_origin or ("kconform" if ns.kcidb else None)
     try:
         writers.check_origin(origin)
     except ValueError as e:
         raise _usage(str(e)) from None
-    cfg = runner.VmConfig(backend=backend, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
-                          inject_panic=ns.inject_panic, run_args=tuple(extra))
+    accel, why = backends.choose_accel(backends.Accel(ns.accel), resolved[0])
+    print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
+    cfg = backends.VmConfig(backend=be.name, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
+                            inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 
     def progress(msg: str) -> None:

@@ -179,12 +179,15 @@ def grouped(moddir: Path | None) -> list[tuple[str, ModuleSet]]:
 
 
 def build(kernel: Kernel, out: Path) -> Path:
-    """Build (or reuse) the initramfs for kernel at out; returns its path."""
+    """Build (or reuse) the initramfs for kernel at out; returns its path (older ones for the
+    same label are removed)."""
     groups = grouped(kernel.modules)
     init = guest_init()
     busybox = busybox_path()
     listing = "\n".join(f"{g}:{','.join(ms.order)}" for g, ms in groups)
-    key = hashlib.sha256(init + busybox.read_bytes()[:1 << 16] + listing.encode()).hexdigest()[:12]
+    # Keyed by the image too: a rebuilt tree's modules have the same names, not the same bytes.
+    key = hashlib.sha256(init + busybox.read_bytes()[:1 << 16] + listing.encode()
+                         + kernel.digest.encode()).hexdigest()[:12]
     target = out.with_name(f"{out.stem}-{key}.cpio")
     if target.exists():
         return target
@@ -204,6 +207,8 @@ def build(kernel: Kernel, out: Path) -> Path:
     c.file("init", init, 0o755)
     c.file("kver", (kernel.release + "\n").encode())
     target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(f"{out.stem}-*.cpio"):
+        old.unlink(missing_ok=True)
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(c.finish())
     tmp.rename(target)

@@ -1,15 +1,19 @@
-"""Kernel specs, the kernel cache, and fetching Debian kernels.
+"""Kernel specs, the kernel cache, and what a kernel must have to run the guest.
 
 A spec names a kernel to boot:
 
-* ``debian:6.1``, ``debian:6.12``: the newest matching Debian package
-  (``linux-image-6.1.0-N-amd64-unsigned``, ``linux-image-6.12.N+deb12-amd64-unsigned``);
-* ``debian:6.1.0-56``, ``debian:6.12.117+deb12``: that exact ABI;
-* ``/path/vmlinuz:/path/lib/modules/<release>``: a local image and its modules directory;
-* ``/path/root``: a directory holding ``boot/vmlinuz-*`` and ``lib/modules/*`` (an extracted package).
+* ``debian:<series>`` (``debian:6.1``, ``debian:7.3``): the newest Debian kernel of that series;
+  ``debian:<abi>`` (``debian:7.3.4+deb13``, ``debian:6.1.0-57``): that ABI;
+  ``debian:<suite>`` (``stable``, ``testing``, ``unstable``, ``backports``, ``oldstable``, or a codename):
+  the newest kernel of that suite (see ``debian.py``);
+* a kernel build tree (``arch/x86/boot/bzImage`` and ``.config``; modules installed from the tree
+  into the cache when the config builds the guest's needs as modules);
+* a modules directory holding ``vmlinuz`` (``usr/lib/modules/<release>`` of the split packaging);
+* an extracted package root (``boot/vmlinuz-*`` or ``usr/lib/modules/*/vmlinuz``);
+* a bzImage or ELF vmlinux (everything the guest needs built in), or ``IMAGE:MODULES_DIR``.
 
-Debian packages are downloaded with ``apt-get download`` and unpacked with
-``dpkg-deb -x`` into the cache; nothing is installed into /boot.
+Each kernel gets a short label (``debian-7.3.4``, the tree's directory name, the image's name)
+used for its result folder and as ``run.label``.
 """
 
 from __future__ import annotations
@@ -18,22 +22,34 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from conformance.vm import debian, images
+from conformance.vm.arch import Arch, host_arch
+from conformance.vm.errors import KernelSpecError
 
-class KernelSpecError(ValueError):
-    """A spec that cannot be used; the message is one line for the user."""
+__all__ = ["Kernel", "KernelSpecError", "cache_dir", "resolve"]
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """A bootable kernel: image, modules and its release string."""
+    """A bootable kernel."""
 
-    label: str  # short, file-system safe name used for result directories
-    vmlinuz: Path
-    modules: Path | None  # lib/modules/<release>, None when the image has everything built in
-    release: str
+    label: str  # short, file-system safe, stable across runs
+    image: Path
+    modules: Path | None  # lib/modules/<release>, None when the guest's needs are built in
+    release: str  # uname -r in the guest
+    config: Path | None  # its .config, when one is known on the host
+    digest: str  # of the image's bytes: the key of everything cached for it
+    spec: str = ""
+    arch: Arch = field(default_factory=host_arch)
+    long_label: str = ""  # a longer, unique form, used when two kernels share a label
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.image
 
 
 def cache_dir() -> Path:
@@ -49,167 +65,246 @@ def kernels_dir() -> Path:
     return cache_dir() / "kernels"
 
 
-DEBIAN_SERIES = {
-    "6.1": re.compile(r"^linux-image-(6\.1\.0-\d+)-amd64-unsigned$"),
-    "6.12": re.compile(r"^linux-image-(6\.12\.\d+\+deb12)-amd64-unsigned$"),
-}
-DEBIAN_EXACT = re.compile(r"^(\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?)$")
-
-
-def _version_key(abi: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", abi))
-
-
-def debian_package(spec_version: str, available: list[str]) -> str:
-    """Package name for ``debian:<spec_version>`` among the available package names."""
-    series = DEBIAN_SERIES.get(spec_version)
-    if series is not None:
-        abis = [m.group(1) for name in available if (m := series.match(name))]
-        if not abis:
-            raise KernelSpecError(f"no Debian package for kernel series {spec_version} in the apt sources")
-        return f"linux-image-{max(abis, key=_version_key)}-amd64-unsigned"
-    if DEBIAN_EXACT.match(spec_version):
-        name = f"linux-image-{spec_version}-amd64-unsigned"
-        if name not in available:
-            raise KernelSpecError(f"Debian package {name} is not in the apt sources")
-        return name
-    known = ", ".join(f"debian:{s}" for s in DEBIAN_SERIES)
-    raise KernelSpecError(f"unknown Debian kernel {spec_version!r} (known series: {known}, or an exact ABI)")
-
-
-def _apt_candidates() -> list[str]:
-    if not shutil.which("apt-cache"):
-        raise KernelSpecError("apt-cache not found: debian: kernel specs need a Debian host")
-    out = _run(["apt-cache", "search", "--names-only", r"^linux-image-6\.[0-9]+.*-amd64-unsigned$"])
-    names = [line.split(" ", 1)[0] for line in out.splitlines()]
-    if not names and os.geteuid() == 0:
-        _run(["apt-get", "update", "-q"])
-        out = _run(["apt-cache", "search", "--names-only", r"^linux-image-6\.[0-9]+.*-amd64-unsigned$"])
-        names = [line.split(" ", 1)[0] for line in out.splitlines()]
-    return names
-
-
-def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise KernelSpecError(f"{cmd[0]} failed: {e}") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise KernelSpecError(f"{' '.join(cmd[:3])} failed: {last}")
-    return proc.stdout
-
-
-def _from_root(root: Path, label: str) -> Kernel:
-    images = sorted((root / "boot").glob("vmlinuz-*"))
-    mods = sorted((root / "lib" / "modules").glob("*")) if (root / "lib" / "modules").is_dir() else []
-    if not images:
-        raise KernelSpecError(f"{root}: no boot/vmlinuz-* in it")
-    release = images[-1].name.removeprefix("vmlinuz-")
-    moddir = root / "lib" / "modules" / release
-    if not moddir.is_dir():
-        moddir = mods[-1] if mods else moddir
-    return Kernel(label, images[-1], moddir if moddir.is_dir() else None, release)
-
-
-def _check_image(path: Path) -> None:
-    if not path.is_file():
-        raise KernelSpecError(f"kernel image {path} does not exist")
-    try:
-        with path.open("rb") as f:
-            head = f.read(0x210)
-    except OSError as e:
-        raise KernelSpecError(f"kernel image {path} is not readable: {e.strerror}") from None
-    is_bzimage = len(head) >= 0x206 and head[0x202:0x206] == b"HdrS"
-    if not is_bzimage and not head.startswith(b"\x7fELF"):
-        raise KernelSpecError(f"{path} is not a kernel image (no bzImage header, not ELF)")
-
-
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
 
 
-def cached(spec: str) -> Kernel | None:
-    """The kernel for a debian: spec if it is already in the cache."""
-    if not spec.startswith("debian:"):
+GENERIC_NAMES = ("bzImage", "vmlinuz", "vmlinux", "Image", "zImage", "boot")
+
+
+def make_kernel(image: Path, modules: Path | None, config: Path | None, spec: str, name: str = "") -> Kernel:
+    """A Kernel for an image, labelled from what the image says about itself."""
+    info = images.inspect(image)
+    release = info.release or (modules.name if modules else image.name.removeprefix("vmlinuz-"))
+    deb = info.debian_version
+    if deb is not None:
+        upstream = deb.split(":")[-1].rsplit("-", 1)[0]
+        label = f"debian-{upstream}"
+        long_label = f"debian-{release.removesuffix('-' + host_arch().flavour)}"
+    else:
+        if not name or name in GENERIC_NAMES or name.startswith(("vmlinuz-", "vmlinux-")):
+            name = release or image.name
+        label = name
+        long_label = f"{name}-{info.digest[:8]}"
+    return Kernel(_safe(label), image, modules, release, config, info.digest, spec, host_arch(), _safe(long_label))
+
+
+def unique_labels(ks: Sequence[Kernel]) -> list[Kernel]:
+    """Kernels whose label another one shares get their long label; the same image twice is an error."""
+    digests = [k.digest for k in ks]
+    if len(set(digests)) != len(digests):
+        dup = next(k for k in ks if digests.count(k.digest) > 1)
+        raise KernelSpecError(f"the same kernel is given twice ({dup.label}: {dup.spec})")
+    labels = [k.label for k in ks]
+    return [replace(k, label=k.long_label) if labels.count(k.label) > 1 else k for k in ks]
+
+
+# --------------------------------------------------------------------------- what the guest needs
+
+
+@dataclass(frozen=True)
+class Need:
+    what: str
+    options: tuple[str, ...]  # all of these, each =y or =m with its module present
+    module: dict[str, str]  # option -> module name when it is tristate
+
+
+GUEST_NEEDS = (
+    Need("virtio PCI", ("CONFIG_VIRTIO_PCI",), {"CONFIG_VIRTIO_PCI": "virtio_pci"}),
+    Need("9p over virtio", ("CONFIG_NET_9P", "CONFIG_NET_9P_VIRTIO", "CONFIG_9P_FS"),
+         {"CONFIG_NET_9P": "9pnet", "CONFIG_NET_9P_VIRTIO": "9pnet_virtio", "CONFIG_9P_FS": "9p"}),
+    Need("overlayfs", ("CONFIG_OVERLAY_FS",), {"CONFIG_OVERLAY_FS": "overlay"}),
+    Need("tmpfs", ("CONFIG_TMPFS",), {}),
+    Need("devtmpfs", ("CONFIG_DEVTMPFS",), {}),
+    Need("an initramfs", ("CONFIG_BLK_DEV_INITRD",), {}),
+    Need("a serial console", ("CONFIG_SERIAL_8250_CONSOLE",), {}),
+)
+
+
+def config_values(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(CONFIG_\w+)=(.*)$", text, re.MULTILINE)}
+
+
+def _has_module(modules: Path | None, name: str) -> bool:
+    if modules is None:
+        return False
+    dep = modules / "modules.dep"
+    if dep.exists():
+        return re.search(rf"(^|/){re.escape(name)}\.ko(\.\w+)?:", dep.read_text(), re.MULTILINE) is not None
+    return any(modules.rglob(f"{name}.ko*"))
+
+
+def missing_needs(config_text: str, modules: Path | None) -> list[str]:
+    """The options the guest needs that this configuration lacks (as CONFIG_X, or CONFIG_X=m without the module)."""
+    values = config_values(config_text)
+    out = []
+    for need in GUEST_NEEDS:
+        for opt in need.options:
+            v = values.get(opt)
+            if v == "y":
+                continue
+            if v == "m" and opt in need.module and _has_module(modules, need.module[opt]):
+                continue
+            out.append(f"{opt}=m (module not found)" if v == "m" else opt)
+    return out
+
+
+def check_needs(k: Kernel) -> None:
+    if k.config is None:
+        return  # unknown: the boot will tell
+    try:
+        text = k.config.read_text(errors="replace")
+    except OSError:
+        return
+    missing = missing_needs(text, k.modules)
+    if missing:
+        raise KernelSpecError(f"{k.spec or k.image}: the kernel lacks what the guest needs: {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------- path specs
+
+
+def _tree_modules(tree: Path, image_digest: str, release: str) -> Path | None:
+    """The tree's modules, installed with make modules_install into the cache (keyed by the image)."""
+    if not (tree / "modules.order").exists() or not (tree / "modules.order").read_text().strip():
         return None
-    want = spec.removeprefix("debian:")
-    found = []
-    for root in sorted(kernels_dir().glob("linux-image-*")) if kernels_dir().is_dir() else []:
-        abi = root.name.removeprefix("linux-image-").removesuffix("-amd64-unsigned")
-        series = DEBIAN_SERIES.get(want)
-        if (series and series.match(root.name)) or abi == want:
-            found.append((abi, root))
-    if not found:
-        return None
-    abi, root = max(found, key=lambda x: _version_key(x[0]))
-    return _from_root(root, f"debian-{_safe(abi)}")
+    base = cache_dir() / "tree-modules" / image_digest
+    moddir = base / "lib" / "modules" / release
+    if (moddir / "modules.dep").exists():
+        return moddir
+    shutil.rmtree(base, ignore_errors=True)
+    proc = subprocess.run(["make", "-s", "-C", str(tree), f"INSTALL_MOD_PATH={base}", "DEPMOD=/sbin/depmod",
+                           "modules_install"], capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0 or not moddir.is_dir():
+        last = (proc.stderr.strip().splitlines() or ["no modules directory"])[-1]
+        raise KernelSpecError(f"{tree}: make modules_install failed: {last}")
+    return moddir
 
 
-def fetch_debian(spec: str) -> Kernel:
-    version = spec.removeprefix("debian:")
-    package = debian_package(version, _apt_candidates())
-    root = kernels_dir() / package
-    if not (root / "boot").is_dir():
-        debs = cache_dir() / "debs"
-        debs.mkdir(parents=True, exist_ok=True)
-        for old in debs.glob(f"{package}_*.deb"):
-            old.unlink()
-        _run(["apt-get", "download", "-q", package], cwd=debs)
-        deb = next(iter(sorted(debs.glob(f"{package}_*.deb"))), None)
-        if deb is None:
-            raise KernelSpecError(f"apt-get download {package} produced no .deb")
-        tmp = root.with_name(root.name + ".part")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        _run(["dpkg-deb", "-x", str(deb), str(tmp)])
-        tmp.rename(root)
-        deb.unlink()
-    abi = package.removeprefix("linux-image-").removesuffix("-amd64-unsigned")
-    return _from_root(root, f"debian-{_safe(abi)}")
+def from_tree(tree: Path, spec: str) -> Kernel:
+    arch = host_arch()
+    image = tree / arch.image_in_tree
+    if not image.exists():
+        raise KernelSpecError(f"{tree}: a kernel build tree without {arch.image_in_tree} (run make first)")
+    config = tree / ".config"
+    info = images.inspect(image)
+    values = config_values(config.read_text(errors="replace"))
+    modules = _tree_modules(tree, info.digest, info.release) if values.get("CONFIG_MODULES") == "y" else None
+    return make_kernel(image, modules, config, spec, tree.resolve().name)
 
 
-def resolve(spec: str, fetch: bool = True) -> Kernel:
-    """Turn a spec into a bootable Kernel (downloading Debian packages when allowed)."""
-    if spec.startswith("debian:"):
-        k = cached(spec)
-        if k is not None:
-            return k
-        if not fetch:
-            raise KernelSpecError(f"{spec} is not in the cache (kconform kernels fetch {spec})")
-        return fetch_debian(spec)
-    if ":" in spec and not Path(spec).exists():
-        image_s, _, mods_s = spec.partition(":")
-        image, mods = Path(image_s), Path(mods_s)
-        _check_image(image)
-        if not mods.is_dir():
-            raise KernelSpecError(f"modules directory {mods} does not exist")
-        release = mods.name
-        return Kernel(_safe(release), image, mods, release)
+def from_root(root: Path, spec: str) -> Kernel:
+    """An extracted package (either packaging) or a modules directory with vmlinuz in it."""
+    if (root / "vmlinuz").is_file():  # usr/lib/modules/<release>
+        cfg = root / "config"
+        return make_kernel(root / "vmlinuz", root, cfg if cfg.exists() else None, spec, root.name)
+    for rel in ("usr/lib/modules", "lib/modules"):
+        for moddir in sorted((root / rel).glob("*/vmlinuz")) if (root / rel).is_dir() else []:
+            return from_root(moddir.parent, spec)
+    boot = sorted((root / "boot").glob("vmlinuz-*")) if (root / "boot").is_dir() else []
+    if not boot:
+        raise KernelSpecError(f"{root}: not a kernel build tree, modules directory or extracted kernel package "
+                              "(no .config with bzImage, vmlinuz, boot/vmlinuz-*)")
+    release = boot[-1].name.removeprefix("vmlinuz-")
+    image, modules, config = debian.layout(root, release)
+    assert image is not None
+    return make_kernel(image, modules, config, spec, release)
+
+
+def _config_near(image: Path) -> Path | None:
+    """A bare image inside a build tree (arch/*/boot/bzImage) or next to config-<release>."""
+    for parent in image.resolve().parents[:4]:
+        if (parent / ".config").exists() and (parent / "Makefile").exists():
+            return parent / ".config"
+    cfg = image.with_name(image.name.replace("vmlinuz", "config", 1))
+    return cfg if cfg != image and cfg.exists() else None
+
+
+def from_path(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
     path = Path(spec)
     if path.is_dir():
-        k = _from_root(path, _safe(path.name))
-        _check_image(k.vmlinuz)
-        return k
+        if (path / ".config").exists() and (path / "Makefile").exists():
+            return from_tree(path, spec)
+        return from_root(path, spec)
     if path.exists():
-        _check_image(path)
-        return Kernel(_safe(path.name), path, None, path.name.removeprefix("vmlinuz-"))
-    raise KernelSpecError(
-        f"unknown kernel spec {spec!r} (use debian:6.1, debian:6.12, /path/vmlinuz:/path/modules or a directory)"
-    )
+        images.inspect(path)
+        return make_kernel(path, None, _config_near(path), spec, path.name)
+    if ":" in spec:
+        image_s, _, mods_s = spec.partition(":")
+        image, mods = Path(image_s), Path(mods_s)
+        images.inspect(image)
+        if not mods.is_dir():
+            raise KernelSpecError(f"modules directory {mods} does not exist")
+        cfg = mods / "config"
+        return make_kernel(image, mods, cfg if cfg.exists() else _config_near(image), spec, mods.name)
+    raise KernelSpecError(f"unknown kernel spec {spec!r} (use debian:7.3, debian:stable, a build tree, "
+                          "a bzImage, a modules directory or IMAGE:MODULES)")
+
+
+# --------------------------------------------------------------------------- debian specs
+
+
+def apt_state() -> debian.AptState:
+    arch = host_arch()
+    return debian.AptState(cache_dir() / "apt" / arch.debian, arch)
+
+
+def debian_root() -> Path:
+    return kernels_dir() / "debian"
+
+
+def _from_debian_root(root: Path, k: debian.DebKernel, spec: str) -> Kernel:
+    image, modules, config = debian.layout(root, k.release)
+    if image is None:
+        raise KernelSpecError(f"{root}: the {k.packaging.value} package of {k.release} has no kernel image")
+    return make_kernel(image, modules, config, spec)
+
+
+def from_debian(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
+    want = spec.removeprefix("debian:")
+    apt = apt_state()
+    have = debian.cached(debian_root())
+    if not refresh and not apt.fresh():
+        # Indexes older than a day: a kernel already in the cache is used without the network.
+        hits = [k for k, _ in have if k.matches(want)]
+        if hits:
+            best = debian.newest_first(hits)[0]
+            return _from_debian_root(dict((k, r) for k, r in have)[best], best, spec)
+    if not fetch:
+        raise KernelSpecError(f"{spec} is not in the cache (kconform kernels fetch {spec})")
+    if not debian.SERIES.match(want) and not re.match(r"^[\w.+~-]+$", want):
+        raise KernelSpecError(f"unknown Debian kernel {want!r}")
+    apt.update(refresh=refresh)
+    chosen = debian.choose(apt.kernels(), want)
+    root = debian.fetch(apt, chosen, debian_root())
+    return _from_debian_root(root, chosen, spec)
 
 
 def list_cached() -> list[Kernel]:
-    d = kernels_dir()
-    if not d.is_dir():
-        return []
     out = []
-    for root in sorted(d.glob("linux-image-*")):
-        if root.name.endswith(".part"):
-            continue
-        abi = root.name.removeprefix("linux-image-").removesuffix("-amd64-unsigned")
+    for k, root in debian.newest_first_pairs(debian.cached(debian_root())):
         try:
-            out.append(_from_root(root, f"debian-{_safe(abi)}"))
+            out.append(_from_debian_root(root, k, f"debian:{k.abi}"))
         except KernelSpecError:
             continue
     return out
+
+
+# --------------------------------------------------------------------------- the table
+
+
+Resolver = Callable[[str, bool, bool], Kernel]  # (spec, may fetch, refresh indexes)
+SPEC_KINDS: tuple[tuple[str, Resolver], ...] = (
+    ("debian:", from_debian),
+    ("", from_path),
+)
+
+
+def resolve(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
+    """Turn a spec into a bootable Kernel (downloading Debian packages when allowed)."""
+    for prefix, how in SPEC_KINDS:
+        if spec.startswith(prefix):
+            k = how(spec, fetch, refresh)
+            check_needs(k)
+            return k
+    raise AssertionError("the last spec kind matches everything")

@@ -1,0 +1,254 @@
+"""Ways of booting a guest, behind one small interface, chosen from ``BACKENDS``.
+
+A backend turns (kernel, settings, result directory) into a ``Launch``: the
+command to start, where the guest's console goes, and what to clean up after.
+The runner starts, watches and judges every backend's guest the same way.
+The guest architecture is a backend parameter.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from conformance.vm import images, initramfs
+from conformance.vm.arch import Arch, host_arch
+from conformance.vm.errors import KernelSpecError
+from conformance.vm.kernels import Kernel, cache_dir
+
+
+class Accel(enum.StrEnum):
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+@dataclass(frozen=True)
+class VmConfig:
+    backend: str = "qemu"
+    accel: Accel = Accel.TCG  # chosen once, before any kernel boots (choose_accel)
+    cpus: int = 2
+    memory: str = "1G"
+    timeout_s: float = 1800.0
+    inject_panic: bool = False
+    run_args: tuple[str, ...] = ()  # passed to kconform run in the guest
+
+
+@dataclass
+class Launch:
+    cmd: list[str]
+    console_on_stdout: bool  # False: QEMU writes console.log itself
+    cleanup: list[Path] = field(default_factory=list)  # files removed after the guest is gone
+
+
+def cmdline(arch: Arch) -> str:
+    return (f"console={arch.console} panic=-1 oops=panic quiet loglevel=4 mitigations=off no_timer_check "
+            "tsc=reliable")
+
+
+def boot_image(kernel: Kernel) -> Path:
+    """An uncompressed vmlinux with a PVH entry (skips the decompressor: much faster under TCG),
+    extracted from the bzImage and cached by the image's digest; the image itself otherwise."""
+    return images.extract(kernel.image, cache_dir() / "vmlinux").elf or kernel.image
+
+
+def qemu_base(arch: Arch, accel: Accel, cpus: int, memory: str) -> list[str]:
+    return [arch.qemu, "-accel", accel.value, "-M", arch.machine, "-m", memory, "-smp", str(cpus),
+            "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config"]
+
+
+class Backend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arch(self) -> Arch: ...
+
+    def check(self) -> None:
+        """KernelSpecError (one line) when a tool is missing."""
+
+    def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch: ...
+
+
+# --------------------------------------------------------------------------- QEMU direct
+
+SCRATCH_BYTES = 512 << 20
+
+
+def scratch_disk(path: Path) -> Path | None:
+    """A sparse ext4 image for the guest's TMPDIR (None when mkfs.ext4 is missing)."""
+    mkfs = shutil.which("mkfs.ext4") or shutil.which("mkfs.ext4", path="/usr/sbin:/sbin")
+    if mkfs is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(SCRATCH_BYTES)
+    proc = subprocess.run([mkfs, "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(path)],
+                          capture_output=True)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        return None
+    return path
+
+
+@dataclass(frozen=True)
+class QemuDirect:
+    """kconform's own boot: PVH vmlinux, busybox initramfs, the host's root over 9p."""
+
+    arch: Arch
+    name: str = "qemu"
+
+    def check(self) -> None:
+        if shutil.which(self.arch.qemu) is None:
+            raise KernelSpecError(f"{self.arch.qemu} not found (apt-get install {self.arch.qemu_package})")
+        initramfs.busybox_path()
+
+    def command(self, kernel: Kernel, cfg: VmConfig, outdir: Path, initrd: Path, disk: Path | None) -> list[str]:
+        append = f"{cmdline(self.arch)} kc.out={outdir} kc.msize=512000 kc.cache=loose"
+        if cfg.inject_panic:
+            append += " kc.panic=1"
+        drive: list[str] = []
+        if disk is not None:
+            append += " kc.disk=1"
+            drive = ["-drive", f"file={disk},if=none,id=scratch,format=raw,cache=unsafe",
+                     "-device", "virtio-blk-pci,drive=scratch"]
+        return [
+            *qemu_base(self.arch, cfg.accel, cfg.cpus, cfg.memory),
+            "-chardev", f"file,id=con,path={outdir / 'console.log'}", "-serial", "chardev:con",
+            "-fsdev", "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot",
+            "-fsdev", f"local,id=fsout,path={outdir},security_model=none",
+            "-device", "virtio-9p-pci,fsdev=fsout,mount_tag=kcout",
+            *drive, "-kernel", str(boot_image(kernel)), "-initrd", str(initrd), "-append", append,
+        ]
+
+    def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
+        initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
+        disk = scratch_disk(cache_dir() / "scratch" / f"{kernel.label}-{os.getpid()}.img")
+        return Launch(self.command(kernel, cfg, outdir, initrd, disk), False, [disk] if disk else [])
+
+
+# --------------------------------------------------------------------------- virtme-ng
+
+
+def vng_path() -> str:
+    found = shutil.which("vng") or str(Path(sys.prefix) / "bin" / "vng")
+    if not Path(found).exists():
+        raise KernelSpecError("virtme-ng is not installed (pip install 'kconform[vng]' or apt-get install virtme-ng)")
+    return found
+
+
+VNG_MODULES = dict(initramfs.MODULE_GROUPS)["vhost"]
+
+
+def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
+    """virtme-ng boots the host's root itself: load the modules (insmod of the kernel's own
+    files in dependency order: vng's modprobe does not find an extracted package's modules),
+    mark the console, run."""
+    mods = initramfs.resolve_modules(kernel.modules, VNG_MODULES) if kernel.modules else None
+    lines = [
+        "#!/bin/sh",
+        "export PATH=/usr/sbin:/sbin:$PATH",
+        't() { read up _ < /proc/uptime; echo "KC[$up] $*"; }',
+    ]
+    if mods is not None:
+        # Decompressed on the host: the guest's insmod may not read .ko.xz.
+        moddir = outdir / "vng-modules"
+        moddir.mkdir(exist_ok=True)
+        for name in mods.order:
+            target = moddir / initramfs.loaded_name(name)
+            target.write_bytes(initramfs.decompressed(mods.files[name]))
+            lines.append(f"insmod {shlex.quote(str(target))} || t 'insmod {target.name} failed'")
+    if inject_panic:
+        lines += ['t "panic requested"', "echo 1 > /proc/sys/kernel/sysrq", "echo c > /proc/sysrq-trigger"]
+    lines += ["t cmd-start", f"sh {shlex.quote(str(outdir / 'run.sh'))}", "rc=$?", 't "cmd-end rc=$rc"',
+              f"echo $rc > {shlex.quote(str(outdir / 'exitcode'))}", ""]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Vng:
+    """virtme-ng (vng --run) with the console on stdout (-v): without udev in the guest its
+    exit code and the script's own output are lost, so results travel through --rwdir."""
+
+    arch: Arch
+    name: str = "vng"
+
+    def check(self) -> None:
+        vng_path()
+
+    def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
+        (outdir / "run-vng.sh").write_text(vng_script(kernel, outdir, cfg.inject_panic))
+        cross = ["--arch", self.arch.name] if self.arch.name != host_arch().name else []
+        cmd = [vng_path(), "--run", str(kernel.image), *cross, "--force-9p", "--cpus", str(cfg.cpus),
+               "--memory", cfg.memory, "--rwdir", str(outdir), "--cwd", "/tmp", "-v"]
+        if cfg.accel is not Accel.KVM:
+            cmd.append("--disable-kvm")
+        return Launch([*cmd, "--", "sh", str(outdir / "run-vng.sh")], True)
+
+
+BACKENDS: dict[str, Callable[[Arch], Backend]] = {
+    "qemu": QemuDirect,  # kconform's own fast boot (default)
+    "vng": Vng,  # virtme-ng
+}
+
+
+def backend(name: str, arch: Arch | None = None) -> Backend:
+    return BACKENDS[name](arch or host_arch())
+
+
+# --------------------------------------------------------------------------- floor and accelerator
+
+
+def floor_initramfs() -> Path:
+    target = cache_dir() / "floor.cpio"
+    if not target.exists():
+        c = initramfs.Cpio()
+        for d in ("bin", "dev", "proc"):
+            c.dir(d)
+        c.file("bin/busybox", initramfs.busybox_path().read_bytes(), 0o755)
+        c.file("init", b"#!/bin/busybox sh\n/bin/busybox echo KC-FLOOR-UP\n/bin/busybox poweroff -f\n", 0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(c.finish())
+    return target
+
+
+def boot_floor(kernel: Kernel, accel: Accel, timeout_s: float = 120, cpus: int = 2,
+               memory: str = "1G") -> float | None:
+    """Seconds for the bare boot floor (init only powers off), or None if it failed."""
+    arch = kernel.arch
+    cmd = [*qemu_base(arch, accel, cpus, memory), "-serial", "stdio", "-kernel", str(boot_image(kernel)),
+           "-initrd", str(floor_initramfs()), "-append", cmdline(arch)]
+    t = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None
+    if b"KC-FLOOR-UP" not in proc.stdout:
+        return None
+    return time.monotonic() - t
+
+
+KVM_PROBE_S = 8.0  # a KVM floor boot takes well under a second where KVM works
+
+
+def choose_accel(wanted: Accel, kernel: Kernel) -> tuple[Accel, str]:
+    """The accelerator for the whole run, decided once.  auto: KVM when /dev/kvm is usable
+    *and* a floor boot with it finishes (/dev/kvm can exist and still not work, nested), else TCG."""
+    if wanted is not Accel.AUTO:
+        return wanted, "as asked"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Accel.TCG, "no usable /dev/kvm"
+    t = boot_floor(kernel, Accel.KVM, timeout_s=KVM_PROBE_S)
+    if t is None:
+        return Accel.TCG, f"a KVM test boot did not finish within {KVM_PROBE_S:g} s"
+    return Accel.KVM, f"a KVM test boot took {t:.1f} s"
