@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.vm import kernels, runner
+from conformance.vm import backends, kernels, runner
 
 
 def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str]) -> float:
@@ -58,12 +58,12 @@ def main() -> int:
     ns = ap.parse_args(argv)
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
     ks = [kernels.resolve(s) for s in specs]
-    accel = runner.Accel(ns.accel)
+    accel = backends.Accel(ns.accel)
     print(f"{'kernel':26} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
     singles: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for spec, k in zip(specs, ks, strict=True):
-            floors = [runner.boot_floor(k, accel) for _ in range(ns.floor_runs)]
+            floors = [backends.boot_floor(k, accel) for _ in range(ns.floor_runs)]
             ok = [f for f in floors if f is not None]
             floor = statistics.median(ok) if ok else float("nan")
             out = Path(tmp) / "one"

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import bz2
+import dataclasses
+import gzip
+import itertools
+import json
+import lzma
 import os
+import shutil
+import struct
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from conformance.cli import main
-from conformance.vm import initramfs, kernels, runner
+from conformance.vm import backends, debian, images, initramfs, kernels, runner
+from conformance.vm.arch import X86_64
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 DATA = Path(__file__).parent / "data"
@@ -30,7 +40,7 @@ def test_panic_headline_and_excerpt() -> None:
 
 
 def test_error_junit_is_schema_valid(tmp_path: Path) -> None:
-    k = Kernel("debian-test", Path("/nonexistent"), None, "6.12.0-test")
+    k = Kernel("debian-test", Path("/nonexistent"), None, "6.12.0-test", None, "0" * 16)
     res = runner.VmResult(k, tmp_path, runner.Outcome.PANIC, detail=runner.excerpt(
         (DATA / "console-6.12-panic.log").read_text()))
     runner._write_error_junit(res)
@@ -81,16 +91,6 @@ def test_resolve_modules_dependencies_first(tmp_path: Path) -> None:
     assert ms.order == ("c.ko", "b.ko", "a.ko")
 
 
-def test_debian_package_choice() -> None:
-    avail = ["linux-image-6.1.0-50-amd64-unsigned", "linux-image-6.1.0-56-amd64-unsigned",
-             "linux-image-6.12.115+deb12-amd64-unsigned", "linux-image-6.12.117+deb12-amd64-unsigned",
-             "linux-image-6.12.117+deb12-rt-amd64-unsigned"]
-    assert kernels.debian_package("6.1", avail) == "linux-image-6.1.0-56-amd64-unsigned"
-    assert kernels.debian_package("6.12", avail) == "linux-image-6.12.117+deb12-amd64-unsigned"
-    with pytest.raises(KernelSpecError):
-        kernels.debian_package("5.99", avail)
-
-
 @pytest.mark.parametrize(
     ("spec", "needle"),
     [("bogus-spec", "unknown kernel spec"), ("/etc/hostname", "not a kernel image"),
@@ -98,7 +98,7 @@ def test_debian_package_choice() -> None:
 )
 def test_bad_kernel_specs_exit_2(spec: str, needle: str, capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "require_tools", lambda: None)
+    monkeypatch.setattr(backends.QemuDirect, "check", lambda self: None)
     rc = main(["vm", "--kernel", spec, "--out", "/tmp/kconform-test-out"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and needle in err[0]
@@ -119,3 +119,256 @@ def test_module_groups_never_share_a_module() -> None:
             for b in background[i + 1:]:
                 assert not a & b, k.label
         assert any("vhost_net" in m for m in groups[-1][1].order) or not background[-1]
+
+
+# --------------------------------------------------------------------------- Debian indexes
+
+
+def _index(name: str, suite: str, codename: str) -> list[debian.DebKernel]:
+    return debian.parse_packages((DATA / name).read_text(), suite, codename, X86_64)
+
+
+def test_both_packagings_from_captured_indexes() -> None:
+    split = _index("debian-trixie-backports-Packages.txt", "stable-backports", "trixie-backports")
+    assert [(k.abi, k.packaging) for k in split] == [("7.3.4+deb13", debian.Packaging.SPLIT)]
+    k = split[0]
+    assert k.packages == tuple(f"linux-{p}-7.3.4+deb13-amd64=7.3.4-1~bpo13+1" for p in ("binary", "modules", "base"))
+    assert k.label == "debian-7.3.4" and k.release == "7.3.4+deb13-amd64" and k.size > 100_000_000
+    old = _index("debian-bookworm-security-Packages.txt", "oldstable-security", "bookworm-security")
+    # cloud and rt flavours, -dbg and the signed image are not what the guest boots
+    assert sorted(k.abi for k in old) == ["6.1.0-57", "6.12.117+deb12"]
+    assert all(k.packaging is debian.Packaging.OLD and k.packages[0].endswith(f"-amd64-unsigned={k.version}")
+               for k in old)
+
+
+def _all() -> list[debian.DebKernel]:
+    return (_index("debian-trixie-backports-Packages.txt", "stable-backports", "trixie-backports")
+            + _index("debian-bookworm-security-Packages.txt", "oldstable-security", "bookworm-security"))
+
+
+@pytest.mark.parametrize(("want", "abi"), [
+    ("7.3", "7.3.4+deb13"), ("7.3.4+deb13", "7.3.4+deb13"), ("7.3.4+deb13-amd64", "7.3.4+deb13"),
+    ("6.1", "6.1.0-57"), ("6.1.0-57", "6.1.0-57"), ("6.12", "6.12.117+deb12"),
+    ("backports", "7.3.4+deb13"), ("trixie-backports", "7.3.4+deb13"), ("oldstable", "6.12.117+deb12"),
+    ("bookworm", "6.12.117+deb12"),
+])
+def test_spec_choice(want: str, abi: str) -> None:
+    assert debian.choose(_all(), want).abi == abi
+
+
+@pytest.mark.parametrize(("want", "needle"), [
+    ("8.0", "no Debian kernel of series 8.0"), ("bogus", "unknown Debian kernel 'bogus'"),
+    ("6.1.0-99", "no Debian kernel with ABI 6.1.0-99"), ("stable", "unknown Debian kernel 'stable'"),
+])
+def test_bad_debian_specs(want: str, needle: str) -> None:
+    with pytest.raises(KernelSpecError, match=needle) as e:
+        debian.choose(_all(), want)
+    assert "\n" not in str(e.value)
+
+
+def test_debian_version_order() -> None:
+    order = ["6.12.117-1~deb12u1", "6.12.117-1", "6.12.117-2", "6.12.118-1", "7.2.13-1", "7.3.4-1~bpo13+1",
+             "7.3.4-1", "1:5.0-1"]
+    for a, b in itertools.pairwise(order):
+        assert debian.version_cmp(a, b) < 0 < debian.version_cmp(b, a), (a, b)
+    assert debian.version_cmp("7.3.4-1", "7.3.4-1") == 0
+
+
+def test_private_apt_state_options(tmp_path: Path) -> None:
+    apt = debian.AptState(tmp_path, X86_64)
+    opts = " ".join(apt.options())
+    assert f"Dir::Etc::SourceList={tmp_path}/sources.list" in opts and "/etc/apt" not in opts
+    assert f"Dir::State::status={tmp_path}/status" in opts
+    if debian.KEYRING.exists():
+        text = apt.sources({"stable": "trixie", "stable-security": "trixie-security"})
+        assert text.splitlines()[0].endswith("debian trixie main")
+        assert "debian-security trixie-security main" in text
+
+
+def test_mirror_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCONFORM_DEBIAN_MIRROR", "http://mirror.example/debian/")
+    assert debian.mirrors()[0] == "http://mirror.example/debian"
+    monkeypatch.delenv("KCONFORM_DEBIAN_MIRROR")
+    assert debian.mirrors()[0] == debian.DEFAULT_MIRROR
+
+
+def test_cached_debian_kernel_needs_no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel in the cache resolves with stale indexes and no apt at all."""
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path))
+    k = _index("debian-trixie-backports-Packages.txt", "stable-backports", "trixie-backports")[0]
+    moddir = tmp_path / "kernels/debian" / k.release / "usr/lib/modules" / k.release
+    moddir.mkdir(parents=True)
+    (moddir / "vmlinuz").write_bytes(_bzimage(_elf(pvh=True), "gzip", version=k.release + " Debian 7.3.4-1~bpo13+1"))
+    (moddir / "config").write_text(_GOOD_CONFIG)
+    (moddir.parents[3] / debian.META).write_text(json.dumps(dataclasses.asdict(k)))
+    monkeypatch.setattr(debian.AptState, "run", lambda *a, **kw: pytest.fail("apt was called"))
+    got = kernels.resolve("debian:7.3")
+    assert (got.label, got.release, got.config) == ("debian-7.3.4", k.release, moddir / "config")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _elf(pvh: bool, extra: bytes = b"") -> bytes:
+    """A minimal ELF64 with one PT_NOTE (a Xen PHYS32_ENTRY note when pvh)."""
+    note = struct.pack("<III", 4, 4, 18 if pvh else 1) + b"Xen\0" + struct.pack("<I", 0x1000000)
+    ehdr = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 64, 0, 0, 64, 56, 1,
+                                                              0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 4, 4, 120, 0, 0, len(note), len(note), 4)
+    return ehdr + phdr + note + b"Linux version 6.12.117-test (x@y) #1" + extra
+
+
+def _compress(data: bytes, how: str) -> bytes:
+    if how == "gzip":
+        return gzip.compress(data)
+    if how == "xz":
+        return lzma.compress(data, check=lzma.CHECK_CRC32)
+    if how == "bzip2":
+        return bz2.compress(data)
+    if how == "lzma":
+        return lzma.compress(data, format=lzma.FORMAT_ALONE)
+    tool = {"zstd": ["zstd", "-qc"], "lz4": ["lz4", "-qc", "-l"], "lzo": ["lzop", "-qc"]}[how]
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} not installed")
+    return subprocess.run(tool, input=data, capture_output=True, check=True).stdout
+
+
+def _bzimage(elf: bytes, how: str, version: str = "6.12.117-test (x@y) #1", false_magics: bool = True) -> bytes:
+    """A bzImage-shaped file: setup header, version string, and setup code full of false magics."""
+    setup_sects = 4
+    setup = bytearray((setup_sects + 1) * 512)
+    setup[0x1F1] = setup_sects
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x20F)
+    vpos = 0x400
+    struct.pack_into("<H", setup, 0x20E, vpos - 0x200)
+    setup[vpos:vpos + len(version) + 1] = version.encode() + b"\0"
+    if false_magics:  # every magic followed by garbage, as setup code can contain
+        for i, (_, magic, _h) in enumerate(images.COMPRESSIONS):
+            pos = 0x600 + 32 * i
+            setup[pos:pos + len(magic) + 8] = magic + b"\xff" * 8
+    payload = _compress(elf, how) + struct.pack("<I", len(elf))
+    pm = bytearray(b"\x00" * 0x200)  # decompressor code before the payload
+    pm[0x10:0x13] = b"\x1f\x8b\x08"  # and one more false gzip magic there
+    struct.pack_into("<II", setup, 0x248, len(pm), len(payload))
+    return bytes(setup) + bytes(pm) + payload + b"\0" * 64
+
+
+@pytest.mark.parametrize("how", ["gzip", "xz", "zstd", "lz4", "lzo", "bzip2", "lzma"])
+def test_payload_every_compression(how: str) -> None:
+    elf = _elf(pvh=True, extra=os.urandom(4096))
+    assert images.payload(_bzimage(elf, how)) == elf
+
+
+def test_false_magics_without_header_fields() -> None:
+    """An image without payload fields is scanned; false magics are skipped, never raised."""
+    elf = _elf(pvh=True)
+    data = bytearray(_bzimage(elf, "gzip"))
+    struct.pack_into("<H", data, 0x206, 0x207)  # boot protocol 2.07: no payload fields
+    assert images.payload(bytes(data)) == elf
+    assert images.payload(b"\x1f\x8b\x08" + b"\xff" * 100 + b"\xfd7zXZ\x00" + b"\0" * 50) is None
+
+
+def test_pvh_note_and_release(tmp_path: Path) -> None:
+    assert images.has_pvh_note(_elf(pvh=True)) and not images.has_pvh_note(_elf(pvh=False))
+    img = tmp_path / "bzImage"
+    img.write_bytes(_bzimage(_elf(pvh=True), "gzip", version="7.3.4+deb13-amd64 (d@l) #1 SMP Debian 7.3.4-1~bpo13+1"))
+    info = images.inspect(img)
+    assert (info.kind, info.release, info.debian_version) == (images.Kind.BZIMAGE, "7.3.4+deb13-amd64",
+                                                              "7.3.4-1~bpo13+1")
+
+
+def test_extract_cache_is_keyed_by_content(tmp_path: Path) -> None:
+    """A kernel rebuilt at the same path boots the new build, never a stale ELF."""
+    img, cache = tmp_path / "bzImage", tmp_path / "cache"
+    first, second = _elf(pvh=True, extra=b"first"), _elf(pvh=True, extra=b"second build")
+    img.write_bytes(_bzimage(first, "gzip"))
+    a = images.extract(img, cache).elf
+    img.write_bytes(_bzimage(second, "gzip"))
+    os.utime(img, ns=(1, 1))
+    b = images.extract(img, cache).elf
+    assert a is not None and b is not None and a != b
+    assert a.read_bytes() == first and b.read_bytes() == second
+
+
+def test_no_pvh_boots_the_bzimage(tmp_path: Path) -> None:
+    img = tmp_path / "bzImage"
+    img.write_bytes(_bzimage(_elf(pvh=False), "gzip"))
+    assert images.extract(img, tmp_path / "c").elf is None
+    img.write_bytes(_bzimage(b"not an elf" * 10, "gzip"))
+    os.utime(img, ns=(2, 2))
+    assert images.extract(img, tmp_path / "c").elf is None
+
+
+def test_ikconfig_is_found(tmp_path: Path) -> None:
+    elf = _elf(pvh=True, extra=b"IKCFG_ST" + gzip.compress(b"CONFIG_9P_FS=y\n") + b"IKCFG_ED")
+    img = tmp_path / "bzImage"
+    img.write_bytes(_bzimage(elf, "xz"))
+    cfg = images.extract(img, tmp_path / "c").config
+    assert cfg is not None and cfg.read_text() == "CONFIG_9P_FS=y\n"
+
+
+# --------------------------------------------------------------------------- trees and needs
+
+
+_GOOD_CONFIG = "".join(f"{o}=y\n" for n in kernels.GUEST_NEEDS for o in n.options)
+
+
+def test_guest_needs() -> None:
+    assert kernels.missing_needs(_GOOD_CONFIG, None) == []
+    no9p = _GOOD_CONFIG.replace("CONFIG_9P_FS=y\n", "# CONFIG_9P_FS is not set\n")
+    assert kernels.missing_needs(no9p, None) == ["CONFIG_9P_FS"]
+    as_module = _GOOD_CONFIG.replace("CONFIG_OVERLAY_FS=y", "CONFIG_OVERLAY_FS=m")
+    assert kernels.missing_needs(as_module, None) == ["CONFIG_OVERLAY_FS=m (module not found)"]
+
+
+def _tree(tmp_path: Path, config: str, image: bool = True) -> Path:
+    tree = tmp_path / "linux"
+    (tree / "arch/x86/boot").mkdir(parents=True)
+    (tree / "Makefile").write_text("# kernel\n")
+    (tree / ".config").write_text(config)
+    if image:
+        (tree / "arch/x86/boot/bzImage").write_bytes(_bzimage(_elf(pvh=True), "gzip"))
+    return tree
+
+
+def test_build_tree(tmp_path: Path) -> None:
+    k = kernels.resolve(str(_tree(tmp_path, _GOOD_CONFIG)))
+    assert (k.label, k.release, k.modules) == ("linux", "6.12.117-test", None)
+    assert k.config == tmp_path / "linux/.config"
+
+
+@pytest.mark.parametrize(("config", "image", "needle"), [
+    (_GOOD_CONFIG.replace("CONFIG_9P_FS=y", "CONFIG_9P_FS=n"), True, "lacks what the guest needs: CONFIG_9P_FS"),
+    (_GOOD_CONFIG, False, "without arch/x86/boot/bzImage"),
+])
+def test_bad_trees_exit_2(tmp_path: Path, config: str, image: bool, needle: str,
+                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends.QemuDirect, "check", lambda self: None)
+    tree = _tree(tmp_path, config, image)
+    rc = main(["vm", "--kernel", str(tree), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_labels_unique(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, extra in ((a, b"a"), (b, b"b")):
+        d.mkdir()
+        (d / "bzImage").write_bytes(_bzimage(_elf(pvh=True, extra=extra), "gzip"))
+    ks = kernels.unique_labels([kernels.resolve(str(a / "bzImage")), kernels.resolve(str(b / "bzImage"))])
+    assert len({k.label for k in ks}) == 2 and all(k.label.startswith("6.12.117-test-") for k in ks)
+    with pytest.raises(KernelSpecError, match="given twice"):
+        kernels.unique_labels([kernels.resolve(str(a / "bzImage"))] * 2)
+
+
+def test_backends_from_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
+    for name, make in backends.BACKENDS.items():
+        be = make(X86_64)
+        assert be.name == name and be.arch is X86_64
+    img = tmp_path / "k.elf"
+    img.write_bytes(_elf(pvh=True))
+    cmd = backends.QemuDirect(X86_64).command(
+        Kernel("k", img, None, "r", None, "0" * 16), backends.VmConfig(), Path("/out"), Path("/i.cpio"), None)
+    assert cmd[0] == X86_64.qemu and f"console={X86_64.console}" in cmd[-1]

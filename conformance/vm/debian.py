@@ -81,6 +81,7 @@ class DebKernel:
     codename: str  # trixie-backports
     packaging: Packaging
     packages: tuple[str, ...]  # name=version for apt-get download
+    size: int = 0  # bytes to download
 
     @property
     def release(self) -> str:
@@ -177,6 +178,7 @@ def parse_packages(text: str, suite: str, codename: str, arch: Arch) -> list[Deb
     old = re.compile(rf"^linux-image-({ABI})-{flavour}-unsigned$")
     split = re.compile(rf"^linux-(binary|modules|base)-({ABI})-{flavour}$")
     versions: dict[str, str] = {}
+    sizes: dict[str, int] = {}
     for stanza in text.split("\n\n"):
         if not stanza.startswith("Package: linux-"):
             continue
@@ -185,17 +187,19 @@ def parse_packages(text: str, suite: str, codename: str, arch: Arch) -> list[Deb
             m = re.search(r"^Version: (\S+)", stanza, re.MULTILINE)
             if m:
                 versions[name] = m.group(1)
+                size = re.search(r"^Size: (\d+)", stanza, re.MULTILINE)
+                sizes[name] = int(size.group(1)) if size else 0
     out: list[DebKernel] = []
     for name, version in versions.items():
         if m := old.match(name):
             out.append(DebKernel(m.group(1), arch.flavour, version, suite, codename, Packaging.OLD,
-                                 (f"{name}={version}",)))
+                                 (f"{name}={version}",), sizes[name]))
         elif (m := split.match(name)) and m.group(1) == "binary":
             abi = m.group(2)
             parts = tuple(f"linux-{p}-{abi}-{arch.flavour}" for p in ("binary", "modules", "base"))
             if all(versions.get(p) == version for p in parts):
                 out.append(DebKernel(abi, arch.flavour, version, suite, codename, Packaging.SPLIT,
-                                     tuple(f"{p}={version}" for p in parts)))
+                                     tuple(f"{p}={version}" for p in parts), sum(sizes[p] for p in parts)))
     return out
 
 
@@ -275,19 +279,39 @@ class AptState:
         except OSError:
             return False
 
-    def run(self, *args: str, cwd: Path | None = None, timeout: float = 1800, live: bool = False) -> str:
+    def run(self, *args: str, cwd: Path | None = None, timeout: float = 1800,
+            watch: Callable[[], None] | None = None) -> str:
+        """apt with the private state; watch() is called every few seconds while it runs."""
         if shutil.which(args[0]) is None:
             raise KernelSpecError(f"{args[0]} not found: debian: kernel specs need apt (a Debian or Ubuntu host)")
         cmd = [args[0], *self.options(), *args[1:]]
-        try:
-            proc = subprocess.run(cmd, cwd=cwd, timeout=timeout, text=True, stdin=subprocess.DEVNULL,
-                                  stdout=None if live else subprocess.PIPE, stderr=subprocess.PIPE)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise KernelSpecError(f"{args[0]} {args[1]} failed: {e}") from None
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            try:
+                proc = subprocess.Popen(cmd, cwd=cwd, text=True, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            except OSError as e:
+                raise KernelSpecError(f"{args[0]} {args[1]} failed: {e}") from None
+            deadline = time.monotonic() + timeout
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=5)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() > deadline:
+                            raise KernelSpecError(f"{args[0]} {args[1]} timed out after {timeout:g} s") from None
+                        if watch is not None:
+                            watch()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
         if proc.returncode != 0:
-            errs = [ln for ln in proc.stderr.splitlines() if ln.startswith("E:")] or proc.stderr.splitlines()
+            errs = [ln for ln in stderr.splitlines() if ln.startswith("E:")] or stderr.splitlines()
             raise KernelSpecError(f"{args[0]} {args[1]} failed: {(errs or ['(no output)'])[-1].strip()}")
-        return proc.stdout or ""
+        return stdout
 
     def setup(self) -> None:
         for d in ("lists/partial", "cache/archives/partial", "sources.d", "state"):
@@ -311,11 +335,11 @@ class AptState:
                 raise
             say(f"warning: {e}")
         self.stamp.touch()
-        (self.root / "kernels.json").unlink(missing_ok=True)
+        (self.root / "kernels-2.json").unlink(missing_ok=True)
 
     def kernels(self) -> list[DebKernel]:
         """Every kernel in the indexes (cached as kernels.json until the next update)."""
-        cache = self.root / "kernels.json"
+        cache = self.root / "kernels-2.json"
         if cache.exists() and self.stamp.exists() and cache.stat().st_mtime >= self.stamp.stat().st_mtime:
             rows = json.loads(cache.read_text())
             return [DebKernel(**{**r, "packaging": Packaging(r["packaging"]), "packages": tuple(r["packages"])})
@@ -336,9 +360,14 @@ class AptState:
     def download(self, k: DebKernel, dest: Path, say: Progress = _say) -> list[Path]:
         """The .deb files of k in dest, with apt's progress on the terminal."""
         dest.mkdir(parents=True, exist_ok=True)
-        say(f"downloading {', '.join(p.split('=')[0] for p in k.packages)} ({k.version}, {k.codename})")
-        live = sys.stdout.isatty()
-        self.run("apt-get", "download", *([] if live else ["-q"]), *k.packages, cwd=dest, live=live)
+        mb = k.size / 1e6
+        say(f"downloading {', '.join(p.split('=')[0] for p in k.packages)} ({k.version}, {k.codename}, {mb:.0f} MB)")
+
+        def progress() -> None:
+            got = sum(f.stat().st_size for f in dest.rglob("*.deb*") if f.is_file()) / 1e6
+            say(f"  {got:.0f} of {mb:.0f} MB")
+
+        self.run("apt-get", "download", "-q", *k.packages, cwd=dest, watch=progress)
         debs = sorted(dest.glob("*.deb"))
         if len(debs) != len(k.packages):
             raise KernelSpecError(f"apt-get download {k.packages[0]} gave {len(debs)} files, not {len(k.packages)}")

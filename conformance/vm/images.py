@@ -87,7 +87,7 @@ def inspect(path: Path) -> ImageInfo:
         raise KernelSpecError(f"kernel image {path} does not exist")
     try:
         with path.open("rb") as f:
-            head = f.read(0x1000)
+            head = f.read(0x10200)  # the whole setup code (at most 127 sectors)
     except OSError as e:
         raise KernelSpecError(f"kernel image {path} is not readable: {e.strerror}") from None
     if len(head) >= 0x210 and head[0x202:0x206] == b"HdrS":
