@@ -3,7 +3,9 @@
 Exit status 1 when any case differs (or exists in one run only); used to check
 that ``-n 2`` gives the same verdict per case as a serial run.  With
 ``--executed FAMILY N RUN.json`` it checks instead that at least N cases of the
-family ran and passed (used to prove that the vhost cases execute in the VM).
+family ran and passed (used to prove that the vhost cases execute in the VM);
+with ``--every-family RUN.json...`` that every family found in the runs has at
+least one case that ran and passed on at least one of them (kernels in VMs).
 """
 
 from __future__ import annotations
@@ -31,7 +33,26 @@ def executed(run: RunRecord, family: str) -> int:
     return sum(1 for c in run.cases if c.classname.split(".")[0] == family and c.verdict in done)
 
 
+def every_family(runs: dict[str, RunRecord]) -> dict[str, tuple[int, str]]:
+    """family -> (most cases executed on one run, that run's name)."""
+    best: dict[str, tuple[int, str]] = {}
+    for name, run in runs.items():
+        for family in {c.classname.split(".")[0] for c in run.cases}:
+            n = executed(run, family)
+            if n > best.get(family, (-1, ""))[0]:
+                best[family] = (n, name)
+    return best
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "--every-family":
+        best = every_family({p: RunRecord.load(Path(p)) for p in argv[1:]})
+        for family, (n, where) in sorted(best.items()):
+            print(f"{family}: {n} case(s) executed and passed on {where}")
+        missing = sorted(f for f, (n, _) in best.items() if n == 0)
+        if missing:
+            print(f"executed on none of the runs: {', '.join(missing)}")
+        return 1 if missing or not best else 0
     if len(argv) == 4 and argv[0] == "--executed":
         family, minimum, path = argv[1], int(argv[2]), Path(argv[3])
         n = executed(RunRecord.load(path), family)

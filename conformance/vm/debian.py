@@ -56,7 +56,7 @@ SUITE_ALIASES = {"backports": "stable-backports"}
 SUITE_NAMES = ("stable", "testing", "unstable", "backports", "oldstable")
 
 ABI = r"\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?"
-SERIES = re.compile(r"^\d+\.\d+$")
+SERIES = re.compile(r"^\d+(\.\d+)?$")  # 7.3, or 7 for the newest 7.x
 
 
 def mirrors() -> tuple[str, str]:
@@ -103,7 +103,8 @@ class DebKernel:
 
     def matches(self, want: str) -> bool:
         if SERIES.match(want):
-            return _numbers(self.upstream)[:2] == _numbers(want)
+            n = _numbers(want)
+            return _numbers(self.upstream)[:len(n)] == n
         return want in (self.abi, self.release, self.upstream) or self.in_suite(want)
 
 
