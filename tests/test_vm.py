@@ -319,7 +319,7 @@ def test_guest_needs() -> None:
     no9p = _GOOD_CONFIG.replace("CONFIG_9P_FS=y\n", "# CONFIG_9P_FS is not set\n")
     assert kernels.missing_needs(no9p, None) == ["CONFIG_9P_FS"]
     as_module = _GOOD_CONFIG.replace("CONFIG_OVERLAY_FS=y", "CONFIG_OVERLAY_FS=m")
-    assert kernels.missing_needs(as_module, None) == ["CONFIG_OVERLAY_FS=m (module not found)"]
+    assert kernels.missing_needs(as_module, None) == ["CONFIG_OVERLAY_FS=m (no modules directory)"]
 
 
 def _tree(tmp_path: Path, config: str, image: bool = True) -> Path:

@@ -145,7 +145,10 @@ def missing_needs(config_text: str, modules: Path | None) -> list[str]:
                 continue
             if v == "m" and opt in need.module and _has_module(modules, need.module[opt]):
                 continue
-            out.append(f"{opt}=m (module not found)" if v == "m" else opt)
+            if v == "m":
+                out.append(f"{opt}=m ({'no modules directory' if modules is None else 'module not found'})")
+            else:
+                out.append(opt)
     return out
 
 
@@ -227,8 +230,11 @@ def from_path(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
             return from_tree(path, spec)
         return from_root(path, spec)
     if path.exists():
-        images.inspect(path)
-        return make_kernel(path, None, _config_near(path), spec, path.name)
+        info = images.inspect(path)
+        # boot/vmlinuz-<release> of an extracted package: its lib/modules/<release> beside it
+        near = [d for d in (path.parent.parent / "lib/modules" / info.release,
+                            path.parent.parent / "usr/lib/modules" / info.release) if info.release and d.is_dir()]
+        return make_kernel(path, near[0] if near else None, _config_near(path), spec, path.name)
     if ":" in spec:
         image_s, _, mods_s = spec.partition(":")
         image, mods = Path(image_s), Path(mods_s)
