@@ -67,29 +67,42 @@ def _mirror(ns: argparse.Namespace) -> None:
         os.environ["KCONFORM_DEBIAN_MIRROR"] = ns.mirror
 
 
-def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+def _list(ns: argparse.Namespace) -> None:
     from conformance.vm import kernels
 
-    _mirror(ns)
+    if ns.available:
+        apt = kernels.apt_state()
+        apt.update(refresh=ns.refresh)
+        rows: list[tuple[str, ...]] = [("spec", "version", "suite", "codename", "release", "packaging")]
+        rows += [(f"debian:{k.abi}", k.version, k.suite, k.codename, k.release, k.packaging.value)
+                 for k in debian.newest_first(apt.kernels())]
+        print("\n".join(aligned(rows)))
+        return
+    found = kernels.list_cached()
+    if not found:
+        print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:7.3)")
+    print("\n".join(aligned([(k.label, k.release, str(k.image)) for k in found])))
+
+
+def _fetch(ns: argparse.Namespace) -> None:
+    from conformance.vm import kernels
+
+    for spec in ns.specs:
+        k = kernels.resolve(spec, refresh=ns.refresh)
+        print(f"{spec}: {k.label} {k.release} {k.image}", flush=True)
+
+
+KERNEL_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"list": _list, "fetch": _fetch}
+
+
+def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.vm.errors import KernelSpecError
+
+    if getattr(ns, "mirror", None):
+        os.environ["KCONFORM_DEBIAN_MIRROR"] = ns.mirror
     try:
-        if ns.kernels_command == "list" and ns.available:
-            apt = kernels.apt_state()
-            apt.update(refresh=ns.refresh)
-            rows: list[tuple[str, ...]] = [("spec", "version", "suite", "codename", "release", "packaging")]
-            rows += [(f"debian:{k.abi}", k.version, k.suite, k.codename, k.release, k.packaging.value)
-                     for k in debian.newest_first(apt.kernels())]
-            print("\n".join(aligned(rows)))
-            return EXIT_OK
-        if ns.kernels_command == "list":
-            found = kernels.list_cached()
-            if not found:
-                print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:7.3)")
-            print("\n".join(aligned([(k.label, k.release, str(k.image)) for k in found])))
-            return EXIT_OK
-        for spec in ns.specs:
-            k = kernels.resolve(spec, refresh=ns.refresh)
-            print(f"{spec}: {k.label} {k.release} {k.image}")
-    except kernels.KernelSpecError as e:
+        KERNEL_COMMANDS[ns.kernels_command](ns)
+    except KernelSpecError as e:
         raise _usage(str(e)) from None
     return EXIT_OK
 
