@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
+from conformance.verdict import Verdict
 from conformance.vm import backends, debian, images, initramfs, kernels, runner
 from conformance.vm.arch import X86_64
 from conformance.vm.kernels import Kernel, KernelSpecError
@@ -373,3 +374,17 @@ def test_backends_from_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     cmd = backends.QemuDirect(X86_64).command(
         Kernel("k", img, None, "r", None, "0" * 16), backends.VmConfig(), Path("/out"), Path("/i.cpio"), None)
     assert cmd[0] == X86_64.qemu and f"console={X86_64.console}" in cmd[-1]
+
+
+def test_every_family_executes_somewhere() -> None:
+    from conformance.results import RunRecord
+    from conformance.tools import compare
+
+    runs = {p.name: RunRecord.load(p) for p in (DATA / "vm-debian-6.1.json", DATA / "vm-debian-6.12.json")}
+    best = compare.every_family(runs)
+    assert best["vhost"][1] == "vm-debian-6.12.json" and best["vhost"][0] > 0
+    assert all(n > 0 for n, _ in best.values())
+    one = runs["vm-debian-6.1.json"]
+    skipped = RunRecord(one.properties, [dataclasses.replace(c, verdict=Verdict.SKIP)
+                                         if c.classname.startswith("vhost.") else c for c in one.cases])
+    assert compare.every_family({"a": skipped})["vhost"][0] == 0
