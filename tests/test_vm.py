@@ -388,3 +388,20 @@ def test_every_family_executes_somewhere() -> None:
     skipped = RunRecord(one.properties, [dataclasses.replace(c, verdict=Verdict.SKIP)
                                          if c.classname.startswith("vhost.") else c for c in one.cases])
     assert compare.every_family({"a": skipped})["vhost"][0] == 0
+
+
+def test_a_broken_kernel_is_its_own_error_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong preparing one kernel becomes that kernel's error result, not an exception."""
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
+    img = tmp_path / "bzImage"
+    img.write_bytes(_bzimage(_elf(pvh=True), "gzip"))
+    k = kernels.resolve(str(img))
+
+    def broken(self: backends.QemuDirect, kernel: Kernel, cfg: backends.VmConfig, outdir: Path) -> backends.Launch:
+        raise RuntimeError("a harness bug")
+
+    monkeypatch.setattr(backends.QemuDirect, "launch", broken)
+    res = runner.run_kernel(k, backends.VmConfig(), tmp_path / "out", lambda msg: None)
+    assert res.outcome is runner.Outcome.NOT_RUN and "a harness bug" in res.detail
+    run = json.loads((tmp_path / "out/run.json").read_text())
+    assert run["properties"]["run.label"] == k.label and run["cases"][0]["verdict"] == "error"
