@@ -41,8 +41,8 @@ class Kernel:
     image: Path
     modules: Path | None  # lib/modules/<release>, None when the guest's needs are built in
     release: str  # uname -r in the guest
-    config: Path | None  # its .config, when one is known on the host
-    digest: str  # of the image's bytes: the key of everything cached for it
+    config: Path | None = None  # its .config, when one is known on the host
+    digest: str = ""  # of the image's bytes: the key of everything cached for it
     spec: str = ""
     arch: Arch = field(default_factory=host_arch)
     long_label: str = ""  # a longer, unique form, used when two kernels share a label
