@@ -405,3 +405,19 @@ def test_a_broken_kernel_is_its_own_error_result(tmp_path: Path, monkeypatch: py
     assert res.outcome is runner.Outcome.NOT_RUN and "a harness bug" in res.detail
     run = json.loads((tmp_path / "out/run.json").read_text())
     assert run["properties"]["run.label"] == k.label and run["cases"][0]["verdict"] == "error"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_build_tree_modules_installed_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tree that builds some of the guest's needs as modules: make modules_install into the cache."""
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
+    config = _GOOD_CONFIG.replace("CONFIG_9P_FS=y", "CONFIG_9P_FS=m") + "CONFIG_MODULES=y\n"
+    tree = _tree(tmp_path, config)
+    (tree / "modules.order").write_text("fs/9p/9p.ko\n")
+    mods = "$(INSTALL_MOD_PATH)/lib/modules/6.12.117-test"
+    (tree / "Makefile").write_text(f"modules_install:\n\tmkdir -p {mods}/kernel/fs/9p\n"
+                                   f"\ttouch {mods}/kernel/fs/9p/9p.ko\n"
+                                   f"\techo 'kernel/fs/9p/9p.ko:' > {mods}/modules.dep\n")
+    k = kernels.resolve(str(tree))
+    assert k.modules is not None and (k.modules / "modules.dep").exists()
+    assert k.modules.is_relative_to(tmp_path / "cache" / "tree-modules" / k.digest)
