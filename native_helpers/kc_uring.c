@@ -32,6 +32,7 @@
 
 #include "kc_uring.h"
 #include "proc_internal.h"
+#include "uring_internal.h"
 
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
@@ -290,19 +291,7 @@ int kc_list_threads(int32_t pid, struct kc_thread_info *out, int32_t max)
 /* ------------------------------------------------------------------------ */
 /* the ring (private: never exposed to Python)                               */
 
-struct kcu_ring {
-	int fd;
-	uint32_t setup_flags;
-	uint32_t features;
-	uint32_t sq_entries;
-	uint64_t next_ud;
-	size_t sq_len, cq_len, sqe_len;
-	void *sq_map, *cq_map, *sqes;
-	uint32_t *sq_head, *sq_tail, *sq_mask, *sq_flags, *sq_array;
-	uint32_t *cq_head, *cq_tail, *cq_mask;
-	struct io_uring_cqe *cqes;
-	struct open_how how;      /* stable storage: SQPOLL may read it late */
-};
+/* struct kcu_ring: uring_internal.h */
 
 static long kcu_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, const void *arg,
 		      size_t argsz)
@@ -312,7 +301,7 @@ static long kcu_enter(int fd, unsigned to_submit, unsigned min_complete, unsigne
 	return r < 0 ? -errno : r;
 }
 
-static void kcu_ring_close(struct kcu_ring *r)
+void kcu_ring_close(struct kcu_ring *r)
 {
 	if (r->sqes)
 		munmap(r->sqes, r->sqe_len);
@@ -326,7 +315,7 @@ static void kcu_ring_close(struct kcu_ring *r)
 	r->fd = -1;
 }
 
-static int kcu_ring_open(struct kcu_ring *r, uint32_t flags, uint32_t *features)
+int kcu_ring_open(struct kcu_ring *r, uint32_t flags, uint32_t *features)
 {
 	struct io_uring_params p;
 	long fd;
@@ -540,7 +529,7 @@ static int kcu_ring_open_file(struct kcu_ring *r, int op, int dfd, const char *p
 	return kcu_run(r, sqe, sqe_flags, timeout_ms, res);
 }
 
-static int kcu_ring_nop(struct kcu_ring *r, uint32_t sqe_flags, int timeout_ms)
+int kcu_ring_nop(struct kcu_ring *r, uint32_t sqe_flags, int timeout_ms)
 {
 	struct io_uring_sqe *sqe = kcu_get_sqe(r);
 	int32_t res = 0;
