@@ -468,3 +468,178 @@ def page_size() -> int:
 def umount_detach(path: str) -> int:
     """umount2(path, MNT_DETACH): 0 or -errno."""
     return int(lib.kc_umount_detach(path.encode()))
+
+
+# ---------------------------------------------------------------------------
+# pidfd scenarios (kc_pidfd.h): one request, one result of typed slots.
+
+
+class PidfdScenario(enum.IntEnum):
+    OPEN = lib.KC_PS_OPEN
+    POLL = lib.KC_PS_POLL
+    WAITID = lib.KC_PS_WAITID
+    SIGNAL = lib.KC_PS_SIGNAL
+    SCOPE = lib.KC_PS_SCOPE
+    GETFD = lib.KC_PS_GETFD
+    PIDFS = lib.KC_PS_PIDFS
+    NSIOCTL = lib.KC_PS_NSIOCTL
+    SETNS = lib.KC_PS_SETNS
+    FHANDLE = lib.KC_PS_FHANDLE
+    INFO = lib.KC_PS_INFO
+    THREAD = lib.KC_PS_THREAD
+    WORKER = lib.KC_PS_WORKER
+    CLONE71 = lib.KC_PS_CLONE71
+
+
+class PidfdValue(enum.IntEnum):
+    """Result slots of a pidfd scenario (see kc_pidfd.h)."""
+
+    RET = lib.KC_PV_RET
+    RET2 = lib.KC_PV_RET2
+    RET3 = lib.KC_PV_RET3
+    FD_FLAGS = lib.KC_PV_FD_FLAGS
+    FL_FLAGS = lib.KC_PV_FL_FLAGS
+    REVENTS_EARLY = lib.KC_PV_REVENTS_EARLY
+    REVENTS = lib.KC_PV_REVENTS
+    REVENTS_REAPED = lib.KC_PV_REVENTS_REAPED
+    STATUS = lib.KC_PV_STATUS
+    CHILD_PID = lib.KC_PV_CHILD_PID
+    CHILD_TID = lib.KC_PV_CHILD_TID
+    SELF_PID = lib.KC_PV_SELF_PID
+    SI_PID = lib.KC_PV_SI_PID
+    SI_CODE = lib.KC_PV_SI_CODE
+    SI_STATUS = lib.KC_PV_SI_STATUS
+    SI_SIGNO = lib.KC_PV_SI_SIGNO
+    SI_VALUE = lib.KC_PV_SI_VALUE
+    SI_UID = lib.KC_PV_SI_UID
+    PARENT_TID = lib.KC_PV_PARENT_TID
+    HITS = lib.KC_PV_HITS
+    HANDLER_TID = lib.KC_PV_HANDLER_TID
+    PEND_LEADER = lib.KC_PV_PEND_LEADER
+    PEND_THREAD = lib.KC_PV_PEND_THREAD
+    PEND_SHARED = lib.KC_PV_PEND_SHARED
+    PEND_PEER = lib.KC_PV_PEND_PEER
+    INO1 = lib.KC_PV_INO1
+    INO2 = lib.KC_PV_INO2
+    INO3 = lib.KC_PV_INO3
+    FSTYPE = lib.KC_PV_FSTYPE
+    KCMP = lib.KC_PV_KCMP
+    INFO_MASK = lib.KC_PV_INFO_MASK
+    INFO_PID = lib.KC_PV_INFO_PID
+    INFO_TGID = lib.KC_PV_INFO_TGID
+    INFO_PPID = lib.KC_PV_INFO_PPID
+    INFO_RUID = lib.KC_PV_INFO_RUID
+    INFO_EUID = lib.KC_PV_INFO_EUID
+    INFO_SUID = lib.KC_PV_INFO_SUID
+    INFO_FSUID = lib.KC_PV_INFO_FSUID
+    INFO_RGID = lib.KC_PV_INFO_RGID
+    INFO_EGID = lib.KC_PV_INFO_EGID
+    INFO_SGID = lib.KC_PV_INFO_SGID
+    INFO_FSGID = lib.KC_PV_INFO_FSGID
+    INFO_CGROUPID = lib.KC_PV_INFO_CGROUPID
+    INFO_EXIT = lib.KC_PV_INFO_EXIT
+    INFO_CORE_MASK = lib.KC_PV_INFO_CORE_MASK
+    INFO_CORE_SIGNAL = lib.KC_PV_INFO_CORE_SIGNAL
+    INFO_SUPPORTED = lib.KC_PV_INFO_SUPPORTED
+    CH_RUID = lib.KC_PV_CH_RUID
+    CH_EUID = lib.KC_PV_CH_EUID
+    CH_SUID = lib.KC_PV_CH_SUID
+    CH_FSUID = lib.KC_PV_CH_FSUID
+    CH_RGID = lib.KC_PV_CH_RGID
+    CH_EGID = lib.KC_PV_CH_EGID
+    CH_SGID = lib.KC_PV_CH_SGID
+    CH_FSGID = lib.KC_PV_CH_FSGID
+    CH_PPID = lib.KC_PV_CH_PPID
+    CGROUP_ID = lib.KC_PV_CGROUP_ID
+    NS_IOCTL = lib.KC_PV_NS_IOCTL
+    NS_PROC = lib.KC_PV_NS_PROC
+    NNP_CHILD = lib.KC_PV_NNP_CHILD
+    NNP_PARENT = lib.KC_PV_NNP_PARENT
+    MOUNTS = lib.KC_PV_MOUNTS
+    ALIVE = lib.KC_PV_ALIVE
+    WAIT = lib.KC_PV_WAIT
+    SIGCHLD = lib.KC_PV_SIGCHLD
+    ROUNDS = lib.KC_PV_ROUNDS
+    WORKER_TID = lib.KC_PV_WORKER_TID
+    OWNER_PID = lib.KC_PV_OWNER_PID
+    OWNER_ALIVE = lib.KC_PV_OWNER_ALIVE
+    WORKER_ALIVE = lib.KC_PV_WORKER_ALIVE
+    ROOT_ENTRIES = lib.KC_PV_ROOT_ENTRIES
+    PROC_GONE = lib.KC_PV_PROC_GONE
+    REVENTS2 = lib.KC_PV_REVENTS2
+    INFO_TRUNC = lib.KC_PV_INFO_TRUNC
+    OWNER_UID = lib.KC_PV_OWNER_UID
+    CORE_MASK_AFTER = lib.KC_PV_CORE_MASK_AFTER
+
+
+class PidfdHarnessError(enum.IntEnum):
+    NONE = lib.KC_PH_NONE
+    TIMEOUT = lib.KC_PH_TIMEOUT
+    SETUP = lib.KC_PH_SETUP
+    PROTOCOL = lib.KC_PH_PROTOCOL
+    UNSUPPORTED = lib.KC_PH_UNSUPPORTED
+    NO_WORKER = lib.KC_PH_NO_WORKER
+
+
+@dataclass(frozen=True)
+class PidfdRequest:
+    """One pidfd scenario: which, which variant, and its parameters."""
+
+    scenario: PidfdScenario
+    variant: int = 0
+    flags: int = 0
+    arg: int = 0
+    drop_privileges: bool = False
+    clone_flags: int = 0
+    timeout_ms: int = 15000
+
+
+@dataclass(frozen=True)
+class PidfdResult:
+    harness_error: PidfdHarnessError
+    harness_errno: int
+    values: dict[PidfdValue, int]
+    text: str
+
+    def get(self, slot: PidfdValue) -> int | None:
+        return self.values.get(slot)
+
+
+def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
+    """Run one pidfd scenario in a fresh harness process (see kc_pidfd.h)."""
+    c = ffi.new("struct kc_pfd_req *")
+    c.scenario = int(req.scenario)
+    c.variant = req.variant
+    c.flags = req.flags & 0xFFFFFFFF
+    c.arg = req.arg
+    c.drop_privileges = int(req.drop_privileges)
+    c.timeout_ms = req.timeout_ms
+    c.clone_flags = req.clone_flags & 0xFFFFFFFFFFFFFFFF
+    r = ffi.new("struct kc_pfd_res *")
+    rc = lib.kc_pfd_scenario(c, r)
+    if rc < 0:
+        raise OSError(-rc, f"cannot start the pidfd harness: {errno_name(-rc)}")
+    values = {slot: int(r.v[slot]) for slot in PidfdValue if r.present[slot]}
+    return PidfdResult(
+        harness_error=PidfdHarnessError(r.harness_error),
+        harness_errno=int(r.harness_errno),
+        values=values,
+        text=ffi.string(r.text).decode(errors="replace"),
+    )
+
+
+def pidfd_probe(what: int, flags: int = 0) -> int:
+    """kc_pfd_probe(): value or -errno (see kc_pidfd.h for what)."""
+    return int(lib.kc_pfd_probe(what, flags))
+
+
+def clone3_flag_probe(flags: int) -> int:
+    """kc_pfd_clone3_probe(): -errno; EINVAL means an unknown clone3 flag."""
+    return int(lib.kc_pfd_clone3_probe(flags & 0xFFFFFFFFFFFFFFFF))
+
+
+def pidfd_const(name: str) -> int:
+    """An integer #define of kc_pidfd.h by its name without the KC_ prefix (e.g. "PT_CHILD")."""
+    value = getattr(lib, "KC_" + name)
+    assert isinstance(value, int)
+    return value

@@ -1788,12 +1788,13 @@ static void sc_info(const struct kc_pfd_req *q)
 	case KC_PI_CORE_CRASH: {
 		int st = 0;
 
-		kp_cmd(&k, 's');
-		kp_wait_zombie(k.pid, KP_T);
-		r = p_info(fd, 88, &info, KP_INFO_EXIT | KP_INFO_COREDUMP);
+		/* how the (non-dumpable) kid would dump, asked while it lives */
+		r = p_info(fd, 88, &info, KP_INFO_COREDUMP);
 		put(KC_PV_RET, r);
 		if (r == 0)
 			kp_put_info(&info);
+		kp_cmd(&k, 's');
+		kp_wait_zombie(k.pid, KP_T);
 		if (kc_reap_bounded(k.pid, KP_T, &st) == 0)
 			put(KC_PV_STATUS, st);
 		k.pid = -1;
@@ -1802,6 +1803,7 @@ static void sc_info(const struct kc_pfd_req *q)
 		if (r == 0) {
 			put(KC_PV_RET3, (int64_t)info.mask);
 			put(KC_PV_INFO_EXIT, info.exit_code);
+			put(KC_PV_CORE_MASK_AFTER, info.coredump_mask);
 		}
 		break;
 	}
@@ -2356,16 +2358,14 @@ int kc_pfd_scenario(const struct kc_pfd_req *req, struct kc_pfd_res *res)
 
 int64_t kc_pfd_probe(int32_t what, uint32_t flags)
 {
-	long fd = p_open(getpid(), flags), r = 0;
+	long fd, r = 0;
 	struct kp_info info;
 
 	if (what == 5)
 		return p_send(KP_SELF_PROCESS, 0, NULL, 0);
-	if (what == 10) {
-		if (fd >= 0)
-			close((int)fd);
+	if (what == 10)
 		return kp_count_mounts();
-	}
+	fd = p_open(getpid(), flags);
 	if (fd < 0)
 		return fd;
 	switch (what) {

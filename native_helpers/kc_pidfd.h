@@ -245,6 +245,7 @@
 #define KC_PV_REVENTS2 72
 #define KC_PV_INFO_TRUNC 73   /* 1: bytes beyond the struct size were left untouched */
 #define KC_PV_OWNER_UID 74
+#define KC_PV_CORE_MASK_AFTER 75 /* coredump_mask after the reap */
 
 /* harness errors */
 #define KC_PH_NONE 0

@@ -1,0 +1,201 @@
+"""pidfds: pidfd_open, poll, waitid(P_PIDFD), pidfd_send_signal, pidfd_getfd, pidfs, the namespace and
+PIDFD_GET_INFO ioctls, thread pidfds, and pidfds of the kernel's user workers (io-wq, SQPOLL, vhost)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+
+from conformance import native
+from conformance.native import PidfdRequest, PidfdScenario, PidfdValue
+from conformance.registry import Behaviour, Family, Probe, State, classify_errno
+
+O_NONBLOCK = 0o4000
+O_EXCL = 0o200
+PID_FS_MAGIC = 0x50494446
+
+
+def _said(ret: int) -> str:
+    return f"gave {ret}" if ret >= 0 else f"gave {native.errno_name(-ret)}"
+
+
+def _errno_probe(what: int, present: tuple[int, ...], absent: tuple[int, ...], call: str,
+                 flags: int = 0) -> tuple[State, str]:
+    ret = native.pidfd_probe(what, flags)
+    return classify_errno(0 if ret >= 0 else -ret, present, absent), f"{call} {_said(ret)}"
+
+
+def _probe_nonblock() -> tuple[State, str]:
+    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_NONBLOCK)", O_NONBLOCK)
+
+
+def _probe_thread() -> tuple[State, str]:
+    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_THREAD)", O_EXCL)
+
+
+def _probe_getfd() -> tuple[State, str]:
+    return _errno_probe(8, (0, errno.EBADF), (errno.ENOSYS,), "pidfd_getfd(self, 0)")
+
+
+def _probe_scope() -> tuple[State, str]:
+    return _errno_probe(4, (0,), (errno.EINVAL,), "pidfd_send_signal(self, 0, PIDFD_SIGNAL_THREAD_GROUP)")
+
+
+def _probe_self() -> tuple[State, str]:
+    return _errno_probe(5, (0,), (errno.EBADF,), "pidfd_send_signal(PIDFD_SELF_PROCESS, 0)")
+
+
+def _probe_ns_ioctl() -> tuple[State, str]:
+    return _errno_probe(3, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_PID_NAMESPACE)")
+
+
+def _probe_info() -> tuple[State, str]:
+    return _errno_probe(2, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_INFO)")
+
+
+def _probe_fhandle() -> tuple[State, str]:
+    return _errno_probe(6, (0,), (errno.EOPNOTSUPP, errno.EINVAL), "name_to_handle_at(pidfd)")
+
+
+def _probe_supported_mask() -> tuple[State, str]:
+    ret = native.pidfd_probe(7)
+    if ret >= 0:
+        return State.PRESENT, f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
+    return classify_errno(-ret, (), (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL)), (
+        f"PIDFD_INFO_SUPPORTED_MASK {_said(ret)} (EOPNOTSUPP: the mask bit was not returned)")
+
+
+def _probe_pidfs() -> tuple[State, str]:
+    ret = native.pidfd_probe(1)
+    if ret < 0:
+        return State.UNKNOWN, f"fstatfs(pidfd) {_said(ret)}"
+    return (State.PRESENT if ret == PID_FS_MAGIC else State.ABSENT), f"fstatfs(pidfd).f_type = {ret:#x}"
+
+
+@functools.cache
+def _info_scenario(variant: int) -> tuple[int, int]:
+    res = native.pidfd_scenario(PidfdRequest(PidfdScenario.INFO, variant, arg=3))
+    return res.values.get(PidfdValue.RET, -errno.EPROTO), res.values.get(PidfdValue.INFO_MASK, 0)
+
+
+def _mask_probe(variant: int, bit: int, what: str) -> tuple[State, str]:
+    ret, mask = _info_scenario(variant)
+    if ret < 0:
+        return classify_errno(-ret, (), (errno.ENOTTY, errno.EINVAL)), f"PIDFD_GET_INFO {_said(ret)}"
+    return (State.PRESENT if mask & bit else State.ABSENT), f"{what}: returned mask {mask:#x}"
+
+
+def _probe_info_exit() -> tuple[State, str]:
+    return _mask_probe(native.pidfd_const("PI_EXIT"), 8, "PIDFD_INFO_EXIT on a reaped child")
+
+
+def _probe_info_coredump() -> tuple[State, str]:
+    return _mask_probe(native.pidfd_const("PI_CORE_LIVE"), 16, "PIDFD_INFO_COREDUMP on a live child")
+
+
+def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
+    return Behaviour(id, statement, since, commit, probe)
+
+
+FAMILY = Family(
+    "pidfd",
+    behaviours=(
+        _b("pidfd.open", "pidfd_open(pid, 0) returns an O_CLOEXEC O_RDWR pidfd (readlink anon_inode:[pidfd]) for a "
+           "live or zombie process; PIDFD_NONBLOCK (5.10) and PIDFD_THREAD (6.9) add their file flags; any other "
+           "flag is EINVAL", "5.3", "32fcb426ec00", "pidfd_open"),
+        _b("pidfd.open_pids", "pidfd_open with pid <= 0 is EINVAL; an unused or reaped pid is ESRCH", "5.3",
+           "32fcb426ec00", "pidfd_open"),
+        _b("pidfd.open_nonleader", "pidfd_open of a non-leader thread without PIDFD_THREAD is refused: ENOENT "
+           "(a hint: not a thread-group leader); kernels before the change answer EINVAL", "6.15", "",
+           "pidfd_open"),
+        _b("pidfd.poll", "a pidfd is not readable while the process runs, POLLIN once it exited, POLLIN|POLLHUP "
+           "once it is reaped; SIGKILL through the pidfd makes it readable promptly", "5.3", "b53b0b9d9a61",
+           "pidfd_open"),
+        _b("pidfd.poll_threads", "a process pidfd does not poll early when a non-leader thread execs or when the "
+           "leader thread exits before the other threads", "5.3", "b53b0b9d9a61", "pidfd_open"),
+        _b("pidfd.waitid", "waitid(P_PIDFD) reaps the child with si_pid/si_code/si_status, sees WSTOPPED and "
+           "WCONTINUED, gives ECHILD for a non-child and after the reap", "5.4", "", "pidfd_open"),
+        _b("pidfd.waitid_badfd", "waitid(P_PIDFD) with a non-pidfd fd (/proc dirfd, /dev/null) or a closed fd is "
+           "EBADF, with a negative fd EINVAL", "5.4", "", "pidfd_open"),
+        _b("pidfd.waitid_nonblock", "a PIDFD_NONBLOCK pidfd makes waitid on a running child EAGAIN, 0 with "
+           "WNOHANG", "5.10", "4da9af0014b5", "pidfd.nonblock"),
+        _b("pidfd.send_signal", "pidfd_send_signal delivers (SI_USER, sender pid), works with a /proc/<pid> dirfd, "
+           "signal 0 checks, a zombie takes it, a reaped process is ESRCH, a non-pidfd fd EBADF", "5.1",
+           "3eb39f47934f", "pidfd_open"),
+        _b("pidfd.send_signal_siginfo", "with a siginfo, si_signo must equal sig (EINVAL); kernel-reserved si_code "
+           "(>= 0 or SI_TKILL) is allowed only to the caller itself (else EPERM); SI_QUEUE reaches others", "5.1",
+           "3eb39f47934f", "pidfd_open"),
+        _b("pidfd.send_signal_perm", "pidfd_send_signal to a process of another uid without privilege is EPERM; "
+           "unknown flags are EINVAL", "5.1", "3eb39f47934f", "pidfd_open"),
+        _b("pidfd.send_signal_scope", "PIDFD_SIGNAL_THREAD / _THREAD_GROUP / _PROCESS_GROUP choose the target "
+           "(one thread's private queue, the shared queue, every process of the group); the default follows the "
+           "pidfd type; two scope flags are EINVAL", "6.9", "", "pidfd.signal_scope"),
+        _b("pidfd.self", "PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP address the caller without an fd", "6.15",
+           "", "pidfd.self"),
+        _b("pidfd.getfd", "pidfd_getfd duplicates the target's open file (kcmp KCMP_FILE equal) with FD_CLOEXEC; "
+           "an fd not open there is EBADF, flags EINVAL, a reaped target ESRCH", "5.6", "8649c322f75c",
+           "pidfd.getfd"),
+        _b("pidfd.getfd_perm", "pidfd_getfd needs ptrace attach rights: a non-dumpable target or another uid is "
+           "EPERM without privilege, CAP_SYS_PTRACE passes", "5.6", "8649c322f75c", "pidfd.getfd"),
+        _b("pidfd.pidfs", "pidfds live on pidfs: one inode per process (equal st_ino for two pidfds of one "
+           "process, different across processes) and f_type PID_FS_MAGIC; before, all shared the anon inode",
+           "6.9", "cb12fd8e0dab", "pidfd_open"),
+        _b("pidfd.fdinfo", "fdinfo of a pidfd shows Pid: and NSpid: of the target (all levels), -1 once reaped "
+           "and 0 when read from a sibling pid namespace", "5.3", "", "pidfd_open"),
+        _b("pidfd.setattr", "a pidfd's inode refuses fchown/fchmod (EOPNOTSUPP) and cannot be executed "
+           "(execveat EACCES)", "6.9", "", "pidfd.pidfs"),
+        _b("pidfd.setns", "setns(pidfd, flags) joins the namespaces of the target; flags 0 or non-namespace bits "
+           "are EINVAL", "5.8", "", "pidfd_open"),
+        _b("pidfd.ns_ioctl", "PIDFD_GET_*_NAMESPACE ioctls return the target's namespace, the same inode as "
+           "/proc/<pid>/ns/<name>", "6.11", "", "pidfd.ns_ioctl"),
+        _b("pidfd.file_handle", "pidfs file handles: name_to_handle_at(pidfd) and open_by_handle_at give a pidfd of "
+           "the same inode for a live or zombie process, ESTALE once reaped; O_EXCL gives a thread pidfd, other "
+           "open flags are EINVAL", "6.13", "", "pidfd.file_handle"),
+        _b("pidfd.info", "PIDFD_GET_INFO returns pid, tgid, ppid, the r/e/s/fs ids and the cgroup id of the target, "
+           "mask PID|CREDS|CGROUPID; a thread pidfd reports the thread's pid", "6.13", "cdda1f26e74b",
+           "pidfd.info"),
+        _b("pidfd.info_args", "PIDFD_GET_INFO accepts every published size (VER0 64 .. VER3 88, larger zero "
+           "extended) and writes no byte past it; a NULL argument is EINVAL; a non-pidfd is ENOTTY; unknown mask "
+           "bits are ignored", "6.13", "cdda1f26e74b", "pidfd.info"),
+        _b("pidfd.info_small", "PIDFD_GET_INFO with a size below VER0 (64) is rejected: ENOTTY since the ioctl "
+           "number is validated as extensible, EINVAL from pidfd_info() before", "6.18", "", "pidfd.info"),
+        _b("pidfd.info_reaped", "PIDFD_GET_INFO of a reaped process is ESRCH without PIDFD_INFO_EXIT", "6.13",
+           "cdda1f26e74b", "pidfd.info"),
+        _b("pidfd.info_exit", "PIDFD_INFO_EXIT: after the reap the wait status (exit code or signal) and cgroup "
+           "id, no credentials; not for a zombie", "6.15", "", "pidfd.info_exit"),
+        _b("pidfd.info_remote", "PIDFD_GET_INFO about a process outside the caller's pid namespace is EREMOTE",
+           "6.15", "", "pidfd.info"),
+        _b("pidfd.info_coredump", "PIDFD_INFO_COREDUMP reports how a process would dump (USER for a dumpable one, "
+           "SKIP for a non-dumpable one that crashed)", "6.16", "", "pidfd.info_coredump"),
+        _b("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK returns the mask bits the kernel knows", "7.0", "",
+           "pidfd.info_supported"),
+        _b("pidfd.thread", "a PIDFD_THREAD pidfd polls when its thread exits while the group lives; a leader's "
+           "thread pidfd waits for the group; the process pidfd polls when the group is gone", "6.9",
+           "64bef697d33b", "pidfd.thread"),
+        _b("pidfd.worker_open", "an io-wq worker, SQPOLL thread or vhost worker is a non-leader: pidfd_open(tid, "
+           "0) is refused, pidfd_open(tid, PIDFD_THREAD) succeeds (not yet readable)", "6.9", "64bef697d33b",
+           "pidfd.thread"),
+        _b("pidfd.worker_info", "PIDFD_GET_INFO of a worker's thread pidfd: pid is the worker, tgid the owner, ppid "
+           "and credentials the owner's", "6.13", "cdda1f26e74b", "pidfd.info"),
+        _b("pidfd.worker_signal", "pidfd_send_signal to a worker's thread pidfd succeeds and leaves the signal "
+           "pending on the worker (workers block all but SIGKILL/SIGSTOP): no handler runs, owner and worker live",
+           "6.9", "64bef697d33b", "pidfd.thread"),
+        _b("pidfd.worker_autokill", "a worker never carries PIDFD_AUTOKILL: pidfd_open refuses its bit (O_TRUNC), "
+           "closing a worker's pidfds kills nothing, and closing the AUTOKILL pidfd of an owner SIGKILLs the owner "
+           "with its workers", "7.1", "", "pidfd.thread"),
+    ),
+    probes=(
+        Probe("pidfd.nonblock", "PIDFD_NONBLOCK", "5.10", "4da9af0014b5", _probe_nonblock),
+        Probe("pidfd.thread", "PIDFD_THREAD", "6.9", "64bef697d33b", _probe_thread),
+        Probe("pidfd.getfd", "pidfd_getfd()", "5.6", "8649c322f75c", _probe_getfd),
+        Probe("pidfd.signal_scope", "pidfd_send_signal scope flags", "6.9", "", _probe_scope),
+        Probe("pidfd.self", "PIDFD_SELF sentinels", "6.15", "", _probe_self),
+        Probe("pidfd.pidfs", "pidfs", "6.9", "cb12fd8e0dab", _probe_pidfs),
+        Probe("pidfd.ns_ioctl", "PIDFD_GET_*_NAMESPACE ioctls", "6.11", "", _probe_ns_ioctl),
+        Probe("pidfd.info", "PIDFD_GET_INFO", "6.13", "cdda1f26e74b", _probe_info),
+        Probe("pidfd.info_exit", "PIDFD_INFO_EXIT", "6.15", "", _probe_info_exit),
+        Probe("pidfd.info_coredump", "PIDFD_INFO_COREDUMP", "6.16", "", _probe_info_coredump),
+        Probe("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK", "7.0", "", _probe_supported_mask),
+        Probe("pidfd.file_handle", "pidfs file handles", "6.13", "", _probe_fhandle),
+    ),
+)

@@ -1,0 +1,259 @@
+"""The pidfd family: case type, observation checks and typed row constructors.
+
+A row is a ``PidfdCase``: one ``PidfdRequest`` (a scenario of kc_pidfd.c, its
+variant and parameters) and what the kernel must show, as checks on the typed
+result slots (``PidfdValue``) the scenario filled.  A slot the scenario did not
+fill is a mismatch of its own ("not observed"), never a silent pass.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+
+from conformance import native
+from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
+from conformance.requirements import Requirement
+
+V = PidfdValue
+S = PidfdScenario
+K = native.pidfd_const
+
+POLLIN = 0x1
+POLLHUP = 0x10
+FD_CLOEXEC = 1
+O_NONBLOCK = 0o4000
+O_EXCL = 0o200  # PIDFD_THREAD
+O_TRUNC = 0o1000  # PIDFD_AUTOKILL (kernel-internal)
+SIGUSR1 = 10
+SIGKILL = 9
+SIGSEGV = 11
+SIGCHLD = 17
+CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 5, 6
+SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
+PID_FS_MAGIC = 0x50494446
+ANON_INODE_FS_MAGIC = 0x09041934
+INFO_PID, INFO_CREDS, INFO_CGROUPID, INFO_EXIT, INFO_COREDUMP, INFO_SUPPORTED_MASK = 1, 2, 4, 8, 16, 32
+COREDUMP_SKIP, COREDUMP_USER = 2, 4
+
+
+def _slot(v: V) -> str:
+    return v.name.lower()
+
+
+def _val(v: int) -> str:
+    if -4096 < v < 0:
+        return native.errno_name(-v)
+    return str(v)
+
+
+def _need(obs: PidfdResult, slot: V) -> int | str:
+    got = obs.get(slot)
+    return f"{_slot(slot)} not observed" if got is None else got
+
+
+# ---------------------------------------------------------------------------
+# Checks (each returns what the kernel showed instead).
+
+
+@dataclass(frozen=True)
+class Eq:
+    slot: V
+    want: int
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        got = _need(obs, self.slot)
+        if isinstance(got, str):
+            return got
+        return None if got == self.want else f"{_slot(self.slot)} {_val(got)}, expected {_val(self.want)}"
+
+
+def fails(err: int, slot: V = V.RET) -> Eq:
+    return Eq(slot, -err)
+
+
+@dataclass(frozen=True)
+class Ok:
+    """The call in this slot succeeded (>= 0)."""
+
+    slot: V = V.RET
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        got = _need(obs, self.slot)
+        if isinstance(got, str):
+            return got
+        return None if got >= 0 else f"{_slot(self.slot)} failed with {_val(got)}"
+
+
+@dataclass(frozen=True)
+class Same:
+    """Two slots hold the same value (or differ, with equal=False)."""
+
+    a: V
+    b: V
+    equal: bool = True
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        x, y = _need(obs, self.a), _need(obs, self.b)
+        if isinstance(x, str):
+            return x
+        if isinstance(y, str):
+            return y
+        if (x == y) == self.equal:
+            return None
+        rel = "differs from" if self.equal else "equals"
+        return f"{_slot(self.a)} {x} {rel} {_slot(self.b)} {y}"
+
+
+@dataclass(frozen=True)
+class Bits:
+    """The bits of ``on`` are set and those of ``off`` are clear."""
+
+    slot: V
+    on: int = 0
+    off: int = 0
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        got = _need(obs, self.slot)
+        if isinstance(got, str):
+            return got
+        if got < 0:
+            return f"{_slot(self.slot)} failed with {_val(got)}"
+        if got & self.on == self.on and not got & self.off:
+            return None
+        return f"{_slot(self.slot)} is {got:#x}, needs {self.on:#x} set and {self.off:#x} clear"
+
+
+@dataclass(frozen=True)
+class Positive:
+    slot: V
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        got = _need(obs, self.slot)
+        if isinstance(got, str):
+            return got
+        return None if got > 0 else f"{_slot(self.slot)} is {_val(got)}, expected > 0"
+
+
+@dataclass(frozen=True)
+class Exited:
+    """A wait status in slot: exited with code (or killed by signal when signal != 0)."""
+
+    slot: V
+    code: int = 0
+    signal: int = 0
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        st = _need(obs, self.slot)
+        if isinstance(st, str):
+            return st
+        if self.signal:
+            ok = st & 0x7F == self.signal
+        else:
+            ok = st & 0x7F == 0 and (st >> 8) & 0xFF == self.code
+        want = f"killed by signal {self.signal}" if self.signal else f"exit {self.code}"
+        return None if ok else f"{_slot(self.slot)}: {native.describe_status(st)}, expected {want}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """The scenario's text equals ``exact`` or holds the line ``<key>:\\t<value>``."""
+
+    exact: str | None = None
+    key: str = ""
+    value: str = ""
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        if self.exact is not None:
+            return None if obs.text == self.exact else f"text {obs.text!r}, expected {self.exact!r}"
+        for line in obs.text.splitlines():
+            k, sep, v = line.partition(":")
+            if sep and k == self.key:
+                v = v.strip().replace("\t", " ")
+                return None if v == self.value else f"{self.key}: {v!r}, expected {self.value!r}"
+        return f"no {self.key}: line in {obs.text!r}"
+
+
+@dataclass(frozen=True)
+class FdinfoSelfPid:
+    """fdinfo ``<key>:`` holds the child's pid (first field)."""
+
+    key: str
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        child = obs.get(V.CHILD_PID)
+        for line in obs.text.splitlines():
+            k, sep, v = line.partition(":")
+            if sep and k == self.key:
+                first = v.split()[0] if v.split() else ""
+                return None if first == str(child) else f"{self.key}: {v.strip()!r}, expected {child}"
+        return f"no {self.key}: line in {obs.text!r}"
+
+
+# ---------------------------------------------------------------------------
+# The case type.
+
+
+@dataclass(frozen=True, kw_only=True)
+class PidfdCase(Case[PidfdResult]):
+    request: PidfdRequest
+    expect: AllOf[PidfdResult] = field(default_factory=lambda: AllOf(()))
+
+    def observe(self) -> PidfdResult:
+        res = native.pidfd_scenario(self.request)
+        if res.harness_error is PidfdHarnessError.NO_WORKER:
+            raise HarnessProblem(f"the worker thread did not show up (owner {res.get(V.OWNER_PID)})")
+        if res.harness_error is not PidfdHarnessError.NONE:
+            extra = f" ({native.errno_name(res.harness_errno)})" if res.harness_errno else ""
+            what = f" at {res.text}" if res.text else ""
+            raise HarnessProblem(f"{res.harness_error.name.lower()}{what}{extra}")
+        return res
+
+    def describe(self, obs: PidfdResult) -> str:
+        slots: list[V] = [V.RET]
+        for c in self.expect.checks:
+            for name in ("slot", "a", "b"):
+                s = getattr(c, name, None)
+                if isinstance(s, V) and s not in slots:
+                    slots.append(s)
+        shown = [f"{_slot(s)}={_val(obs.values[s])}" for s in slots if s in obs.values]
+        if obs.text and any(isinstance(c, Text | FdinfoSelfPid) for c in self.expect.checks):
+            shown.append(f"text={obs.text.strip()!r}"[:160])
+        return ", ".join(shown) or "nothing observed"
+
+
+def row(
+    id: str,
+    behaviour: str,
+    scenario: S,
+    *checks: Check[PidfdResult],
+    variant: int = 0,
+    flags: int = 0,
+    arg: int = 0,
+    drop: bool = False,
+    clone_flags: int = 0,
+    needs: tuple[Requirement, ...] = (),
+    old: OldModel[PidfdResult] | None = None,
+    doc: str = "",
+) -> PidfdCase:
+    return PidfdCase(
+        id=id,
+        behaviour=behaviour,
+        request=PidfdRequest(scenario, variant, flags, arg, drop, clone_flags),
+        expect=AllOf(checks),
+        old=old,
+        needs=needs,
+        doc=doc,
+    )
+
+
+def old(changed_in: str, commit: str, summary: str, *checks: Check[PidfdResult]) -> OldModel[PidfdResult]:
+    return OldModel(changed_in, commit, summary, AllOf(checks))
+
+
+EINVAL, ESRCH, ENOENT, EBADF, EPERM, EAGAIN, ECHILD, EACCES = (
+    _errno.EINVAL, _errno.ESRCH, _errno.ENOENT, _errno.EBADF, _errno.EPERM, _errno.EAGAIN, _errno.ECHILD,
+    _errno.EACCES,
+)
+ENOTTY, EOPNOTSUPP, EREMOTE, ESTALE = _errno.ENOTTY, _errno.EOPNOTSUPP, _errno.EREMOTE, _errno.ESTALE

@@ -1,0 +1,416 @@
+"""pidfd conformance cases, one row each.
+
+Ids are stable: dashboards key on ``<behaviour>/<id>``; never rename a published id.
+Scenario numbers and variants are those of native_helpers/kc_pidfd.h.  Peer
+checks each row covers are named in the row's doc (kselftest pidfd/*.c, LTP).
+"""
+
+from __future__ import annotations
+
+from conformance.requirements import PRIVILEGED, Feature, PathExists, Requirement
+
+from .model import (
+    ANON_INODE_FS_MAGIC,
+    CLD_CONTINUED,
+    CLD_EXITED,
+    CLD_KILLED,
+    CLD_STOPPED,
+    COREDUMP_SKIP,
+    COREDUMP_USER,
+    EACCES,
+    EAGAIN,
+    EBADF,
+    ECHILD,
+    EINVAL,
+    ENOENT,
+    ENOTTY,
+    EOPNOTSUPP,
+    EPERM,
+    EREMOTE,
+    ESRCH,
+    ESTALE,
+    FD_CLOEXEC,
+    INFO_CGROUPID,
+    INFO_COREDUMP,
+    INFO_CREDS,
+    INFO_EXIT,
+    INFO_PID,
+    INFO_SUPPORTED_MASK,
+    O_EXCL,
+    O_NONBLOCK,
+    O_TRUNC,
+    PID_FS_MAGIC,
+    POLLHUP,
+    POLLIN,
+    SI_QUEUE,
+    SI_TKILL,
+    SI_USER,
+    SIGCHLD,
+    SIGKILL,
+    SIGSEGV,
+    SIGUSR1,
+    Bits,
+    Eq,
+    Exited,
+    FdinfoSelfPid,
+    K,
+    Ok,
+    PidfdCase,
+    Positive,
+    S,
+    Same,
+    Text,
+    V,
+    fails,
+    old,
+    row,
+)
+
+PIDFD: tuple[Requirement, ...] = (Feature("pidfd_open"),)
+NONBLOCK = (*PIDFD, Feature("pidfd.nonblock"))
+THREAD = (*PIDFD, Feature("pidfd.thread"))
+GETFD = (*PIDFD, Feature("pidfd.getfd"))
+SCOPE = (*PIDFD, Feature("pidfd.signal_scope"))
+SELF = (*PIDFD, Feature("pidfd.self"))
+PIDFS = (*PIDFD, Feature("pidfd.pidfs"))
+NS_IOCTL = (*PIDFD, Feature("pidfd.ns_ioctl"))
+INFO = (*PIDFD, Feature("pidfd.info"))
+INFO_EXIT_NEEDS = (*INFO, Feature("pidfd.info_exit"))
+FHANDLE = (*PIDFD, Feature("pidfd.file_handle"))
+ROOT = (*PIDFD, PRIVILEGED)
+SH = PathExists("/bin/sh", "a shell to exec")
+URING = (*THREAD, Feature("io_uring"), Feature("io_uring.native_workers"))
+SQPOLL = (*URING, Feature("io_uring.sqpoll"))
+VHOST = (*THREAD, PRIVILEGED, Feature("vhost.device"), Feature("vhost.task_mode"))
+
+PT = {n: K(f"PT_{n}") for n in ("CHILD", "MINUS1", "ZERO", "UNUSED", "NONLEADER", "REAPED", "ZOMBIE", "SELF")}
+PP = {n: K(f"PP_{n}") for n in ("EXIT", "THREAD_EXEC", "LEADER_FIRST", "KILL_ROUNDS")}
+PW = {n: K(f"PW_{n}") for n in ("EXITED", "KILLED", "STOPPED", "CONTINUED", "PARENT_TID", "NONBLOCK",
+                                "NONBLOCK_WNOHANG", "NOT_CHILD", "PROC_DIRFD", "DEVNULL", "NEGATIVE", "CLOSED",
+                                "TWICE", "NONBLOCK_NOT_CHILD")}
+PSIG = {n: K(f"PSIG_{n}") for n in ("DELIVER", "REAPED", "ZOMBIE", "PROC_DIRFD", "INFO_SELF", "INFO_OTHER_USER",
+                                    "INFO_OTHER_QUEUE", "INFO_MISMATCH", "BAD_FLAGS", "TWO_SCOPES", "ZERO",
+                                    "SELF_THREAD", "SELF_PROCESS", "OTHER_UID", "THREAD_GONE", "NOT_PIDFD")}
+PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_UID", "REAPED", "NONDUMPABLE_ROOT")}
+PF = {n: K(f"PF_{n}") for n in ("INO", "STATFS", "READLINK", "FDINFO", "FDINFO_REAPED", "FDINFO_NESTED",
+                                "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT")}
+PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS")}
+PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG")}
+PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
+                                "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK")}
+PTH = {n: K(f"PTH_{n}") for n in ("THREAD_EXIT", "LEADER_EXIT")}
+WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST")}
+WO = {n: K(f"WO_{n}") for n in ("OPEN", "INFO", "SIGNAL", "CLOSE", "AUTOKILL_FLAG")}
+NS = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts")
+
+PIDFS_OLD = old("6.9", "cb12fd8e0dab", "pidfds were anon_inode files: one shared inode for every pidfd",
+                Eq(V.FSTYPE, ANON_INODE_FS_MAGIC))
+NOT_READABLE = Eq(V.REVENTS_EARLY, 0)
+
+OPEN: tuple[PidfdCase, ...] = (
+    row("open-child", "pidfd.open", S.OPEN, Ok(), Bits(V.FD_FLAGS, FD_CLOEXEC), Eq(V.REVENTS, 0),
+        Text("anon_inode:[pidfd]"), needs=PIDFD,
+        doc="kselftest pidfd_open_test (open succeeds), LTP pidfd_open01 (FD_CLOEXEC)"),
+    row("open-nonblock", "pidfd.open", S.OPEN, Ok(), Bits(V.FL_FLAGS, O_NONBLOCK), flags=O_NONBLOCK, needs=NONBLOCK,
+        doc="LTP pidfd_open04 (PIDFD_NONBLOCK)"),
+    row("open-thread-flag-leader", "pidfd.open", S.OPEN, Ok(), Bits(V.FL_FLAGS, O_EXCL), flags=O_EXCL, needs=THREAD),
+    row("open-flag-unknown", "pidfd.open", S.OPEN, fails(EINVAL), flags=1, needs=PIDFD,
+        doc="kselftest pidfd_open_test (flag 1), LTP pidfd_open02 (invalid flags)"),
+    row("open-flag-high", "pidfd.open", S.OPEN, fails(EINVAL), flags=0x80000000, needs=PIDFD),
+    row("open-flag-autokill-bit", "pidfd.open", S.OPEN, fails(EINVAL), flags=O_TRUNC, needs=PIDFD,
+        doc="PIDFD_AUTOKILL (O_TRUNC) is kernel-internal: pidfd_open never takes it"),
+    row("open-zombie", "pidfd.open", S.OPEN, Ok(), Bits(V.REVENTS, POLLIN, POLLHUP), variant=PT["ZOMBIE"],
+        needs=PIDFD),
+    row("open-self", "pidfd.open", S.OPEN, Ok(), Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PT["SELF"], needs=PIDFD),
+    row("open-pid-minus1", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT["MINUS1"], needs=PIDFD,
+        doc="kselftest pidfd_open_test (pid -1), LTP pidfd_open02 (invalid pid)"),
+    row("open-pid-zero", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT["ZERO"], needs=PIDFD),
+    row("open-pid-unused", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT["UNUSED"], arg=4194305,
+        needs=PIDFD, doc="LTP pidfd_open02 (expired pid): above the largest pid_max, never in use"),
+    row("open-reaped", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT["REAPED"], needs=PIDFD),
+    row("open-nonleader", "pidfd.open_nonleader", S.OPEN, fails(ENOENT), variant=PT["NONLEADER"], needs=PIDFD,
+        doc="kselftest pidfd_info_test (non-leader without PIDFD_THREAD fails)"),
+    row("open-nonleader-thread-flag", "pidfd.thread", S.OPEN, Ok(), Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0),
+        variant=PT["NONLEADER"], flags=O_EXCL, needs=THREAD),
+)
+
+POLL: tuple[PidfdCase, ...] = (
+    row("poll-exit", "pidfd.poll", S.POLL, NOT_READABLE, Bits(V.REVENTS, POLLIN, POLLHUP), Exited(V.STATUS, 3),
+        variant=PP["EXIT"], arg=3, needs=PIDFD, doc="LTP pidfd_open03 (POLLIN at exit)"),
+    row("poll-hup-after-reap", "pidfd.poll", S.POLL, Bits(V.REVENTS_REAPED, POLLIN | POLLHUP), variant=PP["EXIT"],
+        needs=PIDFD, doc="kselftest pidfd_info_test (POLLIN|POLLHUP after the reap)"),
+    row("poll-sigkill-rounds", "pidfd.poll", S.POLL, Eq(V.ROUNDS, 50), Eq(V.RET2, 0), variant=PP["KILL_ROUNDS"],
+        arg=50, needs=PIDFD, doc="kselftest pidfd_poll_test (10000 rounds there; 50 here)"),
+    row("poll-thread-exec", "pidfd.poll_threads", S.POLL, Eq(V.RET2, 1), NOT_READABLE, Bits(V.REVENTS, POLLIN),
+        Exited(V.STATUS, 3), variant=PP["THREAD_EXEC"], needs=(*PIDFD, SH),
+        doc="kselftest pidfd_test (non-leader exec, poll and waitpid)"),
+    row("poll-leader-exits-first", "pidfd.poll_threads", S.POLL, Eq(V.RET2, 1), NOT_READABLE,
+        Bits(V.REVENTS, POLLIN), Exited(V.STATUS, 0), variant=PP["LEADER_FIRST"], needs=PIDFD,
+        doc="kselftest pidfd_test (leader exits while a thread lives)"),
+)
+
+WAITID: tuple[PidfdCase, ...] = (
+    row("waitid-exited", "pidfd.waitid", S.WAITID, Ok(), Same(V.SI_PID, V.CHILD_PID), Eq(V.SI_CODE, CLD_EXITED),
+        Eq(V.SI_STATUS, 5), Eq(V.SI_SIGNO, SIGCHLD), fails(ECHILD, V.WAIT), variant=PW["EXITED"], arg=5,
+        needs=PIDFD, doc="kselftest pidfd_wait (reap), LTP pidfd_open04"),
+    row("waitid-twice", "pidfd.waitid", S.WAITID, Ok(), fails(ECHILD, V.RET2), variant=PW["TWICE"], needs=PIDFD),
+    row("waitid-killed", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_KILLED), Eq(V.SI_STATUS, SIGKILL),
+        variant=PW["KILLED"], needs=PIDFD, doc="kselftest pidfd_wait (CLD_KILLED)"),
+    row("waitid-stopped", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_STOPPED), Eq(V.SI_STATUS, 19),
+        Same(V.SI_PID, V.CHILD_PID), variant=PW["STOPPED"], needs=PIDFD, doc="kselftest pidfd_wait (WSTOPPED)"),
+    row("waitid-continued", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_CONTINUED), Eq(V.SI_STATUS, 18),
+        variant=PW["CONTINUED"], needs=PIDFD, doc="kselftest pidfd_wait (WCONTINUED)"),
+    row("waitid-parent-tid", "pidfd.waitid", S.WAITID, Ok(), Same(V.SI_PID, V.PARENT_TID), Eq(V.SI_STATUS, 5),
+        variant=PW["PARENT_TID"], arg=5, needs=(*PIDFD, Feature("clone3")),
+        doc="kselftest pidfd_wait (clone3 CLONE_PIDFD|CLONE_PARENT_SETTID: si_pid == parent_tid)"),
+    row("waitid-not-child", "pidfd.waitid", S.WAITID, fails(ECHILD), variant=PW["NOT_CHILD"], needs=PIDFD),
+    row("waitid-proc-dirfd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["PROC_DIRFD"], needs=PIDFD,
+        doc="kselftest pidfd_wait (/proc/self dirfd rejected)"),
+    row("waitid-devnull", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["DEVNULL"], needs=PIDFD,
+        doc="kselftest pidfd_wait (/dev/null rejected)"),
+    row("waitid-negative-fd", "pidfd.waitid_badfd", S.WAITID, fails(EINVAL), variant=PW["NEGATIVE"], needs=PIDFD),
+    row("waitid-closed-fd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["CLOSED"], needs=PIDFD),
+    row("waitid-nonblock-running", "pidfd.waitid_nonblock", S.WAITID, fails(EAGAIN), variant=PW["NONBLOCK"],
+        needs=NONBLOCK, doc="kselftest pidfd_wait (EAGAIN), LTP pidfd_open04"),
+    row("waitid-nonblock-wnohang", "pidfd.waitid_nonblock", S.WAITID, Eq(V.RET, 0), Eq(V.SI_PID, 0),
+        variant=PW["NONBLOCK_WNOHANG"], needs=NONBLOCK, doc="kselftest pidfd_wait (0 with WNOHANG)"),
+    row("waitid-nonblock-not-child", "pidfd.waitid_nonblock", S.WAITID, fails(ECHILD),
+        variant=PW["NONBLOCK_NOT_CHILD"], needs=NONBLOCK, doc="kselftest pidfd_wait (ECHILD without a child)"),
+)
+
+SIGNAL: tuple[PidfdCase, ...] = (
+    row("signal-deliver", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.SI_SIGNO, SIGUSR1),
+        Eq(V.SI_CODE, SI_USER), Same(V.SI_PID, V.SELF_PID), Same(V.SI_UID, V.SI_VALUE),
+        variant=PSIG["DELIVER"], needs=PIDFD, doc="LTP pidfd_send_signal01"),
+    row("signal-reaped", "pidfd.send_signal", S.SIGNAL, fails(ESRCH), variant=PSIG["REAPED"], needs=PIDFD,
+        doc="kselftest pidfd_test (exited process: ESRCH), LTP pidfd_send_signal03"),
+    row("signal-zombie", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), variant=PSIG["ZOMBIE"], needs=PIDFD),
+    row("signal-proc-dirfd-self", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1),
+        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG["PROC_DIRFD"], needs=PIDFD,
+        doc="kselftest pidfd_test (SIGUSR1 to self through a /proc/self dirfd)"),
+    row("signal-zero", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 0), variant=PSIG["ZERO"],
+        needs=PIDFD),
+    row("signal-not-pidfd", "pidfd.send_signal", S.SIGNAL, fails(EBADF), variant=PSIG["NOT_PIDFD"], needs=PIDFD,
+        doc="LTP pidfd_send_signal02 (fd not a pidfd)"),
+    row("signal-flags-unknown", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_FLAGS"],
+        flags=8, needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid flags)"),
+    row("signal-other-uid", "pidfd.send_signal_perm", S.SIGNAL, fails(EPERM), variant=PSIG["OTHER_UID"],
+        needs=PIDFD, doc="LTP pidfd_send_signal02 (EPERM); root: the target is root, the sender drops to 65534; "
+        "unprivileged: the target is pid 1"),
+    row("signal-siginfo-self", "pidfd.send_signal_siginfo", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1),
+        Eq(V.SI_CODE, SI_USER), variant=PSIG["INFO_SELF"], needs=PIDFD,
+        doc="LTP pidfd_send_signal01 (siginfo to self)"),
+    row("signal-siginfo-other-si-user", "pidfd.send_signal_siginfo", S.SIGNAL, fails(EPERM),
+        variant=PSIG["INFO_OTHER_USER"], needs=PIDFD, doc="LTP pidfd_send_signal02 (EPERM for si_code SI_USER)"),
+    row("signal-siginfo-other-si-queue", "pidfd.send_signal_siginfo", S.SIGNAL, Eq(V.RET, 0),
+        Eq(V.SI_CODE, SI_QUEUE), Eq(V.SI_VALUE, 4242), Same(V.SI_PID, V.SELF_PID),
+        variant=PSIG["INFO_OTHER_QUEUE"], needs=PIDFD),
+    row("signal-siginfo-signo-mismatch", "pidfd.send_signal_siginfo", S.SIGNAL, fails(EINVAL),
+        variant=PSIG["INFO_MISMATCH"], needs=PIDFD, doc="LTP pidfd_send_signal02 (si_signo != sig)"),
+    row("signal-thread-gone", "pidfd.thread", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), variant=PSIG["THREAD_GONE"],
+        needs=THREAD),
+    row("signal-self-thread", "pidfd.self", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1), Eq(V.SI_CODE, SI_TKILL),
+        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG["SELF_THREAD"], needs=SELF),
+    row("signal-self-process", "pidfd.self", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1), Eq(V.SI_CODE, SI_USER),
+        variant=PSIG["SELF_PROCESS"], needs=SELF),
+)
+
+
+def _scope(id: str, variant: int, flags: int, leader: int, thread: int, shared: int, peer: int) -> PidfdCase:
+    return row(id, "pidfd.send_signal_scope", S.SCOPE, Eq(V.RET, 0), Eq(V.PEND_LEADER, leader),
+               Eq(V.PEND_THREAD, thread), Eq(V.PEND_SHARED, shared), Eq(V.PEND_PEER, peer), variant=variant,
+               flags=flags, needs=SCOPE)
+
+
+SCOPE_ROWS: tuple[PidfdCase, ...] = (
+    _scope("scope-default-process", 0, 0, 0, 0, 1, 0),
+    _scope("scope-default-thread-pidfd", 1, 0, 0, 1, 0, 0),
+    _scope("scope-thread", 0, 1, 1, 0, 0, 0),
+    _scope("scope-thread-group", 0, 2, 0, 0, 1, 0),
+    _scope("scope-thread-group-from-thread-pidfd", 1, 2, 0, 0, 1, 0),
+    _scope("scope-process-group", 0, 4, 0, 0, 1, 1),
+    row("scope-two-flags", "pidfd.send_signal_scope", S.SIGNAL, fails(EINVAL), variant=PSIG["TWO_SCOPES"], flags=3,
+        needs=SCOPE),
+)
+
+GETFD_ROWS: tuple[PidfdCase, ...] = (
+    row("getfd-same-file", "pidfd.getfd", S.GETFD, Ok(), Eq(V.KCMP, 0), Same(V.INO1, V.INO2),
+        Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PG["SAME"], needs=GETFD,
+        doc="kselftest pidfd_getfd_test (kcmp KCMP_FILE, FD_CLOEXEC), LTP pidfd_getfd01"),
+    row("getfd-badfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG["BADFD"], needs=GETFD,
+        doc="kselftest pidfd_getfd_test (unknown fd), LTP pidfd_getfd02"),
+    row("getfd-flags", "pidfd.getfd", S.GETFD, fails(EINVAL), variant=PG["FLAGS"], needs=GETFD,
+        doc="kselftest pidfd_getfd_test (flags != 0), LTP pidfd_getfd02"),
+    row("getfd-reaped", "pidfd.getfd", S.GETFD, fails(ESRCH), variant=PG["REAPED"], needs=GETFD,
+        doc="LTP pidfd_getfd02 (ESRCH)"),
+    row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["NONDUMPABLE"], needs=GETFD,
+        doc="kselftest pidfd_getfd_test (EPERM, non-dumpable target, unprivileged caller), LTP pidfd_getfd02"),
+    row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["OTHER_UID"], needs=GETFD),
+    row("getfd-nondumpable-privileged", "pidfd.getfd_perm", S.GETFD, Ok(), Eq(V.KCMP, 0),
+        variant=PG["NONDUMPABLE_ROOT"], needs=(*GETFD, PRIVILEGED)),
+)
+
+PIDFS_ROWS: tuple[PidfdCase, ...] = (
+    row("pidfs-ino-same-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO2), variant=PF["INO"], needs=PIDFD),
+    row("pidfs-ino-other-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO3, equal=False), variant=PF["INO"],
+        needs=PIDFD, old=old("6.9", "cb12fd8e0dab", "pidfds were anon_inode files sharing one inode",
+                             Same(V.INO1, V.INO3))),
+    row("pidfs-magic", "pidfd.pidfs", S.PIDFS, Eq(V.FSTYPE, PID_FS_MAGIC), variant=PF["STATFS"], needs=PIDFD,
+        old=PIDFS_OLD),
+    row("pidfs-readlink", "pidfd.open", S.PIDFS, Text("anon_inode:[pidfd]"), variant=PF["READLINK"], needs=PIDFD),
+    row("fdinfo-pid", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("Pid"), FdinfoSelfPid("NSpid"), variant=PF["FDINFO"],
+        needs=PIDFD),
+    row("fdinfo-reaped", "pidfd.fdinfo", S.PIDFS, Text(key="Pid", value="-1"), Text(key="NSpid", value="-1"),
+        variant=PF["FDINFO_REAPED"], needs=PIDFD, doc="kselftest pidfd_fdinfo_test (dead process: -1)"),
+    row("fdinfo-nested-pidns", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("NSpid"), variant=PF["FDINFO_NESTED"],
+        needs=ROOT, doc="NSpid: lists the outer pid and 1 (the child is init of its pid namespace)"),
+    row("fdinfo-sibling-pidns", "pidfd.fdinfo", S.PIDFS, Positive(V.RET2), Text(key="NSpid", value="0"),
+        Text(key="Pid", value="0"), variant=PF["FDINFO_SIBLING"], needs=ROOT,
+        doc="kselftest pidfd_fdinfo_test (NSpid 0 from a sibling pid namespace): read under a private /proc "
+        "of a new pid + mount namespace"),
+    row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHOWN"], needs=PIDFS,
+        doc="kselftest pidfd_setattr_test"),
+    row("pidfs-fchmod", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHMOD"], needs=PIDFS,
+        doc="kselftest pidfd_setattr_test"),
+    row("pidfs-execveat", "pidfd.setattr", S.PIDFS, fails(EACCES, V.RET2), variant=PF["EXECVEAT"], needs=PIDFD,
+        doc="kselftest pidfd_setattr_test"),
+)
+
+SETNS_ROWS: tuple[PidfdCase, ...] = (
+    row("setns-uts", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Same(V.INO1, V.INO2), Same(V.INO2, V.INO3, equal=False),
+        Text("kc-pidfd-uts"), variant=PN["UTS"], needs=ROOT, doc="kselftest pidfd_setns_test"),
+    row("setns-user-uts", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Same(V.INO1, V.INO2), Text("kc-pidfd-uts"),
+        variant=PN["USER_UTS"], needs=(*PIDFD, Feature("userns")),
+        doc="kselftest pidfd_setns_test (user + uts namespaces, unprivileged)"),
+    row("setns-no-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["NO_FLAGS"], needs=PIDFD,
+        doc="kselftest pidfd_setns_test (setns_einval)"),
+    row("setns-bad-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["BAD_FLAGS"], needs=PIDFD,
+        doc="kselftest pidfd_setns_test (setns_einval)"),
+)
+
+NS_ROWS: tuple[PidfdCase, ...] = tuple(
+    row(f"ns-ioctl-{name.replace('_', '-')}", "pidfd.ns_ioctl", S.NSIOCTL, Ok(), Same(V.NS_IOCTL, V.NS_PROC),
+        variant=i + 1, needs=(*NS_IOCTL, PathExists(f"/proc/self/ns/{name}", f"the {name} namespace")),
+        doc="kselftest pidfd_setns_test (pidfd-derived namespace fds)")
+    for i, name in enumerate(NS)
+)
+
+FHANDLE_ROWS: tuple[PidfdCase, ...] = (
+    row("fhandle-live", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2), Same(V.INO1, V.INO2),
+        variant=PH["LIVE"], needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test"),
+    row("fhandle-zombie", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2), Same(V.INO1, V.INO2),
+        variant=PH["ZOMBIE"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (exited, unreaped)"),
+    row("fhandle-reaped", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), fails(ESTALE, V.RET2),
+        variant=PH["REAPED"], needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (reaped)"),
+    row("fhandle-thread-flag", "pidfd.file_handle", S.FHANDLE, Ok(V.RET2), Same(V.INO1, V.INO2),
+        variant=PH["THREAD_FLAG"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (O_EXCL = PIDFD_THREAD is a valid open flag; 6.18 does not show it "
+        "in F_GETFL)"),
+    row("fhandle-bad-flag", "pidfd.file_handle", S.FHANDLE, fails(EINVAL, V.RET2), variant=PH["BAD_FLAG"],
+        needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (invalid O_* flags)"),
+)
+
+CREDS_MATCH = (Same(V.INFO_RUID, V.CH_RUID), Same(V.INFO_EUID, V.CH_EUID), Same(V.INFO_SUID, V.CH_SUID),
+               Same(V.INFO_FSUID, V.CH_FSUID), Same(V.INFO_RGID, V.CH_RGID), Same(V.INFO_EGID, V.CH_EGID),
+               Same(V.INFO_SGID, V.CH_SGID), Same(V.INFO_FSGID, V.CH_FSGID))
+BASIC_MASK = INFO_PID | INFO_CREDS | INFO_CGROUPID
+
+
+def _size(size: int) -> PidfdCase:
+    return row(f"info-size-{size}", "pidfd.info_args", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK),
+               Same(V.INFO_PID, V.CHILD_PID), Eq(V.INFO_TRUNC, 1), variant=PI["SIZE"], arg=size, needs=INFO,
+               doc="each published struct pidfd_info size; nothing is written past it")
+
+
+INFO_ROWS: tuple[PidfdCase, ...] = (
+    row("info-basic", "pidfd.info", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, INFO_EXIT),
+        Same(V.INFO_PID, V.CHILD_PID), Same(V.INFO_TGID, V.CHILD_PID), Same(V.INFO_PPID, V.SELF_PID),
+        Same(V.INFO_CGROUPID, V.CGROUP_ID), Positive(V.INFO_CGROUPID), *CREDS_MATCH, variant=PI["BASIC"],
+        needs=INFO, doc="kselftest pidfd_open_test (PIDFD_GET_INFO vs getters, cgroupid non-zero)"),
+    row("info-creds-distinct", "pidfd.info", S.INFO, Eq(V.RET, 0), Eq(V.INFO_RUID, 1001), Eq(V.INFO_EUID, 1002),
+        Eq(V.INFO_SUID, 1003), Eq(V.INFO_FSUID, 1002), Eq(V.INFO_RGID, 2001), Eq(V.INFO_EGID, 2002),
+        Eq(V.INFO_SGID, 2003), Eq(V.INFO_FSGID, 2002), variant=PI["CREDS"], needs=(*INFO, PRIVILEGED)),
+    row("info-thread-pidfd", "pidfd.info", S.INFO, Eq(V.RET, 0), Same(V.INFO_PID, V.CHILD_TID),
+        Same(V.INFO_TGID, V.CHILD_PID), variant=PI["THREAD"], needs=(*INFO, Feature("pidfd.thread"))),
+    _size(64), _size(72), _size(80), _size(88), _size(96),
+    row("info-size-56", "pidfd.info_small", S.INFO, fails(ENOTTY), variant=PI["SIZE"], arg=56, needs=INFO,
+        doc="LTP ioctl_pidfd05 (wrong size: EINVAL or ENOTTY since 6.18-rc1); 6.13-6.17 answer EINVAL from "
+        "pidfd_info(), no kernel of the matrix has that model"),
+    row("info-null", "pidfd.info_args", S.INFO, fails(EINVAL), variant=PI["NULL"], needs=INFO,
+        doc="LTP ioctl_pidfd05 (NULL argument)"),
+    row("info-not-pidfd", "pidfd.info_args", S.INFO, fails(ENOTTY), variant=PI["NOT_PIDFD"], needs=INFO,
+        doc="LTP ioctl_pidfd01 (a non-pidfd fd)"),
+    row("info-unknown-mask-bits", "pidfd.info_args", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, 1 << 40),
+        variant=PI["UNKNOWN_MASK"], needs=INFO),
+    row("info-reaped", "pidfd.info_reaped", S.INFO, fails(ESRCH), variant=PI["REAPED"], needs=INFO,
+        doc="kselftest pidfd_info_test and LTP ioctl_pidfd04 (ESRCH without PIDFD_INFO_EXIT)"),
+    row("info-exit-code", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS),
+        Exited(V.INFO_EXIT, 7), variant=PI["EXIT"], arg=7, needs=INFO_EXIT_NEEDS,
+        doc="kselftest pidfd_info_test (exit code, no CREDS), LTP ioctl_pidfd02"),
+    row("info-exit-killed", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT),
+        Exited(V.INFO_EXIT, signal=SIGKILL), variant=PI["KILLED"], needs=INFO_EXIT_NEEDS,
+        doc="kselftest pidfd_info_test (WIFSIGNALED SIGKILL), LTP ioctl_pidfd03"),
+    row("info-exit-zombie", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, INFO_EXIT),
+        variant=PI["ZOMBIE"], needs=INFO_EXIT_NEEDS,
+        doc="kselftest pidfd_info_test (exited but unreaped: creds, no EXIT)"),
+    row("info-remote-pidns", "pidfd.info_remote", S.INFO, fails(EREMOTE), Eq(V.RET2, 1), variant=PI["REMOTE"],
+        needs=(*INFO, PRIVILEGED), doc="the parent's pidfd used from inside a new pid namespace"),
+    row("info-coredump-live", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_COREDUMP),
+        Eq(V.INFO_CORE_MASK, COREDUMP_USER), variant=PI["CORE_LIVE"], needs=(*INFO, Feature("pidfd.info_coredump"))),
+    row("info-coredump-crash-nondumpable", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0),
+        Bits(V.INFO_MASK, INFO_COREDUMP), Eq(V.INFO_CORE_MASK, COREDUMP_SKIP), Exited(V.STATUS, signal=SIGSEGV),
+        Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT), Exited(V.INFO_EXIT, signal=SIGSEGV), Eq(V.CORE_MASK_AFTER, 0),
+        variant=PI["CORE_CRASH"],
+        needs=(*INFO_EXIT_NEEDS, Feature("pidfd.info_coredump")),
+        doc="a non-dumpable child: SKIP while it lives; it crashes (SIGSEGV, no core flag): the dump is skipped "
+        "before core_pattern is read, so no global setting is touched; after the reap no dump is recorded"),
+    row("info-supported-mask", "pidfd.info_supported", S.INFO, Eq(V.RET, 0),
+        Bits(V.INFO_MASK, INFO_SUPPORTED_MASK), Bits(V.INFO_SUPPORTED, 0xFF), variant=PI["SUPPORTED"],
+        needs=(*INFO, Feature("pidfd.info_supported"))),
+)
+
+THREAD_ROWS: tuple[PidfdCase, ...] = (
+    row("thread-pidfd-polls-on-thread-exit", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), NOT_READABLE,
+        Bits(V.REVENTS, POLLIN), Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH["THREAD_EXIT"],
+        needs=THREAD),
+    row("thread-pidfd-leader-waits-for-group", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), Eq(V.REVENTS, 0),
+        Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH["LEADER_EXIT"], needs=THREAD,
+        doc="kselftest pidfd_info_test (an early-exiting leader is not reported until the group is empty)"),
+)
+
+
+def _worker(id: str, behaviour: str, which: str, what: str, *checks: object, extra: tuple[Requirement, ...] = (),
+            doc: str = "") -> PidfdCase:
+    needs = {"IOWQ": URING, "SQPOLL": SQPOLL, "VHOST": VHOST}[which]
+    return row(id, behaviour, S.WORKER, *checks, variant=WK[which], arg=WO[what],  # type: ignore[arg-type]
+               needs=(*needs, *extra), doc=doc)
+
+
+WORKER_DOC = ("What each kernel showed is in the README (What the kernels showed): a worker is a non-leader "
+              "thread of its owner, so pidfds of it follow the thread rules.")
+WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
+    r
+    for which, label in (("IOWQ", "iowq"), ("SQPOLL", "sqpoll"), ("VHOST", "vhost"))
+    for r in (
+        _worker(f"worker-{label}-open", "pidfd.worker_open", which, "OPEN", fails(ENOENT), Ok(V.RET2),
+                Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0), doc=WORKER_DOC),
+        _worker(f"worker-{label}-info", "pidfd.worker_info", which, "INFO", Eq(V.RET, 0),
+                Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.OWNER_PID),
+                *((Same(V.INFO_PPID, V.SELF_PID), *CREDS_MATCH) if which != "VHOST" else
+                  (Same(V.INFO_RUID, V.OWNER_UID),)),
+                extra=(Feature("pidfd.info"),), doc=WORKER_DOC),
+        _worker(f"worker-{label}-signal", "pidfd.worker_signal", which, "SIGNAL", Eq(V.RET, 0),
+                Eq(V.PEND_THREAD, 1), Eq(V.PEND_SHARED, 0), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1),
+                *((Eq(V.HITS, 0),) if which != "VHOST" else ()), doc=WORKER_DOC),
+        _worker(f"worker-{label}-close-kills-nothing", "pidfd.worker_autokill", which, "CLOSE", Ok(V.RET2),
+                Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1), doc=WORKER_DOC),
+        _worker(f"worker-{label}-autokill-bit-refused", "pidfd.worker_autokill", which, "AUTOKILL_FLAG",
+                fails(EINVAL), doc=WORKER_DOC),
+    )
+)
+
+CASES: tuple[PidfdCase, ...] = (
+    *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
+    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS,
+)

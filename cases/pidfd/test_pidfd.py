@@ -1,0 +1,14 @@
+"""pidfds: one pytest item per row of table.CASES."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.plugin import Conformance
+from kconform_cases.pidfd.model import PidfdCase
+from kconform_cases.pidfd.table import CASES
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_pidfd(case: PidfdCase, kc: Conformance) -> None:
+    kc.check(case)
