@@ -31,6 +31,10 @@ CLONE_NEWNET = 0x40000000
 CLONE_IO = 0x80000000
 CLONE_CLEAR_SIGHAND = 1 << 32
 CLONE_INTO_CGROUP = 1 << 33
+CLONE_AUTOREAP = 1 << 34
+CLONE_NNP = 1 << 35
+CLONE_PIDFD_AUTOKILL = 1 << 36
+CLONE_EMPTY_MNTNS = 1 << 37
 
 
 # include/linux/sched.h: task flags (field 9 of /proc/<pid>/stat)

@@ -11,10 +11,14 @@ from conformance.native import Action, CloneRequest, Ptr, Stack
 from conformance.probes import clone_probe
 from conformance.registry import Behaviour, Family, Probe, State, classify_errno
 from conformance.uapi import (
+    CLONE_AUTOREAP,
     CLONE_CLEAR_SIGHAND,
+    CLONE_EMPTY_MNTNS,
     CLONE_INTO_CGROUP,
     CLONE_NEWTIME,
+    CLONE_NNP,
     CLONE_PIDFD,
+    CLONE_PIDFD_AUTOKILL,
     CLONE_SIGHAND,
     CLONE_THREAD,
     CLONE_VM,
@@ -72,6 +76,30 @@ def _probe_pidfd_thread() -> tuple[State, str]:
 
 
 
+
+def _probe_71(flags: int) -> tuple[State, str]:
+    # clone3(flags|CLONE_PIDFD) with an unmapped pidfd pointer: an unknown flag is EINVAL in
+    # clone3_args_valid(); a known one fails later (EFAULT storing the pidfd, or EPERM), no child runs.
+    ret = native.clone3_flag_probe(flags)
+    return classify_errno(-ret, (errno.EFAULT, errno.EPERM), (errno.EINVAL,)), f"clone3 gave {_said(ret)}"
+
+
+def _probe_autoreap() -> tuple[State, str]:
+    return _probe_71(CLONE_AUTOREAP)
+
+
+def _probe_nnp() -> tuple[State, str]:
+    return _probe_71(CLONE_NNP)
+
+
+def _probe_autokill() -> tuple[State, str]:
+    return _probe_71(CLONE_AUTOREAP | CLONE_NNP | CLONE_PIDFD_AUTOKILL)
+
+
+def _probe_empty_mntns() -> tuple[State, str]:
+    return _probe_71(CLONE_EMPTY_MNTNS)
+
+
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
     return Behaviour(id, statement, since, commit, probe)
 
@@ -114,6 +142,18 @@ FAMILY = Family(
            "5.3", "7f192e3cd316", "clone3"),
         _b("clone3.pidfd_thread", "CLONE_PIDFD with CLONE_THREAD gives a PIDFD_THREAD pidfd", "6.9", "83b290c9e3b5",
            "clone3.pidfd_thread"),
+        _b("clone3.autoreap", "CLONE_AUTOREAP: the child is reaped by the kernel at exit (no zombie, wait gives "
+           "ECHILD, no SIGCHLD) while its pidfd polls and PIDFD_INFO_EXIT gives the exit code; EINVAL with "
+           "THREAD, PARENT or a non-zero exit_signal, and CLONE_PARENT from an autoreaped process is EINVAL",
+           "7.1", "12ae2c81b21c", "clone3.autoreap"),
+        _b("clone3.nnp", "CLONE_NNP sets no_new_privs in the child only; EINVAL with THREAD", "7.1", "24baca56fafc",
+           "clone3.nnp"),
+        _b("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL: the child is SIGKILLed when its clone3 pidfd file is "
+           "finally released (not a pidfd_open() one); needs PIDFD and AUTOREAP, not THREAD (EINVAL); without NNP "
+           "it needs CAP_SYS_ADMIN (EPERM), the EINVAL rules first", "7.1", "", "clone3.pidfd_autokill"),
+        _b("clone3.empty_mntns", "CLONE_EMPTY_MNTNS implies CLONE_NEWNS (so EINVAL with CLONE_FS, EPERM without "
+           "privilege) and the child's mount namespace holds one mount with an empty root", "7.1", "4e9f7592b6f5",
+           "clone3.empty_mntns"),
     ),
     probes=(
         Probe("clone3", "clone3()", "5.3", "7f192e3cd316", _probe_clone3),
@@ -122,5 +162,9 @@ FAMILY = Family(
         Probe("clone3.clear_sighand", "CLONE_CLEAR_SIGHAND", "5.5", "b612e5df4587", _probe_clear_sighand),
         Probe("clone3.newtime", "CLONE_NEWTIME in clone3", "6.3", "a402f1e35313", _probe_newtime_clone3),
         Probe("clone3.pidfd_thread", "CLONE_PIDFD|CLONE_THREAD", "6.9", "83b290c9e3b5", _probe_pidfd_thread),
+        Probe("clone3.autoreap", "CLONE_AUTOREAP", "7.1", "12ae2c81b21c", _probe_autoreap),
+        Probe("clone3.nnp", "CLONE_NNP", "7.1", "24baca56fafc", _probe_nnp),
+        Probe("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL", "7.1", "", _probe_autokill),
+        Probe("clone3.empty_mntns", "CLONE_EMPTY_MNTNS", "7.1", "4e9f7592b6f5", _probe_empty_mntns),
     ),
 )

@@ -410,7 +410,16 @@ WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
     )
 )
 
+AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
+    row(f"worker-{label}-autokill-owner", "pidfd.worker_autokill", S.WORKER, Ok(V.RET2),
+        Bits(V.REVENTS, POLLIN), Eq(V.RET, 0), Exited(V.INFO_EXIT, signal=SIGKILL), Eq(V.WORKER_ALIVE, 0),
+        Eq(V.OWNER_ALIVE, 0), variant=WK[which], arg=K("WO_AUTOKILL_OWNER"),
+        needs=(*needs, Feature("clone3.pidfd_autokill"), Feature("pidfd.info_exit")),
+        doc="an AUTOKILL|AUTOREAP|NNP child owns the ring; closing its clone3 pidfd kills it with its worker")
+    for which, label, needs in (("IOWQ", "iowq", URING), ("SQPOLL", "sqpoll", SQPOLL))
+)
+
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
-    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS,
+    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *AUTOKILL_OWNER_ROWS,
 )

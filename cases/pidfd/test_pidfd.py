@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conformance.plugin import Conformance
-from kconform_cases.pidfd.model import PidfdCase
-from kconform_cases.pidfd.table import CASES
+
+from .model import PidfdCase
+from .table import CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
