@@ -570,6 +570,7 @@ class PidfdValue(enum.IntEnum):
     INFO_TRUNC = lib.KC_PV_INFO_TRUNC
     OWNER_UID = lib.KC_PV_OWNER_UID
     CORE_MASK_AFTER = lib.KC_PV_CORE_MASK_AFTER
+    WORKER_KTHREAD = lib.KC_PV_WORKER_KTHREAD
 
 
 class PidfdHarnessError(enum.IntEnum):

@@ -1897,7 +1897,8 @@ static void sc_worker(const struct kc_pfd_req *q)
 	struct kp_kid k;
 	struct kc_vhost_req vq;
 	struct kc_vhost_res vr;
-	int vhost = q->variant == KC_WK_VHOST, vhost_started = 0;
+	int vhost = q->variant == KC_WK_VHOST || q->variant == KC_WK_VHOST_KTHREAD, vhost_started = 0;
+	int kthread = 0;
 	int owner = 0, worker = 0, tfd = -1, gfd = -1, afd = -1;
 	int cfg = KID_HANDLER | (q->variant == KC_WK_SQPOLL ? KID_SQPOLL : KID_IOWQ);
 	struct kp_info info;
@@ -1910,7 +1911,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 
 		memset(&vq, 0, sizeof(vq));
 		snprintf(vq.device, sizeof(vq.device), "/dev/vhost-net");
-		vq.fork_owner = -1;
+		vq.fork_owner = q->variant == KC_WK_VHOST_KTHREAD ? 0 : -1;
 		vq.fork_owner_after = -1;
 		vq.set_owner = 1;
 		vq.cgroup_procs_fd = -1;
@@ -1937,10 +1938,9 @@ static void sc_worker(const struct kc_pfd_req *q)
 		}
 		if (!worker) {
 			worker = kp_find_kthread(comm);
-			put(KC_PV_RET3, worker ? 1 : 0);   /* 1: a kthread */
-		} else {
-			put(KC_PV_RET3, 0);
+			kthread = worker != 0;
 		}
+		put(KC_PV_WORKER_KTHREAD, kthread);
 		put(KC_PV_OWNER_UID, getuid());
 	} else if (q->arg == KC_WO_AUTOKILL_OWNER) {
 		if (kp_start3(&k, CLONE_PIDFD | KP_CLONE_AUTOREAP | KP_CLONE_PIDFD_AUTOKILL | KP_CLONE_NNP, 0) < 0)
@@ -1982,7 +1982,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 		}
 		break;
 	case KC_WO_INFO:
-		tfd = (int)p_open(worker, KP_PIDFD_THREAD);
+		tfd = (int)p_open(worker, kthread ? 0 : KP_PIDFD_THREAD);
 		put(KC_PV_RET2, tfd);
 		if (tfd < 0)
 			break;
@@ -1994,7 +1994,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 	case KC_WO_SIGNAL: {
 		struct kp_sigrec rec;
 
-		tfd = (int)p_open(worker, KP_PIDFD_THREAD);
+		tfd = (int)p_open(worker, kthread ? 0 : KP_PIDFD_THREAD);
 		put(KC_PV_RET2, tfd);
 		if (tfd < 0)
 			break;
@@ -2011,16 +2011,21 @@ static void sc_worker(const struct kc_pfd_req *q)
 				put(KC_PV_HANDLER_TID, rec.tid);
 		}
 		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kp_wait_zombie(owner, 0));
-		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, worker));
+		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", kthread ? worker : owner, worker));
+		if (kthread)
+			put(KC_PV_PEND_THREAD, kp_pending(worker, worker, "SigPnd:", SIGUSR1));
 		break;
 	}
 	case KC_WO_CLOSE:
-		tfd = (int)p_open(worker, KP_PIDFD_THREAD);
+		tfd = (int)p_open(worker, kthread ? 0 : KP_PIDFD_THREAD);
 		put(KC_PV_RET2, tfd);
+		gfd = (int)p_open(worker, 0);
+		put(KC_PV_RET, gfd);
 		kp_close(&tfd);
+		kp_close(&gfd);
 		kc_sleep_ms(50);
 		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kp_wait_zombie(owner, 0));
-		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, worker));
+		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", kthread ? worker : owner, worker));
 		break;
 	case KC_WO_AUTOKILL_FLAG:
 		r = p_open(worker, KP_PIDFD_THREAD | O_TRUNC);

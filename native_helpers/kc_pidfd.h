@@ -149,6 +149,7 @@
 #define KC_WK_IOWQ 0
 #define KC_WK_SQPOLL 1
 #define KC_WK_VHOST 2
+#define KC_WK_VHOST_KTHREAD 3 /* VHOST_SET_FORK_FROM_OWNER(0) first where it exists (6.17+); 6.1-6.3: always */
 /* KC_PS_WORKER: what (req.arg) */
 #define KC_WO_OPEN 0          /* pidfd_open(worker, 0) and (worker, PIDFD_THREAD) */
 #define KC_WO_INFO 1
@@ -246,6 +247,7 @@
 #define KC_PV_INFO_TRUNC 73   /* 1: bytes beyond the struct size were left untouched */
 #define KC_PV_OWNER_UID 74
 #define KC_PV_CORE_MASK_AFTER 75 /* coredump_mask after the reap */
+#define KC_PV_WORKER_KTHREAD 76 /* 1: the worker is a kernel thread (not in the owner's task list) */
 
 /* harness errors */
 #define KC_PH_NONE 0

@@ -150,7 +150,7 @@ FAMILY = Family(
            "clone3.nnp"),
         _b("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL: the child is SIGKILLed when its clone3 pidfd file is "
            "finally released (not a pidfd_open() one); needs PIDFD and AUTOREAP, not THREAD (EINVAL); without NNP "
-           "it needs CAP_SYS_ADMIN (EPERM), the EINVAL rules first", "7.1", "", "clone3.pidfd_autokill"),
+           "it needs CAP_SYS_ADMIN (EPERM), the EINVAL rules first", "7.1", "c8134b5f13ae", "clone3.pidfd_autokill"),
         _b("clone3.empty_mntns", "CLONE_EMPTY_MNTNS implies CLONE_NEWNS (so EINVAL with CLONE_FS, EPERM without "
            "privilege) and the child's mount namespace holds one mount with an empty root", "7.1", "4e9f7592b6f5",
            "clone3.empty_mntns"),
@@ -164,7 +164,7 @@ FAMILY = Family(
         Probe("clone3.pidfd_thread", "CLONE_PIDFD|CLONE_THREAD", "6.9", "83b290c9e3b5", _probe_pidfd_thread),
         Probe("clone3.autoreap", "CLONE_AUTOREAP", "7.1", "12ae2c81b21c", _probe_autoreap),
         Probe("clone3.nnp", "CLONE_NNP", "7.1", "24baca56fafc", _probe_nnp),
-        Probe("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL", "7.1", "", _probe_autokill),
+        Probe("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL", "7.1", "c8134b5f13ae", _probe_autokill),
         Probe("clone3.empty_mntns", "CLONE_EMPTY_MNTNS", "7.1", "4e9f7592b6f5", _probe_empty_mntns),
     ),
 )

@@ -38,7 +38,6 @@ from conformance.uapi import (
 )
 
 from ..pidfd.model import PidfdCase
-from .table71 import SEMANTICS, VALIDATION
 from .model import (
     CLONE3,
     STACK,
@@ -63,6 +62,7 @@ from .model import (
     succeeds,
     thread,
 )
+from .table71 import SEMANTICS, VALIDATION
 
 SIGCHLD = int(signal.SIGCHLD)
 SIGUSR1 = int(signal.SIGUSR1)

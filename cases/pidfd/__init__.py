@@ -106,10 +106,11 @@ FAMILY = Family(
         _b("pidfd.open_pids", "pidfd_open with pid <= 0 is EINVAL; an unused or reaped pid is ESRCH", "5.3",
            "32fcb426ec00", "pidfd_open"),
         _b("pidfd.open_nonleader", "pidfd_open of a non-leader thread without PIDFD_THREAD is refused: ENOENT "
-           "(a hint: not a thread-group leader); kernels before the change answer EINVAL", "6.15", "",
+           "(a hint: not a thread-group leader); kernels before the change answer EINVAL", "6.16", "8cf4b738f6d8",
            "pidfd_open"),
         _b("pidfd.poll", "a pidfd is not readable while the process runs, POLLIN once it exited, POLLIN|POLLHUP "
-           "once it is reaped; SIGKILL through the pidfd makes it readable promptly", "5.3", "b53b0b9d9a61",
+           "once it is reaped (POLLHUP since 6.9, 43f0df54c96f); SIGKILL through the pidfd makes it readable promptly",
+           "5.3", "b53b0b9d9a61",
            "pidfd_open"),
         _b("pidfd.poll_threads", "a process pidfd does not poll early when a non-leader thread execs or when the "
            "leader thread exits before the other threads", "5.3", "b53b0b9d9a61", "pidfd_open"),
@@ -129,9 +130,9 @@ FAMILY = Family(
            "unknown flags are EINVAL", "5.1", "3eb39f47934f", "pidfd_open"),
         _b("pidfd.send_signal_scope", "PIDFD_SIGNAL_THREAD / _THREAD_GROUP / _PROCESS_GROUP choose the target "
            "(one thread's private queue, the shared queue, every process of the group); the default follows the "
-           "pidfd type; two scope flags are EINVAL", "6.9", "", "pidfd.signal_scope"),
+           "pidfd type; two scope flags are EINVAL", "6.9", "e1fb1dc08e73", "pidfd.signal_scope"),
         _b("pidfd.self", "PIDFD_SELF_THREAD and PIDFD_SELF_THREAD_GROUP address the caller without an fd", "6.15",
-           "", "pidfd.self"),
+           "f08d0c3a7111", "pidfd.self"),
         _b("pidfd.getfd", "pidfd_getfd duplicates the target's open file (kcmp KCMP_FILE equal) with FD_CLOEXEC; "
            "an fd not open there is EBADF, flags EINVAL, a reaped target ESRCH", "5.6", "8649c322f75c",
            "pidfd.getfd"),
@@ -143,14 +144,15 @@ FAMILY = Family(
         _b("pidfd.fdinfo", "fdinfo of a pidfd shows Pid: and NSpid: of the target (all levels), -1 once reaped "
            "and 0 when read from a sibling pid namespace", "5.3", "", "pidfd_open"),
         _b("pidfd.setattr", "a pidfd's inode refuses fchown/fchmod (EOPNOTSUPP) and cannot be executed "
-           "(execveat EACCES)", "6.9", "", "pidfd.pidfs"),
+           "(execveat EACCES); before 6.16 chown/chmod went through simple_setattr (EPERM)", "6.16",
+           "c83b90249660", "pidfd.pidfs"),
         _b("pidfd.setns", "setns(pidfd, flags) joins the namespaces of the target; flags 0 or non-namespace bits "
            "are EINVAL", "5.8", "", "pidfd_open"),
         _b("pidfd.ns_ioctl", "PIDFD_GET_*_NAMESPACE ioctls return the target's namespace, the same inode as "
            "/proc/<pid>/ns/<name>", "6.11", "", "pidfd.ns_ioctl"),
         _b("pidfd.file_handle", "pidfs file handles: name_to_handle_at(pidfd) and open_by_handle_at give a pidfd of "
            "the same inode for a live or zombie process, ESTALE once reaped; O_EXCL gives a thread pidfd, other "
-           "open flags are EINVAL", "6.13", "", "pidfd.file_handle"),
+           "open flags are EINVAL", "6.14", "b3caba8f7a34", "pidfd.file_handle"),
         _b("pidfd.info", "PIDFD_GET_INFO returns pid, tgid, ppid, the r/e/s/fs ids and the cgroup id of the target, "
            "mask PID|CREDS|CGROUPID; a thread pidfd reports the thread's pid", "6.13", "cdda1f26e74b",
            "pidfd.info"),
@@ -158,16 +160,17 @@ FAMILY = Family(
            "extended) and writes no byte past it; a NULL argument is EINVAL; a non-pidfd is ENOTTY; unknown mask "
            "bits are ignored", "6.13", "cdda1f26e74b", "pidfd.info"),
         _b("pidfd.info_small", "PIDFD_GET_INFO with a size below VER0 (64) is rejected: ENOTTY since the ioctl "
-           "number is validated as extensible, EINVAL from pidfd_info() before", "6.18", "", "pidfd.info"),
+           "number is validated as extensible, EINVAL from pidfd_info() before", "6.18", "3c17001b21b9",
+           "pidfd.info"),
         _b("pidfd.info_reaped", "PIDFD_GET_INFO of a reaped process is ESRCH without PIDFD_INFO_EXIT", "6.13",
            "cdda1f26e74b", "pidfd.info"),
         _b("pidfd.info_exit", "PIDFD_INFO_EXIT: after the reap the wait status (exit code or signal) and cgroup "
-           "id, no credentials; not for a zombie", "6.15", "", "pidfd.info_exit"),
-        _b("pidfd.info_remote", "PIDFD_GET_INFO about a process outside the caller's pid namespace is EREMOTE",
-           "6.15", "", "pidfd.info"),
+           "id, no credentials; not for a zombie", "6.15", "7477d7dce48a", "pidfd.info_exit"),
+        _b("pidfd.info_remote", "PIDFD_GET_INFO about a process outside the caller's pid namespace is EREMOTE (ESRCH "
+           "before)", "7.0", "ab89060fbc92", "pidfd.info"),
         _b("pidfd.info_coredump", "PIDFD_INFO_COREDUMP reports how a process would dump (USER for a dumpable one, "
-           "SKIP for a non-dumpable one that crashed)", "6.16", "", "pidfd.info_coredump"),
-        _b("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK returns the mask bits the kernel knows", "7.0", "",
+           "SKIP for a non-dumpable one that crashed)", "6.16", "1d8db6fd698d", "pidfd.info_coredump"),
+        _b("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK returns the mask bits the kernel knows", "6.19", "",
            "pidfd.info_supported"),
         _b("pidfd.thread", "a PIDFD_THREAD pidfd polls when its thread exits while the group lives; a leader's "
            "thread pidfd waits for the group; the process pidfd polls when the group is gone", "6.9",
@@ -180,22 +183,25 @@ FAMILY = Family(
         _b("pidfd.worker_signal", "pidfd_send_signal to a worker's thread pidfd succeeds and leaves the signal "
            "pending on the worker (workers block all but SIGKILL/SIGSTOP): no handler runs, owner and worker live",
            "6.9", "64bef697d33b", "pidfd.thread"),
+        _b("pidfd.worker_kthread", "a vhost worker in kthread mode is a kernel thread and its own thread-group "
+           "leader: pidfd_open(tid, 0) works, PIDFD_GET_INFO shows tgid = tid and ppid 2, a signal through the "
+           "pidfd is accepted and discarded, closing its pidfds kills nothing", "2.6.33", "", "vhost.device"),
         _b("pidfd.worker_autokill", "a worker never carries PIDFD_AUTOKILL: pidfd_open refuses its bit (O_TRUNC), "
            "closing a worker's pidfds kills nothing, and closing the AUTOKILL pidfd of an owner SIGKILLs the owner "
-           "with its workers", "7.1", "", "pidfd.thread"),
+           "with its workers", "7.1", "c8134b5f13ae", "pidfd.thread"),
     ),
     probes=(
         Probe("pidfd.nonblock", "PIDFD_NONBLOCK", "5.10", "4da9af0014b5", _probe_nonblock),
         Probe("pidfd.thread", "PIDFD_THREAD", "6.9", "64bef697d33b", _probe_thread),
         Probe("pidfd.getfd", "pidfd_getfd()", "5.6", "8649c322f75c", _probe_getfd),
-        Probe("pidfd.signal_scope", "pidfd_send_signal scope flags", "6.9", "", _probe_scope),
-        Probe("pidfd.self", "PIDFD_SELF sentinels", "6.15", "", _probe_self),
+        Probe("pidfd.signal_scope", "pidfd_send_signal scope flags", "6.9", "e1fb1dc08e73", _probe_scope),
+        Probe("pidfd.self", "PIDFD_SELF sentinels", "6.15", "f08d0c3a7111", _probe_self),
         Probe("pidfd.pidfs", "pidfs", "6.9", "cb12fd8e0dab", _probe_pidfs),
         Probe("pidfd.ns_ioctl", "PIDFD_GET_*_NAMESPACE ioctls", "6.11", "", _probe_ns_ioctl),
         Probe("pidfd.info", "PIDFD_GET_INFO", "6.13", "cdda1f26e74b", _probe_info),
-        Probe("pidfd.info_exit", "PIDFD_INFO_EXIT", "6.15", "", _probe_info_exit),
-        Probe("pidfd.info_coredump", "PIDFD_INFO_COREDUMP", "6.16", "", _probe_info_coredump),
-        Probe("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK", "7.0", "", _probe_supported_mask),
-        Probe("pidfd.file_handle", "pidfs file handles", "6.13", "", _probe_fhandle),
+        Probe("pidfd.info_exit", "PIDFD_INFO_EXIT", "6.15", "7477d7dce48a", _probe_info_exit),
+        Probe("pidfd.info_coredump", "PIDFD_INFO_COREDUMP", "6.16", "1d8db6fd698d", _probe_info_coredump),
+        Probe("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK", "6.19", "", _probe_supported_mask),
+        Probe("pidfd.file_handle", "pidfs file handles", "6.14", "b3caba8f7a34", _probe_fhandle),
     ),
 )

@@ -148,10 +148,7 @@ class Exited:
         st = _need(obs, self.slot)
         if isinstance(st, str):
             return st
-        if self.signal:
-            ok = st & 0x7F == self.signal
-        else:
-            ok = st & 0x7F == 0 and (st >> 8) & 0xFF == self.code
+        ok = (st & 0x7F == self.signal) if self.signal else (st & 0x7F == 0 and (st >> 8) & 0xFF == self.code)
         want = f"killed by signal {self.signal}" if self.signal else f"exit {self.code}"
         return None if ok else f"{_slot(self.slot)}: {native.describe_status(st)}, expected {want}"
 

@@ -7,6 +7,11 @@ checks each row covers are named in the row's doc (kselftest pidfd/*.c, LTP).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from conformance.case import Check, OldModel
+from conformance.native import PidfdResult
+from conformance.probes import probe
 from conformance.requirements import PRIVILEGED, Feature, PathExists, Requirement
 
 from .model import (
@@ -99,10 +104,14 @@ PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_
 PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
                                 "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK")}
 PTH = {n: K(f"PTH_{n}") for n in ("THREAD_EXIT", "LEADER_EXIT")}
-WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST")}
+WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST", "VHOST_KTHREAD")}
 WO = {n: K(f"WO_{n}") for n in ("OPEN", "INFO", "SIGNAL", "CLOSE", "AUTOKILL_FLAG")}
 NS = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts")
 
+NONLEADER_OLD = old("6.16", "8cf4b738f6d8", "pidfd_open of a non-leader tid without PIDFD_THREAD was EINVAL",
+                    fails(EINVAL))
+SETATTR_OLD = old("6.16", "c83b90249660", "pidfs inodes took simple_setattr: chown/chmod without CAP_CHOWN / "
+                  "ownership answered EPERM", fails(EPERM, V.RET2))
 PIDFS_OLD = old("6.9", "cb12fd8e0dab", "pidfds were anon_inode files: one shared inode for every pidfd",
                 Eq(V.FSTYPE, ANON_INODE_FS_MAGIC))
 NOT_READABLE = Eq(V.REVENTS_EARLY, 0)
@@ -129,7 +138,7 @@ OPEN: tuple[PidfdCase, ...] = (
         needs=PIDFD, doc="LTP pidfd_open02 (expired pid): above the largest pid_max, never in use"),
     row("open-reaped", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT["REAPED"], needs=PIDFD),
     row("open-nonleader", "pidfd.open_nonleader", S.OPEN, fails(ENOENT), variant=PT["NONLEADER"], needs=PIDFD,
-        doc="kselftest pidfd_info_test (non-leader without PIDFD_THREAD fails)"),
+        old=NONLEADER_OLD, doc="kselftest pidfd_info_test (non-leader without PIDFD_THREAD fails)"),
     row("open-nonleader-thread-flag", "pidfd.thread", S.OPEN, Ok(), Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0),
         variant=PT["NONLEADER"], flags=O_EXCL, needs=THREAD),
 )
@@ -138,7 +147,9 @@ POLL: tuple[PidfdCase, ...] = (
     row("poll-exit", "pidfd.poll", S.POLL, NOT_READABLE, Bits(V.REVENTS, POLLIN, POLLHUP), Exited(V.STATUS, 3),
         variant=PP["EXIT"], arg=3, needs=PIDFD, doc="LTP pidfd_open03 (POLLIN at exit)"),
     row("poll-hup-after-reap", "pidfd.poll", S.POLL, Bits(V.REVENTS_REAPED, POLLIN | POLLHUP), variant=PP["EXIT"],
-        needs=PIDFD, doc="kselftest pidfd_info_test (POLLIN|POLLHUP after the reap)"),
+        needs=PIDFD, doc="kselftest pidfd_info_test (POLLIN|POLLHUP after the reap)",
+        old=old("6.9", "43f0df54c96f", "a reaped process's pidfd polled POLLIN only, no POLLHUP",
+                Bits(V.REVENTS_REAPED, POLLIN, POLLHUP))),
     row("poll-sigkill-rounds", "pidfd.poll", S.POLL, Eq(V.ROUNDS, 50), Eq(V.RET2, 0), variant=PP["KILL_ROUNDS"],
         arg=50, needs=PIDFD, doc="kselftest pidfd_poll_test (10000 rounds there; 50 here)"),
     row("poll-thread-exec", "pidfd.poll_threads", S.POLL, Eq(V.RET2, 1), NOT_READABLE, Bits(V.REVENTS, POLLIN),
@@ -269,9 +280,9 @@ PIDFS_ROWS: tuple[PidfdCase, ...] = (
         doc="kselftest pidfd_fdinfo_test (NSpid 0 from a sibling pid namespace): read under a private /proc "
         "of a new pid + mount namespace"),
     row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHOWN"], needs=PIDFS,
-        doc="kselftest pidfd_setattr_test"),
+        old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
     row("pidfs-fchmod", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHMOD"], needs=PIDFS,
-        doc="kselftest pidfd_setattr_test"),
+        old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
     row("pidfs-execveat", "pidfd.setattr", S.PIDFS, fails(EACCES, V.RET2), variant=PF["EXECVEAT"], needs=PIDFD,
         doc="kselftest pidfd_setattr_test"),
 )
@@ -335,8 +346,8 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
         Same(V.INFO_TGID, V.CHILD_PID), variant=PI["THREAD"], needs=(*INFO, Feature("pidfd.thread"))),
     _size(64), _size(72), _size(80), _size(88), _size(96),
     row("info-size-56", "pidfd.info_small", S.INFO, fails(ENOTTY), variant=PI["SIZE"], arg=56, needs=INFO,
-        doc="LTP ioctl_pidfd05 (wrong size: EINVAL or ENOTTY since 6.18-rc1); 6.13-6.17 answer EINVAL from "
-        "pidfd_info(), no kernel of the matrix has that model"),
+        doc="LTP ioctl_pidfd05 (wrong size: EINVAL or ENOTTY since 6.18-rc1)",
+        old=old("6.18", "3c17001b21b9", "pidfd_info() itself rejected sizes below VER0 with EINVAL", fails(EINVAL))),
     row("info-null", "pidfd.info_args", S.INFO, fails(EINVAL), variant=PI["NULL"], needs=INFO,
         doc="LTP ioctl_pidfd05 (NULL argument)"),
     row("info-not-pidfd", "pidfd.info_args", S.INFO, fails(ENOTTY), variant=PI["NOT_PIDFD"], needs=INFO,
@@ -355,7 +366,10 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
         variant=PI["ZOMBIE"], needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (exited but unreaped: creds, no EXIT)"),
     row("info-remote-pidns", "pidfd.info_remote", S.INFO, fails(EREMOTE), Eq(V.RET2, 1), variant=PI["REMOTE"],
-        needs=(*INFO, PRIVILEGED), doc="the parent's pidfd used from inside a new pid namespace"),
+        needs=(*INFO, PRIVILEGED), doc="the parent's pidfd used from inside a new pid namespace (6.18.y has the "
+        "change as a stable backport)",
+        old=old("7.0", "ab89060fbc92", "a pid outside the caller's pid namespace was ESRCH, like a reaped one",
+                fails(ESRCH), Eq(V.RET2, 1))),
     row("info-coredump-live", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_COREDUMP),
         Eq(V.INFO_CORE_MASK, COREDUMP_USER), variant=PI["CORE_LIVE"], needs=(*INFO, Feature("pidfd.info_coredump"))),
     row("info-coredump-crash-nondumpable", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0),
@@ -380,11 +394,11 @@ THREAD_ROWS: tuple[PidfdCase, ...] = (
 )
 
 
-def _worker(id: str, behaviour: str, which: str, what: str, *checks: object, extra: tuple[Requirement, ...] = (),
-            doc: str = "") -> PidfdCase:
+def _worker(id: str, behaviour: str, which: str, what: str, *checks: Check[PidfdResult],
+            extra: tuple[Requirement, ...] = (), doc: str = "", old: OldModel[PidfdResult] | None = None) -> PidfdCase:
     needs = {"IOWQ": URING, "SQPOLL": SQPOLL, "VHOST": VHOST}[which]
-    return row(id, behaviour, S.WORKER, *checks, variant=WK[which], arg=WO[what],  # type: ignore[arg-type]
-               needs=(*needs, *extra), doc=doc)
+    return row(id, behaviour, S.WORKER, *checks, variant=WK[which], arg=WO[what], needs=(*needs, *extra), doc=doc,
+               old=old)
 
 
 WORKER_DOC = ("What each kernel showed is in the README (What the kernels showed): a worker is a non-leader "
@@ -394,7 +408,9 @@ WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
     for which, label in (("IOWQ", "iowq"), ("SQPOLL", "sqpoll"), ("VHOST", "vhost"))
     for r in (
         _worker(f"worker-{label}-open", "pidfd.worker_open", which, "OPEN", fails(ENOENT), Ok(V.RET2),
-                Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0), doc=WORKER_DOC),
+                Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0), doc=WORKER_DOC,
+                old=old("6.16", "8cf4b738f6d8", "pidfd_open of a non-leader tid without PIDFD_THREAD was EINVAL",
+                        fails(EINVAL), Ok(V.RET2), Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0))),
         _worker(f"worker-{label}-info", "pidfd.worker_info", which, "INFO", Eq(V.RET, 0),
                 Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.OWNER_PID),
                 *((Same(V.INFO_PPID, V.SELF_PID), *CREDS_MATCH) if which != "VHOST" else
@@ -410,6 +426,37 @@ WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
     )
 )
 
+@dataclass(frozen=True)
+class VhostKthreadMode:
+    """vhost workers can be kernel threads: before 6.4, or with VHOST_SET_FORK_FROM_OWNER (6.17+)."""
+
+    def unmet(self) -> str | None:
+        if probe("vhost.fork_owner_control").present or not probe("vhost.task_mode").present:
+            return None
+        return ("no kthread mode for vhost workers: they are threads of the owner (6.4, f9010dbdce91) and "
+                "VHOST_SET_FORK_FROM_OWNER (6.17, 7d9896e9f6d0) is missing")
+
+
+VHOST_KTHREAD = (*PIDFD, PRIVILEGED, Feature("vhost.device"), VhostKthreadMode())
+KTHREAD_DOC = ("A vhost worker in kthread mode (6.1; VHOST_SET_FORK_FROM_OWNER(0) on 6.17+) is a kernel thread, its "
+               "own thread-group leader with ppid 2 (kthreadd): a process pidfd of it opens.")
+
+
+def _kthread(what: str, *checks: Check[PidfdResult], extra: tuple[Requirement, ...] = ()) -> PidfdCase:
+    return row(f"worker-vhost-kthread-{what.lower().replace('_', '-')}", "pidfd.worker_kthread", S.WORKER,
+               Eq(V.WORKER_KTHREAD, 1), *checks, variant=WK["VHOST_KTHREAD"], arg=WO[what],
+               needs=(*VHOST_KTHREAD, *extra), doc=KTHREAD_DOC)
+
+
+KTHREAD_ROWS: tuple[PidfdCase, ...] = (
+    _kthread("OPEN", Ok()),
+    _kthread("INFO", Eq(V.RET, 0), Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.WORKER_TID),
+             Eq(V.INFO_PPID, 2), Eq(V.INFO_RUID, 0), extra=(Feature("pidfd.info"),)),
+    _kthread("SIGNAL", Eq(V.RET, 0), Eq(V.PEND_THREAD, 0), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
+    _kthread("CLOSE", Ok(), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
+    _kthread("AUTOKILL_FLAG", fails(EINVAL)),
+)
+
 AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
     row(f"worker-{label}-autokill-owner", "pidfd.worker_autokill", S.WORKER, Ok(V.RET2),
         Bits(V.REVENTS, POLLIN), Eq(V.RET, 0), Exited(V.INFO_EXIT, signal=SIGKILL), Eq(V.WORKER_ALIVE, 0),
@@ -421,5 +468,5 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
-    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *AUTOKILL_OWNER_ROWS,
+    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS,
 )
