@@ -56,6 +56,9 @@
 #define KP_NR_kcmp 312
 #define KP_NR_listmount 458
 #define KP_KCMP_FILE 0
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1U
+#endif
 
 #define KP_CLONE_AUTOREAP (1ULL << 34)
 #define KP_CLONE_NNP (1ULL << 35)
@@ -752,6 +755,37 @@ static int kp_start_clone(struct kp_kid *k, unsigned long flags)
 	return 0;
 }
 
+/* Start a kid with clone3 set_tid = [tid] (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE). */
+static int kp_start_settid(struct kp_kid *k, int32_t tid)
+{
+	struct kp_clone_args ca;
+	int a[2], b[2], c[2];
+	long pid;
+	ssize_t n;
+
+	if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0 || pipe2(c, O_CLOEXEC) < 0)
+		return setup_fail("pipe", errno);
+	k->rep_r = a[0], k->rep_w = a[1];
+	k->go_r = b[0], k->go_w = b[1];
+	k->tgo_r = c[0], k->tgo_w = c[1];
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&tid;
+	ca.set_tid_size = 1;
+	pid = kc_raw_clone3(&ca, sizeof(ca), kp_kid_main, k, SYS_exit_group);
+	k->kid_fd = k->go_r;
+	kp_close(&k->rep_w);
+	kp_close(&k->go_r);
+	kp_close(&k->tgo_r);
+	if (pid < 0)
+		return setup_fail("clone3 with set_tid", (int)-pid);
+	k->pid = (int)pid;
+	n = kc_read_bounded(k->rep_r, &k->rep, sizeof(k->rep), 5000);
+	if (n != (ssize_t)sizeof(k->rep) || k->rep.magic != 0x4b4b)
+		return setup_fail("kid report", n < 0 ? (int)-n : EPROTO);
+	return 0;
+}
+
 static void kp_cmd(struct kp_kid *k, char c)
 {
 	if (k->go_w >= 0)
@@ -1221,6 +1255,30 @@ static void sc_signal(const struct kc_pfd_req *q)
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		put(KC_PV_RET, p_send(fd, 0, NULL, 0));
 		goto out;
+	case KC_PSIG_BAD_SIG:
+		fd = (int)p_open(getpid(), 0);
+		put(KC_PV_RET, p_send(fd, q->arg, NULL, 0));
+		goto out;
+	case KC_PSIG_RECYCLED: {
+		struct kp_kid b;
+		int32_t tid;
+
+		kp_kid_init(&b, KID_HANDLER, 0);
+		if (kp_start(&k) < 0)
+			goto out;
+		fd = (int)p_open(k.pid, 0);
+		tid = k.pid;
+		kp_exit_reap(&k);
+		if (kp_start_settid(&b, tid) < 0) {
+			kp_finish(&b);
+			goto out;
+		}
+		put(KC_PV_RET2, b.pid == tid);
+		put(KC_PV_RET, p_send(fd, SIGUSR1, NULL, 0));
+		put(KC_PV_HITS, kp_read_sigrec(&b, &rec, 100));
+		kp_finish(&b);
+		goto out;
+	}
 	case KC_PSIG_OTHER_UID:
 		if (kp_is_root()) {
 			if (kp_start(&k) < 0)
@@ -1365,6 +1423,11 @@ static void sc_getfd(const struct kc_pfd_req *q)
 		put(KC_PV_RET, p_getfd(fd, 0, 0));
 		goto out;
 	}
+	if (v == KC_PG_NOT_PIDFD) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		put(KC_PV_RET, p_getfd(fd, 0, 0));
+		goto out;
+	}
 	if (kp_start(&k) < 0)
 		goto out;
 	fd = (int)p_open(k.pid, 0);
@@ -1387,6 +1450,11 @@ static void sc_getfd(const struct kc_pfd_req *q)
 		break;
 	case KC_PG_REAPED:
 		kp_exit_reap(&k);
+		r = p_getfd(fd, target_fd, 0);
+		break;
+	case KC_PG_KILLED:
+		p_send(fd, SIGKILL, NULL, 0);
+		put(KC_PV_REVENTS, kp_poll(fd, KP_T));
 		r = p_getfd(fd, target_fd, 0);
 		break;
 	default:
@@ -1595,6 +1663,16 @@ static void sc_setns(const struct kc_pfd_req *q)
 	else if (q->variant == KC_PN_BAD_FLAGS)
 		flags = CLONE_VM;
 	kp_kid_init(&k, cfg, 0);
+	memset(&c, 0, sizeof(c));
+	if (q->variant == KC_PN_NOT_NSFD) {
+		fd = (int)sc(syscall(SYS_memfd_create, "kc-pidfd", MFD_CLOEXEC));
+		c.pidfd = fd;
+		c.arg = 0;
+		if (kp_run_fn(0, kp_setns_main, &c) < 0)
+			goto out;
+		put(KC_PV_RET, c.v[0]);
+		goto out;
+	}
 	if (kp_start(&k) < 0)
 		goto out;
 	fd = (int)p_open(k.pid, 0);
@@ -1602,7 +1680,10 @@ static void sc_setns(const struct kc_pfd_req *q)
 		setup_fail("pidfd_open", -fd);
 		goto out;
 	}
-	memset(&c, 0, sizeof(c));
+	if (q->variant == KC_PN_EXITED) {
+		kp_exit_reap(&k);
+		flags = CLONE_NEWUTS;
+	}
 	c.pidfd = fd;
 	c.arg = flags;
 	if (kp_run_fn(0, kp_setns_main, &c) < 0)
@@ -1678,6 +1759,33 @@ static int kp_remote_main(void *p)
 	return 0;
 }
 
+/* Inside a new pid namespace (as its init): fork a child that exits c->arg, open a pidfd,
+ * reap it, ask PIDFD_GET_INFO with PIDFD_INFO_EXIT. */
+static int kp_pidns_exit_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	struct kp_info info;
+	long pid = kc_spawn_fn(kp_exit_fn, (void *)(intptr_t)c->arg);
+	long fd;
+
+	c->v[0] = -EPROTO;
+	if (pid > 0) {
+		fd = p_open((int)pid, 0);
+		kc_reap_bounded((int)pid, KP_T, NULL);
+		if (fd >= 0) {
+			c->v[0] = p_info((int)fd, 88, &info, KP_INFO_EXIT);
+			c->v[1] = (int64_t)info.mask;
+			c->v[2] = info.exit_code;
+			close((int)fd);
+		} else {
+			c->v[0] = fd;
+		}
+	}
+	c->v[3] = getpid();
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
 static void sc_info(const struct kc_pfd_req *q)
 {
 	struct kp_kid k;
@@ -1697,6 +1805,19 @@ static void sc_info(const struct kc_pfd_req *q)
 	if (v == KC_PI_NOT_PIDFD) {
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		put(KC_PV_RET, p_info(fd, 88, &info, 0));
+		goto out;
+	}
+	if (v == KC_PI_EXIT_PIDNS) {
+		struct kp_fn_ctx c;
+
+		memset(&c, 0, sizeof(c));
+		c.arg = q->arg;
+		if (kp_run_fn(CLONE_NEWPID, kp_pidns_exit_main, &c) < 0)
+			goto out;
+		put(KC_PV_RET, c.v[0]);
+		put(KC_PV_INFO_MASK, c.v[1]);
+		put(KC_PV_INFO_EXIT, c.v[2]);
+		put(KC_PV_RET2, c.v[3]);
 		goto out;
 	}
 	if (v == KC_PI_REMOTE) {

@@ -87,6 +87,8 @@
 #define KC_PSIG_OTHER_UID 13  /* unprivileged sender, target of another uid */
 #define KC_PSIG_THREAD_GONE 14 /* thread pidfd of a thread that exited */
 #define KC_PSIG_NOT_PIDFD 15  /* /dev/null fd */
+#define KC_PSIG_RECYCLED 16   /* root: a new process gets the reaped one's pid (clone3 set_tid) */
+#define KC_PSIG_BAD_SIG 17    /* arg: the signal number */
 
 /* KC_PS_GETFD */
 #define KC_PG_SAME 0
@@ -96,6 +98,8 @@
 #define KC_PG_OTHER_UID 4
 #define KC_PG_REAPED 5
 #define KC_PG_NONDUMPABLE_ROOT 6
+#define KC_PG_NOT_PIDFD 7     /* pidfd_getfd on a /dev/null fd */
+#define KC_PG_KILLED 8        /* SIGKILLed, polled readable, not reaped */
 
 /* KC_PS_PIDFS */
 #define KC_PF_INO 0           /* two pidfds of one process and one of another */
@@ -115,6 +119,8 @@
 #define KC_PN_USER_UTS 1
 #define KC_PN_NO_FLAGS 2
 #define KC_PN_BAD_FLAGS 3
+#define KC_PN_EXITED 4        /* setns(pidfd of a reaped child, CLONE_NEWUTS) */
+#define KC_PN_NOT_NSFD 5      /* setns(memfd, 0) */
 
 /* KC_PS_FHANDLE */
 #define KC_PH_LIVE 0
@@ -139,6 +145,7 @@
 #define KC_PI_NOT_PIDFD 12
 #define KC_PI_THREAD 13       /* thread pidfd of the non-leader */
 #define KC_PI_UNKNOWN_MASK 14
+#define KC_PI_EXIT_PIDNS 15   /* arg exit code: a reaper inside a new pid namespace asks for its child */
 
 /* KC_PS_THREAD */
 #define KC_PTH_THREAD_EXIT 0  /* the non-leader exits: its pidfd polls, the tgid pidfd does not */

@@ -95,14 +95,17 @@ PW = {n: K(f"PW_{n}") for n in ("EXITED", "KILLED", "STOPPED", "CONTINUED", "PAR
                                 "TWICE", "NONBLOCK_NOT_CHILD")}
 PSIG = {n: K(f"PSIG_{n}") for n in ("DELIVER", "REAPED", "ZOMBIE", "PROC_DIRFD", "INFO_SELF", "INFO_OTHER_USER",
                                     "INFO_OTHER_QUEUE", "INFO_MISMATCH", "BAD_FLAGS", "TWO_SCOPES", "ZERO",
-                                    "SELF_THREAD", "SELF_PROCESS", "OTHER_UID", "THREAD_GONE", "NOT_PIDFD")}
-PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_UID", "REAPED", "NONDUMPABLE_ROOT")}
+                                    "SELF_THREAD", "SELF_PROCESS", "OTHER_UID", "THREAD_GONE", "NOT_PIDFD",
+                                    "RECYCLED", "BAD_SIG")}
+PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_UID", "REAPED", "NONDUMPABLE_ROOT",
+                                "NOT_PIDFD", "KILLED")}
 PF = {n: K(f"PF_{n}") for n in ("INO", "STATFS", "READLINK", "FDINFO", "FDINFO_REAPED", "FDINFO_NESTED",
                                 "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT")}
-PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS")}
+PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS", "EXITED", "NOT_NSFD")}
 PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG")}
 PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
-                                "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK")}
+                                "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK",
+                                "EXIT_PIDNS")}
 PTH = {n: K(f"PTH_{n}") for n in ("THREAD_EXIT", "LEADER_EXIT")}
 WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST", "VHOST_KTHREAD")}
 WO = {n: K(f"WO_{n}") for n in ("OPEN", "INFO", "SIGNAL", "CLOSE", "AUTOKILL_FLAG")}
@@ -218,6 +221,12 @@ SIGNAL: tuple[PidfdCase, ...] = (
         variant=PSIG["INFO_OTHER_QUEUE"], needs=PIDFD),
     row("signal-siginfo-signo-mismatch", "pidfd.send_signal_siginfo", S.SIGNAL, fails(EINVAL),
         variant=PSIG["INFO_MISMATCH"], needs=PIDFD, doc="LTP pidfd_send_signal02 (si_signo != sig)"),
+    row("signal-bad-signal", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_SIG"], arg=100,
+        needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid signal)"),
+    row("signal-recycled-pid", "pidfd.send_signal", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), Eq(V.HITS, 0),
+        variant=PSIG["RECYCLED"], needs=(*ROOT, Feature("clone3.set_tid")),
+        doc="kselftest pidfd_test and LTP pidfd_send_signal03 (a recycled pid is not signalled): the new process "
+        "gets the reaped one's pid through clone3 set_tid, no sysctl needed"),
     row("signal-thread-gone", "pidfd.thread", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), variant=PSIG["THREAD_GONE"],
         needs=THREAD),
     row("signal-self-thread", "pidfd.self", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1), Eq(V.SI_CODE, SI_TKILL),
@@ -252,8 +261,14 @@ GETFD_ROWS: tuple[PidfdCase, ...] = (
         doc="kselftest pidfd_getfd_test (unknown fd), LTP pidfd_getfd02"),
     row("getfd-flags", "pidfd.getfd", S.GETFD, fails(EINVAL), variant=PG["FLAGS"], needs=GETFD,
         doc="kselftest pidfd_getfd_test (flags != 0), LTP pidfd_getfd02"),
+    row("getfd-not-pidfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG["NOT_PIDFD"], needs=GETFD,
+        doc="LTP pidfd_getfd02 (fd not a pidfd)"),
     row("getfd-reaped", "pidfd.getfd", S.GETFD, fails(ESRCH), variant=PG["REAPED"], needs=GETFD,
         doc="LTP pidfd_getfd02 (ESRCH)"),
+    row("getfd-killed-unreaped", "pidfd.getfd", S.GETFD, Bits(V.REVENTS, POLLIN), fails(ESRCH),
+        variant=PG["KILLED"], needs=GETFD, doc="kselftest pidfd_getfd_test (no_strange_EBADF)",
+        old=old("6.9", "0c9bd6bc4bb2", "an exiting target without files answered EBADF", Bits(V.REVENTS, POLLIN),
+                fails(EBADF))),
     row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["NONDUMPABLE"], needs=GETFD,
         doc="kselftest pidfd_getfd_test (EPERM, non-dumpable target, unprivileged caller), LTP pidfd_getfd02"),
     row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["OTHER_UID"], needs=GETFD),
@@ -294,9 +309,13 @@ SETNS_ROWS: tuple[PidfdCase, ...] = (
         variant=PN["USER_UTS"], needs=(*PIDFD, Feature("userns")),
         doc="kselftest pidfd_setns_test (user + uts namespaces, unprivileged)"),
     row("setns-no-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["NO_FLAGS"], needs=PIDFD,
-        doc="kselftest pidfd_setns_test (setns_einval)"),
+        doc="kselftest pidfd_setns_test (invalid_flags: 0)"),
     row("setns-bad-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["BAD_FLAGS"], needs=PIDFD,
-        doc="kselftest pidfd_setns_test (setns_einval)"),
+        doc="kselftest pidfd_setns_test (invalid_flags)"),
+    row("setns-exited", "pidfd.setns", S.SETNS, fails(ESRCH), Same(V.INO1, V.INO3), variant=PN["EXITED"],
+        needs=PIDFD, doc="kselftest pidfd_setns_test (pidfd_exited_child: ESRCH, no namespace changed)"),
+    row("setns-not-nsfd", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["NOT_NSFD"], needs=PIDFD,
+        doc="kselftest pidfd_setns_test (setns_einval: a memfd)"),
 )
 
 NS_ROWS: tuple[PidfdCase, ...] = tuple(
@@ -359,6 +378,9 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
     row("info-exit-code", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS),
         Exited(V.INFO_EXIT, 7), variant=PI["EXIT"], arg=7, needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (exit code, no CREDS), LTP ioctl_pidfd02"),
+    row("info-exit-in-pidns", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT),
+        Exited(V.INFO_EXIT, 6), Eq(V.RET2, 1), variant=PI["EXIT_PIDNS"], arg=6, needs=(*INFO_EXIT_NEEDS, PRIVILEGED),
+        doc="LTP ioctl_pidfd03 (exit status seen by an isolated parent: the init of a new pid namespace)"),
     row("info-exit-killed", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT),
         Exited(V.INFO_EXIT, signal=SIGKILL), variant=PI["KILLED"], needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (WIFSIGNALED SIGKILL), LTP ioctl_pidfd03"),
