@@ -1116,8 +1116,8 @@ static void sc_waitid(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, (q->variant == KC_PW_NONBLOCK || q->variant == KC_PW_NONBLOCK_WNOHANG)
-					? KP_PIDFD_NONBLOCK : 0);
+	fd = (int)p_open(k.pid, (q->variant == KC_PW_NONBLOCK || q->variant == KC_PW_NONBLOCK_WNOHANG ||
+				 q->variant == KC_PW_NONBLOCK_CLEARED) ? KP_PIDFD_NONBLOCK : 0);
 	if (fd < 0) {
 		setup_fail("pidfd_open", -fd);
 		goto out;
@@ -1176,6 +1176,16 @@ static void sc_waitid(const struct kc_pfd_req *q)
 	}
 	case KC_PW_NONBLOCK:
 		put(KC_PV_RET, p_waitid(P_PIDFD, fd, &si, WEXITED));
+		break;
+	case KC_PW_NONBLOCK_CLEARED:
+		put(KC_PV_RET2, p_waitid(P_PIDFD, fd, &si, WEXITED));
+		put(KC_PV_FL_FLAGS, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ? -errno : fcntl(fd, F_GETFL));
+		kp_cmd(&k, 'x');
+		r = p_waitid(P_PIDFD, fd, &si, WEXITED);
+		put(KC_PV_RET, r);
+		kp_put_si(&si);
+		if (r == 0)
+			k.pid = -1;
 		break;
 	case KC_PW_NONBLOCK_WNOHANG:
 		r = p_waitid(P_PIDFD, fd, &si, WEXITED | WNOHANG);

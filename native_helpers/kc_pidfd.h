@@ -69,6 +69,7 @@
 #define KC_PW_CLOSED 11
 #define KC_PW_TWICE 12        /* a second waitid after the reap */
 #define KC_PW_NONBLOCK_NOT_CHILD 13
+#define KC_PW_NONBLOCK_CLEARED 14 /* EAGAIN, then F_SETFL clears O_NONBLOCK and waitid blocks until the exit */
 
 /* KC_PS_SIGNAL */
 #define KC_PSIG_DELIVER 0     /* SIGUSR1 to a child with a handler */

@@ -92,7 +92,7 @@ PT = {n: K(f"PT_{n}") for n in ("CHILD", "MINUS1", "ZERO", "UNUSED", "NONLEADER"
 PP = {n: K(f"PP_{n}") for n in ("EXIT", "THREAD_EXEC", "LEADER_FIRST", "KILL_ROUNDS")}
 PW = {n: K(f"PW_{n}") for n in ("EXITED", "KILLED", "STOPPED", "CONTINUED", "PARENT_TID", "NONBLOCK",
                                 "NONBLOCK_WNOHANG", "NOT_CHILD", "PROC_DIRFD", "DEVNULL", "NEGATIVE", "CLOSED",
-                                "TWICE", "NONBLOCK_NOT_CHILD")}
+                                "TWICE", "NONBLOCK_NOT_CHILD", "NONBLOCK_CLEARED")}
 PSIG = {n: K(f"PSIG_{n}") for n in ("DELIVER", "REAPED", "ZOMBIE", "PROC_DIRFD", "INFO_SELF", "INFO_OTHER_USER",
                                     "INFO_OTHER_QUEUE", "INFO_MISMATCH", "BAD_FLAGS", "TWO_SCOPES", "ZERO",
                                     "SELF_THREAD", "SELF_PROCESS", "OTHER_UID", "THREAD_GONE", "NOT_PIDFD",
@@ -188,6 +188,10 @@ WAITID: tuple[PidfdCase, ...] = (
         needs=NONBLOCK, doc="kselftest pidfd_wait (EAGAIN), LTP pidfd_open04"),
     row("waitid-nonblock-wnohang", "pidfd.waitid_nonblock", S.WAITID, Eq(V.RET, 0), Eq(V.SI_PID, 0),
         variant=PW["NONBLOCK_WNOHANG"], needs=NONBLOCK, doc="kselftest pidfd_wait (0 with WNOHANG)"),
+    row("waitid-nonblock-cleared", "pidfd.waitid_nonblock", S.WAITID, fails(EAGAIN, V.RET2),
+        Bits(V.FL_FLAGS, 0, O_NONBLOCK), Ok(), Eq(V.SI_CODE, CLD_EXITED), Same(V.SI_PID, V.CHILD_PID),
+        variant=PW["NONBLOCK_CLEARED"], needs=NONBLOCK,
+        doc="kselftest pidfd_wait (wait_nonblock: F_SETFL clears O_NONBLOCK, then waitid blocks until the exit)"),
     row("waitid-nonblock-not-child", "pidfd.waitid_nonblock", S.WAITID, fails(ECHILD),
         variant=PW["NONBLOCK_NOT_CHILD"], needs=NONBLOCK, doc="kselftest pidfd_wait (ECHILD without a child)"),
 )
@@ -388,8 +392,8 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
         variant=PI["ZOMBIE"], needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (exited but unreaped: creds, no EXIT)"),
     row("info-remote-pidns", "pidfd.info_remote", S.INFO, fails(EREMOTE), Eq(V.RET2, 1), variant=PI["REMOTE"],
-        needs=(*INFO, PRIVILEGED), doc="the parent's pidfd used from inside a new pid namespace (6.18.y has the "
-        "change as a stable backport)",
+        needs=(*INFO, PRIVILEGED), doc="LTP ioctl_pidfd06 (no information across pid namespaces): the parent's "
+        "pidfd used from inside a new pid namespace (6.18.y has the change as a stable backport)",
         old=old("7.0", "ab89060fbc92", "a pid outside the caller's pid namespace was ESRCH, like a reaped one",
                 fails(ESRCH), Eq(V.RET2, 1))),
     row("info-coredump-live", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_COREDUMP),
