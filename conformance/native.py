@@ -606,26 +606,28 @@ class PidfdResult:
         return self.values.get(slot)
 
 
+@dataclass(frozen=True)
+class _PidfdRaw:
+    """struct kc_pfd_res as it comes back; PidfdResult is its typed view."""
+
+    harness_error: int
+    harness_errno: int
+    status: int
+    present: tuple[int, ...]
+    v: tuple[int, ...]
+    text: str
+
+
 def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
     """Run one pidfd scenario in a fresh harness process (see kc_pidfd.h)."""
-    c = ffi.new("struct kc_pfd_req *")
-    c.scenario = int(req.scenario)
-    c.variant = req.variant
-    c.flags = req.flags & 0xFFFFFFFF
-    c.arg = req.arg
-    c.drop_privileges = int(req.drop_privileges)
-    c.timeout_ms = req.timeout_ms
-    c.clone_flags = req.clone_flags & 0xFFFFFFFFFFFFFFFF
-    r = ffi.new("struct kc_pfd_res *")
-    rc = lib.kc_pfd_scenario(c, r)
+    rc, raw = call_out("kc_pfd_scenario", _PidfdRaw, req)
     if rc < 0:
         raise OSError(-rc, f"cannot start the pidfd harness: {errno_name(-rc)}")
-    values = {slot: int(r.v[slot]) for slot in PidfdValue if r.present[slot]}
     return PidfdResult(
-        harness_error=PidfdHarnessError(r.harness_error),
-        harness_errno=int(r.harness_errno),
-        values=values,
-        text=ffi.string(r.text).decode(errors="replace"),
+        harness_error=PidfdHarnessError(raw.harness_error),
+        harness_errno=raw.harness_errno,
+        values={slot: raw.v[slot] for slot in PidfdValue if raw.present[slot]},
+        text=raw.text,
     )
 
 
@@ -641,6 +643,4 @@ def clone3_flag_probe(flags: int) -> int:
 
 def pidfd_const(name: str) -> int:
     """An integer #define of kc_pidfd.h by its name without the KC_ prefix (e.g. "PT_CHILD")."""
-    value = getattr(lib, "KC_" + name)
-    assert isinstance(value, int)
-    return value
+    return const("KC_" + name)

@@ -113,8 +113,8 @@ NS = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_fo
 
 NONLEADER_OLD = old("6.16", "8cf4b738f6d8", "pidfd_open of a non-leader tid without PIDFD_THREAD was EINVAL",
                     fails(EINVAL))
-SETATTR_OLD = old("6.16", "c83b90249660", "pidfs inodes took simple_setattr: chown/chmod without CAP_CHOWN / "
-                  "ownership answered EPERM", fails(EPERM, V.RET2))
+SETATTR_OLD = old("6.16", "c83b90249660", "pidfs (6.9-6.15) refused chown/chmod of a pidfd with EPERM, not EOPNOTSUPP",
+                  fails(EPERM, V.RET2))
 PIDFS_OLD = old("6.9", "cb12fd8e0dab", "pidfds were anon_inode files: one shared inode for every pidfd",
                 Eq(V.FSTYPE, ANON_INODE_FS_MAGIC))
 NOT_READABLE = Eq(V.REVENTS_EARLY, 0)
