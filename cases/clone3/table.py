@@ -37,7 +37,6 @@ from conformance.uapi import (
     CLONE_VM,
 )
 
-from ..pidfd.model import PidfdCase
 from .model import (
     CLONE3,
     STACK,
@@ -62,7 +61,7 @@ from .model import (
     succeeds,
     thread,
 )
-from .table71 import SEMANTICS, VALIDATION
+from .table71 import VALIDATION
 
 SIGCHLD = int(signal.SIGCHLD)
 SIGUSR1 = int(signal.SIGUSR1)
@@ -87,7 +86,7 @@ UNPRIV = Setup.DROP_PRIVILEGES  # the harness drops to 65534 when run as root
 FORK_LIKE = succeeds(Exited(0), ParentIsCaller(), SignalReceived(SIGCHLD), WaitSees(plain=True, wclone=False))
 
 
-CASES: tuple[CloneCase | PidfdCase, ...] = (
+CASES: tuple[CloneCase, ...] = (
     # ---- basic ----------------------------------------------------------------------------------
     c3("fork-like", "basic", FORK_LIKE),
     c3("exit-code", "basic", succeeds(Exited(42)), Req(action_arg=42)),
@@ -293,7 +292,7 @@ CASES: tuple[CloneCase | PidfdCase, ...] = (
     c3("pidfd-thread", "pidfd_thread", succeeds(IsThread(), PidfdPolls(thread=True)),
        thread(flags=THREAD_FLAGS | CLONE_PIDFD, pidfd=Ptr.VALID, action=Action.REPORT_WAIT),
        old=OldModel("6.9", "83b290c9e3b5", "CLONE_PIDFD with CLONE_THREAD was EINVAL", expect=fails(EINVAL))),
-    # ---- Linux 7.1: CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_EMPTY_MNTNS (table71.py) ------
+    # ---- Linux 7.1: CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_EMPTY_MNTNS (table71.py; their
+    # semantic rows are pidfd scenarios: cases/pidfd/clone71.py) ----------------------------------------------
     *VALIDATION,
-    *SEMANTICS,
 )

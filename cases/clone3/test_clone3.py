@@ -6,11 +6,10 @@ import pytest
 
 from conformance.plugin import Conformance
 
-from ..pidfd.model import PidfdCase
 from .model import CloneCase
 from .table import CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_clone3(case: CloneCase | PidfdCase, kc: Conformance) -> None:
+def test_clone3(case: CloneCase, kc: Conformance) -> None:
     kc.check(case)

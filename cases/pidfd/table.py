@@ -14,6 +14,7 @@ from conformance.native import PidfdResult
 from conformance.probes import probe
 from conformance.requirements import PRIVILEGED, Feature, PathExists, Requirement
 
+from .clone71 import CLONE71
 from .model import (
     ANON_INODE_FS_MAGIC,
     CLD_CONTINUED,
@@ -494,5 +495,5 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
-    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS,
+    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
 )
