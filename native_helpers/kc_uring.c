@@ -293,7 +293,7 @@ int kc_list_threads(int32_t pid, struct kc_thread_info *out, int32_t max)
 
 /* struct kcu_ring: uring_internal.h */
 
-static long kcu_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, const void *arg,
+long kcu_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, const void *arg,
 		      size_t argsz)
 {
 	long r = syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz);
@@ -380,7 +380,7 @@ fail:
 	return err;
 }
 
-static struct io_uring_sqe *kcu_get_sqe(struct kcu_ring *r)
+struct io_uring_sqe *kcu_get_sqe(struct kcu_ring *r)
 {
 	uint32_t tail = *r->sq_tail;
 	uint32_t head = __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
@@ -393,7 +393,7 @@ static struct io_uring_sqe *kcu_get_sqe(struct kcu_ring *r)
 	return sqe;
 }
 
-static int kcu_submit(struct kcu_ring *r)
+int kcu_submit(struct kcu_ring *r)
 {
 	uint32_t tail = *r->sq_tail;
 	uint32_t idx = tail & *r->sq_mask;

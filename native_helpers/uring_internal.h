@@ -29,5 +29,10 @@ int kcu_ring_open(struct kcu_ring *r, uint32_t flags, uint32_t *features);
 void kcu_ring_close(struct kcu_ring *r);
 /* One IORING_OP_NOP with sqe_flags (IOSQE_ASYNC: run by an io-wq worker): CQE result or -errno. */
 int kcu_ring_nop(struct kcu_ring *r, uint32_t sqe_flags, int timeout_ms);
+/* For helpers that build their own SQEs: io_uring_enter(2) (ret or -errno), a zeroed SQE (NULL when the
+ * SQ is full), and its submission (SQPOLL: a wakeup when the thread sleeps). */
+long kcu_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, const void *arg, size_t argsz);
+struct io_uring_sqe *kcu_get_sqe(struct kcu_ring *r);
+int kcu_submit(struct kcu_ring *r);
 
 #endif
