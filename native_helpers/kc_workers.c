@@ -465,7 +465,8 @@ static int wk_owner_setup(struct wk_owner *o, struct wk_rep *rep)
 		wk_write("/proc/self/coredump_filter", "0");
 	}
 	if (req->kind == KC_WK_VHOST) {
-		o->vfd = open(req->device, O_RDWR | O_CLOEXEC);
+		/* not close-on-exec: the device outlives an exec, as a VMM's would */
+		o->vfd = open(req->device, O_RDWR);
 		if (o->vfd < 0)
 			WK_FAIL(KC_WS_OPEN, -errno);
 	}
@@ -895,7 +896,8 @@ static void wk_act(struct wk_h *h)
 			res->action_ret = syscall(SYS_tgkill, h->pid, res->target_tid, req->arg) < 0 ? -errno : 0;
 		if (req->arg == SIGKILL) {
 			int st = 0;
-			int r = kc_reap_bounded(h->pid, to, &st);
+			/* a kernel thread ignores it: a short bound then */
+			int r = kc_reap_bounded(h->pid, res->target_tid == res->kthread_tid ? 500 : to, &st);
 
 			h->reaped = 1;
 			res->owner_status = st;

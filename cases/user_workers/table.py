@@ -1,0 +1,262 @@
+"""user_workers rows: each behaviour once, with its worker kinds (the variant axis)."""
+
+from __future__ import annotations
+
+import errno
+import signal
+
+from conformance.case import OldModel
+from conformance.native import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
+from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature
+
+from .model import (
+    IDLE_BOUND_MS,
+    AllResults,
+    AtLeast,
+    Behaviour,
+    Between,
+    CanSetuid,
+    CoreToCwd,
+    Is,
+    Kind,
+    Obs,
+    PidsController,
+    SameAs,
+    Scenario,
+    SleepBinary,
+    UringForAnyUser,
+    Variant,
+    WorkerCase,
+    expect,
+    rows,
+    with_,
+)
+
+A = WorkerAction
+KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
+
+KIND_NEEDS = {
+    Kind.IOWQ: (Feature("io_uring.native_workers"),),
+    Kind.SQPOLL: (Feature("io_uring.sqpoll"),),
+    Kind.VHOST: (Feature("vhost.device"),),
+    Kind.VHOST_KTHREAD: (Feature("vhost.fork_owner_control"),),
+}
+
+
+def old_kthread(*checks: object) -> OldModel[Obs]:
+    """The pre-6.4 model: one vhost kernel thread (the same as the kthread mode selected on 6.17+)."""
+    changed_in, commit, summary = KTHREAD_CHANGE
+    return OldModel(changed_in, commit, summary, expect(*checks))  # type: ignore[arg-type]
+
+
+def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str = "",
+      needs: tuple[object, ...] = ()) -> tuple[WorkerCase, ...]:
+    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc,  # type: ignore[arg-type]
+                          kind_needs=KIND_NEEDS))
+
+
+def V(*checks: object, old: OldModel[Obs] | None = None, needs: tuple[object, ...] = (), scenario: object = None,
+      doc: str = "") -> Variant:
+    return Variant(expect(*checks), old, needs, scenario, doc)  # type: ignore[arg-type]
+
+
+HAS_WORKER = AtLeast("workers", 1, "a worker of the kind exists")
+KTHREAD = Is("kthread", 1, "the worker is a kernel thread outside the owner")
+ECANCELED, EAGAIN, ENOMEM, EINVAL, EPERM, EBUSY = (-errno.ECANCELED, -errno.EAGAIN, -errno.ENOMEM, -errno.EINVAL,
+                                                  -errno.EPERM, -errno.EBUSY)
+
+CASES: tuple[WorkerCase, ...] = (
+    # ---------------------------------------------------------------- accounting
+    *B("nproc_exhausted", Scenario(private_uid=True, nproc=0, nnop=2, want=0), {
+        Kind.IOWQ: V(Is("nworkers", 0, "no io-wq worker"),
+                     AllResults("nop_results", (ECANCELED,), 2, "async requests without a worker are cancelled"),
+                     needs=(UringForAnyUser(),)),
+        Kind.SQPOLL: V(Is("setup_step", SetupStep.RING, "io_uring_setup fails"),
+                       Is("setup_ret", EAGAIN, "no SQPOLL thread at RLIMIT_NPROC"), needs=(UringForAnyUser(),)),
+        Kind.VHOST: V(Is("action_ret", ENOMEM, "VHOST_NEW_WORKER at RLIMIT_NPROC"),
+                      Is("after_nworkers", 1, "only the SET_OWNER worker"),
+                      needs=(Feature("vhost.new_worker"),),
+                      scenario=with_(nproc=-1, scsi=True, action=A.NEW_WORKER, arg=0, want=1)),
+    }, needs=(CanSetuid(),), doc="The owner takes a private uid (root's RLIMIT_NPROC is not enforced, and no other "
+       "process may share the count), then RLIMIT_NPROC 0; vhost lowers it after VHOST_SET_OWNER."),
+    *B("nproc_count", Scenario(private_uid=True, nproc=3, nblock=5, nnop=0, want=5), {
+        Kind.IOWQ: V(Is("nworkers", 2, "owner + workers = RLIMIT_NPROC 3"),
+                     AllResults("completed", (1,), 5, "all five splices complete once unblocked")),
+    }, needs=(CanSetuid(), UringForAnyUser()), doc="Five splices block on empty pipes (unbounded io-wq work) under RLIMIT_NPROC 3."),
+    *B("max_workers_unbounded", Scenario(maxw=(0, 2), maxw_query=True, nblock=4, nnop=0, want=4), {
+        Kind.IOWQ: V(Is("maxw_ret", 0, "the register call"), AtLeast("maxw_old_bound", 1, "bounded limit reported"),
+                     AtLeast("maxw_old_unbound", 1, "unbounded limit (RLIMIT_NPROC) reported"),
+                     Is("maxw_now_unbound", 2, "new unbounded limit"),
+                     SameAs("maxw_now_bound", "maxw_old_bound", "a 0 leaves the bounded limit"),
+                     Is("nworkers", 2, "two unbounded workers for four blocked splices"),
+                     AllResults("completed", (1,), 4, "queued splices complete once unblocked")),
+    }),
+    *B("max_workers_bounded", Scenario(maxw=(1, 0), maxw_query=True, nnop=4, want=0), {
+        Kind.IOWQ: V(Is("maxw_ret", 0, "the register call"), Is("maxw_now_bound", 1, "new bounded limit"),
+                     SameAs("maxw_now_unbound", "maxw_old_unbound", "a 0 leaves the unbounded limit"),
+                     Between("nworkers", 0, 1, "at most one bounded worker"),
+                     AllResults("nop_results", (0,), 4, "async NOPs complete")),
+    }),
+    *B("pids_max", Scenario(cgroups=1, pids_max=1, nnop=2, want=0), {
+        Kind.IOWQ: V(Is("nworkers", 0, "no io-wq worker"),
+                     AllResults("nop_results", (ECANCELED,), 2, "async requests without a worker are cancelled"),
+                     AtLeast("pids_max_events", 1, "pids.events max")),
+        Kind.SQPOLL: V(Is("setup_ret", EAGAIN, "io_uring_setup at pids.max"),
+                       AtLeast("pids_max_events", 1, "pids.events max")),
+        Kind.VHOST: V(Is("setup_step", SetupStep.SET_OWNER, "VHOST_SET_OWNER fails"),
+                      Is("setup_ret", ENOMEM, "no vhost task at pids.max"),
+                      old=old_kthread(Is("setup_ret", 0, "a kernel thread is not charged at fork"), KTHREAD)),
+        Kind.VHOST_KTHREAD: V(Is("setup_ret", 0, "a kernel thread is not charged at fork"), KTHREAD),
+    }, needs=(PidsController(),), doc="The owner joins a fresh cgroup with pids.max 1 (itself)."),
+    # ---------------------------------------------------------------- cgroups
+    *B("cgroup_threads", Scenario(cgroups=1), {
+        k: V(HAS_WORKER, SameAs("in_cgroup", "workers", "workers in the owner's cgroup.threads"),
+             old=old_kthread(KTHREAD, Is("in_cgroup", 1, "the kernel thread is attached to the owner's cgroup"))
+             if k is Kind.VHOST else None)
+        for k in Kind
+    }, needs=(Cgroup2Writable(),)),
+    *B("cgroup_move", Scenario(cgroups=2, action=A.MOVE), {
+        **{k: V(HAS_WORKER, Is("action_ret", 0, "cgroup.procs write"),
+                SameAs("in_dst", "workers", "workers moved with the owner"),
+                Is("after_in_cgroup", 0, "no worker left behind"),
+                old=old_kthread(KTHREAD, Is("in_dst", 0, "the kernel thread stays"),
+                                Is("after_in_cgroup", 1, "the kernel thread stays"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("in_dst", 0, "the kernel thread stays"),
+                              Is("after_in_cgroup", 1, "the kernel thread stays")),
+    }, needs=(Cgroup2Writable(),)),
+    *B("freeze", Scenario(cgroups=1, action=A.FREEZE), {
+        k: V(HAS_WORKER, Is("frozen", 1, "cgroup.events frozen 1"), Is("thawed", 1, "frozen 0 after the thaw"),
+             Is("post_ret", 0, "a request after the thaw completes"))
+        for k in Kind
+    }, needs=(Cgroup2Writable(),)),
+    *B("freeze_blocked", Scenario(cgroups=1, action=A.FREEZE, nblock=1, nnop=0), {
+        Kind.IOWQ: V(HAS_WORKER, Is("frozen", 1, "cgroup.events frozen 1"),
+                     AllResults("completed", (1, -errno.EINTR, -512), 1, "the blocked splice completes"),
+                     doc="Observed on 6.18: the freezer interrupts the blocked splice, whose CQE then carries "
+                     "-512 (-ERESTARTSYS, a kernel-internal value); the check asks only for a completion."),
+    }, needs=(Cgroup2Writable(),)),
+    *B("owner_stop", Scenario(action=A.STOP), {
+        **{k: V(HAS_WORKER, Is("owner_stopped", 1, "owner stopped"), Is("all_stopped", 1, "every worker stopped"),
+                Is("post_ret", 0, "a request after SIGCONT completes"),
+                old=old_kthread(KTHREAD, Is("owner_stopped", 1, "owner stopped"),
+                                Is("target_stopped", 0, "the kernel thread runs on"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("owner_stopped", 1, "owner stopped"),
+                              Is("target_stopped", 0, "the kernel thread runs on")),
+    }),
+    # ---------------------------------------------------------------- exec, exit, core dump, unshare
+    *B("exec", Scenario(action=A.EXEC, exec_sleep=True), {
+        **{k: V(HAS_WORKER, Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
+                Is("after_kthread", 0, "no kernel thread"),
+                old=old_kthread(KTHREAD, Is("action_ret", 0, "exec succeeds"),
+                                Is("after_nthreads", 1, "single-threaded after"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", 0, "exec succeeds"),
+                              Is("after_nthreads", 1, "single-threaded after")),
+    }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
+    *B("exit_in_flight", Scenario(action=A.EXIT, nblock=2, nnop=0), {
+        k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("exit_code", 0, "exit status"),
+             Is("leaked", 0, "no task named after the owner remains"))
+        for k in Kind
+    }),
+    *B("core_dump", Scenario(action=A.CORE, core=True, nblock=2, nnop=0), {
+        **{k: V(HAS_WORKER, Is("core_dumped", 1, "WCOREDUMP"), Is("term_signal", signal.SIGSEGV, "signal"),
+                AtLeast("core_size", 1, "a core file"),
+                SameAs("core_prstatus", "nthreads", "one NT_PRSTATUS per thread, io threads included"))
+           for k in (Kind.IOWQ, Kind.SQPOLL)},
+        **{k: V(HAS_WORKER, Is("core_dumped", 1, "WCOREDUMP"), Is("term_signal", signal.SIGSEGV, "signal"),
+                AtLeast("core_size", 1, "a core file"),
+                Is("core_prstatus", 1, "vhost workers take no part in the dump"))
+           for k in (Kind.VHOST, Kind.VHOST_KTHREAD)},
+    }, needs=(CoreToCwd(),), doc="RLIMIT_CORE up to 64 MiB and coredump_filter 0 in the owner, a private cwd; "
+       "the dump is parsed and removed."),
+    *B("unshare_newuser", Scenario(action=A.UNSHARE, arg=CLONE_NEWUSER), {
+        **{k: V(HAS_WORKER, Is("action_ret", EINVAL, "unshare(CLONE_NEWUSER) in a multi-threaded process"),
+                old=old_kthread(KTHREAD, Is("action_ret", 0, "the owner is single-threaded"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", 0, "the owner is single-threaded"),
+                              needs=(Feature("userns"),)),
+    }),
+    *B("unshare_newns", Scenario(action=A.UNSHARE, arg=CLONE_NEWNS), {
+        k: V(HAS_WORKER, Is("action_ret", 0, "unshare(CLONE_NEWNS)"),
+             Is("mntns_differs", 1, "the worker keeps the old mount namespace"),
+             Is("post_ret", 0, "a request afterwards completes"))
+        for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)
+    }, needs=(PRIVILEGED,)),
+    # ---------------------------------------------------------------- signals and tracing aimed at a worker
+    *B("sigkill_worker", Scenario(action=A.TGKILL, arg=signal.SIGKILL), {
+        **{k: V(HAS_WORKER, Is("action_ret", 0, "tgkill"), Is("owner_ended", 1, "the process dies"),
+                Is("term_signal", signal.SIGKILL, "killed by SIGKILL"),
+                old=old_kthread(KTHREAD, Is("owner_ended", 0, "the kernel thread ignores it; the owner lives"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("owner_ended", 0, "the kernel thread ignores it; the owner lives")),
+    }),
+    *B("sigstop_worker", Scenario(action=A.TGKILL, arg=signal.SIGSTOP), {
+        **{k: V(HAS_WORKER, Is("action_ret", 0, "tgkill"), Is("owner_stopped", 1, "the owner stops"),
+                Is("all_stopped", 1, "every worker stops"), Is("post_ret", 0, "a request after SIGCONT"),
+                old=old_kthread(KTHREAD, Is("owner_stopped", 0, "nothing stops")) if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("owner_stopped", 0, "nothing stops")),
+    }),
+    *B("sigusr1_worker", Scenario(action=A.TGKILL, arg=signal.SIGUSR1), {
+        **{k: V(HAS_WORKER, Is("action_ret", 0, "tgkill"), Is("usr1_pending", 1, "pending on the worker"),
+                Is("handler_hits", 0, "no handler ran"), Is("post_ret", 0, "the owner still works"),
+                old=old_kthread(KTHREAD, Is("usr1_pending", 0, "a kernel thread discards it"),
+                                Is("handler_hits", 0, "no handler ran"))
+                if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("usr1_pending", 0, "a kernel thread discards it"),
+                              Is("handler_hits", 0, "no handler ran")),
+    }),
+    *(c for req, name in ((PTRACE_ATTACH, "ptrace_attach"), (PTRACE_SEIZE, "ptrace_seize")) for c in B(
+        name, Scenario(action=A.PTRACE, arg=req), {
+            **{k: V(HAS_WORKER, Is("action_ret", 0, "the worker can be traced"),
+                    Is("target_stopped", 1, "it stops for the tracer"), Is("post_ret", 0, "works after detach"),
+                    old=old_kthread(KTHREAD, Is("action_ret", EPERM, "kernel threads cannot be traced"))
+                    if k is Kind.VHOST else None)
+               for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+            Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", EPERM, "kernel threads cannot be traced")),
+        })),
+    *B("proc_fd", Scenario(action=A.PROCFS), {
+        **{k: V(HAS_WORKER, SameAs("fd_count", "owner_fd_count", "the worker shares the owner's files"),
+                AtLeast("fd_count", 1, "files listed"))
+           for k in (Kind.IOWQ, Kind.SQPOLL)},
+        Kind.VHOST: V(HAS_WORKER, Is("fd_count", 0, "a vhost task has no files"),
+                      old=old_kthread(KTHREAD, Is("fd_count", 0, "the kernel thread has no files"))),
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("fd_count", 0, "the kernel thread has no files")),
+    }),
+    *B("proc_mem", Scenario(action=A.PROCFS), {
+        **{k: V(HAS_WORKER, Is("mem_ret", 8, "bytes read"), Is("mem_match", 1, "the owner's marker"),
+                old=old_kthread(KTHREAD, Is("mem_ret", 0, "no mm: nothing to read")) if k is Kind.VHOST else None)
+           for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
+        Kind.VHOST_KTHREAD: V(KTHREAD, Is("mem_ret", 0, "no mm: nothing to read")),
+    }),
+    # ---------------------------------------------------------------- lifetime
+    *B("lifetime_close", Scenario(action=A.CLOSE), {
+        k: V(HAS_WORKER, AtLeast("action_ms", 0, "workers gone within the bound"),
+             Is("after_nworkers", 0, "no worker left"), Is("after_kthread", 0, "no kernel thread left"))
+        for k in Kind
+    }),
+    *B("lifetime_kill", Scenario(action=A.KILL), {
+        k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("leaked", 0, "nothing left"),
+             Is("after_kthread", 0, "no kernel thread left"))
+        for k in Kind
+    }),
+    *B("idle_timeout", Scenario(action=A.IDLE, arg=IDLE_BOUND_MS, nblock=3, nnop=0), {
+        Kind.IOWQ: V(Is("nworkers", 3, "three workers"), Is("after_nworkers", 1, "the last worker stays"),
+                     Between("action_ms", 4000, IDLE_BOUND_MS, "after the 5 s idle timeout")),
+    }),
+    *B("vring_worker", Scenario(vhost_new_workers=1, vhost_attach=True, scsi=True), {
+        Kind.VHOST: V(Is("new_worker_ret", 0, "VHOST_NEW_WORKER"), Is("attach_ret", 0, "VHOST_ATTACH_VRING_WORKER"),
+                      Is("get_vring_ret", 0, "VHOST_GET_VRING_WORKER"),
+                      SameAs("get_vring_id", "new_worker_id", "vring 0 is served by the new worker"),
+                      Is("free_ret", EBUSY, "a bound worker cannot be freed"),
+                      Is("nworkers", 2, "two vhost tasks")),
+    }, needs=(Feature("vhost.new_worker"),)),
+)
