@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from conformance import kernel, native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
@@ -127,8 +128,10 @@ class Obs:
         return v
 
 
-def _show(v: int) -> str:
-    return f"-{errno_name(-v)}" if -4095 <= v < 0 else str(v)
+def _show(v: int, name: str = "") -> str:
+    """An errno-carrying field (``*_ret``, counts read from /proc) as -ENAME, anything else as a number."""
+    errnoish = not name or name.endswith("_ret") or name in ("fd_count", "owner_fd_count", "core_size")
+    return f"-{errno_name(-v)}" if errnoish and -4095 <= v < 0 else str(v)
 
 
 # --------------------------------------------------------------------------- checks
@@ -144,7 +147,23 @@ class Is:
 
     def mismatch(self, obs: Obs) -> str | None:
         v = obs.value(self.name)
-        return None if v == self.value else f"{self.what}: {self.name} is {_show(v)}, expected {_show(self.value)}"
+        if v == self.value:
+            return None
+        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {_show(self.value, self.name)}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    name: str
+    values: tuple[int, ...]
+    what: str
+
+    def mismatch(self, obs: Obs) -> str | None:
+        v = obs.value(self.name)
+        if v in self.values:
+            return None
+        want = " or ".join(_show(x, self.name) for x in self.values)
+        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {want}"
 
 
 @dataclass(frozen=True)
@@ -155,7 +174,9 @@ class AtLeast:
 
     def mismatch(self, obs: Obs) -> str | None:
         v = obs.value(self.name)
-        return None if v >= self.value else f"{self.what}: {self.name} is {_show(v)}, expected >= {self.value}"
+        if v >= self.value:
+            return None
+        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected >= {self.value}"
 
 
 @dataclass(frozen=True)
@@ -168,7 +189,7 @@ class Between:
     def mismatch(self, obs: Obs) -> str | None:
         v = obs.value(self.name)
         ok = self.low <= v <= self.high
-        return None if ok else f"{self.what}: {self.name} is {_show(v)}, expected {self.low}..{self.high}"
+        return None if ok else f"{self.what}: {self.name} is {_show(v, self.name)}, expected {self.low}..{self.high}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +200,9 @@ class SameAs:
 
     def mismatch(self, obs: Obs) -> str | None:
         a, b = obs.value(self.name), obs.value(self.other)
-        return None if a == b else f"{self.what}: {self.name} {_show(a)} != {self.other} {_show(b)}"
+        if a == b:
+            return None
+        return f"{self.what}: {self.name} {_show(a, self.name)} != {self.other} {_show(b, self.other)}"
 
 
 @dataclass(frozen=True)
@@ -412,12 +435,13 @@ class WorkerCase(Case[Obs]):
             parts.append(f"kthread vhost-{r.owner_pid}")
         a = self.scenario.action
         if a is not WorkerAction.NONE:
-            parts.append(f"{a.name.lower()} {_show(r.action_ret)} in {r.action_ms} ms")
+            took = f"{r.action_ms} ms" if r.action_ms >= 0 else "not within the bound"
+            parts.append(f"{a.name.lower()} {_show(r.action_ret)}, {took}")
         for name, v in (("nops", obs.nop_results), ("completed", obs.completed)):
             if v:
                 parts.append(f"{name} {','.join(_show(x) for x in v)}")
         extra = DESCRIBE.get(a, ())
-        parts += [f"{n}={_show(obs.value(n))}" for n in extra]
+        parts += [f"{n}={_show(obs.value(n), n)}" for n in extra]
         if r.owner_status or a in (WorkerAction.EXIT, WorkerAction.KILL, WorkerAction.CORE):
             parts.append(f"owner {native.describe_status(r.owner_status)}")
         return "; ".join(parts)
@@ -482,9 +506,11 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
     return tuple(out)
 
 
-def with_(**changes: object) -> Callable[[Scenario], Scenario]:
+def with_(**changes: Any) -> Callable[[Scenario], Scenario]:
+    """A variant's change to the behaviour's scenario."""
+
     def f(sc: Scenario) -> Scenario:
-        return replace(sc, **changes)  # type: ignore[arg-type]
+        return replace(sc, **changes)
 
     return f
 
