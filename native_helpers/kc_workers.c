@@ -1221,6 +1221,14 @@ static void wk_core(struct wk_h *h)
 	int st = 0, r, fd;
 	struct stat sb;
 
+	{
+		/* the thread count the dump is compared with, just before it */
+		struct kc_thread_info ti[KC_WK_THREADS];
+		int nt = 0;
+
+		wk_threads(h, ti, KC_WK_THREADS, &nt);
+		res->nthreads = nt;
+	}
 	res->action_ret = kc_write_all(h->oc.ctl_w, "s", 1) < 0 ? -EPIPE : 0;
 	r = kc_reap_bounded(h->pid, h->timeout * 2, &st);
 	h->reaped = 1;
