@@ -36,6 +36,8 @@ FAMILY = Family(
            "f9010dbdce91", IOWQ),
         _b("freeze_blocked", "a request blocked in an io-wq worker when the cgroup freezes gets a completion "
            "after the thaw (no hang)", "5.12", "3bfe6106693b", IOWQ),
+        _b("interrupted_result", "a request interrupted in an io-wq worker by the freezer completes with -EINTR "
+           "(or its result), never with a kernel-internal errno such as -ERESTARTSYS", "5.12", "3bfe6106693b", IOWQ),
         _b("owner_stop", "SIGSTOP of the owner stops its workers too (group stop); SIGCONT resumes them", "6.4",
            "f9010dbdce91", IOWQ),
         _b("exec", "exec by an owner with live workers succeeds and leaves a single-threaded process", "6.4",

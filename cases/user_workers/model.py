@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import resource
 import shutil
@@ -424,6 +425,8 @@ class WorkerCase(Case[Obs]):
         if r.setup_ret < 0 and r.setup_step in (SetupStep.CGROUP, SetupStep.IDENTITY, SetupStep.RLIMIT,
                                                 SetupStep.OPEN, SetupStep.SUBMIT):
             raise HarnessProblem(f"owner setup step {SetupStep(r.setup_step).name}: {errno_name(-r.setup_ret)}")
+        if r.setup_step == SetupStep.RING and r.setup_ret == -errno.EPERM and UringForAnyUser().unmet():
+            raise HarnessProblem("kernel.io_uring_disabled was raised while the case ran")
         if self.kind is Kind.VHOST_KTHREAD and r.fork_owner_ret != 0:
             raise HarnessProblem(f"VHOST_SET_FORK_FROM_OWNER(0) gave {_show(r.fork_owner_ret)}")
         return Obs(self.kind, r)
