@@ -24,6 +24,7 @@ from typing import Any
 
 from conformance import kernel, native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.globallock import Lock
 from conformance.native import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult, errno_name
 from conformance.requirements import Requirement
 
@@ -495,6 +496,7 @@ class Behaviour:
     needs: tuple[Requirement, ...] = ()
     doc: str = ""
     kind_needs: Mapping[Kind, tuple[Requirement, ...]] = field(default_factory=dict)
+    lock: Lock = Lock.SHARED  # EXCLUSIVE: the rows may change global state (a root cgroup's subtree_control)
 
 
 def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
@@ -504,7 +506,7 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
         out.append(WorkerCase(
             id=f"{FAMILY}.{b.name}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
-            kind=kind, scenario=sc,
+            kind=kind, scenario=sc, lock=b.lock,
         ))
     return tuple(out)
 

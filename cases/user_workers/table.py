@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 
 from conformance.case import Check, OldModel
+from conformance.globallock import Lock
 from conformance.native import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
 
@@ -52,9 +53,9 @@ def old_kthread(*checks: Check[Obs]) -> OldModel[Obs]:
 
 
 def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str = "",
-      needs: tuple[Requirement, ...] = ()) -> tuple[WorkerCase, ...]:
+      needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED) -> tuple[WorkerCase, ...]:
     """One behaviour, its kinds expanded into rows user_workers.<name>.<kind>."""
-    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS))
+    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock))
 
 
 def V(*checks: Check[Obs], old: OldModel[Obs] | None = None, needs: tuple[Requirement, ...] = (),
@@ -110,7 +111,9 @@ CASES: tuple[WorkerCase, ...] = (
                       Is("setup_ret", ENOMEM, "no vhost task at pids.max"),
                       old=old_kthread(Is("setup_ret", 0, "a kernel thread is not charged at fork"), KTHREAD)),
         Kind.VHOST_KTHREAD: V(Is("setup_ret", 0, "a kernel thread is not charged at fork"), KTHREAD),
-    }, needs=(PidsController(),), doc="The owner joins a fresh cgroup with pids.max 1 (itself)."),
+    }, needs=(PidsController(),), lock=Lock.EXCLUSIVE,
+       doc="The owner joins a fresh cgroup with pids.max 1 (itself). At a hierarchy root without +pids in "
+       "cgroup.subtree_control (a test VM) the case enables it and takes it back afterwards."),
     # ---------------------------------------------------------------- cgroups
     *B("cgroup_threads", Scenario(cgroups=1), {
         k: V(HAS_WORKER, SameAs("in_cgroup", "workers", "workers in the owner's cgroup.threads"),
