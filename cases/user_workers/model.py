@@ -4,7 +4,8 @@ One behaviour is declared once and run against each worker kind where it applies
 ``iowq`` (an io-wq worker, iou-wrk-<tid>), ``sqpoll`` (iou-sqp-<tid>), ``vhost`` (vhost-<tid> in the kernel's
 default mode: a thread of the owner since 6.4, a kernel thread before) and ``vhost-kthread`` (the kernel-thread
 mode selected with VHOST_SET_FORK_FROM_OWNER(0), 6.17 and backports).  Every scenario runs in a throw-away C
-harness (native.workers_run); cgroups and core directories it needs are made here and removed afterwards.
+harness (harness.run, native_helpers/kc_workers.c); the cgroups and core directories it needs are made
+here and removed afterwards.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance import kernel, native
+from conformance import kernel
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
-from conformance.native import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult, errno_name
+from conformance.native import describe_status, errno_name
 from conformance.requirements import Requirement
+
+from . import harness
+from .harness import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult
 
 FAMILY = "user_workers"
 NET = "/dev/vhost-net"
@@ -398,8 +402,9 @@ class WorkerCase(Case[Obs]):
                 want = 1
         return WorkersRequest(
             kind=k.native, action=sc.action, arg=sc.arg, nblock=sc.nblock if not k.is_vhost else 0,
-            block_bound=sc.block_bound, nnop=sc.nnop if not k.is_vhost else 0, want_workers=want, maxw=sc.maxw,
-            maxw_query=sc.maxw_query, private_uid=sc.private_uid, nproc=sc.nproc,
+            block_bound=sc.block_bound, nnop=sc.nnop if not k.is_vhost else 0, want_workers=want,
+            maxw_set=sc.maxw is not None, maxw=sc.maxw or (0, 0), maxw_query=sc.maxw_query,
+            private_uid=sc.private_uid, nproc=sc.nproc,
             vhost_fork_owner=0 if k is Kind.VHOST_KTHREAD else -1,
             vhost_new_workers=sc.vhost_new_workers, vhost_attach=sc.vhost_attach, timeout_ms=TIMEOUT_MS,
             device=(SCSI if sc.scsi else NET) if k.is_vhost else "", cgroup=cgroup, dst_cgroup=dst, core_dir=core,
@@ -418,7 +423,7 @@ class WorkerCase(Case[Obs]):
             core = stack.enter_context(core_dir()) if sc.core else ""
             req = self.request(groups[0] if groups else "", groups[1] if len(groups) > 1 else "", core)
             try:
-                r = native.workers_run(req)
+                r = harness.run(req)
             except OSError as e:
                 raise HarnessProblem(str(e)) from e
         if r.harness_error:
@@ -447,7 +452,7 @@ class WorkerCase(Case[Obs]):
         extra = DESCRIBE.get(a, ())
         parts += [f"{n}={_show(obs.value(n), n)}" for n in extra]
         if r.owner_status or a in (WorkerAction.EXIT, WorkerAction.KILL, WorkerAction.CORE):
-            parts.append(f"owner {native.describe_status(r.owner_status)}")
+            parts.append(f"owner {describe_status(r.owner_status)}")
         return "; ".join(parts)
 
 

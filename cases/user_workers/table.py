@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from conformance.case import Check, OldModel
 from conformance.globallock import Lock
-from conformance.native import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
 
+from .harness import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
 from .model import (
     IDLE_BOUND_MS,
     AllResults,
