@@ -150,9 +150,9 @@ CASES: tuple[WorkerCase, ...] = (
     *B("interrupted_result", Scenario(cgroups=1, action=A.FREEZE, nblock=1, nnop=0), {
         Kind.IOWQ: V(HAS_WORKER, Is("frozen", 1, "cgroup.events frozen 1"),
                      AllResults("completed", (1, -errno.EINTR), 1, "an interrupted splice gives -EINTR or its result"),
-                     doc="6.1, 6.12 and 7.3 complete it with -EINTR; 6.18.44 puts -512 (-ERESTARTSYS, which "
-                     "include/linux/errno.h says user programs never see) into the CQE, also after a group stop "
-                     "or a ptrace stop of the worker."),
+                     doc="6.1, 6.12 and 7.3 complete it with -EINTR; 6.18.15 and 6.18.44 put -512 (-ERESTARTSYS, "
+                     "which include/linux/errno.h says user programs never see) into the CQE, also after a group "
+                     "stop or a ptrace stop of the worker."),
     }, needs=(Cgroup2Writable(),)),
     *B("owner_stop", Scenario(action=A.STOP), {
         **{k: V(HAS_WORKER, Is("owner_stopped", 1, "owner stopped"), Is("all_stopped", 1, "every worker stopped"),
