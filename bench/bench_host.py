@@ -1,44 +1,146 @@
 #!/usr/bin/env python3
-"""Wall time of the host run, per family, serial and with -n 2.
+"""Wall and CPU time of the host run against its floor, serial and with -n 2.
 
-    python bench/bench_host.py [--family clone3 ...] [--repeat 3]
+    python bench/bench_host.py [--repeat 5] [--family clone3 ...] [--no-floor]
 
-Runs the installed ``kconform`` (next to this interpreter) as a subprocess, so
-the figures include interpreter start-up, collection and probes: what a user
-waits for.  Prints min and median of the repeats.
+The suite is the installed ``kconform run`` (next to this interpreter), so the
+figures include interpreter start-up, collection and probes: what a user waits
+for.  The floor is plain pytest (kconform's plugin off) running as many items
+as the suite has cases, each spawning and reaping one process: what any
+pytest-based suite of that size costs at least.  The harness row runs the same
+spawning items as trivial cases through kconform's plugin (kc fixture, guards,
+locks): its distance to the floor is the per-case harness overhead, the rest of
+the suite's is what the cases themselves do.  All three alternate, so a busy
+machine slows them alike; the ratio of the minimums is the figure (cpu: of
+user+sys time, which a busy machine disturbs less than wall time).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+FLOOR_TEST = '''
+import os
+import pytest
 
-def wall(cmd: list[str]) -> float:
+
+@pytest.mark.parametrize("i", range({n}))
+def test_spawn(i):
+    pid = os.posix_spawn("/bin/true", ["true"], {{}})
+    assert os.waitpid(pid, 0)[1] == 0
+'''
+
+# The harness alone: as many trivial cases through the kc fixture (plugin, guards, locks), each
+# spawning and reaping one process, so its distance to the floor is the per-case harness overhead.
+HARNESS_TEST = '''
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from conformance.case import AllOf, Case
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spawn(Case[int]):
+    def observe(self) -> int:
+        pid = os.posix_spawn("/bin/true", ["true"], {{}})
+        return os.waitpid(pid, 0)[1]
+
+    def describe(self, obs: int) -> str:
+        return f"status {{obs}}"
+
+
+CASES = [Spawn(id=f"spawn-{{i}}", behaviour="bench.spawn", expect=AllOf(())) for i in range({n})]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_spawn(case, kc):
+    kc.check(case)
+'''
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float
+    user: float
+    sys: float
+
+
+def timed(cmd: list[str], cwd: str | None = None) -> Sample:
+    """One run with its own CPU times (RUSAGE_CHILDREN difference)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 5):
-        sys.exit(f"bench: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}")
-    return dt
+        sys.exit(f"bench: {' '.join(cmd)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-2000:]}")
+    return Sample(dt, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
+
+
+def case_count(kconform: str, families: list[str]) -> int:
+    args = [a for f in families for a in ("--family", f)]
+    proc = subprocess.run([kconform, "run", "-q", *args, "--", "--collect-only"], capture_output=True, text=True)
+    m = re.search(r"(\d+) tests? collected", proc.stdout)
+    if not m:
+        sys.exit(f"bench: cannot count the cases:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return int(m.group(1))
+
+
+def summary(name: str, samples: list[Sample]) -> str:
+    walls = [s.wall for s in samples]
+    best = min(samples, key=lambda s: s.wall)
+    return (f"{name:22} {min(walls):7.2f} {statistics.median(walls):9.2f} {best.user:7.2f} {best.sys:7.2f}")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--family", action="append", default=[])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-floor", action="store_true", help="only the suite")
     ns = ap.parse_args()
+    if ns.repeat < 1:
+        sys.exit("bench: --repeat must be at least 1")
     kconform = str(Path(sys.executable).with_name("kconform"))
-    families = ns.family or ["clone3"]
-    print(f"{'family':16} {'mode':8} {'min s':>7} {'median s':>9}")
-    for fam in families:
+    fam = [a for f in ns.family for a in ("--family", f)]
+    n = case_count(kconform, ns.family)
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        Path(tmp, "test_floor.py").write_text(FLOOR_TEST.format(n=n))
+        Path(tmp, "test_harness.py").write_text(HARNESS_TEST.format(n=n))
+        pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        floor = [*pytest_cmd, "-p", "no:kconform", "test_floor.py"]
+        harness = [*pytest_cmd, "test_harness.py"]
+        print(f"{n} cases; {ns.repeat} alternating repeats; seconds (user/sys of the fastest run)")
+        print(f"{'':22} {'min':>7} {'median':>9} {'user':>7} {'sys':>7}")
         for mode, extra in (("serial", []), ("-n 2", ["-n", "2"])):
-            times = [wall([kconform, "run", "-q", "--family", fam, *extra]) for _ in range(ns.repeat)]
-            print(f"{fam:16} {mode:8} {min(times):7.2f} {statistics.median(times):9.2f}")
+            suite_s: list[Sample] = []
+            floor_s: list[Sample] = []
+            harness_s: list[Sample] = []
+            for _ in range(ns.repeat):
+                suite_s.append(timed([kconform, "run", "-q", *fam, *extra]))
+                if not ns.no_floor:
+                    floor_s.append(timed([*floor, *extra], cwd=tmp))
+                    harness_s.append(timed([*harness, *extra], cwd=tmp))
+            print(summary(f"suite {mode}", suite_s))
+            if floor_s:
+                print(summary(f"harness {mode}", harness_s))
+                print(summary(f"floor {mode}", floor_s))
+                for name, got in (("suite", suite_s), ("harness", harness_s)):
+                    ratio = min(s.wall for s in got) / min(s.wall for s in floor_s)
+                    med = statistics.median(s.wall for s in got) / statistics.median(s.wall for s in floor_s)
+                    cpu = min(s.user + s.sys for s in got) / min(s.user + s.sys for s in floor_s)
+                    print(f"{name + '/floor ' + mode:22} {ratio:7.2f} {med:9.2f}   cpu {cpu:.2f}"
+                          + ("   (target <= 1.5)" if name == "suite" else ""))
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from conformance import kernel
 from conformance.globallock import Lock
+from conformance.globalstate import Change
 from conformance.kernel import KernelVersion
 from conformance.requirements import Requirement
 from conformance.verdict import Judgement, Verdict
@@ -81,6 +82,9 @@ class Case(Generic[O]):
     needs: tuple[Requirement, ...] = ()
     # Every case runs holding the global lock shared; EXCLUSIVE: it changes global state (see globallock.py)
     lock: Lock = Lock.SHARED
+    # Global state the case changes (e.g. Sysctl("kernel.io_uring_disabled")): saved, journaled and
+    # restored around it (globalstate.py); implies the exclusive lock.
+    changes: tuple[Change, ...] = ()
     doc: str = ""
 
     @property

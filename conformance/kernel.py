@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import procfs
+from conformance import globalstate, procfs
 from conformance.procfs import read_text as read_text
 
 # Capability numbers used by requirements (include/uapi/linux/capability.h).
@@ -204,20 +204,28 @@ def temp_cgroup() -> Iterator[tuple[Path, str]]:
     if own is None or mount is None:
         raise RuntimeError("no cgroup v2 hierarchy")
     path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
-    path.mkdir()
-    try:
-        yield path, "/" + str(path.relative_to(mount))
-    finally:
-        # Members are reaped before this runs, but the kernel may take a moment
-        # to drop an exited task's css_set: retry briefly, then let it raise.
-        for _ in range(200):
-            try:
-                path.rmdir()
-                break
-            except OSError:
-                time.sleep(0.01)
-        else:
+    with globalstate.journal().holding(globalstate.Entry("dir", str(path), f"cgroup {path}")):
+        path.mkdir()
+        try:
+            yield path, "/" + str(path.relative_to(mount))
+        finally:
+            _rmdir_cgroup(path)
+
+
+def _rmdir_cgroup(path: Path) -> None:
+    # Members are reaped before this runs, but the kernel may take a moment
+    # to drop an exited task's css_set: retry (backing off), then let it raise.
+    deadline = time.monotonic() + 2.0
+    pause = 0.0002
+    while True:
+        try:
             path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
 
 
 def fsuid_for_tests() -> int:

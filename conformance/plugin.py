@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, kernel
+from conformance import globallock, globalstate, guardian, kernel
 from conformance.case import Case, judge_case
 from conformance.expectations import Expectations
-from conformance.guards import KernelLog, Snapshot, compare_and_clean
+from conformance.guards import Findings, KernelLog, compare_and_clean
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
+from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
 from conformance.verdict import Judgement, Verdict
 
 DEFAULT_TIMEOUT = 60.0
@@ -53,6 +54,7 @@ class Conformance:
         self.item = item
         self.expectations = expectations
         self.lock = lock
+        self.restored: list[str] = []  # declared global changes the case left behind (now undone)
 
     def check(self, case: Case[Any]) -> None:
         # Identity first: a case that times out still reports under its id.
@@ -61,9 +63,10 @@ class Conformance:
         if reason is not None:
             j = Judgement(Verdict.SKIP, reason)
         else:
-            if case.lock is globallock.Lock.EXCLUSIVE:
+            if case.lock is globallock.Lock.EXCLUSIVE or case.changes:
                 self.lock.acquire(globallock.Lock.EXCLUSIVE)
-            j = judge_case(case)
+            with globalstate.changing(case.changes) as self.restored:
+                j = judge_case(case)
             if self.expectations is not None:
                 j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         record_judgement(self.item, j)
@@ -103,10 +106,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from conformance.report import writers
 
         writers.check_plugin_options(config.getoption)
+        # Before anything else: repair what a killed run left, note what others changed.
+        config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
         config.pluginmanager.register(RecordCollector(config), "kconform-records")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    guardian.stop()  # its queued scratch removals are done when it returns
     klog = config.stash.get(_KLOG, None)
     if klog is not None:
         klog.close()
@@ -114,6 +120,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _EXPECTATIONS = pytest.StashKey[Expectations | None]()
 _KLOG = pytest.StashKey[KernelLog]()
+_RUNSTATE = pytest.StashKey[globalstate.RunState]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_RUNSTATE, None)
+    if state is not None:
+        state.finish()
 
 
 def _case_of(item: pytest.Item) -> Case[Any] | None:
@@ -148,10 +162,12 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
     lock = globallock.Holder()
     lock.acquire(globallock.Lock.SHARED)
     try:
-        before = Snapshot.take() if guarded else None
+        before = RunnerState.before_case() if guarded else None
         klog.mark()
-        yield Conformance(request.node, config.stash[_EXPECTATIONS], lock)
-        findings = compare_and_clean(before, klog) if before is not None else None
+        conf = Conformance(request.node, config.stash[_EXPECTATIONS], lock)
+        yield conf
+        findings = compare_and_clean(before, klog) if before is not None else Findings()
+        findings.leaks += conf.restored
     finally:
         lock.release()
     if findings:
@@ -287,6 +303,9 @@ class RecordCollector:
         props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
         props["run.duration_s"] = f"{time.time() - self.started:.3f}"
         props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
+        state = self.config.stash.get(_RUNSTATE, None)
+        if state is not None:
+            props.update(state.properties())
         name = self.config.getoption("--kc-suite-name")
         if name:
             props["run.label"] = str(name)
@@ -303,4 +322,7 @@ class RecordCollector:
             return
         run = self.run_record()
         line = ", ".join(f"{n} {v.value}" for v, n in run.counts().items() if n)
+        state = self.config.stash.get(_RUNSTATE, None)
+        for note in state.lines() if state is not None else ():
+            terminalreporter.write_line(note)
         terminalreporter.write_line(f"kconform on {run.properties['kernel.release']}: {line}")

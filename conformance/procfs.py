@@ -42,6 +42,7 @@ class Stat:
     state: str  # field 3: R, S, D, Z, ...
     ppid: int  # field 4
     flags: int  # field 9: PF_*
+    start_time: int = 0  # field 22: clock ticks after boot (with the pid, identifies a process)
 
 
 def parse_stat(text: str) -> Stat | None:
@@ -51,7 +52,8 @@ def parse_stat(text: str) -> Stat | None:
     fields = tail.split()
     if not sep or len(fields) < 7 or not pid_s.strip().isdigit():
         return None
-    return Stat(int(pid_s), comm, fields[0], int(fields[1]), int(fields[6]))
+    start = int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else 0
+    return Stat(int(pid_s), comm, fields[0], int(fields[1]), int(fields[6]), start)
 
 
 def parse_status(text: str) -> dict[str, str]:

@@ -266,7 +266,7 @@ static int kc_wait_exited(int pid, int timeout_ms)
 			return 1;
 		if (kc_now_ms() >= deadline)
 			return 0;
-		kc_sleep_ms(1);
+		kc_pid_wait(pid, (int)(deadline - kc_now_ms()));
 	}
 }
 
@@ -629,7 +629,7 @@ int kc_clone_scenario(const struct kc_clone_req *req, struct kc_clone_res *res)
 				res->harness_error = KC_HERR_TIMEOUT;
 			break;
 		}
-		kc_sleep_ms(1);
+		kc_pid_wait((int)pid, (int)(deadline - kc_now_ms()));
 	}
 	return 0;
 }

@@ -232,6 +232,30 @@ long kc_spawn_fn(kc_fn fn, void *arg)
 	return kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, fn, arg, SYS_exit_group);
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+void kc_pid_wait(int pid, int ms)
+{
+	int fd;
+
+	if (ms <= 0)
+		return;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		kc_sleep_ms(1);
+		return;
+	}
+	{
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		while (poll(&pfd, 1, ms) < 0 && errno == EINTR)
+			;
+	}
+	close(fd);
+}
+
 int kc_reap_bounded(int pid, int timeout_ms, int *status)
 {
 	int64_t deadline = kc_now_ms() + timeout_ms;
@@ -252,7 +276,7 @@ int kc_reap_bounded(int pid, int timeout_ms, int *status)
 				*status = st;
 			return -ETIMEDOUT;
 		}
-		kc_sleep_ms(1);
+		kc_pid_wait(pid, (int)(deadline - kc_now_ms()));
 	}
 	if (status)
 		*status = st;

@@ -37,6 +37,11 @@ int kc_write_all(int fd, const void *buf, size_t len);
  * (fewer on EOF), -ETIMEDOUT or -errno. */
 ssize_t kc_read_bounded(int fd, void *buf, size_t len, int timeout_ms);
 
+/* Block up to ms until pid (a child) has exited, without reaping it: poll()
+ * on a pidfd (5.3+), else a plain sleep of min(ms, 1).  Callers loop around a
+ * WNOHANG wait, so either way they stay bounded. */
+void kc_pid_wait(int pid, int ms);
+
 /* Reap pid within timeout_ms; SIGKILL it when the time is up.  Returns 0,
  * -ETIMEDOUT (it was killed and reaped) or -errno; *status (may be NULL)
  * gets the wait status whenever the child was reaped. */

@@ -28,11 +28,15 @@ echo "== self-tests"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 
 echo "== suite on the running kernel ($(uname -r)), serial and -n 2"
-"$venv/bin/python" -m conformance.tools.systate save "$out/state-before.json"
+# Before/after: only what kconform could change (its sysctls, kconform-* cgroups, mounts and files in
+# shared places, processes carrying this check's tag), so other work on the machine does not count.
+export KCONFORM_TAG="check-$$"
+"$venv/bin/python" -m conformance.snapshot save "$out/state-before.json"
 "$venv/bin/kconform" run -q --junit "$out/host.xml" --json "$out/host.json" --ktap "$out/host.ktap"
-"$venv/bin/python" -m conformance.tools.systate save "$out/state-after.json"
-"$venv/bin/python" -m conformance.tools.systate diff "$out/state-before.json" "$out/state-after.json"
 "$venv/bin/kconform" run -q -n 2 --junit "$out/host-n2.xml" --json "$out/host-n2.json"
+"$venv/bin/python" -m conformance.snapshot save "$out/state-after.json"
+unset KCONFORM_TAG
+"$venv/bin/python" -m conformance.snapshot diff "$out/state-before.json" "$out/state-after.json"
 "$venv/bin/python" -m conformance.tools.compare "$out/host.json" "$out/host-n2.json"
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

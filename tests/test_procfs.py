@@ -15,7 +15,7 @@ STATUS = "Name:\tiou-wrk-4242\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\n
 
 def test_parse_stat_splits_at_the_last_paren() -> None:
     st = procfs.parse_stat(STAT)
-    assert st == procfs.Stat(4242, "iou-wrk) 1)", "S", 4200, 4194368)
+    assert st == procfs.Stat(4242, "iou-wrk) 1)", "S", 4200, 4194368, start_time=123)
 
 
 def test_parse_stat_rejects_garbage() -> None:

@@ -31,7 +31,10 @@ def probe_io_uring() -> tuple[State, str]:
         return State.UNKNOWN, f"probe child: {p.harness_error.name}"
     said = f"io_uring_setup gave {_setup_said(p)}"
     if p.setup_res == -errno.EPERM and os.path.exists(DISABLED_PATH):
-        said += f" (kernel.io_uring_disabled={Path(DISABLED_PATH).read_text().strip()})"
+        value = Path(DISABLED_PATH).read_text().strip()
+        # This run changes it only under the exclusive lock and restores it before letting go.
+        said += (f" (kernel.io_uring_disabled={value}: io_uring disabled machine-wide, set outside this run)"
+                 if value != "0" else f" (kernel.io_uring_disabled={value})")
     return classify_errno(-p.setup_res, (0,), (errno.ENOSYS, errno.EPERM)), said
 
 

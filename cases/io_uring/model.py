@@ -19,16 +19,16 @@ import contextlib
 import enum
 import errno
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import kernel, uring
+from conformance import guardian, kernel, uring
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
+from conformance.globalstate import Sysctl
 from conformance.native import describe_status, errno_name
 from conformance.procfs import Task
 from conformance.requirements import PRIVILEGED, Feature, Requirement
@@ -103,13 +103,11 @@ class Observation:
 def scratch_dir() -> Iterator[Path]:
     """A fresh directory (searchable by a changed fsuid) with open/ writable by anyone; removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="kconform-iou-"))
-    try:
+    with guardian.scratch_tree(root):  # journaled; removed in the background
         os.chmod(root, 0o755)
         (root / "open").mkdir()
         os.chmod(root / "open", 0o777)
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -493,12 +491,9 @@ class DisabledCase(Case[DisabledObservation]):
     drop_privileges: bool = False
 
     def observe(self) -> DisabledObservation:
-        original = Path(DISABLED_PATH).read_text().strip()
-        try:
-            res = uring.disabled_try(self.value, self.drop_privileges)
-        finally:
-            if Path(DISABLED_PATH).read_text().strip() != original:
-                Path(DISABLED_PATH).write_text(original)
+        # The row declares changes=(Sysctl("kernel.io_uring_disabled"),): the harness saves,
+        # journals and restores it (globalstate.changing), even if this process is killed.
+        res = uring.disabled_try(self.value, self.drop_privileges)
         if res.write_res < 0:
             raise HarnessProblem(f"writing {self.value} gave {errno_name(-res.write_res)}")
         if res.harness_error is not uring.HarnessError.NONE:
@@ -531,7 +526,9 @@ def signal_case(id: str, kind: WorkerKind, via: Via, *checks: Check[SignalObserv
 
 def disabled_case(id: str, value: int, setup_gives: int, *, drop_privileges: bool = False,
                   doc: str = "") -> DisabledCase:
-    """Writes the sysctl: holds the global lock exclusively (no other io_uring case runs meanwhile)."""
+    """Writes the sysctl: declared as a change, so the harness journals and restores it, holding the
+    global lock exclusively (no other io_uring case runs meanwhile)."""
     return DisabledCase(id=id, behaviour="io_uring.disabled_sysctl", value=value, drop_privileges=drop_privileges,
                         expect=AllOf((SetupGives(setup_gives), Restored())),
-                        needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), doc=doc, lock=Lock.EXCLUSIVE)
+                        needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), doc=doc, lock=Lock.EXCLUSIVE,
+                        changes=(Sysctl("kernel.io_uring_disabled"),))

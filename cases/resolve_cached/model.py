@@ -34,14 +34,13 @@ import contextlib
 import enum
 import functools
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from conformance import kernel, uring
+from conformance import guardian, kernel, uring
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.globallock import Lock
 from conformance.native import errno_name
@@ -212,22 +211,14 @@ def _make(root: Path) -> None:
     os.chmod(root / "locked", LOCKED_MODE)
 
 
-def _remove(root: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.chmod(root / "locked", 0o700)
-    shutil.rmtree(root, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
     """A new directory with LAYOUT in it, removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix=prefix, dir=fs.base()))
-    try:
+    with guardian.scratch_tree(root, chmod=("locked",)):  # journaled; removed in the background
         os.chmod(root, 0o755)  # a changed fsuid must be able to search it
         _make(root)
         yield root
-    finally:
-        _remove(root)
 
 
 # --------------------------------------------------------------------------- scenario

@@ -1,0 +1,360 @@
+"""Global state a case changes: declared, journaled, restored, repaired after a crash.
+
+A case declares what global state it changes (the LTP ``.save_restore`` idea)::
+
+    DisabledCase(..., changes=(Sysctl("kernel.io_uring_disabled"),))
+
+Before such a case runs, ``changing()`` reads each value and writes a journal
+entry (one small file in a 0700 directory of this user); after the case it puts
+every value back that is not as saved, names it as a leak, and drops the entry.
+Temporary objects in shared places (cgroups, scratch trees) get the same entry
+through ``journal().holding(...)``.  The journal is what survives a SIGKILL of
+the runner: ``replay()``, called by the next run before anything else, undoes
+the entries whose owner process is gone and says what it repaired.  Entries of
+live processes (a concurrent run) are never touched.
+
+This is the one restore mechanism for global state; the per-case guards do not
+read or write sysctls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from conformance import globallock, procfs
+
+
+class Change(Protocol):
+    """One piece of global state a case may change."""
+
+    @property
+    def what(self) -> str:
+        """How reports name it, e.g. "sysctl kernel.io_uring_disabled"."""
+
+    @property
+    def path(self) -> str:
+        """The file that holds the value."""
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    """A sysctl by its dotted name; restored to the value it had before the case."""
+
+    name: str
+
+    @property
+    def what(self) -> str:
+        return f"sysctl {self.name}"
+
+    @property
+    def path(self) -> str:
+        return "/proc/sys/" + self.name.replace(".", "/")
+
+
+def _read_value(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _write_value(path: str, value: str) -> str | None:
+    """None on success, else the error."""
+    try:
+        Path(path).write_text(value)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+# --------------------------------------------------------------------------- the private directory
+
+
+ROOT_DIR = "/run/kconform"
+
+
+def _is_private(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+def private_dir() -> Path | None:
+    """A directory only this user (in this user namespace) can reach, None when none can be made safe."""
+    inherited = os.environ.get("KCONFORM_PRIVATE_DIR", "")
+    candidates = [inherited] if inherited else []
+    if os.geteuid() == 0:
+        candidates.append(ROOT_DIR)
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.geteuid() != 0 and runtime.startswith("/") and _is_private(runtime):
+        candidates.append(os.path.join(runtime, "kconform"))
+    try:
+        userns = str(os.stat("/proc/self/ns/user").st_ino)
+    except OSError:
+        userns = "x"
+    candidates.append(os.path.join(tempfile.gettempdir(), f"kconform-{os.geteuid()}-{userns}"))
+    for c in candidates:
+        with contextlib.suppress(OSError):
+            os.mkdir(c, 0o700)
+        if _is_private(c):
+            return Path(c)
+    return None
+
+
+# --------------------------------------------------------------------------- the journal
+
+
+def _start_time(pid: int) -> int:
+    st = procfs.stat_of(pid)
+    return st.start_time if st is not None else -1
+
+
+def _alive(pid: int, start: int) -> bool:
+    st = procfs.stat_of(pid)
+    return st is not None and st.start_time == start and st.state not in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "value": write `saved` back to `target`; "dir": remove the directory `target`
+    target: str
+    what: str
+    saved: str = ""
+
+
+class Journal:
+    """Entries of changes in progress, one file each: <pid>.<start>.<seq>.json in ``directory``."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.pid = os.getpid()
+        self.start = _start_time(self.pid)
+        self._seq = 0
+
+    def add(self, entry: Entry) -> Path | None:
+        if self.directory is None:
+            return None
+        self._seq += 1
+        path = self.directory / f"{self.pid}.{self.start}.{self._seq}.json"
+        data = json.dumps({"kind": entry.kind, "target": entry.target, "what": entry.what, "saved": entry.saved})
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+        return path
+
+    @staticmethod
+    def drop(path: Path | None) -> None:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    @contextlib.contextmanager
+    def holding(self, entry: Entry) -> Iterator[None]:
+        """Journal ``entry`` for the duration (before the change; dropped after the undo)."""
+        path = self.add(entry)
+        _guard()
+        try:
+            yield
+        finally:
+            self.drop(path)
+
+    def claim(self, path: Path) -> tuple[Entry | None, Path] | None:
+        """Take an entry over (rename: of two claimants one gets ENOENT); (entry or None if unreadable, new path)."""
+        mine = path.with_name(f"{path.name.split('.replay-')[0]}.replay-{self.pid}.{self.start}")
+        try:
+            os.rename(path, mine)
+        except OSError:
+            return None
+        try:
+            data = json.loads(mine.read_text())
+            return Entry(str(data["kind"]), str(data["target"]), str(data["what"]), str(data.get("saved", ""))), mine
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, mine
+
+    def replay(self) -> list[str]:
+        """Undo the entries of processes that are gone; one "repaired: ..." line each."""
+        if self.directory is None:
+            return []
+        out = []
+        for name in sorted(os.listdir(self.directory)):
+            owner = _owner(name)
+            if owner is None or _alive(*owner):
+                continue
+            claimed = self.claim(self.directory / name)
+            if claimed is None:
+                continue
+            entry, mine = claimed
+            if entry is None:
+                out.append(f"repaired: dropped an unreadable journal entry {name}")
+            elif entry.kind == "note":  # what the guardian of a killed run already restored
+                out.append(f"repaired: {entry.what}")
+            elif (said := undo(entry)) is not None:
+                out.append(f"repaired: {said} (left by kconform process {owner[0]}, which ended without restoring)")
+            self.drop(mine)
+        return out
+
+
+def _guard() -> None:
+    """Make sure this process's guardian runs: it undoes our entries should we die (guardian.py)."""
+    from conformance import guardian  # imports this module
+
+    guardian.guardian()
+
+
+def _owner(name: str) -> tuple[int, int] | None:
+    """(pid, start time) of the process that holds an entry: the replayer's while one is at it."""
+    base, sep, claim = name.partition(".replay-")
+    parts = (claim if sep else base).split(".")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].lstrip("-").isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def undo(entry: Entry) -> str | None:
+    """Put one entry's state back; what was done (None when nothing was needed)."""
+    if entry.kind == "value":
+        now = _read_value(entry.target)
+        if now is None or now == entry.saved:
+            return None
+        err = _write_value(entry.target, entry.saved)
+        return f"{entry.what} was {now!r}, " + (f"restoring {entry.saved!r} failed: {err}" if err else
+                                                f"restored to {entry.saved!r}")
+    if entry.kind == "dir":
+        if not os.path.isdir(entry.target):
+            return None
+        err = _remove_dir(entry.target)
+        return f"{entry.what} removed" + (f" (failed: {err})" if err else "")
+    return None
+
+
+def _remove_dir(path: str) -> str | None:
+    if os.path.exists(os.path.join(path, "cgroup.procs")):
+        with contextlib.suppress(OSError):  # cgroup.kill: 5.14+
+            Path(path, "cgroup.kill").write_text("1")
+        for _ in range(100):
+            try:
+                os.rmdir(path)
+                return None
+            except OSError as e:
+                err = e.strerror
+            time.sleep(0.01)
+        return err
+    try:
+        shutil.rmtree(path)
+    except OSError as e:
+        return e.strerror
+    return None
+
+
+_JOURNAL: Journal | None = None
+
+
+def journal() -> Journal:
+    global _JOURNAL
+    if _JOURNAL is None or _JOURNAL.pid != os.getpid():
+        d = private_dir()
+        jdir = d / "journal" if d is not None else None
+        if jdir is not None:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(jdir, 0o700)
+            if not _is_private(str(jdir)):
+                jdir = None
+        _JOURNAL = Journal(jdir)
+    return _JOURNAL
+
+
+def replay() -> list[str]:
+    """Repair what killed runs of this user left (call before anything else in a run).
+
+    Holds the global lock exclusively while at it, so no case of a concurrent run
+    saves a value that is about to be repaired."""
+    j = journal()
+    if j.directory is None or not os.listdir(j.directory):
+        return []
+    with globallock.held(globallock.Lock.EXCLUSIVE):
+        return j.replay()
+
+
+# --------------------------------------------------------------------------- around a case
+
+
+@contextlib.contextmanager
+def changing(changes: Sequence[Change]) -> Iterator[list[str]]:
+    """Save, journal, run the case, restore.  Yields the list that receives the leaks found."""
+    leaks: list[str] = []
+    j = journal()
+    held: list[tuple[Entry, Path | None]] = []
+    try:
+        for c in changes:
+            saved = _read_value(c.path)
+            if saved is None:
+                continue  # absent here: the case's requirements will skip it
+            e = Entry("value", c.path, c.what, saved)
+            held.append((e, j.add(e)))
+            _guard()
+        yield leaks
+    finally:
+        for e, path in held:
+            said = undo(e)
+            if said is not None:
+                leaks.append(said)
+            j.drop(path)
+
+
+# --------------------------------------------------------------------------- around a run
+
+
+IO_URING_DISABLED = Sysctl("kernel.io_uring_disabled")
+
+
+class RunState:
+    """What one run (the controller) says about global state: what it repaired, what others changed."""
+
+    def __init__(self, watched: Sequence[str]) -> None:
+        self.watched = tuple(watched)
+        self.repaired = replay()
+        self.before = self._values()
+        self.notes: list[str] = []
+
+    def _values(self) -> dict[str, str | None]:
+        return {name: _read_value("/proc/sys/" + name.replace(".", "/")) for name in self.watched}
+
+    def finish(self) -> None:
+        """After the cases: repair what dead workers left; note sysctls someone else changed meanwhile."""
+        self.repaired += replay()
+        after = self._values()
+        self.notes = [f"sysctl {k} changed {v!r} -> {after[k]!r} during the run, not by this run (left as is)"
+                      for k, v in self.before.items() if after.get(k) != v]
+
+    def properties(self) -> dict[str, str]:
+        props: dict[str, str] = {}
+        disabled = self.before.get(IO_URING_DISABLED.name)
+        if disabled is not None:
+            props["system.io_uring_disabled"] = disabled if disabled == "0" else (
+                f"{disabled} (set outside this run: io_uring cases skip)")
+        if self.repaired:
+            props["run.repaired"] = "; ".join(r.removeprefix("repaired: ") for r in self.repaired)
+        if self.notes:
+            props["run.outside_changes"] = "; ".join(self.notes)
+        return props
+
+    def lines(self) -> list[str]:
+        out = list(self.repaired)
+        disabled = self.before.get(IO_URING_DISABLED.name)
+        if disabled not in (None, "0"):
+            out.append(f"kernel.io_uring_disabled is {disabled}, set outside this run: io_uring cases skip")
+        return out + self.notes

@@ -1,0 +1,314 @@
+"""The one snapshot of state a run must leave as it found it, and the diff of two.
+
+Two scopes, one implementation:
+
+``RunnerState`` is what one case can change from inside the runner process:
+its children, threads, fds, its own ``kconform-<pid>-*`` cgroups, mounts in its
+mount namespace, and the kernel taint.  It is taken before and after every
+case, so it reads little: a few directory listings and one small file; the mount
+table is re-read only when ``poll()`` on /proc/self/mountinfo says it changed.
+
+``SystemState`` is machine-wide and only what kconform can change: the sysctls
+kconform writes or watches, cgroups named ``kconform-*``, mounts and files in
+shared places (/dev/shm, the temp directory) named ``kconform-*``, processes
+tagged with the run's ``KCONFORM_TAG`` environment value, and the taint.  It is
+taken once per session (and by ``tests/check.sh`` around whole runs)::
+
+    python -m conformance.snapshot save FILE
+    python -m conformance.snapshot diff BEFORE AFTER    # exit 1 when anything differs
+
+Nothing of another user's or an administrator's doing is in either scope, so
+neither blames a case for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import select
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from conformance import procfs
+
+PREFIX = "kconform-"  # every name kconform creates in a shared place starts with it
+TAG_ENV = "KCONFORM_TAG"  # set by a caller that wants the run's processes recognisable afterwards
+
+# Sysctls kconform writes (declared by cases) or that its cases could plausibly disturb.
+WATCHED_SYSCTLS = (
+    "kernel.io_uring_disabled",
+    "kernel.io_uring_group",
+    "kernel.pid_max",
+    "kernel.threads-max",
+    "user.max_user_namespaces",
+)
+
+
+def _ls(path: str | int) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def read_tainted() -> int:
+    text = procfs.read_text("/proc/sys/kernel/tainted").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def mount_points(text: str) -> frozenset[str]:
+    """Mount points (field 5) of mountinfo text."""
+    return frozenset(ln.split()[4] for ln in text.splitlines() if len(ln.split()) > 4)
+
+
+# --------------------------------------------------------------------------- the runner process, per case
+
+# The harness's own fds opened while cases run (the pipe to the guardian): not the case's.
+HARNESS_FDS: set[int] = set()
+
+
+
+class _Process:
+    """What the per-case snapshot keeps open or caches for one process (re-made after a fork)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.cgroup_dir = _own_cgroup_dir()
+        self.mounts_fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.mounts_fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        self.poller = select.poll()
+        if self.mounts_fd is not None:
+            self.poller.register(self.mounts_fd, select.POLLPRI | select.POLLERR)
+        self.mounts = self._read_mounts()
+        self.last: RunnerState | None = None
+
+    def _read_mounts(self) -> frozenset[str]:
+        if self.mounts_fd is None:
+            return mount_points(procfs.read_text("/proc/self/mountinfo"))
+        try:
+            os.lseek(self.mounts_fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(self.mounts_fd, 65536):
+                chunks.append(chunk)
+        except OSError:
+            return mount_points(procfs.read_text("/proc/self/mountinfo"))
+        return mount_points(b"".join(chunks).decode(errors="replace"))
+
+    def current_mounts(self) -> frozenset[str]:
+        """The mount table, re-read only after the kernel signalled a change (POLLPRI on mountinfo)."""
+        if self.mounts_fd is None or self.poller.poll(0):
+            self.mounts = self._read_mounts()
+        return self.mounts
+
+
+def _own_cgroup_dir() -> str:
+    rel = procfs.cgroup_of()
+    mount = _cgroup2_mount()
+    return os.path.join(mount, rel.lstrip("/")) if rel is not None and mount else ""
+
+
+def _cgroup2_mount() -> str:
+    for line in procfs.read_text("/proc/self/mountinfo").splitlines():
+        left, _, right = line.partition(" - ")
+        if right.split(" ", 1)[0] == "cgroup2":
+            return left.split()[4]
+    return ""
+
+
+_PROCESS: _Process | None = None
+
+
+def _process() -> _Process:
+    global _PROCESS
+    if _PROCESS is None or _PROCESS.pid != os.getpid():
+        _PROCESS = _Process()
+    return _PROCESS
+
+
+def open_fds() -> frozenset[int]:
+    """This process's open fds, without the one the listing itself used."""
+    probe = os.dup(0) if _fd_open(0) else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    os.close(probe)  # the listing's own fd takes this, the lowest free number
+    listed = frozenset(int(fd) for fd in _ls("/proc/self/fd"))
+    if _fd_open(probe):  # another thread took the number meanwhile: check each
+        return frozenset(fd for fd in listed if _fd_open(fd))
+    return listed - {probe}
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
+    threads = frozenset(int(t) for t in _ls("/proc/self/task"))
+    return procfs.children_of(os.getpid()), threads
+
+
+@dataclass(frozen=True)
+class RunnerState:
+    pid: int
+    children: frozenset[int]
+    threads: frozenset[int]
+    fds: frozenset[int]
+    cgroups: frozenset[str]  # this process's kconform-<pid>-* groups
+    mounts: frozenset[str]
+    tainted: int
+    cgroup_dir: str = ""
+
+    @classmethod
+    def before_case(cls) -> RunnerState:
+        """The state before a case: what the previous case's guard left (read once per case), or fresh.
+
+        The fd table is read again (one listing): the harness itself opens fds between cases (its locks)."""
+        proc = _process()
+        last, proc.last = proc.last, None
+        if last is None or last.pid != proc.pid:
+            return cls.take()
+        return dataclasses.replace(last, fds=open_fds() - HARNESS_FDS)
+
+    def keep(self) -> None:
+        """This is the state after a case, cleaned: the next case starts from it."""
+        _process().last = self
+
+    @classmethod
+    def take(cls) -> RunnerState:
+        proc = _process()
+        mine = f"{PREFIX}{proc.pid}-"
+        children, threads = children_and_threads()
+        return cls(
+            pid=proc.pid,
+            children=children,
+            threads=threads,
+            fds=open_fds() - HARNESS_FDS,
+            cgroups=frozenset(n for n in _ls(proc.cgroup_dir) if n.startswith(mine)) if proc.cgroup_dir else
+            frozenset(),
+            mounts=proc.current_mounts(),
+            tainted=read_tainted(),
+            cgroup_dir=proc.cgroup_dir,
+        )
+
+
+# --------------------------------------------------------------------------- the machine, per session
+
+
+def shared_places() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(("/dev/shm", tempfile.gettempdir(), "/tmp")))
+
+
+@dataclass(frozen=True)
+class SystemState:
+    sysctls: Mapping[str, str]
+    cgroups: tuple[str, ...]  # kconform-* directories anywhere in the cgroup v2 tree
+    mounts: tuple[str, ...]  # mount points with a kconform-* component
+    files: tuple[str, ...]  # kconform-* entries in shared places (private directories of ours excluded)
+    processes: tuple[str, ...]  # "<pid> <comm>" of processes tagged with KCONFORM_TAG=<tag>
+    tainted: int
+    tag: str = ""
+
+    @classmethod
+    def take(cls, sysctls: Iterable[str] = WATCHED_SYSCTLS, tag: str | None = None) -> SystemState:
+        tag = os.environ.get(TAG_ENV, "") if tag is None else tag
+        values = {}
+        for name in sysctls:
+            text = procfs.read_text("/proc/sys/" + name.replace(".", "/"))
+            if text:
+                values[name] = text.strip()
+        files = sorted(os.path.join(d, n) for d in shared_places() for n in _ls(d)
+                       if n.startswith(PREFIX) and not _KEPT.fullmatch(n))
+        mounts = sorted(m for m in mount_points(procfs.read_text("/proc/self/mountinfo"))
+                        if any(part.startswith(PREFIX) for part in m.split("/")))
+        return cls(values, tuple(_kconform_cgroups()), tuple(mounts), tuple(files), tuple(_tagged(tag)),
+                   read_tainted(), tag)
+
+    def diff(self, after: SystemState) -> list[str]:
+        out = []
+        for k in sorted(set(self.sysctls) | set(after.sysctls)):
+            if self.sysctls.get(k) != after.sysctls.get(k):
+                out.append(f"sysctl {k}: {self.sysctls.get(k)!r} -> {after.sysctls.get(k)!r}")
+        for what, b, a in (("cgroup", self.cgroups, after.cgroups), ("mount", self.mounts, after.mounts),
+                           ("file", self.files, after.files), ("process", self.processes, after.processes)):
+            out += [f"{what} added: {x}" for x in sorted(set(a) - set(b))]
+            out += [f"{what} gone: {x}" for x in sorted(set(b) - set(a))]
+        if self.tainted != after.tainted:
+            out.append(f"taint {self.tainted:#x} -> {after.tainted:#x}")
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> SystemState:
+        d = json.loads(text)
+        return cls(d["sysctls"], tuple(d["cgroups"]), tuple(d["mounts"]), tuple(d["files"]),
+                   tuple(d["processes"]), int(d["tainted"]), d.get("tag", ""))
+
+
+# kconform's own lasting state in shared places: lock files and per-user private directories.
+_KEPT = re.compile(r"kconform-.*\.lock|kconform-\d+-(\d+|x)")
+
+
+def _kconform_cgroups() -> list[str]:
+    mount = _cgroup2_mount()
+    if not mount:
+        return []
+    out = []
+    for root, dirs, _files in os.walk(mount):
+        for d in dirs:
+            if d.startswith(PREFIX):
+                out.append(os.path.relpath(os.path.join(root, d), mount))
+    return sorted(out)
+
+
+def _tagged(tag: str) -> list[str]:
+    """Processes whose initial environment carries KCONFORM_TAG=<tag> (inherited by every child)."""
+    if not tag:
+        return []
+    needle = f"{TAG_ENV}={tag}".encode()
+    me = os.getpid()
+    out = []
+    for pid in procfs.pids():
+        if pid == me:
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            st = procfs.stat_of(pid)
+            if st is not None:
+                out.append(f"{pid} {st.comm}" + (" (zombie)" if st.state == "Z" else ""))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "save":
+        Path(argv[1]).write_text(SystemState.take().to_json())
+        return 0
+    if len(argv) == 3 and argv[0] == "diff":
+        try:
+            before, after = (SystemState.from_json(Path(p).read_text()) for p in argv[1:])
+        except (OSError, ValueError, KeyError) as e:
+            print(f"snapshot: cannot read {argv[1]} / {argv[2]}: {e}", file=sys.stderr)
+            return 2
+        problems = before.diff(after)
+        for line in problems:
+            print(line)
+        print(f"system state: {len(problems)} difference(s)")
+        return 1 if problems else 0
+    print("usage: python -m conformance.snapshot save FILE | diff BEFORE AFTER", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
