@@ -149,11 +149,14 @@ class Journal:
         self._seq += 1
         path = self.directory / f"{self.pid}.{self.start}.{self._seq}.json"
         data = json.dumps({"kind": entry.kind, "target": entry.target, "what": entry.what, "saved": entry.saved})
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, data.encode())
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, data.encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            return None  # no journal (full disk, ...): the change is still restored, just not after a crash
         return path
 
     @staticmethod

@@ -88,15 +88,19 @@ class Guardian:
 
 
 _GUARDIAN: Guardian | None = None
+_FAILED_IN: int | None = None  # the pid of a process where it could not be started (not retried)
 
 
 def guardian() -> Guardian | None:
     """This process's guardian, started on first use (None when it cannot be started)."""
-    global _GUARDIAN
+    global _GUARDIAN, _FAILED_IN
     if _GUARDIAN is None or _GUARDIAN.pid != os.getpid():
+        if _FAILED_IN == os.getpid():
+            return None
         try:
             _GUARDIAN = Guardian()
         except OSError:
+            _FAILED_IN = os.getpid()
             return None
     return _GUARDIAN
 
