@@ -95,7 +95,7 @@ def guardian() -> Guardian | None:
     """This process's guardian, started on first use (None when it cannot be started)."""
     global _GUARDIAN, _FAILED_IN
     if _GUARDIAN is None or _GUARDIAN.pid != os.getpid():
-        if _FAILED_IN == os.getpid():
+        if os.getpid() == _FAILED_IN:
             return None
         try:
             _GUARDIAN = Guardian()
