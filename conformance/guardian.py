@@ -1,9 +1,10 @@
 """A helper process that outlives the runner: it undoes the runner's journaled global changes when
 the runner dies, and removes scratch trees in the background meanwhile.
 
-The runner starts it on first need (``guardian()``), in a session of its own so a
-terminal's SIGINT/SIGHUP reaches only the runner, and talks to it through one
-pipe, one command per line::
+The runner starts it on first need (``guardian()``) through ``sh ... &``, so it
+is not the runner's child and sits in a session of its own (a terminal's
+SIGINT/SIGHUP reaches only the runner), and talks to it through one pipe, one
+command per line::
 
     remove <tree> <entry>     remove this scratch tree, then drop its journal entry
     quit                      finish the removals and exit
@@ -41,7 +42,10 @@ class Guardian:
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
             j = globalstate.journal()
-            out = subprocess.run([sys.executable, "-m", "conformance.guardian", str(j.pid), str(j.start)],
+            # sh starts it in the background and says its pid: the guardian is then init's child, in a
+            # session of its own (no terminal signals), its stdin the read end of our pipe.
+            out = subprocess.run(["/bin/sh", "-c", 'exec 3<&0; "$@" <&3 3<&- >/dev/null 2>&1 & echo $!', "sh",
+                                  sys.executable, "-m", "conformance.guardian", str(j.pid), str(j.start)],
                                  stdin=r, capture_output=True, text=True, timeout=60, start_new_session=True)
         except (OSError, subprocess.SubprocessError):
             os.close(w)
@@ -206,15 +210,6 @@ def main(argv: list[str]) -> int:
     if len(args) != 2:
         print("usage: python -m conformance.guardian OWNER-PID OWNER-START", file=sys.stderr)
         return 2
-    # Detach: the runner's child (this process) prints the guardian's pid and exits at once.
-    pid = os.fork()
-    if pid:
-        print(pid, flush=True)
-        return 0
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (1, 2):
-        os.dup2(devnull, fd)
     return serve(*args)
 
 
