@@ -12,8 +12,9 @@ command per line::
 End of file without ``quit`` means the runner died (SIGKILL included): the
 guardian undoes at once every journal entry the runner still holds (its changes
 in progress; globalstate.undo), leaves what it did in the journal directory for
-the next run to report, finishes the removals and exits.  Removing a directory on a busy ext4
-waits for its journal; doing it here keeps that wait out of the cases.
+the next run to report, finishes the removals and exits.  Removing a directory
+on a busy ext4 waits for its journal; doing it here keeps that wait out of the
+cases.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class Guardian:
             # session of its own (no terminal signals), its stdin the read end of our pipe.
             out = subprocess.run(["/bin/sh", "-c", 'exec 3<&0; "$@" <&3 3<&- >/dev/null 2>&1 & echo $!', "sh",
                                   sys.executable, "-m", "conformance.guardian", str(j.pid), str(j.start)],
-                                 stdin=r, capture_output=True, text=True, timeout=60, start_new_session=True)
+                                 stdin=r, capture_output=True, text=True, timeout=60, start_new_session=True,
+                                 cwd="/")  # -m must find the installed package, not a checkout here
         except (OSError, subprocess.SubprocessError):
             os.close(w)
             raise OSError("the guardian did not start") from None
