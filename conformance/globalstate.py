@@ -2,15 +2,17 @@
 
 A case declares what global state it changes (the LTP ``.save_restore`` idea)::
 
-    DisabledCase(..., changes=(Sysctl("kernel.io_uring_disabled"),))
+    DisabledCase(id=..., changes=(Sysctl("kernel.io_uring_disabled"),), ...)
 
 Before such a case runs, ``changing()`` reads each value and writes a journal
 entry (one small file in a 0700 directory of this user); after the case it puts
 every value back that is not as saved, names it as a leak, and drops the entry.
-Temporary objects in shared places (cgroups, scratch trees) get the same entry
-through ``journal().holding(...)``.  The journal is what survives a SIGKILL of
-the runner: ``replay()``, called by the next run before anything else, undoes
-the entries whose owner process is gone and says what it repaired.  Entries of
+Temporary objects in shared places get the same kind of entry: cgroups through
+``journal().holding(...)``, scratch trees through ``guardian.scratch_tree()``.
+A helper that outlives the runner (guardian.py) undoes its entries if it dies,
+and the journal survives even a SIGKILL of both: ``replay()``, called by the
+next run before anything else, undoes the entries whose owner process is gone
+and says what it repaired.  Entries of
 live processes (a concurrent run) are never touched.
 
 This is the one restore mechanism for global state; the per-case guards do not
@@ -237,8 +239,8 @@ def undo(entry: Entry) -> str | None:
         return f"{entry.what} was {now!r}, " + (f"restoring {entry.saved!r} failed: {err}" if err else
                                                 f"restored to {entry.saved!r}")
     if entry.kind == "dir":
-        if not os.path.isdir(entry.target):
-            return None
+        if not os.path.basename(entry.target).startswith("kconform-") or not os.path.isdir(entry.target):
+            return None  # only kconform's own temporary directories are ever removed
         err = _remove_dir(entry.target)
         return f"{entry.what} removed" + (f" (failed: {err})" if err else "")
     return None
