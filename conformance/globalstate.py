@@ -190,6 +190,21 @@ class Journal:
         except (OSError, ValueError, KeyError, TypeError):
             return None, mine
 
+    def undo_own(self) -> list[str]:
+        """Undo what this process itself still holds (its guardian did not get to it)."""
+        if self.directory is None:
+            return []
+        out = []
+        for name in sorted(os.listdir(self.directory)):
+            if name.startswith(f"{self.pid}.{self.start}.") and ".replay-" not in name:
+                claimed = self.claim(self.directory / name)
+                if claimed is not None:
+                    entry, mine = claimed
+                    if entry is not None and (said := undo(entry)) is not None:
+                        out.append(said)
+                    self.drop(mine)
+        return out
+
     def replay(self) -> list[str]:
         """Undo the entries of processes that are gone; one "repaired: ..." line each."""
         if self.directory is None:

@@ -45,10 +45,14 @@ class Guardian:
             j = globalstate.journal()
             # sh starts it in the background and says its pid: the guardian is then init's child, in a
             # session of its own (no terminal signals), its stdin the read end of our pipe.
+            # The interpreter may have found this package through a path of its own (an added site dir):
+            # give the guardian the same, and start it from / so no checkout there shadows it.
+            here = str(Path(__file__).resolve().parent.parent)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
             out = subprocess.run(["/bin/sh", "-c", 'exec 3<&0; "$@" <&3 3<&- >/dev/null 2>&1 & echo $!', "sh",
                                   sys.executable, "-m", "conformance.guardian", str(j.pid), str(j.start)],
                                  stdin=r, capture_output=True, text=True, timeout=60, start_new_session=True,
-                                 cwd="/")  # -m must find the installed package, not a checkout here
+                                 cwd="/", env=env)
         except (OSError, subprocess.SubprocessError):
             os.close(w)
             raise OSError("the guardian did not start") from None
@@ -112,10 +116,12 @@ def guardian() -> Guardian | None:
 
 
 def stop() -> None:
-    """End of the run: the queued removals are done when this returns."""
+    """End of the run: the queued removals are done when this returns (by the guardian or, should it
+    have died, here: whatever this process still holds in the journal is undone now)."""
     global _GUARDIAN
     if _GUARDIAN is not None and _GUARDIAN.pid == os.getpid():
         _GUARDIAN.quit()
+        globalstate.journal().undo_own()
     _GUARDIAN = None
 
 
