@@ -91,10 +91,10 @@ def timed(cmd: list[str], cwd: str | None = None) -> Sample:
 def case_count(kconform: str, families: list[str]) -> int:
     args = [a for f in families for a in ("--family", f)]
     proc = subprocess.run([kconform, "run", "-q", *args, "--", "--collect-only"], capture_output=True, text=True)
-    m = re.search(r"(\d+) tests? collected", proc.stdout)
+    m = re.search(r"(?:(\d+)/)?(\d+) tests? collected", proc.stdout)  # "282/427 tests collected (...)"
     if not m:
         sys.exit(f"bench: cannot count the cases:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return int(m.group(1))
+    return int(m.group(1) or m.group(2))
 
 
 def summary(name: str, samples: list[Sample]) -> str:
