@@ -253,23 +253,6 @@ fail:
 	return -1;
 }
 
-/* Wait (bounded) until pid can be waited for with __WALL, without reaping. */
-static int kc_wait_exited(int pid, int timeout_ms)
-{
-	int64_t deadline = kc_now_ms() + timeout_ms;
-
-	for (;;) {
-		siginfo_t si;
-
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == pid)
-			return 1;
-		if (kc_now_ms() >= deadline)
-			return 0;
-		kc_pid_wait(pid, (int)(deadline - kc_now_ms()));
-	}
-}
-
 /* waitid(P_PID, pid, WEXITED|WNOHANG|WNOWAIT|extra): pid, 0 or -errno. */
 static int32_t kc_waitid_peek(int pid, int extra)
 {

@@ -183,20 +183,6 @@ static void kp_close(int *fd)
 	*fd = -1;
 }
 
-static int kp_read_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n, got = 0;
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)got < cap - 1 && (n = read(fd, buf + got, cap - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = 0;
-	return (int)got;
-}
-
 static int64_t kp_field(const char *buf, const char *key, int base)
 {
 	const char *p = strstr(buf, key);
@@ -216,7 +202,7 @@ static int kp_pending(int pid, int tid, const char *key, int sig)
 	int64_t v;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	if (kp_read_file(path, buf, sizeof(buf)) < 0)
+	if (kc_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	v = kp_field(buf, key, 16);
 	return v < 0 ? -1 : (int)((uint64_t)v >> (sig - 1) & 1);
@@ -245,23 +231,6 @@ static int kp_exists(const char *fmt, int a, int b)
 	return stat(path, &st) == 0;
 }
 
-/* Wait (bounded) until pid is a zombie we could reap; 1 when it is. */
-static int kp_wait_zombie(int pid, int ms)
-{
-	int64_t deadline = kc_now_ms() + ms;
-
-	for (;;) {
-		siginfo_t si;
-
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == pid)
-			return 1;
-		if (kc_now_ms() >= deadline)
-			return 0;
-		kc_sleep_ms(1);
-	}
-}
-
 /* Wait (bounded) until /proc/<pid> is gone (an autoreaped process). */
 static int kp_wait_gone(int pid, int ms)
 {
@@ -283,7 +252,7 @@ static int kp_thread_gone(int pid, int tid, int ms)
 		char path[96], buf[512];
 
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-		if (kp_read_file(path, buf, sizeof(buf)) > 0) {
+		if (kc_read_file(path, buf, sizeof(buf)) > 0) {
 			char *rp = strrchr(buf, ')');
 
 			if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
@@ -303,7 +272,7 @@ static uint64_t kp_cgroup_id(int pid)
 	char *p, *line;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	if (kp_read_file(path, buf, sizeof(buf)) <= 0)
+	if (kc_read_file(path, buf, sizeof(buf)) <= 0)
 		return 0;
 	p = strstr(buf, "0::");
 	if (!p)
@@ -317,7 +286,7 @@ static uint64_t kp_cgroup_id(int pid)
 		char mi[16384];
 
 		snprintf(cg, sizeof(cg), "%s", p);
-		if (kp_read_file("/proc/self/mountinfo", mi, sizeof(mi)) <= 0)
+		if (kc_read_file("/proc/self/mountinfo", mi, sizeof(mi)) <= 0)
 			return 0;
 		for (line = strtok(mi, "\n"); line; line = strtok(NULL, "\n")) {
 			char *sep = strstr(line, " - cgroup2 ");
@@ -641,7 +610,7 @@ static int kp_kid_main(void *p)
 			int st = 0;
 
 			if (g > 0) {
-				out[0] = kp_wait_zombie((int)g, 2000);
+				out[0] = kc_wait_exited((int)g, 2000);
 				kc_reap_bounded((int)g, 2000, &st);
 				out[1] = st;
 			} else {
@@ -951,7 +920,7 @@ static void sc_open(const struct kc_pfd_req *q)
 		target = q->variant == KC_PT_NONLEADER ? k.tid2 : k.pid;
 		if (q->variant == KC_PT_ZOMBIE) {
 			kp_cmd(&k, 'x');
-			if (!kp_wait_zombie(k.pid, KP_T)) {
+			if (!kc_wait_exited(k.pid, KP_T)) {
 				setup_fail("kid did not exit", ETIMEDOUT);
 				goto out;
 			}
@@ -1022,7 +991,7 @@ static void sc_poll(const struct kc_pfd_req *q)
 
 			snprintf(path, sizeof(path), "/proc/%d/comm", k.pid);
 			while (kc_now_ms() < deadline) {
-				if (kp_read_file(path, buf, sizeof(buf)) > 0 && !strncmp(buf, "sh", 2))
+				if (kc_read_file(path, buf, sizeof(buf)) > 0 && !strncmp(buf, "sh", 2))
 					break;
 				kc_sleep_ms(2);
 			}
@@ -1103,7 +1072,7 @@ static void sc_waitid(const struct kc_pfd_req *q)
 		fd = pfd;
 		put(KC_PV_PARENT_TID, ptid);
 		put(KC_PV_CHILD_PID, pid);
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		r = p_waitid(P_PIDFD, fd, &si, WEXITED);
 		put(KC_PV_RET, r);
 		kp_put_si(&si);
@@ -1126,7 +1095,7 @@ static void sc_waitid(const struct kc_pfd_req *q)
 	case KC_PW_EXITED:
 	case KC_PW_TWICE:
 		kp_cmd(&k, 'x');
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		r = p_waitid(P_PIDFD, fd, &si, WEXITED);
 		put(KC_PV_RET, r);
 		kp_put_si(&si);
@@ -1139,7 +1108,7 @@ static void sc_waitid(const struct kc_pfd_req *q)
 		break;
 	case KC_PW_KILLED:
 		put(KC_PV_RET2, p_send(fd, SIGKILL, NULL, 0));
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		r = p_waitid(P_PIDFD, fd, &si, WEXITED);
 		put(KC_PV_RET, r);
 		kp_put_si(&si);
@@ -1302,7 +1271,7 @@ static void sc_signal(const struct kc_pfd_req *q)
 			char buf[2048];
 
 			fd = (int)p_open(1, 0);
-			if (kp_read_file("/proc/1/status", buf, sizeof(buf)) > 0 &&
+			if (kc_read_file("/proc/1/status", buf, sizeof(buf)) > 0 &&
 			    kp_field(buf, "Uid:", 10) == (int64_t)getuid()) {
 				setup_fail("pid 1 has the caller's uid", EPERM);
 				goto out;
@@ -1341,7 +1310,7 @@ static void sc_signal(const struct kc_pfd_req *q)
 		break;
 	case KC_PSIG_ZOMBIE:
 		kp_cmd(&k, 'x');
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		put(KC_PV_RET, p_send(fd, SIGUSR1, NULL, 0));
 		break;
 	case KC_PSIG_INFO_OTHER_USER:
@@ -1425,7 +1394,7 @@ static void sc_getfd(const struct kc_pfd_req *q)
 		char buf[2048];
 
 		fd = (int)p_open(1, 0);
-		if (kp_read_file("/proc/1/status", buf, sizeof(buf)) > 0 &&
+		if (kc_read_file("/proc/1/status", buf, sizeof(buf)) > 0 &&
 		    kp_field(buf, "Uid:", 10) == (int64_t)getuid()) {
 			setup_fail("pid 1 has the caller's uid", EPERM);
 			goto out;
@@ -1494,7 +1463,7 @@ static int kp_fdinfo(int fd, char *buf, size_t cap)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	return kp_read_file(path, buf, cap);
+	return kc_read_file(path, buf, cap);
 }
 
 /* In a new pid + mount namespace: mount a private /proc and read the fdinfo
@@ -1735,7 +1704,7 @@ static void sc_fhandle(const struct kc_pfd_req *q)
 		goto out;
 	if (v == KC_PH_ZOMBIE) {
 		kp_cmd(&k, 'x');
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 	} else if (v == KC_PH_REAPED) {
 		kp_exit_reap(&k);
 	}
@@ -1910,7 +1879,7 @@ static void sc_info(const struct kc_pfd_req *q)
 		break;
 	case KC_PI_ZOMBIE:
 		kp_cmd(&k, 'x');
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		r = p_info(fd, 88, &info, KP_INFO_EXIT);
 		put(KC_PV_RET, r);
 		if (r == 0)
@@ -1925,7 +1894,7 @@ static void sc_info(const struct kc_pfd_req *q)
 		if (r == 0)
 			kp_put_info(&info);
 		kp_cmd(&k, 's');
-		kp_wait_zombie(k.pid, KP_T);
+		kc_wait_exited(k.pid, KP_T);
 		if (kc_reap_bounded(k.pid, KP_T, &st) == 0)
 			put(KC_PV_STATUS, st);
 		k.pid = -1;
@@ -2013,7 +1982,7 @@ static int kp_find_kthread(const char *comm)
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		if (kp_read_file(path, buf, sizeof(buf)) > 0) {
+		if (kc_read_file(path, buf, sizeof(buf)) > 0) {
 			buf[strcspn(buf, "\n")] = 0;
 			if (!strcmp(buf, comm))
 				found = atoi(e->d_name);
@@ -2141,7 +2110,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 			if (got)
 				put(KC_PV_HANDLER_TID, rec.tid);
 		}
-		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kp_wait_zombie(owner, 0));
+		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kc_wait_exited(owner, 0));
 		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", kthread ? worker : owner, worker));
 		if (kthread)
 			put(KC_PV_PEND_THREAD, kp_pending(worker, worker, "SigPnd:", SIGUSR1));
@@ -2155,7 +2124,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 		kp_close(&tfd);
 		kp_close(&gfd);
 		kc_sleep_ms(50);
-		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kp_wait_zombie(owner, 0));
+		put(KC_PV_OWNER_ALIVE, kp_exists("/proc/%d/task/%d/stat", owner, owner) && !kc_wait_exited(owner, 0));
 		put(KC_PV_WORKER_ALIVE, kp_exists("/proc/%d/task/%d/stat", kthread ? worker : owner, worker));
 		break;
 	case KC_WO_AUTOKILL_FLAG:
@@ -2353,7 +2322,7 @@ static void kp_kill_children(void)
 	char *tok, *save = NULL;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	if (kp_read_file(path, buf, sizeof(buf)) <= 0)
+	if (kc_read_file(path, buf, sizeof(buf)) <= 0)
 		return;
 	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
 		int pid = atoi(tok);

@@ -10,10 +10,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -295,4 +297,80 @@ void kc_utoa(char *dst, uint64_t v)
 	while (n)
 		dst[i++] = tmp[--n];
 	dst[i] = '\0';
+}
+
+int kc_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (n + 1 < cap) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int e = -errno;
+
+			close(fd);
+			return e;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	buf[n] = 0;
+	return (int)n;
+}
+
+
+int kc_write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+
+int64_t kc_parse_int(const char *s)
+{
+	int neg = 0;
+	int64_t v = 0;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (*s++ - '0');
+	return neg ? -v : v;
+}
+
+
+/* Wait (bounded) until pid can be waited for with __WALL, without reaping. */
+int kc_wait_exited(int pid, int timeout_ms)
+{
+	int64_t deadline = kc_now_ms() + timeout_ms;
+
+	for (;;) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == pid)
+			return 1;
+		if (kc_now_ms() >= deadline)
+			return 0;
+		kc_pid_wait(pid, (int)(deadline - kc_now_ms()));
+	}
 }

@@ -92,62 +92,6 @@ static int kcu_join3(char *dst, size_t cap, const char *a, const char *b, const 
 	return (int)n;
 }
 
-static int kcu_read_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (n + 1 < cap) {
-		ssize_t k = read(fd, buf + n, cap - 1 - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			int e = -errno;
-
-			close(fd);
-			return e;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
-	buf[n] = 0;
-	return (int)n;
-}
-
-static int kcu_write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int64_t kcu_parse_int(const char *s)
-{
-	int neg = 0;
-	int64_t v = 0;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '-') {
-		neg = 1;
-		s++;
-	}
-	while (*s >= '0' && *s <= '9')
-		v = v * 10 + (*s++ - '0');
-	return neg ? -v : v;
-}
-
 static uint64_t kcu_parse_hex(const char *s)
 {
 	uint64_t v = 0;
@@ -192,12 +136,12 @@ static void kcu_fill_thread(const char *base, struct kc_thread_info *ti)
 	int n;
 
 	ti->tgid = ti->ppid = ti->kthread = -1;
-	if (kcu_join3(path, sizeof(path), base, "/comm", NULL) > 0 && (n = kcu_read_file(path, buf, sizeof(buf))) > 0) {
+	if (kcu_join3(path, sizeof(path), base, "/comm", NULL) > 0 && (n = kc_read_file(path, buf, sizeof(buf))) > 0) {
 		if (buf[n - 1] == '\n')
 			buf[n - 1] = 0;
 		kcu_strlcpy(ti->comm, buf, sizeof(ti->comm));
 	}
-	if (kcu_join3(path, sizeof(path), base, "/stat", NULL) > 0 && kcu_read_file(path, buf, sizeof(buf)) > 0) {
+	if (kcu_join3(path, sizeof(path), base, "/stat", NULL) > 0 && kc_read_file(path, buf, sizeof(buf)) > 0) {
 		/* fields after the last ')' start with field 3 */
 		char *rp = NULL;
 
@@ -215,16 +159,16 @@ static void kcu_fill_thread(const char *base, struct kc_thread_info *ti)
 					p++;
 				field++;
 			}
-			ti->flags = (uint64_t)kcu_parse_int(p);
+			ti->flags = (uint64_t)kc_parse_int(p);
 		}
 	}
-	if (kcu_join3(path, sizeof(path), base, "/status", NULL) > 0 && kcu_read_file(path, buf, sizeof(buf)) > 0) {
+	if (kcu_join3(path, sizeof(path), base, "/status", NULL) > 0 && kc_read_file(path, buf, sizeof(buf)) > 0) {
 		if ((f = kcu_field(buf, "Tgid:")))
-			ti->tgid = (int32_t)kcu_parse_int(f);
+			ti->tgid = (int32_t)kc_parse_int(f);
 		if ((f = kcu_field(buf, "PPid:")))
-			ti->ppid = (int32_t)kcu_parse_int(f);
+			ti->ppid = (int32_t)kc_parse_int(f);
 		if ((f = kcu_field(buf, "Kthread:")))
-			ti->kthread = (int32_t)kcu_parse_int(f);
+			ti->kthread = (int32_t)kc_parse_int(f);
 		if ((f = kcu_field(buf, "SigPnd:")))
 			ti->sig_pending = kcu_parse_hex(f);
 		if ((f = kcu_field(buf, "SigBlk:")))
@@ -277,7 +221,7 @@ int kc_list_threads(int32_t pid, struct kc_thread_info *out, int32_t max)
 				struct kc_thread_info *ti = &out[count];
 
 				memset(ti, 0, sizeof(*ti));
-				ti->tid = (int32_t)kcu_parse_int(d->d_name);
+				ti->tid = (int32_t)kc_parse_int(d->d_name);
 				kcu_join3(base, sizeof(base), dirpath, "/", d->d_name);
 				kcu_fill_thread(base, ti);
 			}
@@ -768,10 +712,10 @@ static int kcu_open_child(void *p)
 	if (req->setup & KC_US_DROP_CACHES) {
 		/* A dentry used since the last shrink pass is rotated, not freed,
 		 * on the first pass: drop twice. */
-		int r = kcu_write_file("/proc/sys/vm/drop_caches", "2");
+		int r = kc_write_file("/proc/sys/vm/drop_caches", "2");
 
 		if (r == 0)
-			r = kcu_write_file("/proc/sys/vm/drop_caches", "2");
+			r = kc_write_file("/proc/sys/vm/drop_caches", "2");
 		if (r < 0) {
 			res.setup_res = r;
 			goto out;
@@ -1124,9 +1068,9 @@ int kc_uring_setup_probe(uint32_t setup_flags, int32_t want_openat2, struct kc_s
 static int kcu_read_sysctl_int(const char *path)
 {
 	char buf[32];
-	int n = kcu_read_file(path, buf, sizeof(buf));
+	int n = kc_read_file(path, buf, sizeof(buf));
 
-	return n < 0 ? n : (int)kcu_parse_int(buf);
+	return n < 0 ? n : (int)kc_parse_int(buf);
 }
 
 int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disabled_res *out)
@@ -1141,7 +1085,7 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 	if (out->original < 0)
 		return out->original;
 	kc_utoa(text, (uint64_t)(uint32_t)value);
-	out->write_res = kcu_write_file(KCU_DISABLED, text);
+	out->write_res = kc_write_file(KCU_DISABLED, text);
 	if (out->write_res == 0) {
 		r = kcu_probe(0, 0, drop_privileges, &probe);
 		out->harness_error = r < 0 ? KC_UH_SETUP : probe.harness_error;
@@ -1149,7 +1093,7 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 			out->setup_res = probe.setup_res;
 	}
 	kc_utoa(text, (uint64_t)(uint32_t)out->original);
-	out->restore_res = kcu_write_file(KCU_DISABLED, text);
+	out->restore_res = kc_write_file(KCU_DISABLED, text);
 	out->after = kcu_read_sysctl_int(KCU_DISABLED);
 	return 0;
 }

@@ -93,56 +93,6 @@ static void wk_path_id(char *dst, size_t cap, const char *a, int id, const char 
 	wk_join(dst, cap, a, num, b, NULL);
 }
 
-static int wk_read(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (n + 1 < cap) {
-		ssize_t k = read(fd, buf + n, cap - 1 - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
-	buf[n] = 0;
-	return (int)n;
-}
-
-static int wk_write(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int64_t wk_int(const char *s)
-{
-	int64_t v = 0;
-	int neg = 0;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '-') {
-		neg = 1;
-		s++;
-	}
-	while (*s >= '0' && *s <= '9')
-		v = v * 10 + (*s++ - '0');
-	return neg ? -v : v;
-}
-
 struct wk_dirent64 {
 	uint64_t d_ino;
 	int64_t d_off;
@@ -197,7 +147,7 @@ static int wk_state(int pid, int tid)
 	} else {
 		wk_path_id(path, sizeof(path), "/proc/", pid, "/stat");
 	}
-	if (wk_read(path, buf, sizeof(buf)) <= 0)
+	if (kc_read_file(path, buf, sizeof(buf)) <= 0)
 		return 0;
 	for (char *p = buf; *p; p++)
 		if (*p == ')')
@@ -235,11 +185,11 @@ static int wk_find_cb(const char *d, void *p)
 
 	if (d[0] < '0' || d[0] > '9')
 		return 0;
-	pid = (int)wk_int(d);
+	pid = (int)kc_parse_int(d);
 	if (pid == f->owner)
 		return 0;
 	wk_join(path, sizeof(path), "/proc/", d, "/comm", NULL);
-	n = wk_read(path, buf, sizeof(buf));
+	n = kc_read_file(path, buf, sizeof(buf));
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[n - 1] = 0;
 	if (n > 0 && !strcmp(buf, f->name)) {
@@ -450,7 +400,7 @@ static int wk_owner_setup(struct wk_owner *o, struct wk_rep *rep)
 		char path[KC_WK_PATH + 16];
 
 		wk_join(path, sizeof(path), req->cgroup, "/cgroup.procs", NULL, NULL);
-		if ((r = wk_write(path, "0")) < 0)
+		if ((r = kc_write_file(path, "0")) < 0)
 			WK_FAIL(KC_WS_CGROUP, r);
 	}
 	if (req->action == KC_WA_CORE) {
@@ -462,7 +412,7 @@ static int wk_owner_setup(struct wk_owner *o, struct wk_rep *rep)
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (64u << 20) ? (64u << 20) : rl.rlim_max;
 		if (setrlimit(RLIMIT_CORE, &rl) < 0)
 			WK_FAIL(KC_WS_RLIMIT, -errno);
-		wk_write("/proc/self/coredump_filter", "0");
+		kc_write_file("/proc/self/coredump_filter", "0");
 	}
 	if (req->kind == KC_WK_VHOST) {
 		/* not close-on-exec: the device outlives an exec, as a VMM's would */
@@ -747,10 +697,10 @@ static int wk_in_threads(struct wk_h *h, const char *cg)
 	struct kc_wk_res *res = h->res;
 
 	wk_join(path, sizeof(path), cg, "/cgroup.threads", NULL, NULL);
-	if (wk_read(path, buf, sizeof(buf)) < 0)
+	if (kc_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	for (char *p = buf; *p;) {
-		int tid = (int)wk_int(p);
+		int tid = (int)kc_parse_int(p);
 
 		for (int i = 0; i < res->nlisted && i < KC_WK_THREADS; i++)
 			if (res->threads[i].tid == tid && tid != h->pid && wk_is_worker(res->threads[i].comm, h->req->kind))
@@ -771,11 +721,11 @@ static int wk_events_field(const char *cg, const char *file, const char *key)
 	size_t kl = strlen(key);
 
 	wk_join(path, sizeof(path), cg, "/", file, NULL);
-	if (wk_read(path, buf, sizeof(buf)) < 0)
+	if (kc_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	for (char *p = buf; *p;) {
 		if (!strncmp(p, key, kl) && p[kl] == ' ')
-			return (int)wk_int(p + kl + 1);
+			return (int)kc_parse_int(p + kl + 1);
 		while (*p && *p != '\n')
 			p++;
 		if (*p)
@@ -1000,7 +950,7 @@ static void wk_act(struct wk_h *h)
 	case KC_WA_FREEZE:
 		wk_join(path, sizeof(path), req->cgroup, "/cgroup.freeze", NULL, NULL);
 		t0 = kc_now_ms();
-		res->action_ret = wk_write(path, "1");
+		res->action_ret = kc_write_file(path, "1");
 		res->action_ms = -1;
 		while (res->action_ret == 0 && kc_now_ms() - t0 < to) {
 			if (wk_events_field(req->cgroup, "cgroup.events", "frozen") == 1) {
@@ -1012,7 +962,7 @@ static void wk_act(struct wk_h *h)
 		}
 		res->target_state = wk_target_state(h);
 		res->owner_state = wk_state(h->pid, 0);
-		wk_write(path, "0");
+		kc_write_file(path, "0");
 		t0 = kc_now_ms();
 		while (kc_now_ms() - t0 < to) {
 			if (wk_events_field(req->cgroup, "cgroup.events", "frozen") == 0) {
@@ -1028,7 +978,7 @@ static void wk_act(struct wk_h *h)
 
 		kc_utoa(num, (uint64_t)h->pid);
 		wk_join(path, sizeof(path), req->dst_cgroup, "/cgroup.procs", NULL, NULL);
-		res->action_ret = wk_write(path, num);
+		res->action_ret = kc_write_file(path, num);
 		res->in_dst = wk_in_threads(h, req->dst_cgroup);
 		res->after_in_cgroup = wk_in_threads(h, req->cgroup);
 		break;
@@ -1047,7 +997,7 @@ static void wk_act(struct wk_h *h)
 		struct pollfd pfd = { .fd = h->oc.rep_r, .events = POLLIN };
 
 		while (kc_now_ms() - t0 < to) {
-			n = wk_read(cpath, comm, sizeof(comm));
+			n = kc_read_file(cpath, comm, sizeof(comm));
 			if (n > 0 && !strncmp(comm, "sleep", 5)) {
 				res->action_ret = 0;
 				res->action_ms = (int)(kc_now_ms() - t0);
@@ -1350,7 +1300,7 @@ static int wk_harness_main(void *p)
 			char path[KC_WK_PATH + 20], buf[64];
 
 			wk_join(path, sizeof(path), req->cgroup, "/pids.current", NULL, NULL);
-			res.pids_current = wk_read(path, buf, sizeof(buf)) > 0 ? (int32_t)wk_int(buf) : -ENOENT;
+			res.pids_current = kc_read_file(path, buf, sizeof(buf)) > 0 ? (int32_t)kc_parse_int(buf) : -ENOENT;
 		}
 		res.pids_max_events = wk_events_field(req->cgroup, "pids.events", "max");
 	}

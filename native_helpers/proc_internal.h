@@ -12,6 +12,18 @@
 #define KC_HAVE_RAW_CLONE 1
 #else
 #define KC_HAVE_RAW_CLONE 0
+/* Read a small file (/proc, /sys, cgroupfs) into buf, NUL-terminated: bytes read or -errno. */
+int kc_read_file(const char *path, char *buf, size_t cap);
+
+/* Write text to an existing file: 0 or -errno. */
+int kc_write_file(const char *path, const char *text);
+
+/* Leading decimal integer of s (blanks and a sign allowed). */
+int64_t kc_parse_int(const char *s);
+
+/* Wait (bounded) until pid can be waited for with __WALL, without reaping it: 1 when it can. */
+int kc_wait_exited(int pid, int timeout_ms);
+
 #endif
 
 typedef int (*kc_fn)(void *);
@@ -49,5 +61,17 @@ int kc_reap_bounded(int pid, int timeout_ms, int *status);
 
 /* Decimal digits of v into dst (at least 21 bytes), NUL-terminated. */
 void kc_utoa(char *dst, uint64_t v);
+
+/* Read a small file (/proc, /sys, cgroupfs) into buf, NUL-terminated: bytes read or -errno. */
+int kc_read_file(const char *path, char *buf, size_t cap);
+
+/* Write text to an existing file: 0 or -errno. */
+int kc_write_file(const char *path, const char *text);
+
+/* Leading decimal integer of s (blanks and a sign allowed). */
+int64_t kc_parse_int(const char *s);
+
+/* Wait (bounded) until pid can be waited for with __WALL, without reaping it: 1 when it can. */
+int kc_wait_exited(int pid, int timeout_ms);
 
 #endif
