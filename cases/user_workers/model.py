@@ -509,7 +509,7 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
     for kind, v in b.variants.items():
         sc = v.scenario(b.scenario) if v.scenario else b.scenario
         out.append(WorkerCase(
-            id=f"{FAMILY}.{b.name}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
+            id=f"{b.name.replace('_', '-')}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
             kind=kind, scenario=sc, lock=b.lock,
         ))
