@@ -71,13 +71,22 @@ class Expectations:
     @classmethod
     def load(cls, path: Path) -> Expectations:
         try:
-            text = path.read_text()
+            raw = path.read_bytes()
         except OSError as e:
             raise ExpectationError(f"{path}: cannot read expectations: {e.strerror}") from None
         try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].count(b"\n") + 1
+            raise ExpectationError(f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
+                                   "expectations are TOML") from None
+        if "\0" in text:
+            line = text[: text.index("\0")].count("\n") + 1
+            raise ExpectationError(f"{path}:{line}: binary data (a NUL byte); expectations are TOML")
+        try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ExpectationError(f"{path}: {e}") from None
+            raise ExpectationError(f"{path}: {' '.join(str(e).split())}") from None
         return cls(path, tuple(cls._parse(path, text, data)))
 
     @staticmethod
@@ -103,6 +112,12 @@ class Expectations:
             missing = KEYS_REQUIRED - set(entry)
             if missing:
                 raise ExpectationError(f"{path}:{header}: missing key(s) {', '.join(sorted(missing))}")
+            for key, value in entry.items():
+                if not isinstance(value, str):
+                    raise ExpectationError(f"{path}:{keylines.get(key, header)}: {key!r} must be a string, "
+                                           f"not {type(value).__name__} {value!r}")
+                if not value.strip():
+                    raise ExpectationError(f"{path}:{keylines.get(key, header)}: {key!r} is empty")
             behaviour = str(entry["behaviour"])
             if behaviour not in known:
                 raise ExpectationError(f"{path}:{keylines.get('behaviour', header)}: unknown behaviour {behaviour!r}")

@@ -7,9 +7,15 @@ sysctls), and exclusive around cases that change global state, so such a case
 runs alone and nobody else's guard sees its temporary change.
 
 Implementation: a readers-writer lock with writer preference made of two
-flock(2) files per user (so it also holds between separate kconform processes):
-a writer takes the *gate* exclusively, which stops new readers, then the
-*main* lock exclusively, which waits for the readers inside to finish.
+flock(2) files (so it also holds between separate kconform processes): a
+writer takes the *gate* exclusively, which stops new readers, then the *main*
+lock exclusively, which waits for the readers inside to finish.
+
+The files live in ``paths.private_dir()`` (0700, checked), are opened with
+O_NOFOLLOW and are named per user and per user namespace, so no other user
+can plant, hold or open them.  Every wait is bounded (``TIMEOUT_S``, which the
+plugin sets from ``--timeout``): a lock not obtained in time raises
+``LockTimeout`` naming the holder when /proc/locks shows it.
 """
 
 from __future__ import annotations
@@ -18,8 +24,13 @@ import contextlib
 import enum
 import fcntl
 import os
-import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
+
+from conformance import paths
+
+TIMEOUT_S = 60.0  # default bound of every wait; the plugin sets it to the case timeout
 
 
 class Lock(enum.Enum):
@@ -28,12 +39,65 @@ class Lock(enum.Enum):
     EXCLUSIVE = "exclusive"
 
 
-def _path(name: str) -> str:
-    return os.path.join(tempfile.gettempdir(), f"kconform-{name}-{os.geteuid()}.lock")
+class LockTimeout(Exception):
+    """The global lock was not obtained in time; the message names the holder when it is known."""
+
+
+def lock_name(name: str) -> str:
+    return f"{name}-u{os.geteuid()}-ns{paths.userns_id() or 'x'}.lock"
+
+
+def lock_path(name: str) -> Path:
+    return paths.private_dir() / lock_name(name)
 
 
 def _open(name: str) -> int:
-    return os.open(_path(name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return paths.open_private(lock_name(name))
+
+
+def holders(fd: int) -> list[str]:
+    """Who holds a flock on the file behind ``fd``, from /proc/locks ("pid N (comm), uid U")."""
+    st = os.fstat(fd)
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    out: list[str] = []
+    try:
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        f = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF" ("->" marks a blocked waiter)
+        if "->" in f or len(f) < 6 or f[1] != "FLOCK" or f[5] != want:
+            continue
+        pid = f[4]
+        comm = _read(f"/proc/{pid}/comm") or "?"
+        uid = next((ln.split()[1] for ln in _read(f"/proc/{pid}/status").splitlines()
+                    if ln.startswith("Uid:")), "?")
+        out.append(f"pid {pid} ({comm}, uid {uid}, {f[3].lower()})")
+    return out
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _flock(fd: int, op: int, what: str, deadline: float) -> None:
+    delay = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if time.monotonic() >= deadline:
+            who = holders(fd)
+            held = f"held by {', '.join(who)}" if who else "holder unknown"
+            raise LockTimeout(f"global lock {what} not obtained in {TIMEOUT_S:g} s ({held})")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class Holder:
@@ -44,20 +108,26 @@ class Holder:
         self._main: int | None = None
         self._gate: int | None = None
 
-    def acquire(self, mode: Lock) -> None:
+    def acquire(self, mode: Lock, timeout_s: float | None = None) -> None:
         if mode is self.mode:
             return
         self.release()
         if mode is Lock.NONE:
             return
+        deadline = time.monotonic() + (TIMEOUT_S if timeout_s is None else timeout_s)
         self._gate, self._main = _open("gate"), _open("main")
-        if mode is Lock.SHARED:
-            fcntl.flock(self._gate, fcntl.LOCK_SH)
-            fcntl.flock(self._main, fcntl.LOCK_SH)
-            fcntl.flock(self._gate, fcntl.LOCK_UN)
-        else:
-            fcntl.flock(self._gate, fcntl.LOCK_EX)
-            fcntl.flock(self._main, fcntl.LOCK_EX)
+        gate, main = str(lock_path("gate")), str(lock_path("main"))
+        try:
+            if mode is Lock.SHARED:
+                _flock(self._gate, fcntl.LOCK_SH, gate, deadline)
+                _flock(self._main, fcntl.LOCK_SH, main, deadline)
+                fcntl.flock(self._gate, fcntl.LOCK_UN)
+            else:
+                _flock(self._gate, fcntl.LOCK_EX, gate, deadline)
+                _flock(self._main, fcntl.LOCK_EX, main, deadline)
+        except BaseException:
+            self.release()
+            raise
         self.mode = mode
 
     def release(self) -> None:

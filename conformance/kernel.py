@@ -15,6 +15,7 @@ import platform
 import random
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,17 +130,18 @@ def read_config(release: str) -> KernelConfig:
     if given and release in Path(given).name:
         try:
             return KernelConfig(given, Path(given).read_text())
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             pass
+    # a truncated or corrupt file is as good as none (EOFError, zlib.error, bad UTF-8)
     try:
         with gzip.open("/proc/config.gz", "rt") as f:
             return KernelConfig("/proc/config.gz", f.read())
-    except OSError:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
         pass
     boot = Path(f"/boot/config-{release}")
     try:
         return KernelConfig(str(boot), boot.read_text())
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return KernelConfig("", "")
 
 
@@ -204,12 +206,19 @@ def temp_cgroup() -> Iterator[tuple[Path, str]]:
     if own is None or mount is None:
         raise RuntimeError("no cgroup v2 hierarchy")
     path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
+    from conformance.harness import interrupt
+
     with globalstate.journal().holding(globalstate.Entry("dir", str(path), f"cgroup {path}")):
-        path.mkdir()
+        made = False
         try:
+            with interrupt.deferred():
+                path.mkdir()
+                made = True
             yield path, "/" + str(path.relative_to(mount))
         finally:
-            _rmdir_cgroup(path)
+            if made:
+                with interrupt.deferred():  # a signal never leaves the group behind
+                    _rmdir_cgroup(path)
 
 
 def _rmdir_cgroup(path: Path) -> None:
@@ -229,9 +238,14 @@ def _rmdir_cgroup(path: Path) -> None:
 
 
 def fsuid_for_tests() -> int:
-    """The fsuid a case switches to for a permission check: 65534 as root, else our own uid."""
-    return 65534 if os.geteuid() == 0 else os.geteuid()
+    """The fsuid a case switches to for a permission check: 65534 where CAP_SETUID can switch to it
+    (not: as uid 0; a namespace must map it), else our own uid."""
+    from conformance import privilege
+
+    return privilege.UNPRIVILEGED_UID if privilege.current().can_set_fsid else os.geteuid()
 
 
 def fsgid_for_tests() -> int:
-    return 65534 if os.geteuid() == 0 else os.getegid()
+    from conformance import privilege
+
+    return privilege.fixture_gid() if privilege.current().can_set_fsid else os.getegid()

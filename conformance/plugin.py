@@ -11,8 +11,12 @@ for plain pytest users, but is never parsed back into a verdict.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Generator
@@ -22,10 +26,11 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel
+from conformance import globallock, globalstate, guardian, kernel, privilege
 from conformance.case import Case, judge_case
-from conformance.expectations import Expectations
+from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
+from conformance.harness import interrupt, outputs
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
 from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
 from conformance.verdict import Judgement, Verdict
@@ -98,17 +103,31 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+EXIT_WRITE_FAILED = 3  # a report could not be written (one line on stderr)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    timeout = float(config.getoption("--kc-timeout"))
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise pytest.UsageError(f"--kc-timeout must be a finite number of seconds above 0, not {timeout:g}")
+    globallock.TIMEOUT_S = timeout  # every wait on the global lock is bounded by the case timeout
     path = config.getoption("--kc-expectations")
-    config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None
+    try:
+        config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None
+    except ExpectationError as e:
+        raise pytest.UsageError(str(e)) from None
     config.stash[_KLOG] = KernelLog()
+    interrupt.install()
     if not _is_worker(config):
         from conformance.report import writers
 
         writers.check_plugin_options(config.getoption)
         # Before anything else: repair what a killed run left, note what others changed.
         config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
-        config.pluginmanager.register(RecordCollector(config), "kconform-records")
+        collector = RecordCollector(config)
+        collector.write_provisional()
+        config.pluginmanager.register(collector, "kconform-records")
+        config.pluginmanager.register(InterruptForwarder(collector), "kconform-interrupt")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -159,6 +178,10 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
     config = request.config
     guarded = not config.getoption("--kc-no-guards")
     klog = config.stash[_KLOG]
+    case = _case_of(request.node)
+    if case is not None:  # identity first: a case interrupted or failing in setup still reports under its id
+        request.node.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour,
+                                                                     "name": case.id})))
     lock = globallock.Holder()
     lock.acquire(globallock.Lock.SHARED)
     try:
@@ -166,10 +189,15 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         klog.mark()
         conf = Conformance(request.node, config.stash[_EXPECTATIONS], lock)
         yield conf
-        findings = compare_and_clean(before, klog) if before is not None else Findings()
+        with interrupt.deferred():  # the guards' clean-up is not cut short by a signal
+            findings = compare_and_clean(before, klog) if before is not None else Findings()
         findings.leaks += conf.restored
     finally:
         lock.release()
+    if findings and interrupt.received() is not None:
+        # torn down because the run was interrupted: what was put back goes into the interruption case
+        interrupt.note(f"{request.node.nodeid}: {findings.message()} (cleaned up)")
+        return
     if findings:
         request.node.user_properties.append((GUARD_PROP, findings.message()))
         pytest.fail(findings.message(), pytrace=False)
@@ -274,6 +302,31 @@ def pytest_report_teststatus(
     return None
 
 
+def _identity_from_nodeid(nodeid: str) -> tuple[str, str]:
+    """(classname, name) of a case known only by its node id: its family and its case id."""
+    module, _, test = nodeid.partition("::")
+    parts = module.removesuffix(".py").split("/")
+    family = parts[-2] if len(parts) >= 2 else parts[-1]
+    case_id = test.partition("[")[2].removesuffix("]") or test
+    return family, case_id
+
+
+class InterruptForwarder:
+    """Interrupted: pass the signal on to the xdist workers before xdist tears them down, so that
+    each stops its case and restores what it changed."""
+
+    def __init__(self, collector: RecordCollector) -> None:
+        self.collector = collector
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if interrupt.received() is None:
+            return
+        for pid in self.collector.worker_pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+
+
 class RecordCollector:
     """On the controller (or a plain run): one CaseRecord per case, then the reports."""
 
@@ -282,6 +335,44 @@ class RecordCollector:
         self.records: dict[str, CaseRecord] = {}
         self.started = time.time()
         self.saw_cases = False  # any conformance case (not only plain tests, e.g. self-tests)
+        self.running: dict[str, str] = {}  # node ids of cases started and not finished
+        self.collected = 0
+        self.worker_pids: list[int] = []
+        self.outputs = outputs.from_plugin_options(config.getoption)
+        self.origin = str(config.getoption("--kc-kcidb-origin"))
+        self.not_run_keys: dict[str, outputs.CaseKey] = {}  # node id -> case, for the not-run list
+
+    def write_provisional(self) -> None:
+        """Before anything runs: reports that say "incomplete", replaced by the final ones."""
+        if not self.outputs:
+            return
+        errors = outputs.write_all(self.outputs, outputs.RunReport(
+            outputs.provisional(self.run_record().properties), kcidb_origin=self.origin))
+        if errors:
+            raise pytest.UsageError("; ".join(errors))
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.running[nodeid] = ""
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running.pop(nodeid, None)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = max(self.collected, len(session.items))
+        for item in session.items:
+            case = _case_of(item)
+            if case is not None:
+                self.not_run_keys[item.nodeid] = outputs.CaseKey(case.behaviour, case.id)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected = max(self.collected, len(ids))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        pid = getattr(node, "workerinfo", {}).get("pid")
+        if isinstance(pid, int):
+            self.worker_pids.append(pid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.records[report.nodeid] = record_from_reports(report.nodeid, self.records.get(report.nodeid), report)
@@ -300,6 +391,7 @@ class RecordCollector:
 
     def run_record(self) -> RunRecord:
         props = kernel.facts().as_properties()
+        props.update(privilege.current().properties())
         props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
         props["run.duration_s"] = f"{time.time() - self.started:.3f}"
         props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
@@ -312,17 +404,59 @@ class RecordCollector:
         cases = sorted(self.records.values(), key=lambda c: (c.classname, c.name))
         return RunRecord(props, cases)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from conformance.report import writers
+        """After the teardowns (which restore what the running case changed): the final reports."""
+        signum = interrupt.received()
+        run = self.run_record()
+        if signum is not None:
+            self._mark_interrupted(run, signum)
+            session.exitstatus = interrupt.exit_status(signum)
+        report = outputs.RunReport(run, tuple(self._not_run(run)) if signum is not None else (), self.origin)
+        errors = outputs.write_all(self.outputs, report) if self.outputs else []
+        interrupt.mark_reported()
+        if errors:  # one line, however many reports failed
+            print(f"kconform: error: {'; '.join(errors)}", file=sys.stderr)
+            session.exitstatus = EXIT_WRITE_FAILED
 
-        writers.write_requested(self.config.getoption, self.run_record)
+    def _not_run(self, run: RunRecord) -> list[outputs.CaseKey]:
+        seen = {c.nodeid for c in run.cases}
+        return [key for nodeid, key in self.not_run_keys.items() if nodeid not in seen]
+
+    def _mark_interrupted(self, run: RunRecord, signum: int) -> None:
+        """The running cases become errors (never a pass) and one error case says what happened."""
+        name = interrupt.signal_name(signum)
+        by_id = {c.nodeid: c for c in run.cases}
+        running = []
+        for nodeid in self.running:
+            rec = by_id.get(nodeid)
+            stage = "its verdict"
+            if rec is None:  # under xdist: started on a worker, no phase reported yet
+                rec = CaseRecord(nodeid, *_identity_from_nodeid(nodeid))
+                run.cases.append(rec)
+                stage = "its setup finished"
+            was = f" (its call had given {rec.verdict.value})" if rec.message else ""
+            rec.verdict, rec.message = Verdict.ERROR, f"interrupted by {name} before {stage}{was}"
+            running.append(f"{rec.classname}/{rec.name}")
+        finished = len(run.cases) - len(running)
+        not_run = max(0, self.collected - len(run.cases))
+        where = f"while running {', '.join(running)}" if running else "between cases"
+        message = (f"run interrupted by {name} {where}; {finished} case(s) finished, "
+                   f"{not_run} not run of {self.collected or '?'} collected")
+        run.cases.append(outputs.interrupted_case(message, "\n".join(interrupt.notes())))
+        run.properties.update({"run.complete": "no", "run.status": f"interrupted by {name}",
+                               "run.not_run": str(not_run), "run.collected": str(self.collected)})
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-        if not self.saw_cases:
+        signum = interrupt.received()
+        if not self.saw_cases and signum is None:
             return
         run = self.run_record()
         line = ", ".join(f"{n} {v.value}" for v, n in run.counts().items() if n)
         state = self.config.stash.get(_RUNSTATE, None)
         for note in state.lines() if state is not None else ():
             terminalreporter.write_line(note)
+        if signum is not None:
+            self._mark_interrupted(run, signum)
+            line = f"INTERRUPTED by {interrupt.signal_name(signum)}: {run.cases[-1].message}"
         terminalreporter.write_line(f"kconform on {run.properties['kernel.release']}: {line}")

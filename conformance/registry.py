@@ -10,14 +10,18 @@ published (reports key on them); probe names are unique across families.
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import importlib
 import importlib.util
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+
+from conformance import privilege
 
 CASES_PACKAGE = "kconform_cases"
 
@@ -52,6 +56,7 @@ class Presence:
     observed: str
     since: str = ""
     commit: str = ""
+    filtered: str = ""  # non-empty: the answer may be a seccomp filter's (privilege.seccomp_note)
 
     @property
     def present(self) -> bool:
@@ -60,6 +65,8 @@ class Presence:
     def reason(self) -> str:
         """Skip reason naming the feature, its origin and what the kernel said."""
         origin = f" (added in {self.since}, commit {self.commit})" if self.commit else ""
+        if self.filtered:
+            return f"{self.feature} is {self.filtered}; whether the kernel has it{origin} is unknown: {self.observed}"
         if self.state is State.UNKNOWN:
             return f"{self.feature}: probe inconclusive{origin}: {self.observed}"
         return f"{self.feature} not available{origin}: {self.observed}"
@@ -80,7 +87,14 @@ class Probe:
             state, observed = self.run()
         except OSError as e:
             state, observed = State.UNKNOWN, f"probe failed: {e}"
-        return Presence(self.feature, state, observed, self.since, self.commit)
+        filtered = seccomp_filtered(observed) if state is not State.PRESENT else None
+        return Presence(self.feature, state, observed, self.since, self.commit, filtered or "")
+
+
+def seccomp_filtered(observed: str) -> str | None:
+    """An ENOSYS/EPERM answer while a seccomp filter is installed: say that it may be the filter's."""
+    m = re.search(r"\b(ENOSYS|EPERM)\b", observed)
+    return privilege.seccomp_note(getattr(errno, m.group(1))) if m else None
 
 
 def classify_errno(err: int, present: tuple[int, ...], absent: tuple[int, ...]) -> State:

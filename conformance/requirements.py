@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from conformance import kernel, probes
+from conformance import kernel, privilege, probes
+from conformance.privilege import Scope
 
 
 class Requirement(Protocol):
@@ -22,13 +24,110 @@ class Requirement(Protocol):
 
 @dataclass(frozen=True)
 class Cap:
+    """A capability, held over the namespace that matters (privilege.Scope): a namespaced root has
+    CAP_SYS_ADMIN over its own namespaces only, not over sysctls or the initial pid namespace."""
+
     cap: int
+    scope: Scope = Scope.OWN
 
     def unmet(self) -> str | None:
-        if kernel.facts().creds.has_cap(self.cap):
+        priv = privilege.current()
+        if priv.has_cap(self.cap, self.scope):
             return None
         name = kernel.CAP_NAMES.get(self.cap, f"capability {self.cap}")
-        return f"needs {name} (run as root)"
+        where = {Scope.OWN: "", Scope.INITIAL: " in the initial user namespace",
+                 Scope.PID_NS: " over this pid namespace"}[self.scope]
+        return f"needs {name}{where} ({priv.lacks(self.cap, self.scope)})"
+
+
+@dataclass(frozen=True)
+class CanDropPrivileges:
+    """The DROP_PRIVILEGES setup: as root, switch to uid/gid 65534; unprivileged already is fine."""
+
+    def unmet(self) -> str | None:
+        priv = privilege.current()
+        if priv.euid != 0 and not priv.cap_effective:
+            return None  # already unprivileged: the setup does nothing
+        if priv.can_switch_to_unprivileged:
+            return None
+        return (f"needs to switch to uid/gid {privilege.UNPRIVILEGED_UID} (this is {priv.describe()}: "
+                f"{_why_no_switch(priv, groups=True)})")
+
+
+@dataclass(frozen=True)
+class CanSetFsid:
+    """The FSID setup: setfsuid/setfsgid(65534) must take effect when we hold CAP_SETUID; without it the
+    harness keeps our own (unprivileged) fsuid."""
+
+    def unmet(self) -> str | None:
+        priv = privilege.current()
+        if not priv.has_cap(privilege.CAP_SETUID) and not priv.has_cap(privilege.CAP_DAC_OVERRIDE):
+            return None  # own fsuid, and no capability overrides the permission checks
+        if priv.can_set_fsid:
+            return None
+        return (f"needs fsuid/fsgid {privilege.UNPRIVILEGED_UID} (this is {priv.describe()}: "
+                f"{_why_no_switch(priv, groups=False)})")
+
+
+@dataclass(frozen=True)
+class IdsMapped:
+    """A setup that switches to these uids/gids (setresuid/setresgid): CAP_SETUID/CAP_SETGID and a
+    user namespace that maps them."""
+
+    uids: tuple[int, ...]
+    gids: tuple[int, ...] = ()
+
+    def unmet(self) -> str | None:
+        priv = privilege.current()
+        if not (priv.has_cap(privilege.CAP_SETUID) and priv.has_cap(privilege.CAP_SETGID)):
+            return f"needs CAP_SETUID and CAP_SETGID ({priv.lacks(privilege.CAP_SETUID, Scope.OWN)})"
+        missing = [f"uid {u}" for u in self.uids if not privilege.mapped(priv.uid_map, u)]
+        missing += [f"gid {g}" for g in self.gids if not privilege.mapped(priv.gid_map, g)]
+        if missing:
+            return f"needs {', '.join(missing)} mapped (this is {priv.describe()})"
+        return None
+
+
+@dataclass(frozen=True)
+class OwnIdsMapped:
+    """Our own uid and gid are mapped in our user namespace (chown to them means something)."""
+
+    def unmet(self) -> str | None:
+        priv = privilege.current()
+        if privilege.mapped(priv.uid_map, os.geteuid()) and privilege.mapped(priv.gid_map, os.getegid()):
+            return None
+        return f"needs our own uid/gid mapped in this user namespace (this is {priv.describe()}, unmapped)"
+
+
+@dataclass(frozen=True)
+class Pid1NotOurs:
+    """Unprivileged, a case signals pid 1 as "another user's" process: its uid must differ from ours
+    (in a user namespace that does not map pid 1's owner, it reads as the overflow uid, maybe ours)."""
+
+    def unmet(self) -> str | None:
+        priv = privilege.current()
+        if priv.euid == 0 and priv.can_switch_to_unprivileged:
+            return None  # root: the case drops to 65534 and targets root's own child
+        try:
+            text = Path("/proc/1/status").read_text()
+        except OSError as e:
+            return f"needs /proc/1/status: {e.strerror}"
+        uids = next((ln.split()[1:] for ln in text.splitlines() if ln.startswith("Uid:")), [])
+        if str(os.geteuid()) in uids:
+            return f"needs pid 1 to belong to another uid; it shows uid {os.geteuid()} here (this is {priv.describe()})"
+        return None
+
+
+def _why_no_switch(priv: privilege.Privilege, groups: bool) -> str:
+    if not (priv.has_cap(privilege.CAP_SETUID) and priv.has_cap(privilege.CAP_SETGID)):
+        return "without CAP_SETUID and CAP_SETGID"
+    if not privilege.mapped(priv.uid_map, privilege.UNPRIVILEGED_UID):
+        return f"uid {privilege.UNPRIVILEGED_UID} is not mapped in its user namespace"
+    if not privilege.mapped(priv.gid_map, privilege.UNPRIVILEGED_UID):
+        return f"gid {privilege.UNPRIVILEGED_UID} is not mapped in its user namespace"
+    if groups and not priv.setgroups_allowed:
+        return "setgroups is denied in its user namespace"
+    return "the switch is not possible"
 
 
 @dataclass(frozen=True)
@@ -79,3 +178,9 @@ class ProgramOnPath:
 
 
 PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN)
+# machine-wide state (sysctls, drop_caches, io_uring_disabled's exemption): root of the initial user namespace
+INIT_PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN, Scope.INITIAL)
+# set_tid in the current pid namespace: CAP_SYS_ADMIN over the user namespace that owns it
+PIDNS_PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN, Scope.PID_NS)
+DROPS_PRIVILEGES = CanDropPrivileges()
+SETS_FSID = CanSetFsid()

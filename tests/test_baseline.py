@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.report.baseline import Change, Comparison, Pair, Run, classify
 from conformance.results import RunRecord
 from conformance.verdict import Verdict

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.report import kcidb, writers
 from conformance.report.kcidb import CaseKey
 from conformance.results import CaseRecord, RunRecord
@@ -161,7 +161,7 @@ def test_panicked_guest(tmp_path: Path) -> None:
 def test_kconform_run_writes_kcidb(tmp_path: Path) -> None:
     """The real thing on this kernel: kconform run --kcidb (a subprocess: it runs pytest itself)."""
     out = tmp_path / "kcidb.json"
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "-q", "--family", "clone3", "-k",
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli.main", "run", "-q", "--family", "clone3", "-k",
                            "size or exit", "--kcidb", str(out), "--kcidb-origin", "my_lab"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

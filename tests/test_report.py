@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conformance.behaviours import by_id
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.report import junit, ktap
 from conformance.report.cli import runs_from_junit
 from conformance.report.matrix import Matrix, render_html, render_markdown, render_terminal

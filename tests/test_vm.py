@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli.main import main
 from conformance.verdict import Verdict
 from conformance.vm import backends, debian, images, initramfs, kernels, runner
 from conformance.vm.arch import X86_64

@@ -19,7 +19,7 @@ from pathlib import Path
 from conformance import kernel, native
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
-from conformance.requirements import Feature, Requirement
+from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
 from conformance.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 
 THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
@@ -378,6 +378,8 @@ def c3(id: str, behaviour: str, expect: Expect, request: CloneRequest = PLAIN, *
        needs: tuple[Requirement, ...] = (CLONE3,), old: OldModel[Observation] | None = None,
        doc: str = "") -> CloneCase:
     """A row: behaviour is the name within the family (clone3.<behaviour>)."""
+    if request.setup & Setup.DROP_PRIVILEGES:
+        needs = (*needs, DROPS_PRIVILEGES)  # a namespaced root may be unable to become 65534
     return CloneCase(id=id, behaviour=f"clone3.{behaviour}", expect=expect, request=request, needs=needs, old=old,
                      doc=doc)
 

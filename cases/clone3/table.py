@@ -13,7 +13,14 @@ import signal
 from conformance.case import OldModel
 from conformance.native import Action, ArgsAt, Disposition, Ptr, Ref, Setup, Stack, Syscall
 from conformance.native import CloneRequest as Req
-from conformance.requirements import PRIVILEGED, Cgroup1Hierarchy, Cgroup2Writable, Feature, Requirement
+from conformance.requirements import (
+    PIDNS_PRIVILEGED,
+    PRIVILEGED,
+    Cgroup1Hierarchy,
+    Cgroup2Writable,
+    Feature,
+    Requirement,
+)
 from conformance.uapi import (
     CLONE_CLEAR_SIGHAND,
     CLONE_DETACHED,
@@ -211,14 +218,14 @@ CASES: tuple[CloneCase, ...] = (
        Req(set_tid=(1,), set_tid_ptr=Ptr.VALID, set_tid_size=1, setup=UNPRIV), needs=(SET_TID,),
        doc="the capability check comes before the in-use check"),
     c3("set-tid-in-use", "set_tid", fails(EEXIST), Req(set_tid=(1,), set_tid_ptr=Ptr.VALID, set_tid_size=1),
-       needs=(SET_TID, PRIVILEGED)),
+       needs=(SET_TID, PIDNS_PRIVILEGED)),
     c3("set-tid-free-pid", "set_tid", succeeds(ReturnedPid(Ref.FREE_PID), ChildPid(Ref.FREE_PID), Exited(0)),
-       Req(set_tid=(Ref.FREE_PID,), set_tid_ptr=Ptr.VALID, set_tid_size=1), needs=(SET_TID, PRIVILEGED)),
+       Req(set_tid=(Ref.FREE_PID,), set_tid_ptr=Ptr.VALID, set_tid_size=1), needs=(SET_TID, PIDNS_PRIVILEGED)),
     c3("set-tid-newpid-1", "set_tid", succeeds(ChildPid(1), Exited(0)),
        Req(flags=CLONE_NEWPID, set_tid=(1,), set_tid_ptr=Ptr.VALID, set_tid_size=1), needs=(SET_TID, PRIVILEGED)),
     c3("set-tid-newpid-nested", "set_tid", succeeds(ReturnedPid(Ref.FREE_PID), ChildPid(1), Exited(0)),
        Req(flags=CLONE_NEWPID, set_tid=(1, Ref.FREE_PID), set_tid_ptr=Ptr.VALID, set_tid_size=2),
-       needs=(SET_TID, PRIVILEGED), doc="innermost first: pid 1 in the new namespace, the free pid outside"),
+       needs=(SET_TID, PIDNS_PRIVILEGED), doc="innermost first: pid 1 in the new namespace, the free pid outside"),
     c3("set-tid-newpid-not-1", "set_tid", fails(EINVAL),
        Req(flags=CLONE_NEWPID, set_tid=(Ref.FREE_PID,), set_tid_ptr=Ptr.VALID, set_tid_size=1),
        needs=(SET_TID, PRIVILEGED), doc="a new namespace has no reaper yet: only pid 1 may be asked for"),

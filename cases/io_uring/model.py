@@ -19,19 +19,19 @@ import contextlib
 import enum
 import errno
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import guardian, kernel, uring
+from conformance import guardian, kernel, paths, uring
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import Sysctl
+from conformance.harness import interrupt
 from conformance.native import describe_status, errno_name
 from conformance.procfs import Task
-from conformance.requirements import PRIVILEGED, Feature, Requirement
+from conformance.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature, Requirement
 from conformance.uapi import PF_KTHREAD
 from conformance.uring import DisabledResult, Op, OpenRequest, OpenResult, Setup, Via, WorkerKind, WorkerResult
 
@@ -101,12 +101,14 @@ class Observation:
 
 @contextlib.contextmanager
 def scratch_dir() -> Iterator[Path]:
-    """A fresh directory (searchable by a changed fsuid) with open/ writable by anyone; removed afterwards."""
-    root = Path(tempfile.mkdtemp(prefix="kconform-iou-"))
-    with guardian.scratch_tree(root):  # journaled; removed in the background
-        os.chmod(root, 0o755)
-        (root / "open").mkdir()
-        os.chmod(root / "open", 0o777)
+    """A fresh private directory (searchable by the changed fsuid only) with open/ writable by anyone
+    who can reach it; removed afterwards."""
+    with contextlib.ExitStack() as stack:
+        with interrupt.deferred():  # a signal never leaves half a tree behind
+            root = paths.fixture_dir("kconform-iou-")
+            stack.enter_context(guardian.scratch_tree(root))  # journaled; removed in the background
+            (root / "open").mkdir()
+            os.chmod(root / "open", 0o777)
         yield root
 
 
@@ -530,5 +532,6 @@ def disabled_case(id: str, value: int, setup_gives: int, *, drop_privileges: boo
     global lock exclusively (no other io_uring case runs meanwhile)."""
     return DisabledCase(id=id, behaviour="io_uring.disabled_sysctl", value=value, drop_privileges=drop_privileges,
                         expect=AllOf((SetupGives(setup_gives), Restored())),
-                        needs=(IO_URING, DISABLED_SYSCTL, PRIVILEGED), doc=doc, lock=Lock.EXCLUSIVE,
+                        needs=(IO_URING, DISABLED_SYSCTL, INIT_PRIVILEGED,
+                               *((DROPS_PRIVILEGES,) if drop_privileges else ())), doc=doc, lock=Lock.EXCLUSIVE,
                         changes=(Sysctl("kernel.io_uring_disabled"),))

@@ -14,7 +14,7 @@ import os
 
 from conformance.case import AllOf, OldModel
 from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
-from conformance.requirements import PRIVILEGED, Cap
+from conformance.requirements import PRIVILEGED, SETS_FSID, Cap
 from conformance.uapi import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER
 from conformance.uring import Op, Setup, Via, WorkerKind
 
@@ -94,11 +94,11 @@ CASES: tuple[IoUringCase, ...] = (
                 doc="the worker shares the process's fs_struct: an absolute path starts at the new root"),
     worker_case("fsuid-create-owner", "worker_context", W("made-by-ring", op=Op.OPENAT, flags=CREATE_FLAGS,
                 mode=0o644, setup=Setup.FSID, prep=Prep.CREATE, path_direct="made-directly"), BothOpen(),
-                CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
+                CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID), SETS_FSID),
                 doc="IORING_OP_OPENAT with O_CREAT (always punted to io-wq) after setfsuid/setfsgid(65534)"),
     worker_case("fsuid-after-ring-creation", "worker_context", W("made-by-ring", op=Op.OPENAT,
                 flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=Prep.CREATE,
-                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID),),
+                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=True), needs=(Cap(CAP_SETUID), SETS_FSID),
                 doc="ring and worker exist before setfsuid: the request carries the creds of its submission "
                     "(io_prep_async_work), not the worker's"),
     # ---- SQPOLL -------------------------------------------------------------------------------------
@@ -108,7 +108,8 @@ CASES: tuple[IoUringCase, ...] = (
                 read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid")),
     worker_case("sqpoll-creds-from-ring-creation", "sqpoll", W("made-by-ring", via=Via.SQPOLL, op=Op.OPENAT,
                 flags=CREATE_FLAGS, mode=0o644, setup=Setup.FSID | Setup.RING_FIRST, prep=Prep.CREATE,
-                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=False), needs=(Cap(CAP_SETUID),),
+                path_direct="made-directly"), BothOpen(), CreatedBy(ring_fsid=False),
+                needs=(Cap(CAP_SETUID), SETS_FSID),
                 doc="io_uring/sqpoll.c: the SQ thread submits with ctx->sq_creds, captured at io_uring_setup "
                     "(here root), not the submitter's later fsuid 65534"),
     # ---- signals ------------------------------------------------------------------------------------

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from conformance.case import Check, OldModel
 from conformance.native import PidfdResult
 from conformance.probes import probe
-from conformance.requirements import PRIVILEGED, Feature, PathExists, Requirement
+from conformance.requirements import (
+    DROPS_PRIVILEGES,
+    PIDNS_PRIVILEGED,
+    PRIVILEGED,
+    Feature,
+    IdsMapped,
+    OwnIdsMapped,
+    PathExists,
+    Pid1NotOurs,
+    Requirement,
+)
 
 from .clone71 import CLONE71
 from .model import (
@@ -84,6 +94,7 @@ INFO = (*PIDFD, Feature("pidfd.info"))
 INFO_EXIT_NEEDS = (*INFO, Feature("pidfd.info_exit"))
 FHANDLE = (*PIDFD, Feature("pidfd.file_handle"))
 ROOT = (*PIDFD, PRIVILEGED)
+CREDS_1001 = IdsMapped((1001, 1002, 1003), (2001, 2002, 2003))  # info-creds-distinct switches to them
 SH = PathExists("/bin/sh", "a shell to exec")
 URING = (*THREAD, Feature("io_uring"), Feature("io_uring.native_workers"))
 SQPOLL = (*URING, Feature("io_uring.sqpoll"))
@@ -214,7 +225,8 @@ SIGNAL: tuple[PidfdCase, ...] = (
     row("signal-flags-unknown", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_FLAGS"],
         flags=8, needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid flags)"),
     row("signal-other-uid", "pidfd.send_signal_perm", S.SIGNAL, fails(EPERM), variant=PSIG["OTHER_UID"],
-        needs=PIDFD, doc="LTP pidfd_send_signal02 (EPERM); root: the target is root, the sender drops to 65534; "
+        needs=(*PIDFD, DROPS_PRIVILEGES, Pid1NotOurs()),
+        doc="LTP pidfd_send_signal02 (EPERM); root: the target is root, the sender drops to 65534; "
         "unprivileged: the target is pid 1"),
     row("signal-siginfo-self", "pidfd.send_signal_siginfo", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1),
         Eq(V.SI_CODE, SI_USER), variant=PSIG["INFO_SELF"], needs=PIDFD,
@@ -229,7 +241,7 @@ SIGNAL: tuple[PidfdCase, ...] = (
     row("signal-bad-signal", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_SIG"], arg=100,
         needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid signal)"),
     row("signal-recycled-pid", "pidfd.send_signal", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), Eq(V.HITS, 0),
-        variant=PSIG["RECYCLED"], needs=(*ROOT, Feature("clone3.set_tid")),
+        variant=PSIG["RECYCLED"], needs=(*PIDFD, PIDNS_PRIVILEGED, Feature("clone3.set_tid")),
         doc="kselftest pidfd_test and LTP pidfd_send_signal03 (a recycled pid is not signalled): the new process "
         "gets the reaped one's pid through clone3 set_tid, no sysctl needed"),
     row("signal-thread-gone", "pidfd.thread", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), variant=PSIG["THREAD_GONE"],
@@ -274,9 +286,11 @@ GETFD_ROWS: tuple[PidfdCase, ...] = (
         variant=PG["KILLED"], needs=GETFD, doc="kselftest pidfd_getfd_test (no_strange_EBADF)",
         old=old("6.9", "0c9bd6bc4bb2", "an exiting target without files answered EBADF", Bits(V.REVENTS, POLLIN),
                 fails(EBADF))),
-    row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["NONDUMPABLE"], needs=GETFD,
+    row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["NONDUMPABLE"],
+        needs=(*GETFD, DROPS_PRIVILEGES),
         doc="kselftest pidfd_getfd_test (EPERM, non-dumpable target, unprivileged caller), LTP pidfd_getfd02"),
-    row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["OTHER_UID"], needs=GETFD),
+    row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["OTHER_UID"],
+        needs=(*GETFD, DROPS_PRIVILEGES, Pid1NotOurs())),
     row("getfd-nondumpable-privileged", "pidfd.getfd_perm", S.GETFD, Ok(), Eq(V.KCMP, 0),
         variant=PG["NONDUMPABLE_ROOT"], needs=(*GETFD, PRIVILEGED)),
 )
@@ -299,8 +313,8 @@ PIDFS_ROWS: tuple[PidfdCase, ...] = (
         Text(key="Pid", value="0"), variant=PF["FDINFO_SIBLING"], needs=ROOT,
         doc="kselftest pidfd_fdinfo_test (NSpid 0 from a sibling pid namespace): read under a private /proc "
         "of a new pid + mount namespace"),
-    row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHOWN"], needs=PIDFS,
-        old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
+    row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHOWN"],
+        needs=(*PIDFS, OwnIdsMapped()), old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
     row("pidfs-fchmod", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHMOD"], needs=PIDFS,
         old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
     row("pidfs-execveat", "pidfd.setattr", S.PIDFS, fails(EACCES, V.RET2), variant=PF["EXECVEAT"], needs=PIDFD,
@@ -365,7 +379,7 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
         needs=INFO, doc="kselftest pidfd_open_test (PIDFD_GET_INFO vs getters, cgroupid non-zero)"),
     row("info-creds-distinct", "pidfd.info", S.INFO, Eq(V.RET, 0), Eq(V.INFO_RUID, 1001), Eq(V.INFO_EUID, 1002),
         Eq(V.INFO_SUID, 1003), Eq(V.INFO_FSUID, 1002), Eq(V.INFO_RGID, 2001), Eq(V.INFO_EGID, 2002),
-        Eq(V.INFO_SGID, 2003), Eq(V.INFO_FSGID, 2002), variant=PI["CREDS"], needs=(*INFO, PRIVILEGED)),
+        Eq(V.INFO_SGID, 2003), Eq(V.INFO_FSGID, 2002), variant=PI["CREDS"], needs=(*INFO, PRIVILEGED, CREDS_1001)),
     row("info-thread-pidfd", "pidfd.info", S.INFO, Eq(V.RET, 0), Same(V.INFO_PID, V.CHILD_TID),
         Same(V.INFO_TGID, V.CHILD_PID), variant=PI["THREAD"], needs=(*INFO, Feature("pidfd.thread"))),
     _size(64), _size(72), _size(80), _size(88), _size(96),

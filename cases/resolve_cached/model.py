@@ -40,11 +40,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from conformance import guardian, kernel, uring
+from conformance import guardian, kernel, paths, uring
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.globallock import Lock
+from conformance.harness import interrupt
 from conformance.native import errno_name
-from conformance.requirements import Feature, Requirement
+from conformance.requirements import SETS_FSID, Feature, Requirement
 from conformance.uring import RESOLVE_CACHED, OpenRequest, OpenResult, Setup, Via
 
 # statfs f_type of filesystems that keep (negative) dentries the usual way and
@@ -214,10 +215,12 @@ def _make(root: Path) -> None:
 @contextlib.contextmanager
 def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
     """A new directory with LAYOUT in it, removed afterwards."""
-    root = Path(tempfile.mkdtemp(prefix=prefix, dir=fs.base()))
-    with guardian.scratch_tree(root, chmod=("locked",)):  # journaled; removed in the background
-        os.chmod(root, 0o755)  # a changed fsuid must be able to search it
-        _make(root)
+    # Private (paths.fixture_dir): no other user can reach the fifo or the 0777 directory inside.
+    with contextlib.ExitStack() as stack:
+        with interrupt.deferred():  # a signal never leaves half a tree behind
+            root = paths.fixture_dir(prefix, fs.base())
+            stack.enter_context(guardian.scratch_tree(root, chmod=("locked",)))  # journaled; removed in the background
+            _make(root)
         yield root
 
 
@@ -389,6 +392,8 @@ def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
         base.append(DiskTmp())
     elif scenario.fs is Fs.TMPFS:
         base.append(TmpfsShm())
+    if scenario.setup & Setup.FSID:
+        base.append(SETS_FSID)  # fsuid 65534 must be mapped where we hold CAP_SETUID
     return CachedCase(id=id, behaviour=f"resolve_cached.{behaviour}", scenario=scenario, expect=expect,
                       needs=(*base, *needs), old=old, doc=doc, lock=lock)
 

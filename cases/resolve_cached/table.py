@@ -14,7 +14,7 @@ import os
 
 from conformance.case import OldModel
 from conformance.globallock import Lock
-from conformance.requirements import PRIVILEGED
+from conformance.requirements import INIT_PRIVILEGED
 from conformance.uring import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
@@ -104,7 +104,7 @@ ROWS: tuple[CachedCase, ...] = (
                 doc="a name never looked up has no dentry: lookup_fast misses, lookup_slow needs ref-walk"),
     cached_case("never-looked-up-nested", "cold", S("sub/absent"), refused(EAGAIN)),
     cached_case("after-drop-caches", "cold", S("warm", warm=("warm",), setup=Setup.DROP_CACHES), refused(EAGAIN),
-                needs=(PRIVILEGED,), lock=Lock.EXCLUSIVE,
+                needs=(INIT_PRIVILEGED,), lock=Lock.EXCLUSIVE,
                 doc="the child looks the fresh file up, writes 2 to /proc/sys/vm/drop_caches (twice: a recently "
                     "used dentry is only rotated on the first shrink pass) and opens it with RESOLVE_CACHED; "
                     "nothing holds a reference to the file's dentry.  Holds the global lock exclusively: every "

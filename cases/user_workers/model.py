@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance import kernel
+from conformance import kernel, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.native import describe_status, errno_name
@@ -237,14 +237,24 @@ def expect(*checks: Check[Obs]) -> AllOf[Obs]:
 # --------------------------------------------------------------------------- requirements
 
 
+PRIVATE_UID_BASE = 0x6B000000  # kc_workers.c: the owner's private uid/gid is this + (pid & 0xfffff)
+
+
 @dataclass(frozen=True)
 class CanSetuid:
     """The owner must take a private uid (RLIMIT_NPROC counts per uid, and nothing else may use it)."""
 
     def unmet(self) -> str | None:
-        if os.geteuid() == 0 and kernel.facts().creds.has_cap(kernel.CAP_SETUID):
-            return None
-        return "needs root with CAP_SETUID (the owner runs as a private uid so that no other process counts)"
+        priv = privilege.current()
+        why = "the owner runs as a private uid so that no other process counts"
+        if not (priv.has_cap(privilege.CAP_SETUID) and priv.has_cap(privilege.CAP_SETGID)):
+            return f"needs CAP_SETUID and CAP_SETGID ({why}; {priv.lacks(privilege.CAP_SETUID, privilege.Scope.OWN)})"
+        lo, hi = PRIVATE_UID_BASE, PRIVATE_UID_BASE + 0xFFFFF
+        if not all(privilege.mapped(m, i) for m in (priv.uid_map, priv.gid_map) for i in (lo, hi)):
+            return f"needs ids {lo:#x}-{hi:#x} mapped ({why}; this is {priv.describe()})"
+        if not priv.setgroups_allowed:
+            return f"needs setgroups ({why}; it is denied in this user namespace)"
+        return None
 
 
 @dataclass(frozen=True)

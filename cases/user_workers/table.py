@@ -55,6 +55,8 @@ def old_kthread(*checks: Check[Obs]) -> OldModel[Obs]:
 def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str = "",
       needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED) -> tuple[WorkerCase, ...]:
     """One behaviour, its kinds expanded into rows user_workers.<name>.<kind>."""
+    if scenario.private_uid:
+        needs = (*needs, CanSetuid())  # a namespaced root may not map the private uid
     return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock))
 
 

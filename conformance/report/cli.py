@@ -47,7 +47,7 @@ class NotARun(Exception):
 
 
 def _usage(message: str) -> Exception:
-    from conformance.cli import UsageError  # lazy: conformance.cli imports this module
+    from conformance.cli.errors import UsageError
 
     return UsageError(message)
 
@@ -207,7 +207,7 @@ def _runs_with_slots(args: Sequence[str]) -> list[baseline.Run]:
 
 
 def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.cli import check_writable
+    from conformance.cli.errors import check_writable
 
     if extra:
         raise _usage("report takes no arguments after --")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from conformance.harness import interrupt
 from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
 
 
 def _usage(msg: str) -> Exception:
-    from conformance.cli import UsageError
+    from conformance.cli.errors import UsageError
 
     return UsageError(msg)
 
@@ -131,7 +132,7 @@ def write_kcidb(outdir: Path, origin: str) -> None:
 
 
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.cli import check_writable
+    from conformance.cli.errors import check_writable
     from conformance.vm import kernels, runner
 
     if ns.jobs < 1:
@@ -173,7 +174,12 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     outdir = out.resolve()
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
         futures = [pool.submit(runner.run_kernel, k, cfg, outdir / k.label, progress) for k in resolved]
-        results = [f.result() for f in futures]
+        try:
+            results = [f.result() for f in futures]
+        except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
+            rc = interrupt.stop_vm_run(e.signum, futures, [(k.label, k.release, outdir / k.label) for k in resolved])
+            print(f"kconform: vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
+            return rc
     if origin is not None:
         for r in results:
             write_kcidb(r.outdir, origin)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.guards import KLOG_BAD
+from conformance.harness import interrupt
 from conformance.kernel import read_text
 from conformance.report import junit, writers
 from conformance.results import CaseRecord, RunRecord
@@ -115,6 +116,7 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     """Boot one kernel and run the suite; whatever goes wrong is this kernel's error result."""
     res = VmResult(kernel, outdir, accel=cfg.accel.value)
     launch: Launch | None = None
+    tracked: list[int] = []
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for stale in ("junit.xml", "run.json", "kcidb.json", "exitcode", "console.log", "guest-stdout.txt"):
@@ -127,6 +129,7 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
             shutil.copyfile(config, guest_config)
         (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config))
         launch = backend(cfg.backend, kernel.arch).launch(kernel, cfg, outdir)
+        tracked = [interrupt.track_path(p) for p in launch.cleanup]  # removed on SIGINT/SIGTERM/SIGHUP too
         return _boot(kernel, cfg, outdir, res, launch, progress)
     except (KernelSpecError, OSError, subprocess.SubprocessError, ValueError) as e:
         res.outcome, res.detail = Outcome.NOT_RUN, f"cannot boot {kernel.label}: {e}"
@@ -135,6 +138,8 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     finally:
         for path in launch.cleanup if launch else []:
             path.unlink(missing_ok=True)
+        for token in tracked:
+            interrupt.untrack(token)
     with contextlib.suppress(OSError):
         _write_error_junit(res)
     progress(f"[{kernel.label}] {res.outcome.value}: {headline(res.detail)}")
@@ -157,8 +162,11 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
     # vng runs virtme-run from PATH: make the one next to it findable
     env["PATH"] = f"{Path(cmd[0]).parent}{os.pathsep}{env.get('PATH', '')}"
     try:
+        if interrupt.received() is not None:
+            raise OSError("interrupted before the guest started")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env, stdout=stderr_file or subprocess.PIPE,
                                 stderr=subprocess.PIPE if stderr_file else subprocess.STDOUT, start_new_session=True)
+        guest = interrupt.track_process_group(proc.pid)  # killed on SIGINT/SIGTERM/SIGHUP
     except OSError as e:
         res.detail = f"cannot start {cmd[0]}: {e}"
         _write_error_junit(res)
@@ -198,6 +206,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
                 os.killpg(proc.pid, signal.SIGKILL)  # vng's QEMU too
             timed_out = True
     proc.wait()
+    interrupt.untrack(guest)
     res.total_s = time.monotonic() - t0
     if console_file is not None:
         pump()

@@ -1,0 +1,1 @@
+"""The harness around the cases: interruption, report output."""

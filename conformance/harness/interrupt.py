@@ -1,0 +1,214 @@
+"""SIGINT, SIGTERM and SIGHUP: an interrupted run is a result, never a pass.
+
+``install()`` (main thread) turns the first of these signals into an
+``Interrupted`` exception (a KeyboardInterrupt, so pytest stops the session,
+runs the teardowns that restore what the running case changed, and still
+calls the report hooks).  Later signals are noted and ignored until the
+reports are written.  Code that starts things which must not outlive the run
+(QEMU guests, scratch images) registers them with ``track_process_group`` /
+``track_path``; ``cleanup()`` kills and removes whatever is still registered.
+
+Exit status of an interrupted command: 128 + the signal number (130 SIGINT,
+143 SIGTERM, 129 SIGHUP), distinct from 1 (failures) and 2 (bad usage).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal_name(signum)}")
+        self.signum = signum
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass
+class _State:
+    signum: int | None = None
+    installed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    groups: dict[int, int] = field(default_factory=dict)  # token -> process group id
+    paths: dict[int, Path] = field(default_factory=dict)  # token -> file to remove
+    notes: list[str] = field(default_factory=list)  # what was restored or cleaned up
+    reported: bool = False  # the final reports (which say so) were written
+    depth: int = 0  # inside deferred() sections (cleanups a signal must not cut in half)
+    pending: bool = False  # a signal arrived inside one: raise when the outermost ends
+
+
+_state = _State()
+_tokens = itertools.count(1)
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    if _state.signum is not None:
+        return  # already stopping: let the reports be written
+    _state.signum = signum
+    if _state.depth > 0:
+        _state.pending = True  # in a cleanup: raised when it is complete
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A section that a signal must not cut in half (creating and removing scratch state, restoring a
+    value): an interruption that arrives inside it is raised when the outermost such section ends."""
+    _state.depth += 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+        if _state.depth == 0 and _state.pending and _state.signum is not None:
+            _state.pending = False
+            raise Interrupted(_state.signum)
+
+
+def install() -> None:
+    """Handle SIGINT/SIGTERM/SIGHUP in this process (main thread only; idempotent)."""
+    if _state.installed or threading.current_thread() is not threading.main_thread():
+        return
+    for s in SIGNALS:
+        if s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN:
+            continue  # nohup: the caller asked for SIGHUP to be ignored
+        signal.signal(s, _handler)
+    _state.installed = True
+
+
+def received() -> int | None:
+    """The signal that interrupted the run, if any."""
+    return _state.signum
+
+
+def note(text: str) -> None:
+    """Something restored or cleaned up because of the interruption (reported with it)."""
+    with _state.lock:
+        _state.notes.append(text)
+
+
+def notes() -> list[str]:
+    with _state.lock:
+        return list(_state.notes)
+
+
+def mark_reported() -> None:
+    _state.reported = True
+
+
+def reported() -> bool:
+    return _state.reported
+
+
+def exit_status(signum: int) -> int:
+    return 128 + signum
+
+
+def reset() -> None:
+    """Forget a received signal (self-tests)."""
+    _state.signum = None
+    _state.reported = False
+    _state.pending = False
+    with _state.lock:
+        _state.notes.clear()
+
+
+# --------------------------------------------------------------------------- things that must not outlive the run
+
+
+def track_process_group(pgid: int) -> int:
+    with _state.lock:
+        token = next(_tokens)
+        _state.groups[token] = pgid
+    return token
+
+
+def track_path(path: Path) -> int:
+    with _state.lock:
+        token = next(_tokens)
+        _state.paths[token] = path
+    return token
+
+
+def untrack(token: int) -> None:
+    with _state.lock:
+        _state.groups.pop(token, None)
+        _state.paths.pop(token, None)
+
+
+@contextlib.contextmanager
+def tracked(pgid: int | None = None, path: Path | None = None) -> Iterator[None]:
+    tokens = [t for t in (track_process_group(pgid) if pgid is not None else None,
+                          track_path(path) if path is not None else None) if t is not None]
+    try:
+        yield
+    finally:
+        for t in tokens:
+            untrack(t)
+
+
+def cleanup(kill: Callable[[int, int], None] = os.killpg) -> list[str]:
+    """Kill every tracked process group (SIGKILL) and remove every tracked path; what was done."""
+    with _state.lock:
+        groups, paths = dict(_state.groups), dict(_state.paths)
+    done: list[str] = []
+    for pgid in groups.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pgid, signal.SIGKILL)
+            done.append(f"killed process group {pgid}")
+    for path in paths.values():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            done.append(f"removed {path}")
+    for d in done:
+        note(d)
+    return done
+
+
+# --------------------------------------------------------------------------- kconform vm
+
+
+def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[tuple[str, str, Path]],
+                settle_s: float = 30.0) -> int:
+    """``kconform vm`` was interrupted: kill every guest, remove the scratch images, wait for the runner
+    threads, then give each kernel's results the interruption (junit.xml and run.json).
+
+    ``kernels``: (label, release, results directory) of each kernel of the run."""
+    from conformance.harness import outputs
+    from conformance.results import RunRecord
+
+    deadline = time.monotonic() + settle_s
+    while True:
+        cleanup()  # again and again: a thread may have started a guest after the first round
+        if all(f.done() for f in futures) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    name = signal_name(signum)
+    for label, release, outdir in kernels:
+        props = {"kernel.release": release, "kernel.arch": os.uname().machine, "run.label": f"vm:{label}",
+                 "vm.outcome": "interrupted", "run.complete": "no", "run.status": f"interrupted by {name}"}
+        message = f"kconform vm interrupted by {name}: the guest was killed and its scratch disk removed"
+        run = RunRecord(props, [outputs.interrupted_case(message, "\n".join(notes()))])
+        with contextlib.suppress(OSError):
+            outdir.mkdir(parents=True, exist_ok=True)
+            outputs.write_all({"junit": outdir / "junit.xml", "json": outdir / "run.json"}, outputs.RunReport(run))
+    return exit_status(signum)

@@ -1,0 +1,157 @@
+"""Where kconform keeps its lock files, journals and scratch state.
+
+``private_dir()`` is a directory that only this user (in this user namespace)
+can reach: ``/run/kconform`` for root, ``$XDG_RUNTIME_DIR/kconform`` for other
+users, else ``$TMPDIR/kconform-<uid>-<userns inode>``.  Each is created 0700
+and checked before use: a directory (never a symlink), owned by the caller,
+no access for group or others.  When none passes (someone else planted the
+name, or the caller's uid is unmapped in its user namespace, so ownership
+proves nothing), the run uses a fresh ``mkdtemp`` directory that its xdist
+workers inherit through ``KCONFORM_PRIVATE_DIR`` and that is removed at exit.
+
+``open_private()`` opens a file inside it without following symlinks and
+checks that the file is a regular file of ours.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+ENV = "KCONFORM_PRIVATE_DIR"
+ROOT_DIR = Path("/run/kconform")
+OVERFLOW_UID = 65534  # what an unmapped uid reads as (/proc/sys/kernel/overflowuid)
+
+
+class UnsafePath(Exception):
+    """A path kconform would use is not private; the message says why."""
+
+
+def userns_id() -> str:
+    """The inode of this task's user namespace ("" when /proc/self/ns/user cannot be read)."""
+    try:
+        return str(os.stat("/proc/self/ns/user").st_ino)
+    except OSError:
+        return ""
+
+
+def uid_mapped(uid: int) -> bool:
+    """Whether ``uid`` is mapped in this task's user namespace (/proc/self/uid_map)."""
+    try:
+        text = Path("/proc/self/uid_map").read_text()
+    except OSError:
+        return True  # no user namespaces: every uid is real
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            inner, _, count = (int(p) for p in parts)
+            if inner <= uid < inner + count:
+                return True
+    return False
+
+
+def check_private(path: Path, uid: int | None = None) -> None:
+    """Raise UnsafePath unless ``path`` is a directory (not a symlink) owned by ``uid``, mode 0700 or less."""
+    uid = os.geteuid() if uid is None else uid
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise UnsafePath(f"{path}: {e.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePath(f"{path} is a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePath(f"{path} is not a directory")
+    if st.st_uid != uid:
+        raise UnsafePath(f"{path} is owned by uid {st.st_uid}, not {uid}")
+    if st.st_mode & 0o077:
+        raise UnsafePath(f"{path} has mode {stat.S_IMODE(st.st_mode):04o} (group or others have access)")
+
+
+def _ensure(path: Path) -> Path:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    check_private(path)
+    return path
+
+
+def _candidates() -> list[Path]:
+    euid = os.geteuid()
+    out: list[Path] = []
+    if euid == 0:
+        out.append(ROOT_DIR)
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if euid != 0 and runtime.startswith("/"):
+        with contextlib.suppress(UnsafePath):
+            check_private(Path(runtime))
+            out.append(Path(runtime) / "kconform")
+    out.append(Path(tempfile.gettempdir()) / f"kconform-{euid}-{userns_id() or 'x'}")
+    return out
+
+
+def _fresh() -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"kconform-{os.geteuid()}-run-"))
+    os.environ[ENV] = str(path)
+    pid = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == pid:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+    return path
+
+
+@functools.cache
+def private_dir() -> Path:
+    """This user's private kconform directory (see the module docstring)."""
+    inherited = os.environ.get(ENV, "")
+    if inherited:
+        with contextlib.suppress(UnsafePath):
+            check_private(Path(inherited))
+            return Path(inherited)
+    euid = os.geteuid()
+    if euid == OVERFLOW_UID and not uid_mapped(euid):
+        return _fresh()  # every unmapped file owner reads as our uid: ownership proves nothing
+    for path in _candidates():
+        try:
+            return _ensure(path)
+        except (UnsafePath, OSError):
+            continue
+    return _fresh()
+
+
+def open_private(name: str, flags: int = os.O_RDWR) -> int:
+    """Open (creating, 0600) a regular file of ours in private_dir(), never through a symlink."""
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafePath(f"bad private file name {name!r}")
+    path = private_dir() / name
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise UnsafePath(f"{path} is not a regular file owned by uid {os.geteuid()}")
+    return fd
+
+
+def fixture_dir(prefix: str, base: str | None = None) -> Path:
+    """A fresh fixture directory in ``base`` (default $TMPDIR) that no other user can enter: 0700, or
+    0710 with the group of the fsgid that cases switch to (privilege.fixture_gid(), a gid no account
+    has), so that a child with that fsgid can search it and nobody else can."""
+    from conformance import kernel
+
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    gid = kernel.fsgid_for_tests()
+    if gid != os.getegid():
+        try:
+            os.chown(path, -1, gid)
+            os.chmod(path, 0o710)
+        except OSError:
+            os.rmdir(path)
+            raise
+    return path

@@ -1,0 +1,101 @@
+"""Containers, user namespaces, capability-less root and seccomp: no false kernel failures.
+
+Each runs the whole suite for real in that setting and wants 0 fail and 0
+error, metadata that says what the setting is, and skip reasons that name the
+real cause (the namespace, the missing capability, the seccomp filter).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import kc, portable
+
+PY = sys.executable
+
+
+def _userns_works() -> bool:
+    return subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def others() -> list[str]:
+    """A kconform command line that a uid other than ours can execute."""
+    kc.need_root()
+    kc.need_program("unshare")
+    if not _userns_works():
+        pytest.skip("user namespaces are not available here (unshare -Ur true failed)")
+    argv = portable.kconform_argv()
+    if argv is None:
+        pytest.skip("no Python interpreter that other uids can execute")
+    return argv
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory any uid may write its report into (pytest's tmp_path is private to us)."""
+    path = Path(tempfile.mkdtemp(prefix="kconform-selftest-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _suite(tmp: Path, prefix: list[str], argv: list[str]) -> dict[str, Any]:
+    out = tmp / "r.json"
+    p = subprocess.run([*prefix, *argv, "run", "-q", "--json", str(out)], cwd=tmp, capture_output=True, text=True,
+                       timeout=600, stdin=subprocess.DEVNULL)
+    assert out.exists(), p.stderr[-3000:]
+    record = kc.load(out)
+    assert kc.red(record) == [], p.stdout[-3000:]
+    assert p.returncode == 0, p.stderr[-2000:]
+    return record
+
+
+def _skips(record: dict[str, Any]) -> list[str]:
+    return [str(c["message"]) for c in record["cases"] if c["verdict"] == "skip"]
+
+
+def test_unshare_root(shared: Path, others: list[str]) -> None:
+    record = _suite(shared, ["unshare", "-Ur"], others)
+    props = record["properties"]
+    assert "root in a user namespace" in props["run.privilege"]
+    assert props["run.privileged"] == "no"
+    assert not any("(run as root)" in m for m in _skips(record))
+    assert any("initial user namespace" in m or "pid namespace" in m for m in _skips(record))
+
+
+def test_container_style_mapping(shared: Path, others: list[str]) -> None:
+    record = _suite(shared, [PY, str(kc.HELPERS / "nsrun.py"), "--map", "0:100000:65536", "--"], others)
+    assert "uid 0 is uid 100000 outside" in record["properties"]["run.privilege"]
+
+
+def test_nobody_in_a_user_namespace(shared: Path, others: list[str]) -> None:
+    _suite(shared, [PY, str(kc.HELPERS / "nsrun.py"), "--uid", "65534", "--"], others)
+
+
+def test_unmapped_in_a_user_namespace(shared: Path, others: list[str]) -> None:
+    _suite(shared, [PY, str(kc.HELPERS / "nsrun.py"), "--unmapped", "--"], others)
+
+
+def test_root_without_capabilities(shared: Path, others: list[str]) -> None:
+    kc.need_program("setpriv")
+    record = _suite(shared, ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--"],
+                    others)
+    assert record["properties"]["run.privilege"] == "capability-less root"
+    assert not any("(run as root)" in m for m in _skips(record))
+
+
+def test_seccomp_filter_is_named(shared: Path) -> None:
+    record = _suite(shared, [PY, str(kc.HELPERS / "seccomp_run.py"), "--errno", "ENOSYS", "--"], kc.KCONFORM)
+    assert record["properties"]["run.seccomp"] == "filter"
+    clone3 = [m for m in _skips(record) if m.startswith("clone3()")]
+    assert clone3 and all("seccomp filter" in m for m in clone3), clone3[:3]
+    assert not any("clone3() not available" in m for m in _skips(record))
