@@ -25,15 +25,13 @@ import contextlib
 import json
 import os
 import shutil
-import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from conformance import globallock, procfs
+from conformance import globallock, paths, procfs
 
 
 class Change(Protocol):
@@ -76,42 +74,6 @@ def _write_value(path: str, value: str) -> str | None:
         Path(path).write_text(value)
     except OSError as e:
         return e.strerror or str(e)
-    return None
-
-
-# --------------------------------------------------------------------------- the private directory
-
-
-ROOT_DIR = "/run/kconform"
-
-
-def _is_private(path: str) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
-
-
-def private_dir() -> Path | None:
-    """A directory only this user (in this user namespace) can reach, None when none can be made safe."""
-    inherited = os.environ.get("KCONFORM_PRIVATE_DIR", "")
-    candidates = [inherited] if inherited else []
-    if os.geteuid() == 0:
-        candidates.append(ROOT_DIR)
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if os.geteuid() != 0 and runtime.startswith("/") and _is_private(runtime):
-        candidates.append(os.path.join(runtime, "kconform"))
-    try:
-        userns = str(os.stat("/proc/self/ns/user").st_ino)
-    except OSError:
-        userns = "x"
-    candidates.append(os.path.join(tempfile.gettempdir(), f"kconform-{os.geteuid()}-{userns}"))
-    for c in candidates:
-        with contextlib.suppress(OSError):
-            os.mkdir(c, 0o700)
-        if _is_private(c):
-            return Path(c)
     return None
 
 
@@ -294,14 +256,15 @@ _JOURNAL: Journal | None = None
 def journal() -> Journal:
     global _JOURNAL
     if _JOURNAL is None or _JOURNAL.pid != os.getpid():
-        d = private_dir()
-        jdir = d / "journal" if d is not None else None
-        if jdir is not None:
+        jdir = paths.private_dir() / "journal"
+        try:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(jdir, 0o700)
-            if not _is_private(str(jdir)):
-                jdir = None
-        _JOURNAL = Journal(jdir)
+            paths.check_private(jdir)
+        except (OSError, paths.UnsafePath):
+            _JOURNAL = Journal(None)  # no journal: changes are still restored, only not after a crash
+        else:
+            _JOURNAL = Journal(jdir)
     return _JOURNAL
 
 
