@@ -401,6 +401,8 @@ class RecordCollector:
         name = self.config.getoption("--kc-suite-name")
         if name:
             props["run.label"] = str(name)
+            if os.environ.get("KCONFORM_LABEL_NAMES_KERNEL") == "1":  # set by kconform vm in the guest
+                props["run.label_names_kernel"] = "yes"
         cases = sorted(self.records.values(), key=lambda c: (c.classname, c.name))
         return RunRecord(props, cases)
 

@@ -480,3 +480,13 @@ def test_every_run_writer_is_an_option_of_kconform_run_and_of_pytest() -> None:
     assert writers.run_pytest_args(ns) == ["--kc-junit", "a.xml", "--kc-kcidb", "k.json", "--kc-kcidb-origin", "lab"]
     assert set(writers.RUN_WRITERS) == {"junit", "ktap", "json", "kcidb"}
     assert set(writers.VIEW_WRITERS) == {"html", "markdown"}
+
+
+def test_matrix_column_is_the_kernel_label_of_a_vm_run() -> None:
+    """A VM run names its kernel by a short label (debian-7.3.4); a host run keeps its release beside its label."""
+    from conformance.report.matrix import Column
+
+    vm = Column.from_run(RunRecord({"kernel.release": "7.3.4+deb13-amd64", "run.label": "debian-7.3.4",
+                                    "run.label_names_kernel": "yes"}, []))
+    host = Column.from_run(RunRecord({"kernel.release": "6.18.44", "run.label": "unprivileged"}, []))
+    assert (vm.title, host.title) == ("debian-7.3.4", "6.18.44 (unprivileged)")

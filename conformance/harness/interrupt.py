@@ -204,8 +204,9 @@ def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[t
         time.sleep(0.1)
     name = signal_name(signum)
     for label, release, outdir in kernels:
-        props = {"kernel.release": release, "kernel.arch": os.uname().machine, "run.label": f"vm:{label}",
-                 "vm.outcome": "interrupted", "run.complete": "no", "run.status": f"interrupted by {name}"}
+        props = {"kernel.release": release, "kernel.arch": os.uname().machine, "run.label": label,
+                 "run.label_names_kernel": "yes", "vm.outcome": "interrupted", "run.complete": "no",
+                 "run.status": f"interrupted by {name}"}
         message = f"kconform vm interrupted by {name}: the guest was killed and its scratch disk removed"
         run = RunRecord(props, [outputs.interrupted_case(message, "\n".join(notes()))])
         with contextlib.suppress(OSError):

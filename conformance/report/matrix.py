@@ -60,6 +60,7 @@ class Column:
     privileged: str
     source: str  # the file it was read from
     counts: tuple[tuple[Verdict, int], ...]  # non-zero, worst first
+    label_names_kernel: bool = False  # the label is the kernel's own short name (kconform vm)
 
     @classmethod
     def from_run(cls, run: RunRecord, source: str = "") -> Column:
@@ -67,10 +68,14 @@ class Column:
         n = run.counts()
         return cls(p.get("kernel.release", "?"), p.get("run.label", ""), p.get("kernel.arch", "?"),
                    p.get("kernel.config_digest", "?"), p.get("run.privileged", "?"), source,
-                   tuple((v, n[v]) for v in SEVERITY if n[v]))
+                   tuple((v, n[v]) for v in SEVERITY if n[v]), p.get("run.label_names_kernel") == "yes")
 
     @property
     def title(self) -> str:
+        """The kernel's short label where a VM run gave one (debian-7.3.4); else the release, with the
+        run's label (e.g. unprivileged) beside it."""
+        if self.label and self.label_names_kernel:
+            return self.label
         return f"{self.release} ({self.label})" if self.label else self.release
 
     def sort_key(self) -> tuple[tuple[int, int, int], str, str]:

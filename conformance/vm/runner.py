@@ -87,6 +87,7 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
         f"export KCONFORM_KERNEL_CONFIG={shlex.quote(str(config))}" if config else "",
+        "export KCONFORM_LABEL_NAMES_KERNEL=1",
         f"cd {shlex.quote(str(outdir))}",
         " ".join(shlex.quote(a) for a in args) + " > guest-stdout.txt 2>&1",
         "",
@@ -258,7 +259,7 @@ def headline(detail: str) -> str:
 def _write_error_junit(res: VmResult) -> None:
     """A kernel that did not give results still gets a JUnit file: one error case."""
     props = {"kernel.release": res.kernel.release, "kernel.arch": res.kernel.arch.name, "run.label": res.kernel.label,
-             "vm.outcome": res.outcome.value, "vm.accel": res.accel}
+             "run.label_names_kernel": "yes", "vm.outcome": res.outcome.value, "vm.accel": res.accel}
     rec = CaseRecord(f"vm:{res.kernel.label}", "kconform.vm", "boot-and-run", Verdict.ERROR,
                      f"{res.outcome.value}: {headline(res.detail)}".strip(), res.total_s, res.detail)
     run = RunRecord(props, [rec])
