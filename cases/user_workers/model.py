@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance import kernel, privilege
+from conformance import guardian, kernel, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.native import describe_status, errno_name
@@ -361,12 +361,11 @@ def cgroups(n: int, pids_max: int | None) -> Iterator[tuple[str, ...]]:
 
 @contextlib.contextmanager
 def core_dir() -> Iterator[str]:
+    """A private directory for one core dump: journaled, so a killed run's dump is removed too."""
     d = tempfile.mkdtemp(prefix="kconform-core-")
-    try:
-        os.chmod(d, 0o700)
+    os.chmod(d, 0o700)
+    with guardian.scratch_tree(Path(d)):
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the scenario and the case
