@@ -139,14 +139,11 @@ def open_private(name: str, flags: int = os.O_RDWR) -> int:
     return fd
 
 
-def fixture_dir(prefix: str, base: str | None = None) -> Path:
+def fixture_dir(prefix: str, gid: int, base: str | None = None) -> Path:
     """A fresh fixture directory in ``base`` (default $TMPDIR) that no other user can enter: 0700, or
-    0710 with the group of the fsgid that cases switch to (privilege.fixture_gid(), a gid no account
+    0710 with ``gid``, the fsgid that cases switch to (kernel.fsgid_for_tests(): a gid no account
     has), so that a child with that fsgid can search it and nobody else can."""
-    from conformance import kernel
-
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-    gid = kernel.fsgid_for_tests()
     if gid != os.getegid():
         try:
             os.chown(path, -1, gid)

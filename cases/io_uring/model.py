@@ -105,7 +105,7 @@ def scratch_dir() -> Iterator[Path]:
     who can reach it; removed afterwards."""
     with contextlib.ExitStack() as stack:
         with interrupt.deferred():  # a signal never leaves half a tree behind
-            root = paths.fixture_dir("kconform-iou-")
+            root = paths.fixture_dir("kconform-iou-", kernel.fsgid_for_tests())
             stack.enter_context(guardian.scratch_tree(root))  # journaled; removed in the background
             (root / "open").mkdir()
             os.chmod(root / "open", 0o777)

@@ -218,7 +218,7 @@ def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
     # Private (paths.fixture_dir): no other user can reach the fifo or the 0777 directory inside.
     with contextlib.ExitStack() as stack:
         with interrupt.deferred():  # a signal never leaves half a tree behind
-            root = paths.fixture_dir(prefix, fs.base())
+            root = paths.fixture_dir(prefix, kernel.fsgid_for_tests(), fs.base())
             stack.enter_context(guardian.scratch_tree(root, chmod=("locked",)))  # journaled; removed in the background
             _make(root)
         yield root
