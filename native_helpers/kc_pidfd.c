@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "kc_pidfd.h"
@@ -55,6 +56,8 @@
 #define KP_NR_pidfd_getfd 438
 #define KP_NR_kcmp 312
 #define KP_NR_listmount 458
+#define KP_NR_open_tree 428
+#define KP_NR_move_mount 429
 #define KP_KCMP_FILE 0
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1U
@@ -76,6 +79,9 @@
 #define KP_INFO_SUPPORTED_MASK (1ULL << 5)
 
 #define KP_T 3000   /* default bound for one step (ms) */
+#define KP_AT_HANDLE_FID 0x200
+#define KP_AT_HANDLE_CONNECTABLE 0x002
+#define KP_XATTR "trusted.kc_pidfd"
 
 struct kp_info {
 	uint64_t mask;
@@ -1495,6 +1501,47 @@ static int kp_execveat_main(void *p)
 	return 0;
 }
 
+/* In a new mount namespace (made private, a tmpfs on /tmp): bind-mount the
+ * inherited pidfd onto a file, then stat and open it through the path.
+ * v: 0 setup (0 or -errno), 1 open_tree, 2 move_mount, 3 pidfd ino,
+ * 4 path ino, 5 open(path), 6 ino of that fd. */
+static int kp_bind_main(void *p)
+{
+	static const char path[] = "/tmp/kc-pidfd-bind";
+	struct kp_fn_ctx *c = p;
+	struct stat st;
+	long t, r;
+	int f;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") < 0 ||
+	    (f = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)) < 0) {
+		c->v[0] = -errno;
+		goto done;
+	}
+	close(f);
+	t = sc(syscall(KP_NR_open_tree, c->pidfd, "", AT_EMPTY_PATH | 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC));
+	c->v[1] = t;
+	if (t < 0)
+		goto done;
+	r = sc(syscall(KP_NR_move_mount, (int)t, "", AT_FDCWD, path, 4 /* MOVE_MOUNT_F_EMPTY_PATH */));
+	c->v[2] = r;
+	close((int)t);
+	if (r < 0)
+		goto done;
+	c->v[3] = (int64_t)kp_fd_ino(c->pidfd);
+	c->v[4] = stat(path, &st) < 0 ? -errno : (int64_t)st.st_ino;
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	c->v[5] = f < 0 ? -errno : f;
+	if (f >= 0) {
+		c->v[6] = (int64_t)kp_fd_ino(f);
+		close(f);
+	}
+done:
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
 static void sc_pidfs(const struct kc_pfd_req *q)
 {
 	struct kp_kid k, k2;
@@ -1566,6 +1613,68 @@ static void sc_pidfs(const struct kc_pfd_req *q)
 		if (kp_run_fn(0, kp_execveat_main, &c) < 0)
 			goto out;
 		put(KC_PV_RET2, c.v[0]);
+		break;
+	}
+	case KC_PF_BIND_MOUNT: {
+		struct kp_fn_ctx c;
+
+		memset(&c, 0, sizeof(c));
+		c.pidfd = fd;
+		if (kp_run_fn(CLONE_NEWNS, kp_bind_main, &c) < 0)
+			goto out;
+		if (c.v[0] < 0) {
+			setup_fail("private mount namespace with a tmpfs on /tmp", (int)-c.v[0]);
+			goto out;
+		}
+		put(KC_PV_RET2, c.v[1]);
+		if (c.v[1] < 0)
+			break;
+		put(KC_PV_RET3, c.v[2]);
+		if (c.v[2] < 0)
+			break;
+		put(KC_PV_INO1, c.v[3]);
+		put(KC_PV_INO2, c.v[4]);
+		put(KC_PV_REOPEN, c.v[5]);
+		if (c.v[5] >= 0)
+			put(KC_PV_INO3, c.v[6]);
+		break;
+	}
+	case KC_PF_XATTR: {
+		static const char val[] = "kc-value";
+		char got[64], list[512];
+		long n;
+
+		n = fsetxattr(fd, KP_XATTR, val, sizeof(val), XATTR_CREATE) < 0 ? -errno : 0;
+		put(KC_PV_RET2, n);
+		if (n < 0)
+			break;
+		memset(got, 0, sizeof(got));
+		n = fgetxattr(fd, KP_XATTR, got, sizeof(got));
+		put(KC_PV_XATTR_GET, n < 0 ? -errno : n);
+		put(KC_PV_XATTR_MATCH, n == (long)sizeof(val) && !memcmp(got, val, sizeof(val)));
+		n = flistxattr(fd, list, sizeof(list));
+		if (n < 0) {
+			put(KC_PV_XATTR_LIST, -errno);
+		} else {
+			int found = 0;
+
+			for (long off = 0; off < n; off += (long)strlen(list + off) + 1)
+				if (!strcmp(list + off, KP_XATTR))
+					found = 1;
+			put(KC_PV_XATTR_LIST, found);
+		}
+		kp_close(&fd);
+		fd = (int)p_open(k.pid, 0);
+		put(KC_PV_RET3, fd);
+		if (fd < 0)
+			break;
+		memset(got, 0, sizeof(got));
+		n = fgetxattr(fd, KP_XATTR, got, sizeof(got));
+		put(KC_PV_XATTR_REOPEN, n < 0 ? -errno : n);
+		n = fremovexattr(fd, KP_XATTR) < 0 ? -errno : 0;
+		put(KC_PV_RET, n);
+		n = fgetxattr(fd, KP_XATTR, got, sizeof(got));
+		put(KC_PV_XATTR_REMOVED, n < 0 ? -errno : n);
 		break;
 	}
 	}
@@ -1679,26 +1788,52 @@ out:
 	kp_finish(&k);
 }
 
+struct kp_fh {
+	unsigned int handle_bytes;
+	int handle_type;
+	unsigned char f_handle[128];
+};
+
+static struct kp_fh kp_fh_copy;    /* the handle a helper child decodes (copied into it by the clone) */
+
+/* In a new pid namespace: decode the handle of a process that is not in it. */
+static int kp_fh_foreign_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+
+	c->v[0] = sc(syscall(SYS_open_by_handle_at, c->pidfd, &kp_fh_copy, O_RDONLY));
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
 static void sc_fhandle(const struct kc_pfd_req *q)
 {
 	struct kp_kid k;
 	int fd = -1, v = q->variant;
-	struct { unsigned int handle_bytes; int handle_type; unsigned char f_handle[128]; } h;
-	int mnt_id = 0;
+	struct kp_fh h;
+	int mnt_id = 0, nflags = AT_EMPTY_PATH;
 	long r, nfd;
 	int oflags = O_RDONLY;
 
 	kp_kid_init(&k, 0, 0);
-	if (kp_start(&k) < 0)
+	if (v == KC_PH_CHILD_PIDNS || v == KC_PH_FOREIGN_PIDNS) {
+		if (kp_start_clone(&k, CLONE_NEWPID) < 0)
+			goto out;
+	} else if (kp_start(&k) < 0) {
 		goto out;
+	}
 	fd = (int)p_open(k.pid, 0);
 	if (fd < 0) {
 		setup_fail("pidfd_open", -fd);
 		goto out;
 	}
+	if (v == KC_PH_FID)
+		nflags |= KP_AT_HANDLE_FID;
+	if (v == KC_PH_CONNECTABLE)
+		nflags |= KP_AT_HANDLE_CONNECTABLE;
 	memset(&h, 0, sizeof(h));
 	h.handle_bytes = sizeof(h.f_handle);
-	r = sc(syscall(SYS_name_to_handle_at, fd, "", &h, &mnt_id, AT_EMPTY_PATH));
+	r = sc(syscall(SYS_name_to_handle_at, fd, "", &h, &mnt_id, nflags));
 	put(KC_PV_RET, r);
 	if (r < 0)
 		goto out;
@@ -1712,12 +1847,30 @@ static void sc_fhandle(const struct kc_pfd_req *q)
 		oflags |= O_EXCL;
 	if (v == KC_PH_BAD_FLAG)
 		oflags |= O_APPEND;
+	if (v == KC_PH_FOREIGN_PIDNS) {
+		struct kp_fn_ctx c;
+
+		memset(&c, 0, sizeof(c));
+		c.pidfd = fd;
+		kp_fh_copy = h;
+		if (kp_run_fn(CLONE_NEWPID, kp_fh_foreign_main, &c) < 0)
+			goto out;
+		put(KC_PV_RET2, c.v[0]);
+		goto out;
+	}
 	nfd = sc(syscall(SYS_open_by_handle_at, fd, &h, oflags));
 	put(KC_PV_RET2, nfd);
 	if (nfd >= 0) {
 		put(KC_PV_INO1, (int64_t)kp_fd_ino(fd));
 		put(KC_PV_INO2, (int64_t)kp_fd_ino((int)nfd));
 		put(KC_PV_FL_FLAGS, fcntl((int)nfd, F_GETFL));
+		if (v == KC_PH_LOOKUP) {
+			long x = sc(openat((int)nfd, "x", O_RDONLY | O_CLOEXEC));
+
+			put(KC_PV_RET3, x);
+			if (x >= 0)
+				close((int)x);
+		}
 		close((int)nfd);
 	}
 out:
@@ -2162,6 +2315,87 @@ out:
 
 /* --- clone3 7.1 semantics ------------------------------------------------ */
 
+static int kp_ar_code;
+
+/* The autoreaped grandchild: no PDEATHSIG (its parent exits on purpose);
+ * exits kp_ar_code on 'x' or after a bound. */
+static int kp_ar_gc_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	char ch;
+
+	kc_read_bounded(c->arg, &ch, 1, 2 * KP_T);
+	return kp_ar_code;
+}
+
+/* The middle process: clone3(CLONE_AUTOREAP, exit_signal 0), report, exit. */
+static int kp_ar_middle_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	struct kp_clone_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = KP_CLONE_AUTOREAP;
+	c->v[0] = kc_raw_clone3(&a, sizeof(a), kp_ar_gc_main, c, SYS_exit_group);
+	c->v[1] = getpid();
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
+/* An autoreaped grandchild whose parent exits: reparented to the harness (a
+ * subreaper) and still reaped by the kernel when it exits. */
+static void kp_autoreap_subreaper(int code)
+{
+	struct kp_fn_ctx c;
+	struct kp_info info;
+	siginfo_t si;
+	int go[2], gc = 0, fd = -1;
+	long r;
+
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		setup_fail("pipe", errno);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.arg = go[0];
+	kp_ar_code = code;
+	if (kp_run_fn(0, kp_ar_middle_main, &c) < 0)
+		goto out;
+	put(KC_PV_RET, c.v[0]);
+	if (c.v[0] <= 0)
+		goto out;
+	gc = (int)c.v[0];
+	put(KC_PV_CHILD_PID, gc);
+	fd = (int)p_open(gc, 0);
+	put(KC_PV_RET3, fd);
+	if (fd < 0)
+		goto kill;
+	memset(&info, 0, sizeof(info));
+	if (p_info(fd, 64, &info, 0) == 0)
+		put(KC_PV_INFO_PPID, info.ppid);
+	put(KC_PV_REVENTS_EARLY, kp_poll(fd, 0));
+	kc_write_all(go[1], "x", 1);
+	put(KC_PV_REVENTS, kp_poll(fd, KP_T));
+	put(KC_PV_PROC_GONE, kp_wait_gone(gc, KP_T));
+	put(KC_PV_WAIT, p_waitid(P_PID, gc, &si, WEXITED | WNOHANG | __WALL));
+	memset(&info, 0, sizeof(info));
+	r = p_info(fd, 88, &info, KP_INFO_EXIT);
+	put(KC_PV_RET2, r);
+	if (r == 0) {
+		put(KC_PV_INFO_MASK, (int64_t)info.mask);
+		put(KC_PV_INFO_EXIT, info.exit_code);
+	}
+kill:
+	if (gc > 0 && kp_exists("/proc/%d/stat%.0d", gc, 0)) {
+		kill(gc, SIGKILL);
+		kp_wait_gone(gc, KP_T);
+	}
+out:
+	kp_close(&fd);
+	close(go[0]);
+	close(go[1]);
+}
+
 static void sc_clone71(const struct kc_pfd_req *q)
 {
 	struct kp_kid k;
@@ -2179,6 +2413,9 @@ static void sc_clone71(const struct kc_pfd_req *q)
 	kp_kid_init(&k, v == KC_C71_EMPTY_MNTNS ? KID_MOUNTS : (v == KC_C71_AUTOREAP_THREADS ? KID_THREAD : 0),
 		    v == KC_C71_AUTOREAP ? q->arg : 0);
 	switch (v) {
+	case KC_C71_AUTOREAP_SUBREAPER:
+		kp_autoreap_subreaper(q->arg);
+		break;
 	case KC_C71_AUTOREAP:
 	case KC_C71_AUTOREAP_THREADS:
 		if (kp_start3(&k, CLONE_PIDFD | KP_CLONE_AUTOREAP | extra, 0) < 0)
@@ -2523,6 +2760,11 @@ int64_t kc_pfd_probe(int32_t what, uint32_t flags)
 		r = p_waitid(P_PIDFD, (int)fd, &si, WEXITED | WNOHANG);
 		break;
 	}
+	case 11:
+		r = fsetxattr((int)fd, "trusted.kc_probe", "1", 1, 0) < 0 ? -errno : 0;
+		if (r == 0)
+			fremovexattr((int)fd, "trusted.kc_probe");
+		break;
 	default:
 		r = -EINVAL;
 	}

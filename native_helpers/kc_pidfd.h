@@ -114,6 +114,8 @@
 #define KC_PF_FCHMOD 8
 #define KC_PF_EXECVEAT 9
 #define KC_PF_INO_REUSE 10    /* inode of a pidfd of a new process after the first is reaped */
+#define KC_PF_XATTR 11        /* trusted.* set/get/list on the pidfs inode, close, pidfd_open again, get, remove */
+#define KC_PF_BIND_MOUNT 12   /* in a private mount namespace: open_tree(pidfd) + move_mount onto a file */
 
 /* KC_PS_SETNS */
 #define KC_PN_UTS 0
@@ -129,6 +131,11 @@
 #define KC_PH_REAPED 2
 #define KC_PH_THREAD_FLAG 3
 #define KC_PH_BAD_FLAG 4
+#define KC_PH_CHILD_PIDNS 5   /* the target lives in a child pid namespace of the decoder */
+#define KC_PH_FOREIGN_PIDNS 6 /* target in one new pid namespace, decoded from a sibling one */
+#define KC_PH_LOOKUP 7        /* openat(decoded pidfd, "x") */
+#define KC_PH_FID 8           /* name_to_handle_at(..., AT_HANDLE_FID) */
+#define KC_PH_CONNECTABLE 9   /* name_to_handle_at(..., AT_HANDLE_CONNECTABLE) */
 
 /* KC_PS_INFO */
 #define KC_PI_BASIC 0
@@ -177,6 +184,7 @@
 #define KC_C71_AUTOKILL_DUP 7 /* closing one of two dups */
 #define KC_C71_EMPTY_MNTNS 8
 #define KC_C71_AUTOREAP_THREADS 9 /* autoreaped child whose leader exits before its thread */
+#define KC_C71_AUTOREAP_SUBREAPER 10 /* exit arg: an autoreaped grandchild reparented to the harness (subreaper) */
 
 /* result slots */
 #define KC_PV_RET 0
@@ -256,6 +264,12 @@
 #define KC_PV_OWNER_UID 74
 #define KC_PV_CORE_MASK_AFTER 75 /* coredump_mask after the reap */
 #define KC_PV_WORKER_KTHREAD 76 /* 1: the worker is a kernel thread (not in the owner's task list) */
+#define KC_PV_XATTR_GET 77    /* fgetxattr: length or -errno */
+#define KC_PV_XATTR_MATCH 78  /* 1: the value read back is the one set */
+#define KC_PV_XATTR_LIST 79   /* flistxattr: 1 when the name is listed, 0 not, or -errno */
+#define KC_PV_XATTR_REOPEN 80 /* fgetxattr through a new pidfd of the same process: length or -errno */
+#define KC_PV_XATTR_REMOVED 81 /* fgetxattr after fremovexattr: -errno */
+#define KC_PV_REOPEN 82       /* open() of the bind-mounted pidfd path: fd or -errno */
 
 /* harness errors */
 #define KC_PH_NONE 0
@@ -295,7 +309,8 @@ int kc_pfd_scenario(const struct kc_pfd_req *req, struct kc_pfd_res *res);
  * 0, NULL, PIDFD_SIGNAL_THREAD_GROUP), 5 pidfd_send_signal(PIDFD_SELF_PROCESS, 0),
  * 6 name_to_handle_at(fd, "", AT_EMPTY_PATH), 7 PIDFD_GET_INFO with
  * PIDFD_INFO_SUPPORTED_MASK: the supported mask, 8 pidfd_getfd(fd, 0, 0),
- * 9 waitid(P_PIDFD, fd, WEXITED|WNOHANG) (ECHILD expected), 10 listmount.
+ * 9 waitid(P_PIDFD, fd, WEXITED|WNOHANG) (ECHILD expected), 10 listmount,
+ * 11 fsetxattr(fd, "trusted.kc_probe") then fremovexattr (pidfs xattrs).
  * Returns the value or -errno. */
 int64_t kc_pfd_probe(int32_t what, uint32_t flags);
 

@@ -65,6 +65,20 @@ def _probe_supported_mask() -> tuple[State, str]:
         f"PIDFD_INFO_SUPPORTED_MASK {_said(ret)} (EOPNOTSUPP: the mask bit was not returned)")
 
 
+def _probe_xattr() -> tuple[State, str]:
+    return _errno_probe(11, (0,), (errno.EOPNOTSUPP,), "fsetxattr(pidfd, trusted.*) and fremovexattr")
+
+
+def _probe_bind_mount() -> tuple[State, str]:
+    res = native.pidfd_scenario(PidfdRequest(PidfdScenario.PIDFS, native.pidfd_const("PF_BIND_MOUNT")))
+    if res.harness_error is not native.PidfdHarnessError.NONE:
+        why = native.errno_name(res.harness_errno) if res.harness_errno else res.harness_error.name.lower()
+        return State.UNKNOWN, f"no private mount namespace to try it in ({why})"
+    ret = res.values.get(PidfdValue.RET2, -errno.EPROTO)
+    state = classify_errno(0 if ret >= 0 else -ret, (0,), (errno.EINVAL,))
+    return state, f"open_tree(pidfd, OPEN_TREE_CLONE) {_said(ret)}"
+
+
 def _probe_pidfs() -> tuple[State, str]:
     ret = native.pidfd_probe(1)
     if ret < 0:
@@ -153,6 +167,16 @@ FAMILY = Family(
         _b("pidfd.file_handle", "pidfs file handles: name_to_handle_at(pidfd) and open_by_handle_at give a pidfd of "
            "the same inode for a live or zombie process, ESTALE once reaped; O_EXCL gives a thread pidfd, other "
            "open flags are EINVAL", "6.14", "b3caba8f7a34", "pidfd.file_handle"),
+        _b("pidfd.file_handle_pidns", "a pidfs file handle decodes (open_by_handle_at) only where its process is "
+           "visible: from an ancestor pid namespace of the process, not from a sibling one; AT_HANDLE_FID is "
+           "accepted, AT_HANDLE_CONNECTABLE is EINVAL; a decoded pidfd is no directory (openat ENOTDIR)", "6.14",
+           "b3caba8f7a34", "pidfd.file_handle"),
+        _b("pidfd.bind_mount", "a pidfd can be bind-mounted (open_tree(pidfd, \"\", OPEN_TREE_CLONE|AT_EMPTY_PATH) and "
+           "move_mount onto a file); the path then stats and opens as the same pidfs inode", "6.14", "",
+           "pidfd.bind_mount"),
+        _b("pidfd.xattr", "the pidfs inode of a process holds trusted.* xattrs (set, get, list, remove with "
+           "CAP_SYS_ADMIN); they stay with the process, not the file: a new pidfd of it reads them", "6.16", "",
+           "pidfd.xattr"),
         _b("pidfd.info", "PIDFD_GET_INFO returns pid, tgid, ppid, the r/e/s/fs ids and the cgroup id of the target, "
            "mask PID|CREDS|CGROUPID; a thread pidfd reports the thread's pid", "6.13", "cdda1f26e74b",
            "pidfd.info"),
@@ -203,5 +227,7 @@ FAMILY = Family(
         Probe("pidfd.info_coredump", "PIDFD_INFO_COREDUMP", "6.16", "1d8db6fd698d", _probe_info_coredump),
         Probe("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK", "6.19", "", _probe_supported_mask),
         Probe("pidfd.file_handle", "pidfs file handles", "6.14", "b3caba8f7a34", _probe_fhandle),
+        Probe("pidfd.bind_mount", "bind mounts of pidfds", "6.14", "", _probe_bind_mount),
+        Probe("pidfd.xattr", "pidfs xattrs", "6.16", "", _probe_xattr),
     ),
 )

@@ -14,7 +14,24 @@ import errno
 from conformance.requirements import PRIVILEGED, Feature, Requirement
 from conformance.uapi import CLONE_NEWUSER, CLONE_NNP
 
-from .model import INFO_EXIT, POLLHUP, POLLIN, SIGKILL, Bits, Eq, Exited, K, PidfdCase, Positive, S, V, fails, row
+from .model import (
+    INFO_EXIT,
+    POLLHUP,
+    POLLIN,
+    SIGKILL,
+    Bits,
+    Eq,
+    Exited,
+    K,
+    Ok,
+    PidfdCase,
+    Positive,
+    S,
+    Same,
+    V,
+    fails,
+    row,
+)
 
 EINVAL, ECHILD = errno.EINVAL, errno.ECHILD
 CLONE3 = Feature("clone3")
@@ -24,7 +41,7 @@ AUTOKILL: tuple[Requirement, ...] = (*AUTOREAP, Feature("clone3.pidfd_autokill")
 EMPTY: tuple[Requirement, ...] = (CLONE3, Feature("clone3.empty_mntns"))
 C71 = {n: K(f"C71_{n}") for n in ("AUTOREAP", "AUTOREAP_GRANDCHILD", "PARENT_FROM_AUTOREAP", "PARENT_CONTROL",
                                   "NNP", "AUTOKILL_CLOSE", "AUTOKILL_PIDFD_OPEN", "AUTOKILL_DUP", "EMPTY_MNTNS",
-                                  "AUTOREAP_THREADS")}
+                                  "AUTOREAP_THREADS", "AUTOREAP_SUBREAPER")}
 
 KILLED = (Bits(V.REVENTS, POLLIN), Eq(V.RET2, 0), Bits(V.INFO_MASK, INFO_EXIT), Exited(V.INFO_EXIT, signal=SIGKILL),
           Eq(V.PROC_GONE, 1))
@@ -40,6 +57,13 @@ CLONE71: tuple[PidfdCase, ...] = (
         Eq(V.ALIVE, 1), Bits(V.REVENTS, POLLIN), Eq(V.PROC_GONE, 1), variant=C71["AUTOREAP_THREADS"],
         needs=AUTOREAP, doc="reaping waits until the last thread has exited (7.3: the exited leader of an "
         "autoreaped group does not show as a zombie thread in /proc, so the row waits 3 s for it, then polls)"),
+    row("autoreap-subreaper", "clone3.autoreap", S.CLONE71, Positive(V.RET), Ok(V.RET3),
+        Same(V.INFO_PPID, V.SELF_PID), Eq(V.REVENTS_EARLY, 0), Bits(V.REVENTS, POLLIN), Eq(V.PROC_GONE, 1),
+        fails(ECHILD, V.WAIT), Eq(V.RET2, 0), Bits(V.INFO_MASK, INFO_EXIT), Exited(V.INFO_EXIT, 4),
+        variant=C71["AUTOREAP_SUBREAPER"], arg=4, needs=(*AUTOREAP, Feature("pidfd.info")),
+        doc="kselftest pidfd_autoreap_test (reparenting to a subreaper): an ordinary child makes an autoreaped "
+        "grandchild and exits; the grandchild is reparented to the harness (PR_SET_CHILD_SUBREAPER) and, when it "
+        "exits, leaves no zombie there; PIDFD_INFO_EXIT still gives its exit code"),
     row("autoreap-not-inherited", "clone3.autoreap", S.CLONE71, Eq(V.RET, 1), Exited(V.STATUS, 9),
         variant=C71["AUTOREAP_GRANDCHILD"], needs=AUTOREAP,
         doc="a fork of the autoreaped child is an ordinary child: a zombie until reaped"),

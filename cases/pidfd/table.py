@@ -14,6 +14,7 @@ from conformance.native import PidfdResult
 from conformance.probes import probe
 from conformance.requirements import (
     DROPS_PRIVILEGES,
+    INIT_PRIVILEGED,
     PIDNS_PRIVILEGED,
     PRIVILEGED,
     Feature,
@@ -38,7 +39,9 @@ from .model import (
     EBADF,
     ECHILD,
     EINVAL,
+    ENODATA,
     ENOENT,
+    ENOTDIR,
     ENOTTY,
     EOPNOTSUPP,
     EPERM,
@@ -93,6 +96,7 @@ NS_IOCTL = (*PIDFD, Feature("pidfd.ns_ioctl"))
 INFO = (*PIDFD, Feature("pidfd.info"))
 INFO_EXIT_NEEDS = (*INFO, Feature("pidfd.info_exit"))
 FHANDLE = (*PIDFD, Feature("pidfd.file_handle"))
+XATTR = (*PIDFD, INIT_PRIVILEGED, Feature("pidfd.xattr"))  # trusted.*: CAP_SYS_ADMIN in the initial user ns
 ROOT = (*PIDFD, PRIVILEGED)
 CREDS_1001 = IdsMapped((1001, 1002, 1003), (2001, 2002, 2003))  # info-creds-distinct switches to them
 SH = PathExists("/bin/sh", "a shell to exec")
@@ -112,9 +116,10 @@ PSIG = {n: K(f"PSIG_{n}") for n in ("DELIVER", "REAPED", "ZOMBIE", "PROC_DIRFD",
 PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_UID", "REAPED", "NONDUMPABLE_ROOT",
                                 "NOT_PIDFD", "KILLED")}
 PF = {n: K(f"PF_{n}") for n in ("INO", "STATFS", "READLINK", "FDINFO", "FDINFO_REAPED", "FDINFO_NESTED",
-                                "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT")}
+                                "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT", "XATTR", "BIND_MOUNT")}
 PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS", "EXITED", "NOT_NSFD")}
-PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG")}
+PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG", "CHILD_PIDNS", "FOREIGN_PIDNS",
+                                "LOOKUP", "FID", "CONNECTABLE")}
 PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
                                 "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK",
                                 "EXIT_PIDNS")}
@@ -358,6 +363,38 @@ FHANDLE_ROWS: tuple[PidfdCase, ...] = (
         "in F_GETFL)"),
     row("fhandle-bad-flag", "pidfd.file_handle", S.FHANDLE, fails(EINVAL, V.RET2), variant=PH["BAD_FLAG"],
         needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (invalid O_* flags)"),
+    row("fhandle-child-pidns", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2),
+        Same(V.INO1, V.INO2), variant=PH["CHILD_PIDNS"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (file_handle_child_pidns): the process is init of a child pid "
+        "namespace, decoded from its parent's"),
+    row("fhandle-foreign-pidns", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), fails(ESTALE, V.RET2),
+        variant=PH["FOREIGN_PIDNS"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (file_handle_foreign_pidns): the process is init of one new pid "
+        "namespace, the decoder init of a sibling one; the kernel answers ESTALE (6.18, 7.3)"),
+    row("fhandle-lookup-enotdir", "pidfd.file_handle_pidns", S.FHANDLE, Ok(V.RET2), fails(ENOTDIR, V.RET3),
+        variant=PH["LOOKUP"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (lookup through the decoded pidfd: openat(fd, \"x\") ENOTDIR)"),
+    row("fhandle-at-handle-fid", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2),
+        Same(V.INO1, V.INO2), variant=PH["FID"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (AT_HANDLE_FID is accepted and decodes)"),
+    row("fhandle-at-handle-connectable", "pidfd.file_handle_pidns", S.FHANDLE, fails(EINVAL),
+        variant=PH["CONNECTABLE"], needs=(*FHANDLE, PRIVILEGED),
+        doc="kselftest pidfd_file_handle_test (AT_HANDLE_CONNECTABLE is rejected)"),
+)
+
+XATTR_ROWS: tuple[PidfdCase, ...] = (
+    row("xattr-set-get-list-remove", "pidfd.xattr", S.PIDFS, Eq(V.RET2, 0), Eq(V.XATTR_GET, 9),
+        Eq(V.XATTR_MATCH, 1), Eq(V.XATTR_LIST, 1), Eq(V.RET, 0), fails(ENODATA, V.XATTR_REMOVED),
+        variant=PF["XATTR"], needs=XATTR, doc="kselftest pidfd_xattr_test (set, get, list, remove)"),
+    row("bind-mount-same-inode", "pidfd.bind_mount", S.PIDFS, Ok(V.RET2), Eq(V.RET3, 0), Same(V.INO1, V.INO2),
+        Ok(V.REOPEN), Same(V.INO1, V.INO3), variant=PF["BIND_MOUNT"],
+        needs=(*PIDFD, PRIVILEGED, Feature("pidfd.bind_mount")),
+        doc="kselftest pidfd_bind_mount (open_tree + move_mount onto a file, the same inode through the mount); "
+        "done in a child's private mount namespace on its own tmpfs, so no mount outlives the row"),
+    row("xattr-persists-reopen", "pidfd.xattr", S.PIDFS, Eq(V.RET2, 0), Ok(V.RET3), Eq(V.XATTR_REOPEN, 9),
+        variant=PF["XATTR"], needs=XATTR,
+        doc="kselftest pidfd_xattr_test (the xattr is there after the pidfd is closed and pidfd_open'ed again on "
+        "the live process)"),
 )
 
 CREDS_MATCH = (Same(V.INFO_RUID, V.CH_RUID), Same(V.INFO_EUID, V.CH_EUID), Same(V.INFO_SUID, V.CH_SUID),
@@ -509,5 +546,5 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
-    *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
+    *XATTR_ROWS, *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
 )
