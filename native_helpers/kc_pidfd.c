@@ -165,6 +165,22 @@ static long p_info(int fd, unsigned size, struct kp_info *info, uint64_t mask)
 	return sc(ioctl(fd, KP_INFO_CMD(size), info));
 }
 
+/* PIDFD_GET_INFO with PIDFD_INFO_EXIT for an autoreaped task that has exited: its pidfd polls at
+ * exit, the exit information comes when the task is released a moment later, so ask again (bounded)
+ * until the kernel reports it. */
+static long p_info_released(int fd, struct kp_info *info, uint64_t mask, int ms)
+{
+	int64_t deadline = kc_now_ms() + ms;
+	long r;
+
+	for (;;) {
+		r = p_info(fd, 88, info, mask);
+		if (r != 0 || (info->mask & KP_INFO_EXIT) || kc_now_ms() >= deadline)
+			return r;
+		kc_sleep_ms(1);
+	}
+}
+
 static int kp_poll(int fd, int ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -2293,7 +2309,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 			break;
 		kp_close(&afd);
 		put(KC_PV_REVENTS, kp_poll(gfd, KP_T));
-		r = p_info(gfd, 88, &info, KP_INFO_EXIT);
+		r = p_info_released(gfd, &info, KP_INFO_EXIT, KP_T);
 		put(KC_PV_RET, r);
 		if (r == 0)
 			put(KC_PV_INFO_EXIT, info.exit_code);
@@ -2378,8 +2394,7 @@ static void kp_autoreap_subreaper(int code)
 	put(KC_PV_REVENTS, kp_poll(fd, KP_T));
 	put(KC_PV_PROC_GONE, kp_wait_gone(gc, KP_T));
 	put(KC_PV_WAIT, p_waitid(P_PID, gc, &si, WEXITED | WNOHANG | __WALL));
-	memset(&info, 0, sizeof(info));
-	r = p_info(fd, 88, &info, KP_INFO_EXIT);
+	r = p_info_released(fd, &info, KP_INFO_EXIT, KP_T);
 	put(KC_PV_RET2, r);
 	if (r == 0) {
 		put(KC_PV_INFO_MASK, (int64_t)info.mask);
@@ -2442,7 +2457,7 @@ static void sc_clone71(const struct kc_pfd_req *q)
 			sigpending(&pend);
 			put(KC_PV_SIGCHLD, sigismember(&pend, SIGCHLD));
 		}
-		r = p_info(k.pidfd, 88, &info, KP_INFO_EXIT);
+		r = p_info_released(k.pidfd, &info, KP_INFO_EXIT, KP_T);
 		put(KC_PV_RET2, r);
 		if (r == 0) {
 			put(KC_PV_INFO_MASK, (int64_t)info.mask);
@@ -2518,7 +2533,7 @@ static void sc_clone71(const struct kc_pfd_req *q)
 		}
 		kp_close(&k.pidfd);
 		put(KC_PV_REVENTS, kp_poll(obs, KP_T));
-		r = p_info(obs, 88, &info, KP_INFO_EXIT);
+		r = p_info_released(obs, &info, KP_INFO_EXIT, KP_T);
 		put(KC_PV_RET2, r);
 		if (r == 0) {
 			put(KC_PV_INFO_MASK, (int64_t)info.mask);
