@@ -388,9 +388,11 @@ XATTR_ROWS: tuple[PidfdCase, ...] = (
         variant=PF["XATTR"], needs=XATTR, doc="kselftest pidfd_xattr_test (set, get, list, remove)"),
     row("bind-mount-same-inode", "pidfd.bind_mount", S.PIDFS, Ok(V.RET2), Eq(V.RET3, 0), Same(V.INO1, V.INO2),
         Ok(V.REOPEN), Same(V.INO1, V.INO3), variant=PF["BIND_MOUNT"],
-        needs=(*PIDFD, PRIVILEGED, Feature("pidfd.bind_mount")),
+        needs=(*PIDFD, INIT_PRIVILEGED, Feature("pidfd.bind_mount")),
         doc="kselftest pidfd_bind_mount (open_tree + move_mount onto a file, the same inode through the mount); "
-        "done in a child's private mount namespace on its own tmpfs, so no mount outlives the row"),
+        "done in a child's private mount namespace on its own tmpfs, so no mount outlives the row. Root of the "
+        "initial user namespace: the reopen through the mount is a permission check against the pidfs inode's "
+        "owner, which a container's root may not have mapped (EACCES there, correctly)"),
     row("xattr-persists-reopen", "pidfd.xattr", S.PIDFS, Eq(V.RET2, 0), Ok(V.RET3), Eq(V.XATTR_REOPEN, 9),
         variant=PF["XATTR"], needs=XATTR,
         doc="kselftest pidfd_xattr_test (the xattr is there after the pidfd is closed and pidfd_open'ed again on "
