@@ -203,6 +203,17 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         pytest.fail(findings.message(), pytrace=False)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> Generator[None, None, None]:
+    """pytest's terminal reporter can fail to render a traceback entry that has no line number (a signal
+    that lands in generated code, Python 3.11): that must not end the session before the interruption
+    is reported, so its failure to draw the traceback is dropped."""
+    try:
+        return (yield)
+    except TypeError:
+        return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     timeout = float(item.config.getoption("--kc-timeout"))
