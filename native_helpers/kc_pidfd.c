@@ -613,16 +613,7 @@ static int kp_kid_main(void *p)
 		if (c == 'l')
 			syscall(SYS_exit, 0);
 		if (c == 's') {
-			struct sigaction sa;
-			sigset_t s;
-
-			memset(&sa, 0, sizeof(sa));
-			sa.sa_handler = SIG_DFL;
-			sigaction(SIGSEGV, &sa, NULL);
-			sigemptyset(&s);
-			sigaddset(&s, SIGSEGV);
-			sigprocmask(SIG_UNBLOCK, &s, NULL);
-			syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGSEGV);
+			kc_crash_segv();
 			return 126;
 		}
 		if (c == 'g') {

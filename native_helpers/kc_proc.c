@@ -374,3 +374,17 @@ int kc_wait_exited(int pid, int timeout_ms)
 		kc_pid_wait(pid, (int)(deadline - kc_now_ms()));
 	}
 }
+
+void kc_crash_segv(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGSEGV);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGSEGV);
+}

@@ -567,16 +567,7 @@ static void wk_owner_cmd(struct wk_owner *o, int cmd, int rep_w)
 		syscall(SYS_exit_group, 0);
 		break;
 	case 's': { /* a core dump */
-		struct sigaction sa;
-		sigset_t set;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		sigaction(SIGSEGV, &sa, NULL);
-		sigemptyset(&set);
-		sigaddset(&set, SIGSEGV);
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGSEGV);
+		kc_crash_segv();
 		a.ret = -EINTR;
 		break;
 	}

@@ -24,6 +24,10 @@ int64_t kc_parse_int(const char *s);
 /* Wait (bounded) until pid can be waited for with __WALL, without reaping it: 1 when it can. */
 int kc_wait_exited(int pid, int timeout_ms);
 
+/* Die of SIGSEGV now (default action restored, unblocked, sent to this thread): a core dump where
+ * the limits allow one.  Returns only if the signal could not be delivered. */
+void kc_crash_segv(void);
+
 #endif
 
 typedef int (*kc_fn)(void *);
@@ -73,5 +77,9 @@ int64_t kc_parse_int(const char *s);
 
 /* Wait (bounded) until pid can be waited for with __WALL, without reaping it: 1 when it can. */
 int kc_wait_exited(int pid, int timeout_ms);
+
+/* Die of SIGSEGV now (default action restored, unblocked, sent to this thread): a core dump where
+ * the limits allow one.  Returns only if the signal could not be delivered. */
+void kc_crash_segv(void);
 
 #endif
