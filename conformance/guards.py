@@ -11,6 +11,7 @@ changes it declares so, and globalstate.changing() restores it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -134,6 +135,12 @@ def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.
                 os.close(fd)
         if described:
             f.leaks.append(f"{len(described)} open fd(s): {', '.join(described)}")
+    # The server started during this case (the first scenario) has no "before" to compare with.
+    extra_server_fds = after.server_fds - before.server_fds if before.server_fds else frozenset()
+    if extra_server_fds:
+        f.leaks.append(f"{len(extra_server_fds)} open fd(s) in the process server (it is restarted)")
+        native.stop_server()
+        after = dataclasses.replace(after, server_fds=frozenset())
     extra_cgroups = after.cgroups - before.cgroups
     if extra_cgroups:
         f.leaks.append(f"cgroup(s) {', '.join(sorted(extra_cgroups))} under {after.cgroup_dir}")

@@ -21,9 +21,14 @@ the way out (padding, the helper's internal state).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import enum
 import errno as _errno
+import os
+import signal
+import socket
+import time
 import types
 import typing
 from collections.abc import Callable
@@ -193,14 +198,147 @@ def call(func: str, *args: object) -> int:
     return int(fn(*cargs))
 
 
-def call_out(func: str, out: type[R], *args: object) -> tuple[int, R]:
-    """Like call(), with a last parameter the helper fills: (its return value, that struct as ``out``)."""
+def call_out(func: str, out: type[R], *args: object, fds: tuple[int, ...] = ()) -> tuple[int, R]:
+    """Like call(), with a last parameter the helper fills: (its return value, that struct as ``out``).
+
+    A function the process server serves (a scenario that forks) runs there, with ``fds``, the fds of
+    this process its request refers to; the others, and every call when no server can run, run here."""
     fn = getattr(lib, func)
     ctypes = ffi.typeof(fn).args
     cargs = [_arg(t, a) for t, a in zip(ctypes[:-1], args, strict=True)]
     res = ffi.new(ctypes[-1])
-    rc = int(fn(*cargs, res))
+    server = _server_for(func, ctypes)
+    rc = server.call(func, cargs[0], res, fds) if server is not None else int(fn(*cargs, res))
     return rc, read(out, res)
+
+
+# --------------------------------------------------------------------------- the process server (kc_serve.h)
+
+SERVER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kconform-server")
+SERVER_TIMEOUT_MS = 300_000  # far beyond any scenario's own bound: a server that long silent is broken
+IN_PROCESS_ENV = "KCONFORM_IN_PROCESS"  # "1": run every scenario in this process (no server)
+
+
+class Server:
+    """The kconform-server of this process: spawned (not forked) once, so scenarios fork a small process."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        mine, theirs = _socketpair()
+        try:
+            high = os.dup(theirs) if theirs == 3 else theirs  # dup2 onto 3 must clear close-on-exec
+            self.pid = os.posix_spawn(
+                SERVER_PATH, [SERVER_PATH, str(self.owner)], dict(os.environ),
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                              (os.POSIX_SPAWN_DUP2, high, 3)],
+                setpgroup=0,  # a terminal's ^C is the runner's to handle, not the server's
+            )
+            if high != theirs:
+                os.close(high)
+        except BaseException:
+            os.close(mine)
+            raise
+        finally:
+            os.close(theirs)
+        self.sock = mine
+        self.fds = 0  # the server's fd count after its first answer (the guards compare against it)
+
+    def call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
+        rc = ffi.new("int32_t *")
+        carried = [fd for fd in fds if fd >= 3]
+        arr = ffi.new("int32_t[]", carried) if carried else ffi.NULL
+        err = int(lib.kc_serve_call(self.sock, func.encode(), req, ffi.sizeof(ffi.typeof(req).item), res,
+                                    ffi.sizeof(ffi.typeof(res).item), arr, len(carried), SERVER_TIMEOUT_MS, rc))
+        if err < 0:
+            stop_server()
+            raise OSError(-err, f"the process server did not answer {func}: {errno_name(-err)}")
+        return int(rc[0])
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the socket (the server leaves), kill it if it has not within the bound, reap it."""
+        os.close(self.sock)
+        deadline = time.monotonic() + timeout_s
+        killed = False
+        while True:
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            if time.monotonic() > deadline:
+                if killed:
+                    return
+                killed, deadline = True, time.monotonic() + timeout_s
+                os.kill(self.pid, signal.SIGKILL)
+            time.sleep(0.001)
+
+
+def _is_fd(value: int) -> bool:
+    """value names an open fd of this process (which the kernel would see, were the call made here)."""
+    if not 0 <= value < 1 << 31:
+        return False
+    try:
+        os.fstat(value)
+    except OSError:
+        return False
+    return True
+
+
+def _socketpair() -> tuple[int, int]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
+
+
+_SERVER: Server | None = None
+_SERVER_BROKEN: str | None = None  # why no server runs in this process (then scenarios run here)
+_SERVED: dict[str, bool] = {}
+
+
+def _server_for(func: str, ctypes: Any) -> Server | None:
+    global _SERVER, _SERVER_BROKEN
+    if func not in _SERVED:
+        _SERVED[func] = len(ctypes) == 2 and all(t.kind == "pointer" and t.item.kind == "struct" for t in ctypes) \
+            and bool(lib.kc_serve_known(func.encode(), ffi.sizeof(ctypes[0].item), ffi.sizeof(ctypes[1].item)))
+    if not _SERVED[func]:
+        return None
+    if _SERVER is not None and _SERVER.owner == os.getpid():
+        return _SERVER
+    if _SERVER is not None:  # a forked copy of this module: the server is the parent's
+        _SERVER = None
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        _SERVER_BROKEN = f"{IN_PROCESS_ENV}=1"
+    if _SERVER_BROKEN is not None:
+        return None
+    try:
+        _SERVER = Server()
+    except OSError as e:
+        _SERVER_BROKEN = f"{SERVER_PATH}: {e.strerror or e}"
+        return None
+    return _SERVER
+
+
+def server_process() -> tuple[int, int] | None:
+    """(pid, socket fd) of this process's server, when one runs: its children are the runner's."""
+    if _SERVER is None or _SERVER.owner != os.getpid():
+        return None
+    return _SERVER.pid, _SERVER.sock
+
+
+def server_mode() -> str:
+    """How scenarios run: "server" or "in-process (<why>)" (run metadata)."""
+    if _SERVER_BROKEN is not None:
+        return f"in-process ({_SERVER_BROKEN})"
+    return "server"
+
+
+@atexit.register
+def stop_server() -> None:
+    """Stop this process's server (it is started again by the next scenario)."""
+    global _SERVER
+    server, _SERVER = _SERVER, None
+    if server is not None and server.owner == os.getpid():
+        server.stop()
 
 
 def call_array(func: str, item: type[R], count: int, *args: object) -> tuple[int, tuple[R, ...]]:
@@ -445,7 +583,8 @@ def describe_status(status: int) -> str:
 
 def clone_scenario(req: CloneRequest) -> CloneResult:
     """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
-    rc, res = call_out("kc_clone_scenario", CloneResult, req)
+    cg = req.cgroup
+    rc, res = call_out("kc_clone_scenario", CloneResult, req, fds=(cg,) if isinstance(cg, int) and _is_fd(cg) else ())
     if rc < 0:
         raise OSError(-rc, f"cannot start the clone harness: {errno_name(-rc)}")
     return res

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel, privilege
+from conformance import globallock, globalstate, guardian, kernel, native, privilege
 from conformance.case import Case, judge_case
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
@@ -406,6 +406,7 @@ class RecordCollector:
         props["run.started"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
         props["run.duration_s"] = f"{time.time() - self.started:.3f}"
         props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
+        props["run.scenarios"] = native.server_mode()
         state = self.config.stash.get(_RUNSTATE, None)
         if state is not None:
             props.update(state.properties())

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from conformance import procfs
+from conformance import native, procfs
 
 PREFIX = "kconform-"  # every name kconform creates in a shared place starts with it
 TAG_ENV = "KCONFORM_TAG"  # set by a caller that wants the run's processes recognisable afterwards
@@ -142,6 +142,11 @@ def open_fds() -> frozenset[int]:
     return listed - {probe}
 
 
+def _harness_fds() -> set[int]:
+    server = native.server_process()
+    return HARNESS_FDS | {server[1]} if server is not None else HARNESS_FDS
+
+
 def _fd_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -151,8 +156,19 @@ def _fd_open(fd: int) -> bool:
 
 
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
+    """The runner's children and threads; the process server's children count as the runner's own."""
     threads = frozenset(int(t) for t in _ls("/proc/self/task"))
-    return procfs.children_of(os.getpid()), threads
+    children = procfs.children_of(os.getpid())
+    server = native.server_process()
+    if server is not None:
+        children = (children - {server[0]}) | procfs.children_of(server[0])
+    return children, threads
+
+
+def server_fds() -> frozenset[int]:
+    """The process server's open fds (empty when none runs): a scenario run there may leak one."""
+    server = native.server_process()
+    return frozenset(int(fd) for fd in _ls(f"/proc/{server[0]}/fd")) if server is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,7 @@ class RunnerState:
     threads: frozenset[int]
     fds: frozenset[int]
     cgroups: frozenset[str]  # this process's kconform-<pid>-* groups
+    server_fds: frozenset[int]  # the process server's
     mounts: frozenset[str]
     tainted: int
     cgroup_dir: str = ""
@@ -175,7 +192,7 @@ class RunnerState:
         last, proc.last = proc.last, None
         if last is None or last.pid != proc.pid:
             return cls.take()
-        return dataclasses.replace(last, fds=open_fds() - HARNESS_FDS)
+        return dataclasses.replace(last, fds=open_fds() - _harness_fds())
 
     def keep(self) -> None:
         """This is the state after a case, cleaned: the next case starts from it."""
@@ -190,9 +207,10 @@ class RunnerState:
             pid=proc.pid,
             children=children,
             threads=threads,
-            fds=open_fds() - HARNESS_FDS,
+            fds=open_fds() - _harness_fds(),
             cgroups=frozenset(n for n in _ls(proc.cgroup_dir) if n.startswith(mine)) if proc.cgroup_dir else
             frozenset(),
+            server_fds=server_fds(),
             mounts=proc.current_mounts(),
             tainted=read_tainted(),
             cgroup_dir=proc.cgroup_dir,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from cffi import FFI
 
@@ -44,6 +45,18 @@ def _rel(path: Path) -> str:
 
 HEADERS = sorted(HERE.glob("kc_*.h"))
 SOURCES = sorted(HERE.glob("kc_*.c"))
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+SERVER = "kconform-server"
+
+
+def build_server(compiler: Any, out_dir: str, temp_dir: str) -> str:
+    """Compile and link the server executable with a setuptools compiler: its path."""
+    objects = compiler.compile([_rel(s) for s in [*SOURCES, HERE / "server_main.c"]],
+                               output_dir=os.path.join(temp_dir, "server"), include_dirs=[_rel(HERE)],
+                               extra_postargs=CFLAGS)
+    compiler.link_executable(objects, SERVER, output_dir=out_dir)
+    return os.path.join(out_dir, SERVER)
+
 
 ffibuilder = FFI()
 ffibuilder.cdef("\n".join(cdef_from_header(h.read_text()) for h in HEADERS))
@@ -52,7 +65,7 @@ ffibuilder.set_source(
     "\n".join(f'#include "{h.name}"' for h in HEADERS),
     sources=[_rel(s) for s in SOURCES],
     include_dirs=[_rel(HERE)],
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+    extra_compile_args=CFLAGS,
 )
 
 if __name__ == "__main__":

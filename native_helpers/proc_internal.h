@@ -12,22 +12,6 @@
 #define KC_HAVE_RAW_CLONE 1
 #else
 #define KC_HAVE_RAW_CLONE 0
-/* Read a small file (/proc, /sys, cgroupfs) into buf, NUL-terminated: bytes read or -errno. */
-int kc_read_file(const char *path, char *buf, size_t cap);
-
-/* Write text to an existing file: 0 or -errno. */
-int kc_write_file(const char *path, const char *text);
-
-/* Leading decimal integer of s (blanks and a sign allowed). */
-int64_t kc_parse_int(const char *s);
-
-/* Wait (bounded) until pid can be waited for with __WALL, without reaping it: 1 when it can. */
-int kc_wait_exited(int pid, int timeout_ms);
-
-/* Die of SIGSEGV now (default action restored, unblocked, sent to this thread): a core dump where
- * the limits allow one.  Returns only if the signal could not be delivered. */
-void kc_crash_segv(void);
-
 #endif
 
 typedef int (*kc_fn)(void *);

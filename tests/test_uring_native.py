@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import probes, uring
+from conformance import probes, snapshot, uring
 from conformance.probes import State
 from conformance.uring import AT_FDCWD, RESOLVE_CACHED, HarnessError, OpenRequest, Setup, Via, WorkerKind
 
@@ -29,9 +29,8 @@ def _need(name: str) -> None:
 
 
 def _no_leftovers(threads_before: set[str]) -> None:
-    """No child of ours is left (all reaped) and no iou-* thread appeared here."""
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    """No child of ours (or of the process server) is left and no iou-* thread appeared here."""
+    assert snapshot.children_and_threads()[0] == frozenset()
     new = set(os.listdir("/proc/self/task")) - threads_before
     comms = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in new
              if os.path.exists(f"/proc/self/task/{t}/comm")]
