@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -370,6 +371,10 @@ static int kp_is_root(void)
 #define KID_NEWUSER_UTS 0x200 /* unshare(CLONE_NEWUSER|CLONE_NEWUTS) and set the hostname */
 #define KID_MOUNTS 0x400     /* count mounts (listmount) and entries of "/" */
 #define KID_DUMPABLE 0x800
+#define KID_NEWTIME 0x1000   /* unshare(CLONE_NEWTIME) and enter it (setns on time_for_children) */
+#define KID_COREDUMP 0x2000  /* dumpable, RLIMIT_CORE soft = hard, coredump_filter 0, cwd kp_core_dir */
+
+static char kp_core_dir[256];    /* the crashing kid's scratch directory (copied into it by the clone) */
 
 struct kp_rep {
 	int32_t magic, pid, tid2, ppid;
@@ -559,6 +564,26 @@ static int kp_kid_main(void *p)
 	if (k->cfg & KID_NEWUSER_UTS) {
 		if (unshare(CLONE_NEWUSER | CLONE_NEWUTS) < 0 || sethostname("kc-pidfd-uts", 12) < 0)
 			rep->setup_err = errno;
+	}
+	if (k->cfg & KID_NEWTIME) {
+		int tfd = -1;
+
+		if (unshare(CLONE_NEWTIME) < 0 ||
+		    (tfd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC)) < 0 ||
+		    setns(tfd, CLONE_NEWTIME) < 0)
+			rep->setup_err = errno;
+		if (tfd >= 0)
+			close(tfd);
+	}
+	if (k->cfg & KID_COREDUMP) {
+		struct rlimit rl;
+
+		if (prctl(PR_SET_DUMPABLE, 1) < 0 || getrlimit(RLIMIT_CORE, &rl) < 0)
+			rep->setup_err = errno;
+		rl.rlim_cur = rl.rlim_max;
+		if (!rep->setup_err && (setrlimit(RLIMIT_CORE, &rl) < 0 ||
+					kc_write_file("/proc/self/coredump_filter", "0") < 0 || chdir(kp_core_dir) < 0))
+			rep->setup_err = errno ? errno : EIO;
 	}
 	if (k->cfg & KID_THREAD) {
 		const size_t sz = 64 * 1024;
@@ -1730,6 +1755,227 @@ out:
 	kp_finish(&k);
 }
 
+/* --- setns through pidfds, namespace by namespace ------------------------ */
+
+#define KP_NS_N 11   /* kp_ns_names[1..10] */
+#define KP_ALL_NEW (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | \
+		    CLONE_NEWNET)
+
+/* The CLONE_NEW* flags in the order setns validates them after the user namespace. */
+static const struct { const char *name; int flag; } kp_ns_flags[] = {
+	{ "user", CLONE_NEWUSER }, { "mnt", CLONE_NEWNS }, { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
+	{ "ipc", CLONE_NEWIPC }, { "net", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+};
+
+static uint64_t kp_ns_tgt[KP_NS_N];  /* the target kid's namespace inodes (copied into the helper by the clone) */
+static int kp_pidfd2 = -1;           /* the second kid's pidfd (no_foul_play) */
+
+static void kp_ns_snap(int pid, uint64_t *ino)
+{
+	char path[96];
+
+	for (int i = 1; i < KP_NS_N; i++) {
+		if (pid > 0)
+			snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, kp_ns_names[i]);
+		else
+			snprintf(path, sizeof(path), "/proc/self/ns/%s", kp_ns_names[i]);
+		ino[i] = kp_ino(path);
+	}
+}
+
+/* Append to buf the names whose inode differs between a and b ("none" when none does); a name that moved to
+ * something other than the target's namespace is marked "(other)". */
+static void kp_ns_diff(char *buf, size_t cap, const uint64_t *a, const uint64_t *b)
+{
+	size_t n = strlen(buf), start = n;
+
+	for (int i = 1; i < KP_NS_N; i++) {
+		if (a[i] == b[i])
+			continue;
+		n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s%s", n > start ? " " : "", kp_ns_names[i],
+				      b[i] == kp_ns_tgt[i] ? "" : "(other)");
+	}
+	if (n == start)
+		snprintf(buf + n, n < cap ? cap - n : 0, "none");
+}
+
+static int kp_flag_known(int i)
+{
+	return kp_ns_flags[i].flag != CLONE_NEWTIME || kp_exists("/proc/self/ns/time%.0d%.0d", 0, 0);
+}
+
+static const char *kp_errname(long r)
+{
+	switch (-r) {
+	case 0: return "0";
+	case EPERM: return "EPERM";
+	case EINVAL: return "EINVAL";
+	case ESRCH: return "ESRCH";
+	case EUSERS: return "EUSERS";
+	case EBADF: return "EBADF";
+	default: return "other";
+	}
+}
+
+/* Helper: setns(pidfd, one flag at a time); one text line per flag naming what moved. */
+static int kp_setns_incr_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	uint64_t before[KP_NS_N], after[KP_NS_N];
+	char line[160];
+
+	memset(c->text, 0, sizeof(c->text));
+	kp_ns_snap(0, before);
+	for (size_t i = 0; i < sizeof(kp_ns_flags) / sizeof(kp_ns_flags[0]); i++) {
+		long r;
+
+		if (!kp_flag_known((int)i))
+			continue;
+		r = sc(setns(c->pidfd, kp_ns_flags[i].flag));
+		c->v[0]++;
+		if (r == 0)
+			c->v[1]++;
+		kp_ns_snap(0, after);
+		snprintf(line, sizeof(line), "%s: ", kp_ns_flags[i].name);
+		kp_ns_diff(line, sizeof(line), before, after);
+		if (r < 0)
+			snprintf(line + strlen(line), sizeof(line) - strlen(line), " (%s)", kp_errname(r));
+		strncat(line, "\n", sizeof(line) - strlen(line) - 1);
+		strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+		memcpy(before, after, sizeof(before));
+	}
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
+/* Helper: join kid 1's namespaces at once, then try kid 2's one by one and all at once. */
+static int kp_setns_foul_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	uint64_t start[KP_NS_N], joined[KP_NS_N], after[KP_NS_N];
+	char line[256] = "";
+	int all = 0;
+
+	memset(c->text, 0, sizeof(c->text));
+	kp_ns_snap(0, start);
+	for (size_t i = 0; i < sizeof(kp_ns_flags) / sizeof(kp_ns_flags[0]); i++)
+		if (kp_flag_known((int)i))
+			all |= kp_ns_flags[i].flag;
+	c->v[0] = sc(setns(c->pidfd, all));
+	kp_ns_snap(0, joined);
+	snprintf(line, sizeof(line), "joined: ");
+	kp_ns_diff(line, sizeof(line), start, joined);
+	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	strncat(c->text, "\nrefused:", sizeof(c->text) - strlen(c->text) - 1);
+	for (size_t i = 0; i < sizeof(kp_ns_flags) / sizeof(kp_ns_flags[0]); i++) {
+		long r;
+
+		if (!kp_flag_known((int)i))
+			continue;
+		r = sc(setns(kp_pidfd2, kp_ns_flags[i].flag));
+		c->v[1]++;
+		if (r == -EPERM)
+			c->v[2]++;
+		snprintf(line, sizeof(line), " %s=%s", kp_ns_flags[i].name, kp_errname(r));
+		strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	}
+	c->v[3] = sc(setns(kp_pidfd2, all));
+	kp_ns_snap(0, after);
+	/* what moved since the join (kp_ns_tgt is kid 1's: anything that moved is "(other)") */
+	snprintf(line, sizeof(line), "\nchanged: ");
+	kp_ns_diff(line, sizeof(line), joined, after);
+	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	strncat(c->text, "\n", sizeof(c->text) - strlen(c->text) - 1);
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
+/* Helper: join the kid's user namespace, then setns(pidfd, c->arg) (refused), then CLONE_NEWUTS alone. */
+static int kp_setns_mixed_main(void *p)
+{
+	struct kp_fn_ctx *c = p;
+	uint64_t joined[KP_NS_N], after[KP_NS_N];
+	char line[160];
+
+	memset(c->text, 0, sizeof(c->text));
+	c->v[0] = sc(setns(c->pidfd, CLONE_NEWUSER));
+	kp_ns_snap(0, joined);
+	c->v[1] = sc(setns(c->pidfd, c->arg));
+	kp_ns_snap(0, after);
+	snprintf(line, sizeof(line), "changed: ");
+	kp_ns_diff(line, sizeof(line), joined, after);
+	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	c->v[2] = sc(setns(c->pidfd, CLONE_NEWUTS));
+	kp_ns_snap(0, after);
+	snprintf(line, sizeof(line), "\nalone: ");
+	kp_ns_diff(line, sizeof(line), joined, after);
+	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	strncat(c->text, "\n", sizeof(c->text) - strlen(c->text) - 1);
+	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
+	return 0;
+}
+
+/* A kid in a new namespace of every kind (its own user namespace; time too where it exists). */
+static int kp_start_ns_kid(struct kp_kid *k)
+{
+	kp_kid_init(k, kp_exists("/proc/self/ns/time%.0d%.0d", 0, 0) ? KID_NEWTIME : 0, 0);
+	return kp_start_clone(k, KP_ALL_NEW);
+}
+
+static void sc_setns_more(const struct kc_pfd_req *q)
+{
+	struct kp_kid k, k2;
+	struct kp_fn_ctx c;
+	int fd = -1, fd2 = -1;
+	kc_fn fn = q->variant == KC_PN_INCREMENTAL ? kp_setns_incr_main :
+		   q->variant == KC_PN_NO_FOUL_PLAY ? kp_setns_foul_main : kp_setns_mixed_main;
+
+	kp_kid_init(&k, KID_NEWUSER_UTS, 0);
+	kp_kid_init(&k2, 0, 0);
+	memset(&c, 0, sizeof(c));
+	if ((q->variant == KC_PN_MIXED ? kp_start(&k) : kp_start_ns_kid(&k)) < 0)
+		goto out;
+	if (q->variant == KC_PN_NO_FOUL_PLAY && kp_start_ns_kid(&k2) < 0)
+		goto out;
+	fd = (int)p_open(k.pid, 0);
+	if (fd < 0) {
+		setup_fail("pidfd_open", -fd);
+		goto out;
+	}
+	if (q->variant == KC_PN_NO_FOUL_PLAY) {
+		fd2 = (int)p_open(k2.pid, 0);
+		if (fd2 < 0) {
+			setup_fail("pidfd_open", -fd2);
+			goto out;
+		}
+	}
+	kp_ns_snap(k.pid, kp_ns_tgt);
+	kp_pidfd2 = fd2;
+	c.pidfd = fd;
+	c.arg = (int)q->flags;
+	if (kp_run_fn(0, fn, &c) < 0)
+		goto out;
+	put(KC_PV_RET, c.v[0]);
+	if (q->variant == KC_PN_INCREMENTAL) {
+		put(KC_PV_ROUNDS, c.v[0]);
+		put(KC_PV_RET2, c.v[1]);
+	} else if (q->variant == KC_PN_NO_FOUL_PLAY) {
+		put(KC_PV_ROUNDS, c.v[1]);
+		put(KC_PV_RET2, c.v[2]);
+		put(KC_PV_RET3, c.v[3]);
+	} else {
+		put(KC_PV_RET2, c.v[1]);
+		put(KC_PV_RET3, c.v[2]);
+	}
+	text_add(c.text);
+out:
+	kp_close(&fd);
+	kp_close(&fd2);
+	kp_pidfd2 = -1;
+	kp_finish(&k);
+	kp_finish(&k2);
+}
+
 static int kp_setns_main(void *p)
 {
 	struct kp_fn_ctx *c = p;
@@ -1751,6 +1997,10 @@ static void sc_setns(const struct kc_pfd_req *q)
 	int fd = -1, cfg = 0, flags = 0;
 	char path[96];
 
+	if (q->variant >= KC_PN_NO_FOUL_PLAY) {
+		sc_setns_more(q);
+		return;
+	}
 	if (q->variant == KC_PN_UTS)
 		cfg = KID_NEWUTS, flags = CLONE_NEWUTS;
 	else if (q->variant == KC_PN_USER_UTS)
@@ -1925,6 +2175,128 @@ static int kp_pidns_exit_main(void *p)
 	return 0;
 }
 
+/* The kid's second thread execs /bin/sh (after the leader thread exited, with arg 1); wait until the exec is
+ * done (the process's comm is "sh").  1 when it is. */
+static int kp_thread_exec(struct kp_kid *k, int leader_first)
+{
+	int64_t deadline = kc_now_ms() + KP_T;
+	char path[64], buf[64] = "";
+
+	if (leader_first) {
+		kp_cmd(k, 'l');
+		if (!kp_thread_gone(k->pid, k->pid, KP_T))
+			return 0;
+	}
+	kp_tcmd(k, 'e');
+	snprintf(path, sizeof(path), "/proc/%d/comm", k->pid);
+	while (kc_now_ms() < deadline) {
+		if (kc_read_file(path, buf, sizeof(buf)) > 0 && !strncmp(buf, "sh\n", 3))
+			break;
+		kc_sleep_ms(2);
+	}
+	return strncmp(buf, "sh\n", 3) == 0;
+}
+
+/* A non-leader thread execs: what the pidfds of the exec'ing thread, of the process and of the leader
+ * thread report. */
+static void kp_info_exec(const struct kc_pfd_req *q, struct kp_kid *k, int gfd)
+{
+	struct kp_info info;
+	int tfd = -1, lfd = -1, st = 0;
+	long r;
+
+	tfd = (int)p_open(k->tid2, KP_PIDFD_THREAD);
+	lfd = (int)p_open(k->pid, KP_PIDFD_THREAD);
+	if (tfd < 0 || lfd < 0) {
+		setup_fail("pidfd_open(PIDFD_THREAD)", tfd < 0 ? -tfd : -lfd);
+		goto out;
+	}
+	put(KC_PV_RET2, kp_thread_exec(k, q->arg & 1));
+	kc_sleep_ms(50);
+	if (q->variant == KC_PI_EXEC_THREAD) {
+		/* the thread's struct pid now belongs to the replaced leader, which was released */
+		put(KC_PV_REVENTS, kp_poll(tfd, KP_T));
+		r = p_info(tfd, 88, &info, KP_INFO_EXIT);
+		put(KC_PV_RET, r);
+		if (r == 0)
+			kp_put_info(&info);
+		goto out;
+	}
+	put(KC_PV_REVENTS_EARLY, kp_poll(lfd, 0));
+	r = p_info(gfd, 88, &info, KP_INFO_EXIT);
+	put(KC_PV_RET, r);
+	if (r == 0)
+		kp_put_info(&info);
+	p_send(gfd, SIGKILL, NULL, 0);
+	put(KC_PV_REVENTS, kp_poll(lfd, KP_T));
+	if (kc_reap_bounded(k->pid, KP_T, &st) == 0)
+		put(KC_PV_STATUS, st);
+	k->pid = -1;
+	r = p_info(gfd, 88, &info, KP_INFO_EXIT);
+	put(KC_PV_RET3, r < 0 ? r : (int64_t)info.mask);
+	if (r == 0)
+		put(KC_PV_INFO_EXIT, info.exit_code);
+out:
+	kp_close(&tfd);
+	kp_close(&lfd);
+}
+
+/* Remove the core scratch directory and what the crash left in it: the number of entries, or -errno. */
+static int kp_core_dir_remove(void)
+{
+	int dfd, n = 0, err = 0;
+	char buf[4096];
+	long got;
+
+	if (!kp_core_dir[0])
+		return 0;
+	dfd = open(kp_core_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return -errno;
+	while ((got = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < got;) {
+			unsigned short reclen = *(unsigned short *)(buf + off + 16);
+			const char *name = buf + off + 19;
+
+			if (strcmp(name, ".") && strcmp(name, "..")) {
+				n++;
+				if (unlinkat(dfd, name, 0) < 0 && !err)
+					err = errno;
+			}
+			off += reclen;
+		}
+	}
+	close(dfd);
+	if (rmdir(kp_core_dir) < 0 && !err)
+		err = errno;
+	kp_core_dir[0] = 0;
+	return err ? -err : n;
+}
+
+/* A dumpable kid crashes in its scratch directory: PIDFD_INFO_COREDUMP before and after, the core file. */
+static void kp_info_core_dumped(struct kp_kid *k, int fd)
+{
+	struct kp_info info;
+	int st = 0;
+	long r = p_info(fd, 88, &info, KP_INFO_COREDUMP);
+
+	put(KC_PV_RET, r);
+	if (r == 0)
+		kp_put_info(&info);
+	kp_cmd(k, 's');
+	kc_wait_exited(k->pid, 10000);
+	if (kc_reap_bounded(k->pid, KP_T, &st) == 0)
+		put(KC_PV_STATUS, st);
+	k->pid = -1;
+	r = p_info(fd, 88, &info, KP_INFO_EXIT | KP_INFO_COREDUMP);
+	put(KC_PV_RET2, r);
+	if (r == 0) {
+		put(KC_PV_RET3, (int64_t)info.mask);
+		put(KC_PV_INFO_EXIT, info.exit_code);
+		put(KC_PV_CORE_MASK_AFTER, info.coredump_mask);
+	}
+}
+
 static void sc_info(const struct kc_pfd_req *q)
 {
 	struct kp_kid k;
@@ -1940,7 +2312,21 @@ static void sc_info(const struct kc_pfd_req *q)
 		cfg = KID_NONDUMPABLE;
 	else if (v == KC_PI_CORE_LIVE)
 		cfg = KID_DUMPABLE;
+	else if (v == KC_PI_EXEC_THREAD || v == KC_PI_EXEC_LEADER)
+		cfg = KID_THREAD;
+	else if (v == KC_PI_CORE_DUMPED)
+		cfg = KID_COREDUMP;
 	kp_kid_init(&k, cfg, v == KC_PI_EXIT ? q->arg : 0);
+	if (v == KC_PI_CORE_DUMPED) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(kp_core_dir, sizeof(kp_core_dir), "%s/kc-pidfd-core-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(kp_core_dir)) {
+			kp_core_dir[0] = 0;
+			setup_fail("mkdtemp for the core dump", errno);
+			goto out;
+		}
+	}
 	if (v == KC_PI_NOT_PIDFD) {
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		put(KC_PV_RET, p_info(fd, 88, &info, 0));
@@ -2079,11 +2465,26 @@ static void sc_info(const struct kc_pfd_req *q)
 		if (r == 0)
 			kp_put_info(&info);
 		break;
+	case KC_PI_EXEC_THREAD:
+	case KC_PI_EXEC_LEADER:
+		kp_info_exec(q, &k, fd);
+		break;
+	case KC_PI_CORE_DUMPED:
+		kp_info_core_dumped(&k, fd);
+		break;
 	}
 out:
 	if (fd >= 0)
 		close(fd);
 	kp_finish(&k);
+	if (v == KC_PI_CORE_DUMPED) {
+		int n = kp_core_dir_remove();
+
+		if (n < 0)
+			setup_fail("removing the core scratch directory", -n);
+		else
+			put(KC_PV_ROOT_ENTRIES, n);
+	}
 }
 
 static void sc_thread(const struct kc_pfd_req *q)

@@ -124,6 +124,9 @@
 #define KC_PN_BAD_FLAGS 3
 #define KC_PN_EXITED 4        /* setns(pidfd of a reaped child, CLONE_NEWUTS) */
 #define KC_PN_NOT_NSFD 5      /* setns(memfd, 0) */
+#define KC_PN_NO_FOUL_PLAY 6  /* kids 1, 2 in new namespaces (own user ns each): join kid 1's, then try kid 2's */
+#define KC_PN_INCREMENTAL 7   /* setns(pidfd, one CLONE_NEW* at a time) into such a kid, user first */
+#define KC_PN_MIXED 8         /* join a user+uts kid's user ns, setns(pidfd, req.flags), then CLONE_NEWUTS alone */
 
 /* KC_PS_FHANDLE */
 #define KC_PH_LIVE 0
@@ -154,6 +157,9 @@
 #define KC_PI_THREAD 13       /* thread pidfd of the non-leader */
 #define KC_PI_UNKNOWN_MASK 14
 #define KC_PI_EXIT_PIDNS 15   /* arg exit code: a reaper inside a new pid namespace asks for its child */
+#define KC_PI_EXEC_THREAD 16  /* a non-leader execs /bin/sh: its own thread pidfd; arg 1: the leader exits first */
+#define KC_PI_EXEC_LEADER 17  /* the same: the process pidfd and the leader's thread pidfd, then SIGKILL, reap */
+#define KC_PI_CORE_DUMPED 18  /* a dumpable kid crashes with a core written (see sc_info) */
 
 /* KC_PS_THREAD */
 #define KC_PTH_THREAD_EXIT 0  /* the non-leader exits: its pidfd polls, the tgid pidfd does not */

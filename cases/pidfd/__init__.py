@@ -194,6 +194,14 @@ FAMILY = Family(
            "before)", "7.0", "ab89060fbc92", "pidfd.info"),
         _b("pidfd.info_coredump", "PIDFD_INFO_COREDUMP reports how a process would dump (USER for a dumpable one, "
            "SKIP for a non-dumpable one that crashed)", "6.16", "1d8db6fd698d", "pidfd.info_coredump"),
+        _b("pidfd.info_coredump_file", "a child that crashes with a core written to a file (plain core_pattern) "
+           "shows the core flag in its wait status and in PIDFD_INFO_EXIT; PIDFD_COREDUMPED is recorded only for "
+           "a dump to a coredump socket, so coredump_mask stays 0 after a dump to a file", "6.16", "1d8db6fd698d",
+           "pidfd.info_coredump"),
+        _b("pidfd.info_exec", "when a non-leader thread execs it takes over the leader's struct pid: the exec'ing "
+           "thread's own thread pidfd reports the replaced leader's clean exit (POLLHUP, PIDFD_INFO_EXIT exit 0, no "
+           "credentials), the process pidfd keeps naming the live process, and the leader's thread pidfd is not "
+           "notified until the new process ends", "6.15", "7477d7dce48a", "pidfd.info_exit"),
         _b("pidfd.info_supported", "PIDFD_INFO_SUPPORTED_MASK returns the mask bits the kernel knows", "6.19", "",
            "pidfd.info_supported"),
         _b("pidfd.thread", "a PIDFD_THREAD pidfd polls when its thread exits while the group lives; a leader's "

@@ -7,7 +7,9 @@ checks each row covers are named in the row's doc (kselftest pidfd/*.c, LTP).
 
 from __future__ import annotations
 
+import resource
 from dataclasses import dataclass
+from pathlib import Path
 
 from conformance.case import Check, OldModel
 from conformance.native import PidfdResult
@@ -32,6 +34,9 @@ from .model import (
     CLD_EXITED,
     CLD_KILLED,
     CLD_STOPPED,
+    CLONE_NEWNET,
+    CLONE_NEWUTS,
+    CLONE_VM,
     COREDUMP_SKIP,
     COREDUMP_USER,
     EACCES,
@@ -68,6 +73,7 @@ from .model import (
     SIGKILL,
     SIGSEGV,
     SIGUSR1,
+    WCOREFLAG,
     Bits,
     Eq,
     Exited,
@@ -117,12 +123,13 @@ PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_
                                 "NOT_PIDFD", "KILLED")}
 PF = {n: K(f"PF_{n}") for n in ("INO", "STATFS", "READLINK", "FDINFO", "FDINFO_REAPED", "FDINFO_NESTED",
                                 "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT", "XATTR", "BIND_MOUNT")}
-PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS", "EXITED", "NOT_NSFD")}
+PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS", "EXITED", "NOT_NSFD", "NO_FOUL_PLAY",
+                                "INCREMENTAL", "MIXED")}
 PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG", "CHILD_PIDNS", "FOREIGN_PIDNS",
                                 "LOOKUP", "FID", "CONNECTABLE")}
 PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
                                 "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK",
-                                "EXIT_PIDNS")}
+                                "EXIT_PIDNS", "EXEC_THREAD", "EXEC_LEADER", "CORE_DUMPED")}
 PTH = {n: K(f"PTH_{n}") for n in ("THREAD_EXIT", "LEADER_EXIT")}
 WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST", "VHOST_KTHREAD")}
 WO = {n: K(f"WO_{n}") for n in ("OPEN", "INFO", "SIGNAL", "CLOSE", "AUTOKILL_FLAG")}
@@ -342,6 +349,43 @@ SETNS_ROWS: tuple[PidfdCase, ...] = (
         doc="kselftest pidfd_setns_test (setns_einval: a memfd)"),
 )
 
+USERNS = (*PIDFD, Feature("userns"))
+TIMENS = PathExists("/proc/self/ns/time", "time namespaces")
+ALL_NS = "cgroup ipc mnt net pid_for_children time time_for_children user uts"
+INCREMENTAL = (("user", "user"), ("mnt", "mnt"), ("pid", "pid_for_children"), ("uts", "uts"), ("ipc", "ipc"),
+               ("net", "net"), ("cgroup", "cgroup"), ("time", "time time_for_children"))
+SETNS_DOC = ("the target kids are created with CLONE_NEWUSER|NEWNS|NEWCGROUP|NEWIPC|NEWUTS|NEWPID|NEWNET and enter a "
+             "new time namespace; the setns calls run in a throw-away helper process, and every /proc/self/ns/* inode "
+             "of the helper is compared before and after each call (a name that moved elsewhere than the target's "
+             "namespace is shown as name(other))")
+
+SETNS_MORE_ROWS: tuple[PidfdCase, ...] = (
+    row("setns-no-foul-play", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Text(key="joined", value=ALL_NS),
+        Eq(V.ROUNDS, 8), Eq(V.RET2, 8), fails(EPERM, V.RET3), Text(key="changed", value="none"),
+        variant=PN["NO_FOUL_PLAY"], needs=(*USERNS, TIMENS),
+        doc="kselftest pidfd_setns_test (no_foul_play): join every namespace of kid 1 at once, then each "
+        "CLONE_NEW* flag of kid 2 (a sibling user namespace: no capability there, whoever the caller is) and all "
+        "of them together are EPERM, and none of the caller's namespaces moves; " + SETNS_DOC),
+    row("setns-incremental", "pidfd.setns", S.SETNS, Eq(V.ROUNDS, 8), Eq(V.RET2, 8),
+        *(Text(key=flag, value=moved) for flag, moved in INCREMENTAL), variant=PN["INCREMENTAL"],
+        needs=(*USERNS, TIMENS),
+        doc="kselftest pidfd_setns_test (pidfd_incremental_setns): setns(pidfd, one flag) for user, mnt, pid, uts, "
+        "ipc, net, cgroup, time in turn; each moves exactly its namespace to the target's (CLONE_NEWPID: "
+        "pid_for_children, the caller's own pid namespace stays; CLONE_NEWTIME: time and time_for_children); "
+        + SETNS_DOC),
+    row("setns-mixed-flags-atomic", "pidfd.setns", S.SETNS, Eq(V.RET, 0), fails(EPERM, V.RET2),
+        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN["MIXED"],
+        flags=CLONE_NEWUTS | CLONE_NEWNET, needs=USERNS,
+        doc="setns is all or nothing: inside the kid's user namespace (joined first), CLONE_NEWUTS|CLONE_NEWNET is "
+        "EPERM (the kid's net namespace is the initial one, owned by the initial user namespace) and the uts "
+        "namespace, which alone is joinable (the last call), does not move either"),
+    row("setns-namespace-and-other-flag", "pidfd.setns", S.SETNS, Eq(V.RET, 0), fails(EINVAL, V.RET2),
+        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN["MIXED"],
+        flags=CLONE_NEWUTS | CLONE_VM, needs=USERNS,
+        doc="kselftest pidfd_setns_test (invalid_flags: a namespace flag with a non-namespace one): EINVAL, nothing "
+        "moves, the uts namespace alone is joinable"),
+)
+
 NS_ROWS: tuple[PidfdCase, ...] = tuple(
     row(f"ns-ioctl-{name.replace('_', '-')}", "pidfd.ns_ioctl", S.NSIOCTL, Ok(), Same(V.NS_IOCTL, V.NS_PROC),
         variant=i + 1, needs=(*NS_IOCTL, PathExists(f"/proc/self/ns/{name}", f"the {name} namespace")),
@@ -464,6 +508,77 @@ INFO_ROWS: tuple[PidfdCase, ...] = (
         needs=(*INFO, Feature("pidfd.info_supported"))),
 )
 
+EXEC_NEEDS = (*INFO_EXIT_NEEDS, Feature("pidfd.thread"), SH)
+EXEC_DOC = ("kselftest pidfd_info_test (thread_group_exec_thread; with the leader gone first: thread_group_exec): "
+            "the kid's second thread execs /bin/sh and takes over the leader's struct pid (de_thread exchanges the "
+            "pids), so the replaced leader is released under the exec'ing thread's tid")
+
+
+def _exec_thread(id: str, leader_gone: int) -> PidfdCase:
+    return row(id, "pidfd.info_exec", S.INFO, Eq(V.RET2, 1), Bits(V.REVENTS, POLLIN | POLLHUP), Eq(V.RET, 0),
+               Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS), Exited(V.INFO_EXIT, 0), variant=PI["EXEC_THREAD"],
+               arg=leader_gone, needs=EXEC_NEEDS,
+               doc=EXEC_DOC + ": the exec'ing thread's own thread pidfd polls POLLIN|POLLHUP and PIDFD_INFO_EXIT "
+               "reports a clean exit (exit 0: the zapped or already exited leader), no credentials")
+
+
+def _exec_leader(id: str, leader_gone: int) -> PidfdCase:
+    return row(id, "pidfd.info_exec", S.INFO, Eq(V.RET2, 1), NOT_READABLE, Eq(V.RET, 0),
+               Bits(V.INFO_MASK, INFO_CREDS, INFO_EXIT), Same(V.INFO_PID, V.CHILD_PID),
+               Bits(V.REVENTS, POLLIN, POLLHUP), Exited(V.STATUS, signal=SIGKILL), Bits(V.RET3, INFO_EXIT, INFO_CREDS),
+               Exited(V.INFO_EXIT, signal=SIGKILL),
+               variant=PI["EXEC_LEADER"], arg=leader_gone, needs=EXEC_NEEDS,
+               doc=EXEC_DOC + ": the leader's thread pidfd gets no notification (revents_early), the process pidfd "
+               "names the live exec'd process (credentials, no exit, pid = tgid); after SIGKILL the leader's thread "
+               "pidfd polls POLLIN without POLLHUP until the reap, then the process pidfd reports SIGKILL")
+
+
+EXEC_ROWS: tuple[PidfdCase, ...] = (
+    _exec_thread("info-exec-subthread-own-pidfd", 0),
+    _exec_thread("info-exec-subthread-own-pidfd-leader-gone", 1),
+    _exec_leader("info-exec-subthread-process-pidfd", 0),
+    _exec_leader("info-exec-subthread-process-pidfd-leader-gone", 1),
+)
+
+
+@dataclass(frozen=True)
+class CoreFileDump:
+    """A crash writes a core file into its working directory: core_pattern is a plain file name (no '/', no
+    pipe, no socket) and the RLIMIT_CORE hard limit lets the crashing child raise its soft limit."""
+
+    def unmet(self) -> str | None:
+        try:
+            pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        except OSError as e:
+            return f"core_pattern unreadable ({e.strerror})"
+        if pattern.startswith("|"):
+            return f"core_pattern is a pipe to a crash handler ({pattern.split()[0][1:]})"
+        if pattern.startswith("@"):
+            return f"core_pattern is a coredump socket ({pattern})"
+        if not pattern:
+            return "core_pattern is empty: no core file is written"
+        if "/" in pattern:
+            return f"core_pattern is a path ({pattern}): the core would land outside the row's scratch directory"
+        hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+        if hard != resource.RLIM_INFINITY and hard < 16 << 20:
+            return f"the RLIMIT_CORE hard limit is {hard} bytes: too small to raise the soft limit for a core file"
+        return None
+
+
+CORE_DUMPED_ROWS: tuple[PidfdCase, ...] = (
+    row("info-coredump-crash-dumped", "pidfd.info_coredump_file", S.INFO, Eq(V.RET, 0),
+        Eq(V.INFO_CORE_MASK, COREDUMP_USER), Exited(V.STATUS, signal=SIGSEGV), Bits(V.STATUS, WCOREFLAG),
+        Eq(V.ROOT_ENTRIES, 1), Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT), Exited(V.INFO_EXIT, signal=SIGSEGV),
+        Bits(V.INFO_EXIT, WCOREFLAG), Eq(V.CORE_MASK_AFTER, 0), variant=PI["CORE_DUMPED"],
+        needs=(*INFO_EXIT_NEEDS, Feature("pidfd.info_coredump"), CoreFileDump()),
+        doc="a dumpable child raises RLIMIT_CORE to its hard limit, sets coredump_filter 0 (a small core), "
+        "enters a private scratch directory (removed afterwards with the core) and crashes: the core file is "
+        "written (root_entries), the wait status and PIDFD_INFO_EXIT carry the core flag; the pidfs coredump "
+        "record (PIDFD_COREDUMPED) is made only for a dump to a coredump socket (pidfs_coredump() is called from "
+        "the socket path alone), so after a dump to a file coredump_mask stays 0 (6.18.44, 7.3.4). kernel.core_pattern "
+        "is never changed: the row runs only where it is a plain file name"),
+)
+
 THREAD_ROWS: tuple[PidfdCase, ...] = (
     row("thread-pidfd-polls-on-thread-exit", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), NOT_READABLE,
         Bits(V.REVENTS, POLLIN), Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH["THREAD_EXIT"],
@@ -547,6 +662,7 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 )
 
 CASES: tuple[PidfdCase, ...] = (
-    *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *NS_ROWS, *FHANDLE_ROWS,
-    *XATTR_ROWS, *INFO_ROWS, *THREAD_ROWS, *WORKER_ROWS, *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
+    *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *SETNS_MORE_ROWS, *NS_ROWS,
+    *FHANDLE_ROWS, *XATTR_ROWS, *INFO_ROWS, *EXEC_ROWS, *CORE_DUMPED_ROWS, *THREAD_ROWS, *WORKER_ROWS,
+    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
 )
