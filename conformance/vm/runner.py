@@ -88,6 +88,8 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
         f"export KCONFORM_KERNEL_CONFIG={shlex.quote(str(config))}" if config else "",
         "export KCONFORM_LABEL_NAMES_KERNEL=1",
+        # Scenarios in the runner itself rather than the process server (comparisons, debugging).
+        "export KCONFORM_IN_PROCESS=1" if os.environ.get("KCONFORM_IN_PROCESS") == "1" else "",
         f"cd {shlex.quote(str(outdir))}",
         " ".join(shlex.quote(a) for a in args) + " > guest-stdout.txt 2>&1",
         "",
