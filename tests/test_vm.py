@@ -12,6 +12,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -421,3 +422,34 @@ def test_build_tree_modules_installed_into_the_cache(tmp_path: Path, monkeypatch
     k = kernels.resolve(str(tree))
     assert k.modules is not None and (k.modules / "modules.dep").exists()
     assert k.modules.is_relative_to(tmp_path / "cache" / "tree-modules" / k.digest)
+
+
+def test_guest_bytecode_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host compiles kconform's modules (plain and assert-rewritten) and the pytest plugins'
+    (rewritten) into one archive for the guest's overlay; unchanged sources reuse it."""
+    from conformance.vm import initramfs, pycache
+
+    first = pycache.archive(tmp_path)
+    assert first is not None and first.parent == tmp_path
+    assert pycache.archive(tmp_path) == first
+    listing = subprocess.run([str(initramfs.busybox_path()), "cpio", "-t"], stdin=first.open("rb"),
+                             capture_output=True, text=True, check=True).stdout.split()
+    import conformance
+
+    core = Path(conformance.__file__).parent
+    base = f"{str(core).lstrip('/')}/__pycache__/plugin.{sys.implementation.cache_tag}"
+    assert f"{base}.pyc" in listing and any(n.startswith(f"{base}-pytest-") for n in listing)
+    assert all("/__pycache__/" in n or n.endswith("/__pycache__") for n in listing)
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
+    img = tmp_path / "k.elf"
+    img.write_bytes(_elf(pvh=True))
+    cmd = backends.QemuDirect(X86_64).command(
+        Kernel("k", img, None, "r", None, "0" * 16), backends.VmConfig(), Path("/out"), Path("/i.cpio"), None, first)
+    assert f"kc.pyc={first}" in cmd[-1]
+
+
+def test_run_does_not_import_the_other_commands() -> None:
+    code = ("import sys; from conformance.cli import main; main.build_parser('run');"
+            "print(sorted(m for m in ('conformance.vm.cli', 'conformance.report.cli') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

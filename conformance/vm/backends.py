@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conformance.vm import images, initramfs
+from conformance.vm import images, initramfs, pycache
 from conformance.vm.arch import Arch, host_arch
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import Kernel, cache_dir
@@ -112,10 +112,13 @@ class QemuDirect:
             raise KernelSpecError(f"{self.arch.qemu} not found (apt-get install {self.arch.qemu_package})")
         initramfs.busybox_path()
 
-    def command(self, kernel: Kernel, cfg: VmConfig, outdir: Path, initrd: Path, disk: Path | None) -> list[str]:
+    def command(self, kernel: Kernel, cfg: VmConfig, outdir: Path, initrd: Path, disk: Path | None,
+                pyc: Path | None = None) -> list[str]:
         append = f"{cmdline(self.arch)} kc.out={outdir} kc.msize=512000 kc.cache=loose"
         if cfg.inject_panic:
             append += " kc.panic=1"
+        if pyc is not None and pyc.is_absolute() and not any(c.isspace() for c in str(pyc)):
+            append += f" kc.pyc={pyc}"  # unpacked by the guest's init into its overlay
         drive: list[str] = []
         if disk is not None:
             append += " kc.disk=1"
@@ -134,7 +137,8 @@ class QemuDirect:
     def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
         initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
         disk = scratch_disk(cache_dir() / "scratch" / f"{kernel.label}-{os.getpid()}.img")
-        return Launch(self.command(kernel, cfg, outdir, initrd, disk), False, [disk] if disk else [])
+        pyc = pycache.archive()
+        return Launch(self.command(kernel, cfg, outdir, initrd, disk, pyc), False, [disk] if disk else [])
 
 
 # --------------------------------------------------------------------------- virtme-ng

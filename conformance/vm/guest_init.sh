@@ -15,9 +15,10 @@ load() { for m in $(cat /mods/$1.order); do insmod /mods/$m 2>/dev/null || t "in
 load root
 # The other groups share no module with each other: load them while the root is mounted.
 load disk & DISKJOB=$!
-MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0; DISK=0
+MS=512000; CACHE=loose; OUT=/kc-out; PANIC=0; DISK=0; PYC=
 for w in $(cat /proc/cmdline); do case $w in
   kc.msize=*) MS=${w#*=};; kc.cache=*) CACHE=${w#*=};; kc.out=*) OUT=${w#*=};; kc.panic=*) PANIC=${w#*=};; kc.disk=*) DISK=${w#*=};;
+  kc.pyc=*) PYC=${w#*=};;
 esac; done
 O9="trans=virtio,version=9p2000.L,msize=$MS"
 mount -t 9p -o $O9,cache=$CACHE,ro hostroot /lower || t "mount hostroot failed"
@@ -25,6 +26,12 @@ R=/newroot
 mount -t tmpfs -o mode=755 tmpfs /upper && mkdir -p /upper/u /upper/w
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w $R || {
   t "overlay failed, using the read-only root"; mount --bind /lower $R; }
+# Bytecode compiled on the host (conformance/vm/pycache.py): into the overlay, each file in the
+# __pycache__ next to its source, while the rest is mounted.
+PYCJOB=
+if [ -n "$PYC" ]; then
+  (cd $R && cpio -i -d -u < /lower$PYC 2>/dev/null || t "pycache $PYC not unpacked") & PYCJOB=$!
+fi
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
@@ -44,6 +51,7 @@ mount -t 9p -o $O9,cache=none kcout /kc || t "mount kcout failed"
 mkdir -p $R$OUT 2>/dev/null; mount --bind /kc $R$OUT || t "bind $OUT failed"
 wait $DISKJOB
 t modules-loaded
+[ -n "$PYCJOB" ] && wait $PYCJOB && t pycache-unpacked
 # Scratch disk (kc.disk=1): an ext4 image made on the host, used as TMPDIR.
 SCRATCH=
 if [ "$DISK" = 1 ] && [ -b /dev/vda ]; then

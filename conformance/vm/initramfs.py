@@ -29,7 +29,7 @@ MODULE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 GUEST_MODULES = tuple(m for _, group in MODULE_GROUPS for m in group)
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "poweroff", "chroot", "sync",
-                   "sleep", "ls", "mknod", "ln", "cp", "switch_root")
+                   "sleep", "ls", "mknod", "ln", "cp", "switch_root", "cpio")
 
 
 @dataclass(frozen=True)
