@@ -12,9 +12,11 @@ for plain pytest users, but is never parsed back into a verdict.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
+import pkgutil
 import signal
 import sys
 import threading
@@ -26,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel, native, privilege
+from conformance import globallock, globalstate, guardian, kernel, native, privilege, registry
 from conformance.case import Case, judge_case
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
@@ -147,6 +149,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_RUNSTATE, None)
     if state is not None:
         state.finish()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    _share_family_modules()
+
+
+def _share_family_modules() -> None:
+    """In a checkout, pytest imports cases/<family>/ from its path as ``cases.<family>``, a second copy of
+    every model and table beside the installed ``kconform_cases.<family>`` the registry loaded (seconds
+    under TCG).  Give it the loaded modules under those names instead: the same files, imported once."""
+    try:
+        root = registry.cases_dir()
+    except registry.RegistryError:
+        return
+    pkg = registry.CASES_PACKAGE
+    alias = root.name
+    if alias == pkg or not alias.isidentifier() or (root.parent / "__init__.py").exists():
+        return  # an installed package (pytest uses its own name), or a layout pytest names otherwise
+    if alias in sys.modules and sys.modules[alias] is not sys.modules.get(pkg):
+        return  # something else already owns that name
+    for family in registry.families():
+        for info in pkgutil.iter_modules([str(root / family)]):
+            if info.name.startswith("test_"):
+                importlib.import_module(f"{pkg}.{family}.{info.name}")
+    for name, mod in list(sys.modules.items()):
+        if name == pkg or name.startswith(pkg + "."):
+            sys.modules.setdefault(alias + name[len(pkg):], mod)
 
 
 def _case_of(item: pytest.Item) -> Case[Any] | None:
