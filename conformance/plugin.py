@@ -12,11 +12,9 @@ for plain pytest users, but is never parsed back into a verdict.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import math
 import os
-import pkgutil
 import signal
 import sys
 import threading
@@ -153,27 +151,27 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
-    _share_family_modules()
+    _share_family_modules(session.config.args)
 
 
-def _share_family_modules() -> None:
+def _share_family_modules(args: list[str]) -> None:
     """In a checkout, pytest imports cases/<family>/ from its path as ``cases.<family>``, a second copy of
-    every model and table beside the installed ``kconform_cases.<family>`` the registry loaded (seconds
-    under TCG).  Give it the loaded modules under those names instead: the same files, imported once."""
+    every model and table beside the installed ``kconform_cases.<family>`` the registry loads (seconds
+    under TCG).  When the run collects there, give pytest the loaded modules under those names instead:
+    the same files, imported once."""
     try:
         root = registry.cases_dir()
     except registry.RegistryError:
         return
-    pkg = registry.CASES_PACKAGE
-    alias = root.name
+    pkg, alias = registry.CASES_PACKAGE, root.name
     if alias == pkg or not alias.isidentifier() or (root.parent / "__init__.py").exists():
         return  # an installed package (pytest uses its own name), or a layout pytest names otherwise
     if alias in sys.modules and sys.modules[alias] is not sys.modules.get(pkg):
         return  # something else already owns that name
-    for family in registry.families():
-        for info in pkgutil.iter_modules([str(root / family)]):
-            if info.name.startswith("test_"):
-                importlib.import_module(f"{pkg}.{family}.{info.name}")
+    paths = [Path(a.split("::", 1)[0]).resolve() for a in args]
+    if not any(p == root or root in p.parents or p in root.parents for p in paths):
+        return  # nothing collected from the families
+    registry.families()
     for name, mod in list(sys.modules.items()):
         if name == pkg or name.startswith(pkg + "."):
             sys.modules.setdefault(alias + name[len(pkg):], mod)
