@@ -129,6 +129,7 @@ class Holder:
             self.release()
             raise
         self.mode = mode
+        _ACTIVE[id(self)] = self
 
     def release(self) -> None:
         for fd in (self._main, self._gate):
@@ -136,6 +137,17 @@ class Holder:
                 os.close(fd)
         self._main = self._gate = None
         self.mode = Lock.NONE
+        _ACTIVE.pop(id(self), None)
+
+
+_ACTIVE: dict[int, Holder] = {}  # this process's holds
+
+
+def release_all() -> None:
+    """Drop every hold of this process (an interrupted run: the interrupted case's teardown comes late,
+    and the run's own exclusive clean-up must not wait for it)."""
+    for h in list(_ACTIVE.values()):
+        h.release()
 
 
 @contextlib.contextmanager

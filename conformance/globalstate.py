@@ -326,10 +326,14 @@ class RunState:
 
     def finish(self) -> None:
         """After the cases: repair what dead workers left; note sysctls someone else changed meanwhile."""
-        self.repaired += replay()
+        deferred = []
+        try:
+            self.repaired += replay()
+        except globallock.LockTimeout as e:  # a busy concurrent run: the next run repairs
+            deferred.append(f"repairs left to the next run: {e}")
         after = self._values()
         self.notes = [f"sysctl {k} changed {v!r} -> {after[k]!r} during the run, not by this run (left as is)"
-                      for k, v in self.before.items() if after.get(k) != v]
+                      for k, v in self.before.items() if after.get(k) != v] + deferred
 
     def properties(self) -> dict[str, str]:
         props: dict[str, str] = {}

@@ -236,6 +236,7 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> G
     """pytest's terminal reporter can fail to render a traceback entry that has no line number (a signal
     that lands in generated code, Python 3.11): that must not end the session before the interruption
     is reported, so its failure to draw the traceback is dropped."""
+    globallock.release_all()  # the interrupted case's hold: its teardown only comes at the session's end
     try:
         return (yield)
     except TypeError:

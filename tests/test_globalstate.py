@@ -389,3 +389,26 @@ def test_the_io_uring_probe_names_a_disabled_sysctl_set_outside_the_run(monkeypa
                         lambda *a, **k: uring.SetupProbe(uring.HarnessError.NONE, -errno.EPERM, 0, -61))
     _state, said = probe()
     assert "io_uring disabled machine-wide, set outside this run" in said
+
+
+def test_an_interrupted_case_s_hold_does_not_block_the_runs_own_clean_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interruption skips the case's teardown until the session ends: its shared hold is dropped first,
+    so the run's exclusive repair does not wait 60 s on its own lock."""
+    monkeypatch.setattr(globallock, "TIMEOUT_S", 0.5)
+    case_hold = globallock.Holder()
+    case_hold.acquire(globallock.Lock.SHARED)
+    globallock.release_all()
+    assert case_hold.mode is globallock.Lock.NONE
+    with globallock.held(globallock.Lock.EXCLUSIVE):
+        pass
+    case_hold.release()  # the late teardown: harmless
+
+
+def test_a_busy_lock_at_the_end_leaves_repairs_to_the_next_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def busy() -> list[str]:
+        raise globallock.LockTimeout("global lock main not obtained in 0.5 s (held by pid 1)")
+
+    state = globalstate.RunState(())
+    monkeypatch.setattr(globalstate, "replay", busy)
+    state.finish()
+    assert state.notes == ["repairs left to the next run: global lock main not obtained in 0.5 s (held by pid 1)"]
