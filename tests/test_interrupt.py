@@ -23,12 +23,18 @@ from conformance.report.atomic import write_atomic
 from tests.helpers import kc
 
 
+def _default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start(tmp: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, Path]]:
     paths = {"junit": tmp / "r.xml", "json": tmp / "r.json", "ktap": tmp / "r.ktap"}
     args = ["run", "-q", "--junit", str(paths["junit"]), "--json", str(paths["json"]), "--ktap", str(paths["ktap"]),
             *extra]
+    # SIGHUP as a terminal would deliver it, even when these tests run under nohup (kconform keeps an
+    # inherited "ignore SIGHUP", as nohup asks).
     proc = subprocess.Popen([*kc.KCONFORM, *args], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=_default_sighup)
     return proc, paths
 
 
