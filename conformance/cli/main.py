@@ -101,12 +101,19 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         args += ["-k", ns.keyword]
     if ns.workers:
         args += ["-n", ns.workers]
+    elif not any(a.startswith(XDIST_OPTIONS) for a in extra):
+        args += ["-p", "no:xdist"]  # a serial run does not pay for loading it (a second or so under TCG)
     if ns.exitfirst:
         args.append("-x")
     args += ["-v"] * ns.verbose
     if ns.quiet:
         args.append("-q")
     return args + list(extra)
+
+
+# pytest-xdist's options among the pytest arguments after "--": then xdist stays loaded.
+XDIST_OPTIONS = ("-n", "--numprocesses", "--dist", "--maxprocesses", "--max-worker-restart", "--tx", "-d",
+                 "--looponfail", "-f", "--rsyncdir", "--px")
 
 
 def check_keyword(expr: str) -> None:
