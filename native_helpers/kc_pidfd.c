@@ -681,17 +681,45 @@ static void kp_kid_init(struct kp_kid *k, int cfg, int code)
 
 /* Start a kid: with clone3 flags when flags != 0 (CLONE_PIDFD: k->pidfd),
  * else fork-like.  Reads its report.  0 or -1 (harness setup error). */
-static int kp_start3(struct kp_kid *k, uint64_t flags, uint64_t exit_signal)
+/* The kid's pipes (its report, its go, its thread's go): 0 or a setup failure. */
+static int kp_kid_pipes(struct kp_kid *k)
 {
 	int a[2], b[2], c[2];
-	long pid;
-	ssize_t n;
 
 	if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0 || pipe2(c, O_CLOEXEC) < 0)
 		return setup_fail("pipe", errno);
 	k->rep_r = a[0], k->rep_w = a[1];
 	k->go_r = b[0], k->go_w = b[1];
 	k->tgo_r = c[0], k->tgo_w = c[1];
+	return 0;
+}
+
+/* After the clone: close the kid's ends of the pipes here. */
+static void kp_kid_parent_ends(struct kp_kid *k)
+{
+	k->kid_fd = k->go_r;
+	kp_close(&k->rep_w);
+	kp_close(&k->go_r);
+	kp_close(&k->tgo_r);
+}
+
+/* The started kid's report (bounded): 0 or a setup failure. */
+static int kp_kid_report(struct kp_kid *k)
+{
+	ssize_t n = kc_read_bounded(k->rep_r, &k->rep, sizeof(k->rep), 5000);
+
+	if (n != (ssize_t)sizeof(k->rep) || k->rep.magic != 0x4b4b)
+		return setup_fail("kid report", n < 0 ? (int)-n : EPROTO);
+	return 0;
+}
+
+static int kp_start3(struct kp_kid *k, uint64_t flags, uint64_t exit_signal)
+{
+	long pid;
+	int r;
+
+	if ((r = kp_kid_pipes(k)) != 0)
+		return r;
 	if (flags) {
 		struct kp_clone_args ca;
 		int32_t pfd = -1;
@@ -706,19 +734,15 @@ static int kp_start3(struct kp_kid *k, uint64_t flags, uint64_t exit_signal)
 	} else {
 		pid = kc_spawn_fn(kp_kid_main, k);
 	}
-	k->kid_fd = k->go_r;
-	kp_close(&k->rep_w);
-	kp_close(&k->go_r);
-	kp_close(&k->tgo_r);
+	kp_kid_parent_ends(k);
 	if (pid < 0) {
 		put(KC_PV_RET, pid);
 		return -2;
 	}
 	k->pid = (int)pid;
 	k->autoreap = (flags & KP_CLONE_AUTOREAP) != 0;
-	n = kc_read_bounded(k->rep_r, &k->rep, sizeof(k->rep), 5000);
-	if (n != (ssize_t)sizeof(k->rep) || k->rep.magic != 0x4b4b)
-		return setup_fail("kid report", n < 0 ? (int)-n : EPROTO);
+	if ((r = kp_kid_report(k)) != 0)
+		return r;
 	if (k->rep.setup_err)
 		return setup_fail("kid setup", k->rep.setup_err);
 	k->tid2 = k->rep.tid2;
@@ -736,26 +760,18 @@ static int kp_start(struct kp_kid *k)
 /* Start a kid with legacy clone flags (e.g. CLONE_NEWPID) and SIGCHLD. */
 static int kp_start_clone(struct kp_kid *k, unsigned long flags)
 {
-	int a[2], b[2], c[2];
 	long pid;
-	ssize_t n;
+	int r;
 
-	if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0 || pipe2(c, O_CLOEXEC) < 0)
-		return setup_fail("pipe", errno);
-	k->rep_r = a[0], k->rep_w = a[1];
-	k->go_r = b[0], k->go_w = b[1];
-	k->tgo_r = c[0], k->tgo_w = c[1];
+	if ((r = kp_kid_pipes(k)) != 0)
+		return r;
 	pid = kc_raw_clone(flags | SIGCHLD, NULL, NULL, NULL, 0, kp_kid_main, k, SYS_exit_group);
-	k->kid_fd = k->go_r;
-	kp_close(&k->rep_w);
-	kp_close(&k->go_r);
-	kp_close(&k->tgo_r);
+	kp_kid_parent_ends(k);
 	if (pid < 0)
 		return setup_fail("clone of the kid", (int)-pid);
 	k->pid = (int)pid;
-	n = kc_read_bounded(k->rep_r, &k->rep, sizeof(k->rep), 5000);
-	if (n != (ssize_t)sizeof(k->rep) || k->rep.magic != 0x4b4b)
-		return setup_fail("kid report", n < 0 ? (int)-n : EPROTO);
+	if ((r = kp_kid_report(k)) != 0)
+		return r;
 	if (k->rep.setup_err)
 		return setup_fail("kid setup", k->rep.setup_err);
 	put(KC_PV_CHILD_PID, k->pid);
@@ -766,30 +782,22 @@ static int kp_start_clone(struct kp_kid *k, unsigned long flags)
 static int kp_start_settid(struct kp_kid *k, int32_t tid)
 {
 	struct kp_clone_args ca;
-	int a[2], b[2], c[2];
 	long pid;
-	ssize_t n;
+	int r;
 
-	if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0 || pipe2(c, O_CLOEXEC) < 0)
-		return setup_fail("pipe", errno);
-	k->rep_r = a[0], k->rep_w = a[1];
-	k->go_r = b[0], k->go_w = b[1];
-	k->tgo_r = c[0], k->tgo_w = c[1];
+	if ((r = kp_kid_pipes(k)) != 0)
+		return r;
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
 	ca.set_tid = (uint64_t)(uintptr_t)&tid;
 	ca.set_tid_size = 1;
 	pid = kc_raw_clone3(&ca, sizeof(ca), kp_kid_main, k, SYS_exit_group);
-	k->kid_fd = k->go_r;
-	kp_close(&k->rep_w);
-	kp_close(&k->go_r);
-	kp_close(&k->tgo_r);
+	kp_kid_parent_ends(k);
 	if (pid < 0)
 		return setup_fail("clone3 with set_tid", (int)-pid);
 	k->pid = (int)pid;
-	n = kc_read_bounded(k->rep_r, &k->rep, sizeof(k->rep), 5000);
-	if (n != (ssize_t)sizeof(k->rep) || k->rep.magic != 0x4b4b)
-		return setup_fail("kid report", n < 0 ? (int)-n : EPROTO);
+	if ((r = kp_kid_report(k)) != 0)
+		return r;
 	return 0;
 }
 
