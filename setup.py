@@ -1,6 +1,7 @@
 # setuptools cannot take cffi_modules from pyproject.toml, nor install a folder (cases/) under another
 # package name (kconform_cases): both are here, with build_ext also linking the process server
 # (native_helpers/kc_serve.h).  Packages are discovered, never listed by hand.
+import functools
 import importlib.util
 import os
 
@@ -10,6 +11,7 @@ from setuptools.command.build_ext import build_ext
 CASES = ["kconform_cases", *(f"kconform_cases.{p}" for p in find_packages(where="cases"))]
 
 
+@functools.cache
 def _builder():
     spec = importlib.util.spec_from_file_location("kc_build", os.path.join("native_helpers", "build.py"))
     mod = importlib.util.module_from_spec(spec)

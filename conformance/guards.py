@@ -11,7 +11,6 @@ changes it declares so, and globalstate.changing() restores it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import re
 import signal
@@ -140,7 +139,6 @@ def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.
     if extra_server_fds:
         f.leaks.append(f"{len(extra_server_fds)} open fd(s) in the process server (it is restarted)")
         native.stop_server()
-        after = dataclasses.replace(after, server_fds=frozenset())
     extra_cgroups = after.cgroups - before.cgroups
     if extra_cgroups:
         f.leaks.append(f"cgroup(s) {', '.join(sorted(extra_cgroups))} under {after.cgroup_dir}")

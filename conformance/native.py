@@ -241,7 +241,6 @@ class Server:
         finally:
             os.close(theirs)
         self.sock = mine
-        self.fds = 0  # the server's fd count after its first answer (the guards compare against it)
 
     def call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
         rc = ffi.new("int32_t *")
@@ -274,7 +273,7 @@ class Server:
             time.sleep(0.001)
 
 
-def _is_fd(value: int) -> bool:
+def fd_open(value: int) -> bool:
     """value names an open fd of this process (which the kernel would see, were the call made here)."""
     if not 0 <= value < 1 << 31:
         return False
@@ -326,9 +325,14 @@ def server_process() -> tuple[int, int] | None:
 
 
 def server_mode() -> str:
-    """How scenarios run: "server" or "in-process (<why>)" (run metadata)."""
+    """How scenarios run: "server" or "in-process (<why>)" (run metadata).  Also right in an xdist
+    controller, which runs no scenario itself, for the reasons a worker would find too."""
     if _SERVER_BROKEN is not None:
         return f"in-process ({_SERVER_BROKEN})"
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        return f"in-process ({IN_PROCESS_ENV}=1)"
+    if not os.access(SERVER_PATH, os.X_OK):
+        return f"in-process ({SERVER_PATH}: not executable)"
     return "server"
 
 
@@ -584,7 +588,7 @@ def describe_status(status: int) -> str:
 def clone_scenario(req: CloneRequest) -> CloneResult:
     """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
     cg = req.cgroup
-    rc, res = call_out("kc_clone_scenario", CloneResult, req, fds=(cg,) if isinstance(cg, int) and _is_fd(cg) else ())
+    rc, res = call_out("kc_clone_scenario", CloneResult, req, fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
     if rc < 0:
         raise OSError(-rc, f"cannot start the clone harness: {errno_name(-rc)}")
     return res

@@ -134,25 +134,17 @@ def _process() -> _Process:
 
 def open_fds() -> frozenset[int]:
     """This process's open fds, without the one the listing itself used."""
-    probe = os.dup(0) if _fd_open(0) else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    probe = os.dup(0) if native.fd_open(0) else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     os.close(probe)  # the listing's own fd takes this, the lowest free number
     listed = frozenset(int(fd) for fd in _ls("/proc/self/fd"))
-    if _fd_open(probe):  # another thread took the number meanwhile: check each
-        return frozenset(fd for fd in listed if _fd_open(fd))
+    if native.fd_open(probe):  # another thread took the number meanwhile: check each
+        return frozenset(fd for fd in listed if native.fd_open(fd))
     return listed - {probe}
 
 
 def _harness_fds() -> set[int]:
     server = native.server_process()
     return HARNESS_FDS | {server[1]} if server is not None else HARNESS_FDS
-
-
-def _fd_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:

@@ -177,7 +177,7 @@ int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_
 /* ------------------------------------------------------------------ the server's end */
 
 /* The header and the fds it carries, moved to the caller's numbers: 1, 0 at EOF, or -errno. */
-static int recv_request(int *sock, struct kc_serve_hdr *h, int *installed)
+static int recv_request(int sock, struct kc_serve_hdr *h, int *installed)
 {
 	char ctl[CMSG_SPACE(sizeof(int) * KC_SERVE_FDS)];
 	struct iovec iov = { .iov_base = h, .iov_len = sizeof(*h) };
@@ -186,7 +186,7 @@ static int recv_request(int *sock, struct kc_serve_hdr *h, int *installed)
 	ssize_t n;
 
 	do
-		n = recvmsg(*sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	while (n < 0 && errno == EINTR);
 	if (n == 0)
 		return 0;
@@ -203,7 +203,7 @@ static int recv_request(int *sock, struct kc_serve_hdr *h, int *installed)
 				else
 					close(fd);
 			}
-	if ((size_t)n < sizeof(*h) && (err = recv_exact(*sock, (char *)h + n, sizeof(*h) - (size_t)n, 5000)) < 0)
+	if ((size_t)n < sizeof(*h) && (err = recv_exact(sock, (char *)h + n, sizeof(*h) - (size_t)n, 5000)) < 0)
 		goto drop;
 	if (h->magic != KC_SERVE_MAGIC || h->nfds != ngot || h->req_len > KC_SERVE_MAX || h->res_len > KC_SERVE_MAX) {
 		err = -EPROTO;
@@ -260,7 +260,7 @@ int kc_server_loop(int sock)
 			;
 		for (int i = 0; i < KC_SERVE_FDS; i++)
 			installed[i] = -1;
-		r = recv_request(&s, &h, installed);
+		r = recv_request(s, &h, installed);
 		if (r <= 0)
 			return r == 0 ? 0 : 1;
 		free(req);

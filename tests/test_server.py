@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,3 +105,17 @@ def test_a_runner_leaving_normally_stops_its_server() -> None:
             "from kconform_cases.clone3.table import CASES; judge_case(CASES[0]); print(native.server_process()[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert not os.path.exists(f"/proc/{int(out.stdout)}")
+
+
+def test_the_mode_is_known_before_any_scenario(fresh: None, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """An xdist controller runs no scenario: it still reports what its workers do."""
+    assert native.server_mode() == "server"
+    monkeypatch.setenv(native.IN_PROCESS_ENV, "1")
+    assert native.server_mode() == f"in-process ({native.IN_PROCESS_ENV}=1)"
+    monkeypatch.delenv(native.IN_PROCESS_ENV)
+    plain = tmp_path / "kconform-server"
+    plain.write_text("")
+    monkeypatch.setattr(native, "SERVER_PATH", str(plain))
+    assert native.server_mode() == f"in-process ({plain}: not executable)"
+    assert native.server_process() is None
