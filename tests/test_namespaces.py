@@ -36,7 +36,8 @@ def others() -> list[str]:
         pytest.skip("user namespaces are not available here (unshare -Ur true failed)")
     argv = portable.kconform_argv()
     if argv is None:
-        pytest.skip("no Python interpreter that other uids can execute")
+        pytest.skip("other uids cannot reach a Python interpreter or kconform's installation here "
+                    "(a directory on the way is not searchable by others)")
     return argv
 
 

@@ -36,10 +36,18 @@ def interpreter() -> str | None:
     return None
 
 
+def installation_reachable() -> bool:
+    """Whether other uids can read kconform itself (an editable install lives in its checkout)."""
+    import conformance
+
+    return reachable_by_others(str(Path(conformance.__file__).parent))
+
+
 def kconform_argv() -> list[str] | None:
-    """argv prefix running ``kconform`` for any uid, or None when no interpreter is reachable."""
+    """argv prefix running ``kconform`` for any uid, or None when no interpreter or no installation
+    is reachable."""
     python = interpreter()
-    if python is None:
+    if python is None or not installation_reachable():
         return None
     sites = [p for p in site.getsitepackages() if Path(p).is_dir()]
     boot = ("import site, sys\n" + "".join(f"site.addsitedir({s!r})\n" for s in sites) +
