@@ -51,8 +51,60 @@ def lock_path(name: str) -> Path:
     return paths.private_dir() / lock_name(name)
 
 
-def _open(name: str) -> int:
-    return paths.open_private(lock_name(name))
+# Lock files opened once per process and kept, so a case's hold costs two flock calls: a hold takes
+# a (gate, main) pair of its own (flock belongs to the open file, so two holds never share one) and
+# gives it back unlocked.  Keyed by the names, which follow the credentials and user namespace.
+_POOL: dict[tuple[str, str], list[tuple[int, int]]] = {}
+_POOL_PID = os.getpid()
+_POOL_FDS: set[int] = set()
+
+
+_NAMES: tuple[int, int, tuple[str, str]] | None = None  # (pid, euid, the names)
+
+
+def _names() -> tuple[str, str]:
+    """The two lock files' names, worked out once per process and uid (they name the user namespace)."""
+    global _NAMES
+    pid, euid = os.getpid(), os.geteuid()
+    if _NAMES is None or _NAMES[0] != pid or _NAMES[1] != euid:
+        _NAMES = (pid, euid, (lock_name("gate"), lock_name("main")))
+    return _NAMES[2]
+
+
+def _take_pair() -> tuple[tuple[str, str], int, int]:
+    """(the names, the gate fd, the main fd) of a free pair, opened when none is free."""
+    global _POOL_PID
+    if os.getpid() != _POOL_PID:  # a forked copy: the parent's open files are the parent's locks
+        _POOL.clear()
+        _POOL_FDS.clear()
+        _POOL_PID = os.getpid()
+    key = _names()
+    free = _POOL.setdefault(key, [])
+    if free:
+        return (key, *free.pop())
+    gate = paths.open_private(key[0])
+    try:
+        main = paths.open_private(key[1])
+    except BaseException:
+        os.close(gate)
+        raise
+    _POOL_FDS.update((gate, main))
+    return key, gate, main
+
+
+def _give_back(key: tuple[str, str], gate: int, main: int) -> None:
+    for fd in (main, gate):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    if os.getpid() == _POOL_PID and gate in _POOL_FDS:
+        _POOL.setdefault(key, []).append((gate, main))
+    else:
+        os.close(main)
+        os.close(gate)
+
+
+def harness_fds() -> frozenset[int]:
+    """The lock files this process keeps open between holds (not a case's fds)."""
+    return frozenset(_POOL_FDS) if os.getpid() == _POOL_PID else frozenset()
 
 
 def holders(fd: int) -> list[str]:
@@ -84,7 +136,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def _flock(fd: int, op: int, what: str, deadline: float) -> None:
+def _flock(fd: int, op: int, name: str, deadline: float) -> None:
     delay = 0.002
     while True:
         try:
@@ -95,7 +147,7 @@ def _flock(fd: int, op: int, what: str, deadline: float) -> None:
         if time.monotonic() >= deadline:
             who = holders(fd)
             held = f"held by {', '.join(who)}" if who else "holder unknown"
-            raise LockTimeout(f"global lock {what} not obtained in {TIMEOUT_S:g} s ({held})")
+            raise LockTimeout(f"global lock {paths.private_dir() / name} not obtained in {TIMEOUT_S:g} s ({held})")
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -107,6 +159,7 @@ class Holder:
         self.mode = Lock.NONE
         self._main: int | None = None
         self._gate: int | None = None
+        self._key = ("", "")
 
     def acquire(self, mode: Lock, timeout_s: float | None = None) -> None:
         if mode is self.mode:
@@ -115,8 +168,8 @@ class Holder:
         if mode is Lock.NONE:
             return
         deadline = time.monotonic() + (TIMEOUT_S if timeout_s is None else timeout_s)
-        self._gate, self._main = _open("gate"), _open("main")
-        gate, main = str(lock_path("gate")), str(lock_path("main"))
+        self._key, self._gate, self._main = _take_pair()
+        gate, main = self._key
         try:
             if mode is Lock.SHARED:
                 _flock(self._gate, fcntl.LOCK_SH, gate, deadline)
@@ -132,9 +185,8 @@ class Holder:
         _ACTIVE[id(self)] = self
 
     def release(self) -> None:
-        for fd in (self._main, self._gate):
-            if fd is not None:
-                os.close(fd)
+        if self._gate is not None and self._main is not None:
+            _give_back(self._key, self._gate, self._main)
         self._main = self._gate = None
         self.mode = Lock.NONE
         _ACTIVE.pop(id(self), None)

@@ -49,12 +49,6 @@ def const(name: str) -> int:
 # --------------------------------------------------------------------------- generic marshalling
 
 
-def _int_for(ctype: Any, value: int) -> int:
-    if ctype.cname.startswith(("uint", "unsigned")):
-        return value & ((1 << (8 * int(ffi.sizeof(ctype)))) - 1)
-    return value
-
-
 def _as_int(value: object, where: str) -> int:
     if isinstance(value, bool | int):  # IntEnum and IntFlag are ints
         return int(value)
@@ -67,27 +61,39 @@ def _store_bytes(target: Any, ctype: Any, raw: bytes, where: str) -> None:
     ffi.memmove(target, raw + b"\0", len(raw) + 1)
 
 
-def _store(target: Any, key: str | int, ctype: Any, value: object, where: str) -> None:
-    """Write value into target[key] (an array) or target.key (a struct) of C type ctype."""
+Store = Callable[[Any, object], None]  # writes one value into its place in a cffi struct or array
+_FILLERS: dict[tuple[type, Any], Callable[[Any, object], None]] = {}
+
+
+def _storer(ctype: Any, key: str | int, where: str) -> Store:
+    """How to write a value into target.key (a struct field) or target[key] (an array entry) of C type
+    ctype: worked out once per (dataclass, struct) and kept, so a call only copies values."""
     if ctype.kind == "primitive":
-        v = _int_for(ctype, _as_int(value, where))
+        mask = (1 << (8 * int(ffi.sizeof(ctype)))) - 1 if ctype.cname.startswith(("uint", "unsigned")) else -1
+
         if isinstance(key, int):
-            target[key] = v
+            def put_item(target: Any, value: object) -> None:
+                target[key] = _as_int(value, where) & mask
+            return put_item
+
+        def put_field(target: Any, value: object) -> None:
+            setattr(target, key, _as_int(value, where) & mask)
+        return put_field
+
+    def put_nested(target: Any, value: object) -> None:
+        sub = target[key] if isinstance(key, int) else getattr(target, key)
+        if ctype.kind == "array" and ctype.item.cname == "char" and isinstance(value, str | bytes):
+            _store_bytes(sub, ctype, value.encode() if isinstance(value, str) else value, where)
+        elif ctype.kind == "array" and isinstance(value, tuple):
+            if len(value) > ctype.length:
+                raise ValueError(f"{where}: at most {ctype.length} entries, got {len(value)}")
+            for i, item in enumerate(value):
+                _storer(ctype.item, i, f"{where}[{i}]")(sub, item)
+        elif ctype.kind == "struct" and dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fill(sub, value)
         else:
-            setattr(target, key, v)
-        return
-    sub = target[key] if isinstance(key, int) else getattr(target, key)
-    if ctype.kind == "array" and ctype.item.cname == "char" and isinstance(value, str | bytes):
-        _store_bytes(sub, ctype, value.encode() if isinstance(value, str) else value, where)
-    elif ctype.kind == "array" and isinstance(value, tuple):
-        if len(value) > ctype.length:
-            raise ValueError(f"{where}: at most {ctype.length} entries, got {len(value)}")
-        for i, item in enumerate(value):
-            _store(sub, i, ctype.item, item, f"{where}[{i}]")
-    elif ctype.kind == "struct" and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fill(sub, value)
-    else:
-        raise TypeError(f"{where}: cannot store {type(value).__name__} in {ctype.cname}")
+            raise TypeError(f"{where}: cannot store {type(value).__name__} in {ctype.cname}")
+    return put_nested
 
 
 def new_struct(name: str) -> Any:
@@ -95,19 +101,33 @@ def new_struct(name: str) -> Any:
     return ffi.new(f"struct {name} *")
 
 
+def _filler(cls: type, ctype: Any) -> Callable[[Any, object], None]:
+    cfields = dict(ctype.fields)
+    names = [f.name for f in dataclasses.fields(cls)]
+    names += [n for n, v in vars(cls).items() if isinstance(v, property) and n in cfields]
+    for name in names:
+        if name not in cfields:
+            raise TypeError(f"{cls.__name__}.{name} has no field in {ctype.cname}")
+    plan = [(name, _storer(cfields[name].type, name, f"{cls.__name__}.{name}")) for name in names]
+
+    def fill_one(c: Any, value: object) -> None:
+        for name, put in plan:
+            put(c, getattr(value, name))
+    return fill_one
+
+
 def fill(c: Any, value: object) -> None:
     """Copy a dataclass into the cffi struct c (a pointer or a struct), field by field."""
     ctype = ffi.typeof(c)
     if ctype.kind == "pointer":
         c, ctype = c[0], ctype.item
-    cfields = dict(ctype.fields)
-    cls = type(value)
-    names = [f.name for f in dataclasses.fields(value)]  # type: ignore[arg-type]
-    names += [n for n, v in vars(cls).items() if isinstance(v, property) and n in cfields]
-    for name in names:
-        if name not in cfields:
-            raise TypeError(f"{cls.__name__}.{name} has no field in {ctype.cname}")
-        _store(c, name, cfields[name].type, getattr(value, name), f"{cls.__name__}.{name}")
+    key = (type(value), ctype)
+    fill_one = _FILLERS.get(key)
+    if fill_one is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            raise TypeError(f"{type(value).__name__} is not a dataclass instance")
+        fill_one = _FILLERS[key] = _filler(type(value), ctype)
+    fill_one(c, value)
 
 
 Loader = Callable[[Any], Any]
@@ -177,7 +197,8 @@ def read(cls: type[R], c: Any) -> R:
     """Build the dataclass cls from the cffi struct c (a pointer or a struct)."""
     if ffi.typeof(c).kind == "pointer":
         c = c[0]
-    value: R = _reader(cls)(c)
+    build = _READERS.get(cls) or _reader(cls)
+    value: R = build(c)
     return value
 
 
@@ -189,6 +210,18 @@ def _arg(ctype: Any, value: object) -> Any:
     if ctype.kind == "pointer" and ctype.item.cname == "char" and isinstance(value, str):
         return value.encode()
     return _as_int(value, ctype.cname)
+
+
+_FUNCTIONS: dict[str, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _function(func: str) -> tuple[Any, tuple[Any, ...]]:
+    """A helper and its parameters' cffi types (looked up once)."""
+    found = _FUNCTIONS.get(func)
+    if found is None:
+        fn = getattr(lib, func)
+        found = _FUNCTIONS[func] = (fn, tuple(ffi.typeof(fn).args))
+    return found
 
 
 def call(func: str, *args: object) -> int:
@@ -203,8 +236,7 @@ def call_out(func: str, out: type[R], *args: object, fds: tuple[int, ...] = ()) 
 
     A function the process server serves (a scenario that forks) runs there, with ``fds``, the fds of
     this process its request refers to; the others, and every call when no server can run, run here."""
-    fn = getattr(lib, func)
-    ctypes = ffi.typeof(fn).args
+    fn, ctypes = _function(func)
     cargs = [_arg(t, a) for t, a in zip(ctypes[:-1], args, strict=True)]
     res = ffi.new(ctypes[-1])
     server = _server_for(func, ctypes)

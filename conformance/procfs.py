@@ -7,7 +7,6 @@ tested on captured lines.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,18 @@ from conformance.uapi import PF_KTHREAD
 def read_text(path: str | Path) -> str:
     """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time)."""
     try:
-        return Path(path).read_text(errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _ls(path: str) -> list[str]:
@@ -157,6 +165,29 @@ def tasks_named(comm: str) -> list[Task]:
     return out
 
 
+KTHREADD = 2  # the parent of every kernel thread, in the initial pid namespace
+
+
+def kthreads_named(comm: str) -> list[Task]:
+    """Every kernel thread whose comm is exactly comm: kthreadd's children, when its children file
+    lists them (CONFIG_PROC_CHILDREN), else a scan of every task.  Empty in a pid namespace that does
+    not see kthreadd."""
+    kthreadd = read_task(KTHREADD)
+    if kthreadd is None or not kthreadd.is_kthread:
+        return []
+    path = f"/proc/{KTHREADD}/task/{KTHREADD}/children"
+    if not os.path.exists(path):
+        return [t for t in tasks_named(comm) if t.ppid == KTHREADD]
+    out = []
+    for pid in read_text(path).split():
+        if read_text(f"/proc/{pid}/comm").strip() != comm:
+            continue
+        t = read_task(int(pid))
+        if t is not None and t.ppid == KTHREADD:  # not a pid reused since the listing
+            out.append(t)
+    return out
+
+
 def stat_of(pid: int) -> Stat | None:
     return parse_stat(read_text(f"/proc/{pid}/stat"))
 
@@ -166,17 +197,23 @@ def comm_of(pid: int | str, tid: int | str | None = None) -> str:
     return read_text(path).strip()
 
 
+_CHILDREN_FILES: bool | None = None
+
+
+def _have_children_files() -> bool:
+    """Whether the kernel has /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN); asked once."""
+    global _CHILDREN_FILES
+    if _CHILDREN_FILES is None:
+        _CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+    return _CHILDREN_FILES
+
+
 def children_of(pid: int) -> frozenset[int]:
     """Direct children, from /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN) or a scan of /proc."""
     found: set[int] = set()
-    have_children_file = False
-    for tid in tids(pid):
-        path = f"/proc/{pid}/task/{tid}/children"
-        text = read_text(path)
-        if text or os.path.exists(path):
-            have_children_file = True
-        found.update(int(x) for x in text.split())
-    if have_children_file:
+    if _have_children_files():
+        for tid in _ls(f"/proc/{pid}/task"):
+            found.update(int(x) for x in read_text(f"/proc/{pid}/task/{tid}/children").split())
         return frozenset(found)
     for other in pids():
         st = stat_of(other)
@@ -188,6 +225,4 @@ def children_of(pid: int) -> frozenset[int]:
 def cgroup_of(pid: int | str = "self", tid: int | str | None = None) -> str | None:
     """The cgroup v2 path of a process (or one of its threads) as /proc shows it."""
     path = f"/proc/{pid}/cgroup" if tid is None else f"/proc/{pid}/task/{tid}/cgroup"
-    with contextlib.suppress(OSError):
-        return parse_cgroup(Path(path).read_text())
-    return None
+    return parse_cgroup(read_text(path))

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from conformance import native, procfs
+from conformance import globallock, native, procfs
 
 PREFIX = "kconform-"  # every name kconform creates in a shared place starts with it
 TAG_ENV = "KCONFORM_TAG"  # set by a caller that wants the run's processes recognisable afterwards
@@ -57,8 +57,16 @@ def _ls(path: str | int) -> list[str]:
         return []
 
 
-def read_tainted() -> int:
-    text = procfs.read_text("/proc/sys/kernel/tainted").strip()
+TAINTED = "/proc/sys/kernel/tainted"
+
+
+def read_tainted(fd: int | None = None) -> int:
+    """The taint mask, through ``fd`` (kept open on the file, read at offset 0) when given."""
+    text = ""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            text = os.pread(fd, 64, 0).decode(errors="replace")
+    text = (text or procfs.read_text(TAINTED)).strip()
     return int(text) if text.isdigit() else 0
 
 
@@ -87,6 +95,9 @@ class _Process:
         if self.mounts_fd is not None:
             self.poller.register(self.mounts_fd, select.POLLPRI | select.POLLERR)
         self.mounts = self._read_mounts()
+        self.tainted_fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.tainted_fd = os.open(TAINTED, os.O_RDONLY | os.O_CLOEXEC)
         self.last: RunnerState | None = None
 
     def _read_mounts(self) -> frozenset[str]:
@@ -144,7 +155,8 @@ def open_fds() -> frozenset[int]:
 
 def _harness_fds() -> set[int]:
     server = native.server_process()
-    return HARNESS_FDS | {server[1]} if server is not None else HARNESS_FDS
+    mine = HARNESS_FDS | globallock.harness_fds()
+    return mine | {server[1]} if server is not None else mine
 
 
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
@@ -204,7 +216,7 @@ class RunnerState:
             frozenset(),
             server_fds=server_fds(),
             mounts=proc.current_mounts(),
-            tainted=read_tainted(),
+            tainted=read_tainted(proc.tainted_fd),
             cgroup_dir=proc.cgroup_dir,
         )
 

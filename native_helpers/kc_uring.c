@@ -853,7 +853,7 @@ static int kcu_signal_child(void *p)
 	struct kcu_ring ring;
 	struct sigaction sa;
 	sigset_t none;
-	int settle = req->settle_ms > 0 ? req->settle_ms : 100;
+	int settle = req->settle_ms > 0 ? req->settle_ms : 10;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	memset(&res, 0, sizeof(res));

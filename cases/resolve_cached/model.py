@@ -196,20 +196,27 @@ LOCKED_MODE = 0o600  # "locked" ends up searchable by nobody (not even its owner
 
 
 def _make(root: Path) -> None:
-    for n in LAYOUT:
-        p = root / n.name
-        if n.kind is Kind.FILE:
-            p.write_bytes(b"kconform\n")
-        elif n.kind is Kind.DIR:
-            p.mkdir()
-        elif n.kind is Kind.SYMLINK:
-            p.symlink_to(n.target)
-        else:
-            os.mkfifo(p, 0o644)
-    for n in LAYOUT:
-        if n.kind is not Kind.SYMLINK:
-            os.chmod(root / n.name, n.mode)
-    os.chmod(root / "locked", LOCKED_MODE)
+    d = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for n in LAYOUT:
+            if n.kind is Kind.FILE:
+                f = os.open(n.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=d)
+                try:
+                    os.write(f, b"kconform\n")
+                finally:
+                    os.close(f)
+            elif n.kind is Kind.DIR:
+                os.mkdir(n.name, 0o700, dir_fd=d)
+            elif n.kind is Kind.SYMLINK:
+                os.symlink(n.target, n.name, dir_fd=d)
+            else:
+                os.mkfifo(n.name, 0o644, dir_fd=d)
+        for n in LAYOUT:
+            if n.kind is not Kind.SYMLINK:
+                os.chmod(n.name, n.mode, dir_fd=d)
+        os.chmod("locked", LOCKED_MODE, dir_fd=d)
+    finally:
+        os.close(d)
 
 
 @contextlib.contextmanager

@@ -206,7 +206,7 @@ def _events(path: Path) -> dict[str, str]:
 
 def _worker_present(pid: int, name: str) -> bool:
     return any(t.comm.startswith("vhost-") and t.tid != pid for t in procfs.tasks_of(pid)) or bool(
-        [t for t in procfs.tasks_named(name) if t.ppid == 2])
+        procfs.kthreads_named(name))
 
 
 def _ps(name: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
@@ -238,7 +238,7 @@ def run(sc: Scenario) -> Observation:
         tasks = procfs.tasks_of(pid)
         new = tuple(t for t in tasks if t.tid != pid)
         # Everything about the live worker is read before any teardown.
-        kthreads = tuple(t for t in procfs.tasks_named(name) if t.ppid == 2)
+        kthreads = tuple(procfs.kthreads_named(name))
         owner_cgroup = procfs.cgroup_of(pid) or ""
         worker_cgroups = tuple(procfs.cgroup_of(pid, t.tid) or "" for t in new)
         ps_e, ps_el, ps_status = _ps(name) if sc.ps else ((), (), 0)

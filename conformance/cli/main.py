@@ -90,6 +90,7 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args = [str(root), *families, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
             # the CLI imported the library before pytest could rewrite its asserts; it has none
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args += [a for p in UNUSED_PLUGINS for a in ("-p", f"no:{p}")]
     args += writers.run_pytest_args(ns)
     if ns.expectations:
         args += ["--kc-expectations", ns.expectations]
@@ -102,7 +103,10 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     if ns.workers:
         args += ["-n", ns.workers]
     elif not any(a.startswith(XDIST_OPTIONS) for a in extra):
-        args += ["-p", "no:xdist"]  # a serial run does not pay for loading it (a second or so under TCG)
+        # a serial run does not pay for loading it (a second or so under TCG)
+        args += ["-p", "no:xdist", "-p", "no:xdist.looponfail"]
+    if not any(a.startswith(DEBUGGER_OPTIONS) for a in extra):
+        args += ["-p", "no:debugging"]
     if ns.exitfirst:
         args.append("-x")
     args += ["-v"] * ns.verbose
@@ -110,6 +114,14 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         args.append("-q")
     return args + list(extra)
 
+
+# pytest's own plugins no case uses: log capture, unittest and doctest items, tmpdir, pastebin, and the
+# hooks for exceptions raised in __del__ or threads (a case has neither; Python still prints them).  Each
+# adds work to every phase of every case, to collection or to the exit, which under TCG is seconds.
+UNUSED_PLUGINS = ("logging", "unittest", "doctest", "legacypath", "pastebin", "unraisableexception",
+                  "threadexception")
+# The debugger stays loaded only for a run that asks for it.
+DEBUGGER_OPTIONS = ("--pdb", "--pdbcls", "--trace")
 
 # pytest-xdist's options among the pytest arguments after "--": then xdist stays loaded.
 XDIST_OPTIONS = ("-n", "--numprocesses", "--dist", "--maxprocesses", "--max-worker-restart", "--tx", "-d",
