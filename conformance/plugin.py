@@ -183,6 +183,27 @@ def _case_of(item: pytest.Item) -> Case[Any] | None:
     return case if isinstance(case, Case) else None
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``case`` in a module with a ``CASES`` table runs once per row, under the row's id;
+    with --kc-family only the rows of those families become items (collection is per item: seconds
+    under TCG for the rows a run leaves out).  A test that parametrizes ``case`` itself is left alone."""
+    cases = getattr(metafunc.module, "CASES", None)
+    if "case" not in metafunc.fixturenames or cases is None:
+        return
+    if any("case" in _argnames(m.args[0] if m.args else m.kwargs.get("argnames", ()))
+           for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    wanted = set(metafunc.config.getoption("--kc-family"))
+    rows = [c for c in cases if not wanted or (isinstance(c, Case) and c.family in wanted)]
+    metafunc.parametrize("case", rows, ids=[c.id for c in rows])
+
+
+def _argnames(names: object) -> tuple[str, ...]:
+    if isinstance(names, str):
+        return tuple(n.strip() for n in names.split(","))
+    return tuple(str(n) for n in names) if isinstance(names, list | tuple) else ()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--kc-family: keep the cases whose behaviour belongs to one of the families (wherever they are declared)."""
     wanted = set(config.getoption("--kc-family"))

@@ -15,7 +15,8 @@ from conformance.uapi import PF_KTHREAD
 
 
 def read_text(path: str | Path) -> str:
-    """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time)."""
+    """A /proc, /sys or log file's text, "" when it cannot be read (it may vanish any time).  Line ends
+    are read as text files are ("\r\n" and "\r" as "\n"): a serial console's lines end in "\r\n"."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -28,7 +29,8 @@ def read_text(path: str | Path) -> str:
         return ""
     finally:
         os.close(fd)
-    return b"".join(chunks).decode(errors="replace")
+    text = b"".join(chunks).decode(errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _ls(path: str) -> list[str]:

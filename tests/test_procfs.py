@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 from conformance import procfs
 from conformance.uapi import PF_KTHREAD
@@ -43,3 +46,21 @@ def test_readers_on_self() -> None:
     assert os.getpid() in procfs.tids(os.getpid())
     assert os.getpid() in procfs.children_of(os.getppid())
     assert any(t.tid == os.getpid() for t in procfs.tasks_of(os.getpid()))
+
+
+def test_read_text_reads_line_ends_as_text(tmp_path: Path) -> None:
+    """A serial console writes "\r\n": the VM runner's markers must still end at the line's end."""
+    f = tmp_path / "console.log"
+    f.write_bytes(b"KC[4.97] cmd-start\r\nold mac\rline\n\xff\n")
+    assert procfs.read_text(f) == "KC[4.97] cmd-start\nold mac\nline\n\ufffd\n"
+    assert procfs.read_text(tmp_path / "missing") == ""
+
+
+def test_kthreads_named_finds_kernel_threads_only() -> None:
+    """kthreadd's children (or the scan without CONFIG_PROC_CHILDREN): the kernel threads of a name."""
+    kthreadd = procfs.read_task(procfs.KTHREADD)
+    if kthreadd is None or not kthreadd.is_kthread:
+        pytest.skip("kthreadd is not visible in this pid namespace")
+    found = procfs.kthreads_named("ksoftirqd/0")
+    assert len(found) == 1 and found[0].is_kthread and found[0].ppid == procfs.KTHREADD
+    assert procfs.kthreads_named(procfs.comm_of(os.getpid())) == []  # a user process is never one

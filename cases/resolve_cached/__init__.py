@@ -44,6 +44,10 @@ FAMILY = Family(
            "openat2.resolve_cached"),
         _b("resolve_cached.warm", "a path whose every component is in the dentry cache opens under RESOLVE_CACHED",
            "5.12", "99668f618062", "openat2.resolve_cached"),
+        _b("resolve_cached.atime_update", "following a cached symlink whose atime is due for an update (relatime: "
+           "not newer than its mtime or ctime) is EAGAIN: pick_link() leaves RCU-walk for touch_atime(); a link "
+           "made and first followed within one timestamp tick stays due", "5.12", "99668f618062",
+           "openat2.resolve_cached"),
         _b("resolve_cached.cold", "a name that is not in the dentry cache (never looked up, or evicted by "
            "drop_caches) is EAGAIN: the lookup would need ref-walk", "5.12", "99668f618062", "openat2.resolve_cached"),
         _b("resolve_cached.negative_dentry", "a cached negative dentry gives ENOENT; tmpfs keeps no negative dentries "

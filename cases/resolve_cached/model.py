@@ -36,6 +36,7 @@ import functools
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,6 +95,21 @@ class DiskTmp:
             return None
         return (f"needs a disk filesystem (ext4/xfs/btrfs/f2fs) at {base} for dentry-cache cases; "
                 f"it is {fs_name(magic)} (set TMPDIR)")
+
+
+@dataclass(frozen=True)
+class AtimeUpdates:
+    """The fixture's filesystem updates atimes (not mounted noatime)."""
+
+    fs: Fs = Fs.DISK
+
+    def unmet(self) -> str | None:
+        base = self.fs.base()
+        try:
+            flags = os.statvfs(base).f_flag
+        except OSError as e:
+            return f"cannot statvfs {base}: {e.strerror}"
+        return f"needs atime updates at {base}; it is mounted noatime" if flags & os.ST_NOATIME else None
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,7 @@ class Node:
     kind: Kind
     mode: int = 0o644
     target: str = ""
+    atime_due: bool = False  # a symlink whose atime is due for an update (else it is ahead: never due)
 
 
 # One layout for every case (created fresh, in order; modes applied last).
@@ -186,6 +203,7 @@ LAYOUT: tuple[Node, ...] = (
     Node("sub/inner", Kind.FILE),
     Node("sub/warm", Kind.FILE),  # what RESOLVE_IN_ROOT from sub/ must reach
     Node("link", Kind.SYMLINK, target="warm"),  # a fast symlink
+    Node("stale-link", Kind.SYMLINK, target="warm", atime_due=True),  # following it must update its atime
     Node("fifo", Kind.FIFO, 0o666),  # writable by anyone: only the missing reader refuses
     Node("noperm", Kind.FILE, 0o000),
     Node("locked", Kind.DIR, 0o700),
@@ -193,6 +211,20 @@ LAYOUT: tuple[Node, ...] = (
     Node("open", Kind.DIR, 0o777),  # writable by anyone (files created by other fsuids)
 )
 LOCKED_MODE = 0o600  # "locked" ends up searchable by nobody (not even its owner)
+
+
+ATIME_AHEAD_NS = 3600 * 10**9
+
+
+def _set_atime(d: int, name: str, due: bool) -> None:
+    """Give a symlink an atime an hour ahead of its mtime and ctime, so that following it never needs an
+    atime update under relatime (pick_link() unlazies for touch_atime, and RESOLVE_CACHED then gives
+    EAGAIN), or (due) an hour behind them, so that it always does.  Left alone, that depends on the clock:
+    a link made and first followed within one timestamp tick keeps atime == ctime, and the next follow in
+    a later tick must update it again."""
+    now = time.time_ns()
+    atime = now - ATIME_AHEAD_NS if due else now + ATIME_AHEAD_NS
+    os.utime(name, ns=(atime, now - ATIME_AHEAD_NS if due else now), dir_fd=d, follow_symlinks=False)
 
 
 def _make(root: Path) -> None:
@@ -209,6 +241,7 @@ def _make(root: Path) -> None:
                 os.mkdir(n.name, 0o700, dir_fd=d)
             elif n.kind is Kind.SYMLINK:
                 os.symlink(n.target, n.name, dir_fd=d)
+                _set_atime(d, n.name, n.atime_due)
             else:
                 os.mkfifo(n.name, 0o644, dir_fd=d)
         for n in LAYOUT:

@@ -26,6 +26,7 @@ from conformance.uring import (
 )
 
 from .model import (
+    AtimeUpdates,
     CachedCase,
     Fs,
     IsDirectory,
@@ -94,9 +95,12 @@ ROWS: tuple[CachedCase, ...] = (
                 doc="every component from / down is in the dcache; the root filesystem's dentries must "
                     "revalidate in RCU-walk (RcuWalkRoot)"),
     cached_case("warm-fast-symlink", "warm", S("link", warm=("link",), same_as="warm"), opens(SameFile()),
-                doc="a fast symlink that was followed once (atime updated) needs no ref-walk; before that "
-                    "first normal follow it may be EAGAIN (pick_link unlazies for touch_atime;"
-                    " under strictatime every new second needs an atime update)"),
+                doc="a fast symlink that was followed once needs no ref-walk, as long as no atime update is due "
+                    "(the tree's links have their atime ahead of ctime: pick_link unlazies for touch_atime; under "
+                    "strictatime every new tick needs one)"),
+    cached_case("symlink-atime-due", "atime_update", S("stale-link"), refused(EAGAIN), needs=(AtimeUpdates(),),
+                doc="the link and its target are in the dcache (just made), but its atime is older than its ctime: "
+                    "pick_link() must leave RCU-walk for touch_atime(), so RESOLVE_CACHED refuses"),
     cached_case("warm-symlink-itself-o-path", "warm", S("link", O_PATH | O_NOFOLLOW, warm=("link",)), opens()),
     cached_case("warm-fifo-nonblock", "warm", S("fifo", O_RDONLY | O_NONBLOCK, warm=("fifo",)), opens()),
     # ---- not in the dcache ------------------------------------------------------------------------
