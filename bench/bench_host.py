@@ -13,11 +13,16 @@ locks): its distance to the floor is the per-case harness overhead, the rest of
 the suite's is what the cases themselves do.  All three alternate, so a busy
 machine slows them alike; the ratio of the minimums is the figure (cpu: of
 user+sys time, which a busy machine disturbs less than wall time).
+
+Bytecode: kconform's modules are compiled first (``--cold``: not), as an installed package has them; an
+editable checkout under PYTHONDONTWRITEBYTECODE (CI here) would otherwise compile every module on every
+run (about 0.15 s here), while pytest's own modules are compiled at their install.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import re
 import resource
 import statistics
@@ -97,6 +102,16 @@ def case_count(kconform: str, families: list[str]) -> int:
     return int(m.group(1) or m.group(2))
 
 
+def compile_kconform() -> None:
+    """Bytecode for kconform's core and families, wherever this interpreter finds them."""
+    import conformance
+    from conformance import registry
+
+    for root in (Path(conformance.__file__).parent, registry.cases_dir()):
+        if not compileall.compile_dir(str(root), quiet=1):
+            sys.exit(f"bench: cannot compile {root}")
+
+
 def summary(name: str, samples: list[Sample]) -> str:
     walls = [s.wall for s in samples]
     best = min(samples, key=lambda s: s.wall)
@@ -108,11 +123,14 @@ def main() -> int:
     ap.add_argument("--family", action="append", default=[])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-floor", action="store_true", help="only the suite")
+    ap.add_argument("--cold", action="store_true", help="leave kconform's bytecode as it is")
     ns = ap.parse_args()
     if ns.repeat < 1:
         sys.exit("bench: --repeat must be at least 1")
     kconform = str(Path(sys.executable).with_name("kconform"))
     fam = [a for f in ns.family for a in ("--family", f)]
+    if not ns.cold:
+        compile_kconform()
     n = case_count(kconform, ns.family)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         Path(tmp, "test_floor.py").write_text(FLOOR_TEST.format(n=n))
@@ -120,7 +138,8 @@ def main() -> int:
         pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         floor = [*pytest_cmd, "-p", "no:kconform", "test_floor.py"]
         harness = [*pytest_cmd, "test_harness.py"]
-        print(f"{n} cases; {ns.repeat} alternating repeats; seconds (user/sys of the fastest run)")
+        print(f"{n} cases; {ns.repeat} alternating repeats; seconds (user/sys of the fastest run); "
+              f"kconform's bytecode {'as found' if ns.cold else 'compiled first'}")
         print(f"{'':22} {'min':>7} {'median':>9} {'user':>7} {'sys':>7}")
         for mode, extra in (("serial", []), ("-n 2", ["-n", "2"])):
             suite_s: list[Sample] = []
