@@ -133,6 +133,16 @@ static int setup_fail(const char *what, int err)
 	return -1;
 }
 
+/* p_open's result as an fd, or -1 after recording the setup failure (-errno in r). */
+static int kp_opened(long r)
+{
+	if (r < 0) {
+		setup_fail("pidfd_open", (int)-r);
+		return -1;
+	}
+	return (int)r;
+}
+
 static long sc(long r)
 {
 	return r < 0 ? -errno : r;
@@ -480,26 +490,38 @@ static int64_t kp_count_mounts(void)
 	return r < 0 ? -errno : r;
 }
 
-static int64_t kp_count_root(void)
+/* Every entry of the directory dfd but . and ..: their number (or -errno), with fn(dfd, name) called on
+ * each when given (raw getdents64: no allocation, so a child may call it); fn's first errno in *fn_err. */
+static long kp_entries(int dfd, int (*fn)(int dfd, const char *name), int *fn_err)
 {
 	char buf[4096];
-	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n, count = 0;
+
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n; off += *(unsigned short *)(buf + off + 16)) {
+			const char *name = buf + off + 19;
+			int e;
+
+			if (!strcmp(name, ".") || !strcmp(name, ".."))
+				continue;
+			count++;
+			if (fn && (e = fn(dfd, name)) != 0 && fn_err && !*fn_err)
+				*fn_err = e;
+		}
+	}
+	return n < 0 ? -errno : count;
+}
+
+static int64_t kp_count_root(void)
+{
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
 
 	if (fd < 0)
 		return -errno;
-	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < n;) {
-			unsigned short reclen = *(unsigned short *)(buf + off + 16);
-			const char *name = buf + off + 19;
-
-			if (strcmp(name, ".") && strcmp(name, ".."))
-				count++;
-			off += reclen;
-		}
-	}
+	n = kp_entries(fd, NULL, NULL);
 	close(fd);
-	return n < 0 ? -errno : count;
+	return n;
 }
 
 static int kp_find_worker(const char *prefix)
@@ -1131,12 +1153,10 @@ static void sc_waitid(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, (q->variant == KC_PW_NONBLOCK || q->variant == KC_PW_NONBLOCK_WNOHANG ||
-				 q->variant == KC_PW_NONBLOCK_CLEARED) ? KP_PIDFD_NONBLOCK : 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, (q->variant == KC_PW_NONBLOCK || q->variant == KC_PW_NONBLOCK_WNOHANG ||
+				      q->variant == KC_PW_NONBLOCK_CLEARED) ? KP_PIDFD_NONBLOCK : 0));
+	if (fd < 0)
 		goto out;
-	}
 	switch (q->variant) {
 	case KC_PW_EXITED:
 	case KC_PW_TWICE:
@@ -1332,11 +1352,9 @@ static void sc_signal(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(v == KC_PSIG_THREAD_GONE ? k.tid2 : k.pid, v == KC_PSIG_THREAD_GONE ? KP_PIDFD_THREAD : 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(v == KC_PSIG_THREAD_GONE ? k.tid2 : k.pid, v == KC_PSIG_THREAD_GONE ? KP_PIDFD_THREAD : 0));
+	if (fd < 0)
 		goto out;
-	}
 	switch (v) {
 	case KC_PSIG_DELIVER:
 		put(KC_PV_RET, p_send(fd, SIGUSR1, NULL, 0));
@@ -1405,11 +1423,9 @@ static void sc_scope(const struct kc_pfd_req *q)
 		setup_fail("setpgid(peer, kid)", errno);
 		goto out;
 	}
-	fd = (int)(q->variant ? p_open(k.tid2, KP_PIDFD_THREAD) : p_open(k.pid, 0));
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(q->variant ? p_open(k.tid2, KP_PIDFD_THREAD) : p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	put(KC_PV_RET, p_send(fd, SIGUSR1, NULL, q->flags));
 	kc_sleep_ms(20);
 	put(KC_PV_PEND_LEADER, kp_pending(k.pid, k.pid, "SigPnd:", SIGUSR1));
@@ -1455,11 +1471,9 @@ static void sc_getfd(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	/* the kid's read end of its command pipe: its number is known here */
 	target_fd = k.kid_fd;
 	if (v == KC_PG_OTHER_UID && kp_drop_privileges() < 0) {
@@ -1744,11 +1758,9 @@ static void sc_nsioctl(const struct kc_pfd_req *q)
 	kp_kid_init(&k, 0, 0);
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	ns = sc(ioctl(fd, (unsigned long)(0xFF00u | (unsigned)q->variant), 0));
 	put(KC_PV_RET, ns);
 	snprintf(path, sizeof(path), "/proc/%d/ns/%s", k.pid, kp_ns_names[q->variant]);
@@ -1805,6 +1817,17 @@ static void kp_ns_diff(char *buf, size_t cap, const uint64_t *a, const uint64_t 
 	}
 	if (n == start)
 		snprintf(buf + n, n < cap ? cap - n : 0, "none");
+}
+
+/* Snapshot our namespaces into now, and append "<label><what moved since from>" to the helper's text. */
+static void kp_note_moved(struct kp_fn_ctx *c, const char *label, const uint64_t *from, uint64_t *now)
+{
+	char line[256];
+
+	kp_ns_snap(0, now);
+	snprintf(line, sizeof(line), "%s", label);
+	kp_ns_diff(line, sizeof(line), from, now);
+	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
 }
 
 static int kp_flag_known(int i)
@@ -1870,10 +1893,7 @@ static int kp_setns_foul_main(void *p)
 		if (kp_flag_known((int)i))
 			all |= kp_ns_flags[i].flag;
 	c->v[0] = sc(setns(c->pidfd, all));
-	kp_ns_snap(0, joined);
-	snprintf(line, sizeof(line), "joined: ");
-	kp_ns_diff(line, sizeof(line), start, joined);
-	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	kp_note_moved(c, "joined: ", start, joined);
 	strncat(c->text, "\nrefused:", sizeof(c->text) - strlen(c->text) - 1);
 	for (size_t i = 0; i < sizeof(kp_ns_flags) / sizeof(kp_ns_flags[0]); i++) {
 		long r;
@@ -1888,11 +1908,8 @@ static int kp_setns_foul_main(void *p)
 		strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
 	}
 	c->v[3] = sc(setns(kp_pidfd2, all));
-	kp_ns_snap(0, after);
 	/* what moved since the join (kp_ns_tgt is kid 1's: anything that moved is "(other)") */
-	snprintf(line, sizeof(line), "\nchanged: ");
-	kp_ns_diff(line, sizeof(line), joined, after);
-	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	kp_note_moved(c, "\nchanged: ", joined, after);
 	strncat(c->text, "\n", sizeof(c->text) - strlen(c->text) - 1);
 	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
 	return 0;
@@ -1903,21 +1920,14 @@ static int kp_setns_mixed_main(void *p)
 {
 	struct kp_fn_ctx *c = p;
 	uint64_t joined[KP_NS_N], after[KP_NS_N];
-	char line[160];
 
 	memset(c->text, 0, sizeof(c->text));
 	c->v[0] = sc(setns(c->pidfd, CLONE_NEWUSER));
 	kp_ns_snap(0, joined);
 	c->v[1] = sc(setns(c->pidfd, c->arg));
-	kp_ns_snap(0, after);
-	snprintf(line, sizeof(line), "changed: ");
-	kp_ns_diff(line, sizeof(line), joined, after);
-	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	kp_note_moved(c, "changed: ", joined, after);
 	c->v[2] = sc(setns(c->pidfd, CLONE_NEWUTS));
-	kp_ns_snap(0, after);
-	snprintf(line, sizeof(line), "\nalone: ");
-	kp_ns_diff(line, sizeof(line), joined, after);
-	strncat(c->text, line, sizeof(c->text) - strlen(c->text) - 1);
+	kp_note_moved(c, "\nalone: ", joined, after);
 	strncat(c->text, "\n", sizeof(c->text) - strlen(c->text) - 1);
 	kc_write_all(c->out, c, offsetof(struct kp_fn_ctx, text) + sizeof(c->text));
 	return 0;
@@ -1945,17 +1955,13 @@ static void sc_setns_more(const struct kc_pfd_req *q)
 		goto out;
 	if (q->variant == KC_PN_NO_FOUL_PLAY && kp_start_ns_kid(&k2) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	if (q->variant == KC_PN_NO_FOUL_PLAY) {
-		fd2 = (int)p_open(k2.pid, 0);
-		if (fd2 < 0) {
-			setup_fail("pidfd_open", -fd2);
+		fd2 = kp_opened(p_open(k2.pid, 0));
+		if (fd2 < 0)
 			goto out;
-		}
 	}
 	kp_ns_snap(k.pid, kp_ns_tgt);
 	kp_pidfd2 = fd2;
@@ -2028,11 +2034,9 @@ static void sc_setns(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)p_open(k.pid, 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	if (q->variant == KC_PN_EXITED) {
 		kp_exit_reap(&k);
 		flags = CLONE_NEWUTS;
@@ -2087,11 +2091,9 @@ static void sc_fhandle(const struct kc_pfd_req *q)
 	} else if (kp_start(&k) < 0) {
 		goto out;
 	}
-	fd = (int)p_open(k.pid, 0);
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	if (v == KC_PH_FID)
 		nflags |= KP_AT_HANDLE_FID;
 	if (v == KC_PH_CONNECTABLE)
@@ -2249,40 +2251,35 @@ out:
 	kp_close(&lfd);
 }
 
+static int kp_unlink_entry(int dfd, const char *name)
+{
+	return unlinkat(dfd, name, 0) < 0 ? errno : 0;
+}
+
 /* Remove the core scratch directory and what the crash left in it: the number of entries, or -errno. */
 static int kp_core_dir_remove(void)
 {
-	int dfd, n = 0, err = 0;
-	char buf[4096];
-	long got;
+	int dfd, err = 0;
+	long n;
 
 	if (!kp_core_dir[0])
 		return 0;
 	dfd = open(kp_core_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0)
 		return -errno;
-	while ((got = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < got;) {
-			unsigned short reclen = *(unsigned short *)(buf + off + 16);
-			const char *name = buf + off + 19;
-
-			if (strcmp(name, ".") && strcmp(name, "..")) {
-				n++;
-				if (unlinkat(dfd, name, 0) < 0 && !err)
-					err = errno;
-			}
-			off += reclen;
-		}
-	}
+	n = kp_entries(dfd, kp_unlink_entry, &err);
 	close(dfd);
+	if (n < 0 && !err)
+		err = (int)-n;
 	if (rmdir(kp_core_dir) < 0 && !err)
 		err = errno;
 	kp_core_dir[0] = 0;
-	return err ? -err : n;
+	return err ? -err : (int)n;
 }
 
-/* A dumpable kid crashes in its scratch directory: PIDFD_INFO_COREDUMP before and after, the core file. */
-static void kp_info_core_dumped(struct kp_kid *k, int fd)
+/* PIDFD_INFO_COREDUMP of the live kid (how it would dump), then it crashes on its 's' command: its wait
+ * status once reaped (within exit_ms, then KP_T), and PIDFD_INFO_EXIT | PIDFD_INFO_COREDUMP through fd. */
+static void kp_crash_and_report(struct kp_kid *k, int fd, int exit_ms)
 {
 	struct kp_info info;
 	int st = 0;
@@ -2292,7 +2289,7 @@ static void kp_info_core_dumped(struct kp_kid *k, int fd)
 	if (r == 0)
 		kp_put_info(&info);
 	kp_cmd(k, 's');
-	kc_wait_exited(k->pid, 10000);
+	kc_wait_exited(k->pid, exit_ms);
 	if (kc_reap_bounded(k->pid, KP_T, &st) == 0)
 		put(KC_PV_STATUS, st);
 	k->pid = -1;
@@ -2368,11 +2365,9 @@ static void sc_info(const struct kc_pfd_req *q)
 	}
 	if (kp_start(&k) < 0)
 		goto out;
-	fd = (int)(v == KC_PI_THREAD ? p_open(k.tid2, KP_PIDFD_THREAD) : p_open(k.pid, 0));
-	if (fd < 0) {
-		setup_fail("pidfd_open", -fd);
+	fd = kp_opened(v == KC_PI_THREAD ? p_open(k.tid2, KP_PIDFD_THREAD) : p_open(k.pid, 0));
+	if (fd < 0)
 		goto out;
-	}
 	put(KC_PV_SELF_PID, getpid());
 	kp_put_rep_creds(&k.rep);
 	switch (v) {
@@ -2439,28 +2434,9 @@ static void sc_info(const struct kc_pfd_req *q)
 		if (r == 0)
 			kp_put_info(&info);
 		break;
-	case KC_PI_CORE_CRASH: {
-		int st = 0;
-
-		/* how the (non-dumpable) kid would dump, asked while it lives */
-		r = p_info(fd, 88, &info, KP_INFO_COREDUMP);
-		put(KC_PV_RET, r);
-		if (r == 0)
-			kp_put_info(&info);
-		kp_cmd(&k, 's');
-		kc_wait_exited(k.pid, KP_T);
-		if (kc_reap_bounded(k.pid, KP_T, &st) == 0)
-			put(KC_PV_STATUS, st);
-		k.pid = -1;
-		r = p_info(fd, 88, &info, KP_INFO_EXIT | KP_INFO_COREDUMP);
-		put(KC_PV_RET2, r);
-		if (r == 0) {
-			put(KC_PV_RET3, (int64_t)info.mask);
-			put(KC_PV_INFO_EXIT, info.exit_code);
-			put(KC_PV_CORE_MASK_AFTER, info.coredump_mask);
-		}
+	case KC_PI_CORE_CRASH:  /* the kid is not dumpable */
+		kp_crash_and_report(&k, fd, KP_T);
 		break;
-	}
 	case KC_PI_CORE_LIVE:
 		r = p_info(fd, 88, &info, KP_INFO_COREDUMP);
 		put(KC_PV_RET, r);
@@ -2478,7 +2454,7 @@ static void sc_info(const struct kc_pfd_req *q)
 		kp_info_exec(q, &k, fd);
 		break;
 	case KC_PI_CORE_DUMPED:
-		kp_info_core_dumped(&k, fd);
+		kp_crash_and_report(&k, fd, 10000);  /* a dumpable kid, in its scratch directory */
 		break;
 	}
 out:
