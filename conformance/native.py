@@ -80,6 +80,10 @@ def _storer(ctype: Any, key: str | int, where: str) -> Store:
             setattr(target, key, _as_int(value, where) & mask)
         return put_field
 
+    # an array's entries: planned with the array (a char array takes a string instead)
+    items = [_storer(ctype.item, i, f"{where}[{i}]") for i in range(ctype.length)] \
+        if ctype.kind == "array" and ctype.item.cname != "char" else []
+
     def put_nested(target: Any, value: object) -> None:
         sub = target[key] if isinstance(key, int) else getattr(target, key)
         if ctype.kind == "array" and ctype.item.cname == "char" and isinstance(value, str | bytes):
@@ -87,8 +91,8 @@ def _storer(ctype: Any, key: str | int, where: str) -> Store:
         elif ctype.kind == "array" and isinstance(value, tuple):
             if len(value) > ctype.length:
                 raise ValueError(f"{where}: at most {ctype.length} entries, got {len(value)}")
-            for i, item in enumerate(value):
-                _storer(ctype.item, i, f"{where}[{i}]")(sub, item)
+            for put, item in zip(items, value, strict=False):  # a shorter tuple leaves the rest zero
+                put(sub, item)
         elif ctype.kind == "struct" and dataclasses.is_dataclass(value) and not isinstance(value, type):
             fill(sub, value)
         else:
@@ -197,8 +201,7 @@ def read(cls: type[R], c: Any) -> R:
     """Build the dataclass cls from the cffi struct c (a pointer or a struct)."""
     if ffi.typeof(c).kind == "pointer":
         c = c[0]
-    build = _READERS.get(cls) or _reader(cls)
-    value: R = build(c)
+    value: R = _reader(cls)(c)
     return value
 
 
@@ -226,8 +229,8 @@ def _function(func: str) -> tuple[Any, tuple[Any, ...]]:
 
 def call(func: str, *args: object) -> int:
     """Call a helper whose parameters are structs (given as dataclasses), integers or strings."""
-    fn = getattr(lib, func)
-    cargs = [_arg(t, a) for t, a in zip(ffi.typeof(fn).args, args, strict=True)]
+    fn, ctypes = _function(func)
+    cargs = [_arg(t, a) for t, a in zip(ctypes, args, strict=True)]
     return int(fn(*cargs))
 
 
@@ -379,8 +382,7 @@ def stop_server() -> None:
 
 def call_array(func: str, item: type[R], count: int, *args: object) -> tuple[int, tuple[R, ...]]:
     """func(<args>, struct item *out, int32_t max): (its return value, the count entries as ``item``)."""
-    fn = getattr(lib, func)
-    ctypes = ffi.typeof(fn).args
+    fn, ctypes = _function(func)
     cargs = [_arg(t, a) for t, a in zip(ctypes[:-2], args, strict=True)]
     out = ffi.new(f"{ctypes[-2].item.cname}[]", count)
     rc = int(fn(*cargs, out, count))

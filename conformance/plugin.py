@@ -304,18 +304,9 @@ def _short(report: pytest.TestReport) -> str:
     return lines[-1].strip() if lines else ""
 
 
-_LAST_JUDGED: tuple[object, Judgement | None] = (None, None)  # the last report read, and its verdict
-
-
 def _judgement(report: pytest.TestReport) -> Judgement | None:
-    """The case's verdict a report carries; read once per report (the status and the record hooks both ask)."""
-    global _LAST_JUDGED
-    if _LAST_JUDGED[0] is report:
-        return _LAST_JUDGED[1]
-    raw = next((v for k, v in report.user_properties if k == JUDGEMENT_PROP), None)
-    j = Judgement.from_json(json.loads(str(raw))) if raw is not None else None
-    _LAST_JUDGED = (report, j)
-    return j
+    raw = _props(report).get(JUDGEMENT_PROP)
+    return Judgement.from_json(json.loads(str(raw))) if raw is not None else None
 
 
 def record_from_reports(nodeid: str, record: CaseRecord | None, report: pytest.TestReport) -> CaseRecord:

@@ -33,7 +33,8 @@ def read_text(path: str | Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _ls(path: str) -> list[str]:
+def list_dir(path: str | int) -> list[str]:
+    """A directory's entries (a path or a directory fd), [] when it cannot be read (it may vanish any time)."""
     try:
         return os.listdir(path)
     except OSError:
@@ -142,7 +143,7 @@ def read_task(pid: int, tid: int | None = None) -> Task | None:
 
 def tids(pid: int | str = "self") -> list[int]:
     """The thread ids of a process, sorted."""
-    return sorted(int(t) for t in _ls(f"/proc/{pid}/task") if t.isdigit())
+    return sorted(int(t) for t in list_dir(f"/proc/{pid}/task") if t.isdigit())
 
 
 def tasks_of(pid: int) -> list[Task]:
@@ -152,7 +153,7 @@ def tasks_of(pid: int) -> list[Task]:
 
 def pids() -> list[int]:
     """Every process in this pid namespace."""
-    return [int(e) for e in _ls("/proc") if e.isdigit()]
+    return [int(e) for e in list_dir("/proc") if e.isdigit()]
 
 
 def tasks_named(comm: str) -> list[Task]:
@@ -177,11 +178,10 @@ def kthreads_named(comm: str) -> list[Task]:
     kthreadd = read_task(KTHREADD)
     if kthreadd is None or not kthreadd.is_kthread:
         return []
-    path = f"/proc/{KTHREADD}/task/{KTHREADD}/children"
-    if not os.path.exists(path):
+    if not _have_children_files():
         return [t for t in tasks_named(comm) if t.ppid == KTHREADD]
     out = []
-    for pid in read_text(path).split():
+    for pid in read_text(f"/proc/{KTHREADD}/task/{KTHREADD}/children").split():
         if read_text(f"/proc/{pid}/comm").strip() != comm:
             continue
         t = read_task(int(pid))
@@ -214,7 +214,7 @@ def children_of(pid: int) -> frozenset[int]:
     """Direct children, from /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN) or a scan of /proc."""
     found: set[int] = set()
     if _have_children_files():
-        for tid in _ls(f"/proc/{pid}/task"):
+        for tid in list_dir(f"/proc/{pid}/task"):
             found.update(int(x) for x in read_text(f"/proc/{pid}/task/{tid}/children").split())
         return frozenset(found)
     for other in pids():

@@ -50,13 +50,6 @@ WATCHED_SYSCTLS = (
 )
 
 
-def _ls(path: str | int) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
 TAINTED = "/proc/sys/kernel/tainted"
 
 
@@ -147,7 +140,7 @@ def open_fds() -> frozenset[int]:
     """This process's open fds, without the one the listing itself used."""
     probe = os.dup(0) if native.fd_open(0) else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     os.close(probe)  # the listing's own fd takes this, the lowest free number
-    listed = frozenset(int(fd) for fd in _ls("/proc/self/fd"))
+    listed = frozenset(int(fd) for fd in procfs.list_dir("/proc/self/fd"))
     if native.fd_open(probe):  # another thread took the number meanwhile: check each
         return frozenset(fd for fd in listed if native.fd_open(fd))
     return listed - {probe}
@@ -161,7 +154,7 @@ def _harness_fds() -> set[int]:
 
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
     """The runner's children and threads; the process server's children count as the runner's own."""
-    threads = frozenset(int(t) for t in _ls("/proc/self/task"))
+    threads = frozenset(int(t) for t in procfs.list_dir("/proc/self/task"))
     children = procfs.children_of(os.getpid())
     server = native.server_process()
     if server is not None:
@@ -172,7 +165,7 @@ def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
 def server_fds() -> frozenset[int]:
     """The process server's open fds (empty when none runs): a scenario run there may leak one."""
     server = native.server_process()
-    return frozenset(int(fd) for fd in _ls(f"/proc/{server[0]}/fd")) if server is not None else frozenset()
+    return frozenset(int(fd) for fd in procfs.list_dir(f"/proc/{server[0]}/fd")) if server is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -212,7 +205,7 @@ class RunnerState:
             children=children,
             threads=threads,
             fds=open_fds() - _harness_fds(),
-            cgroups=frozenset(n for n in _ls(proc.cgroup_dir) if n.startswith(mine)) if proc.cgroup_dir else
+            cgroups=frozenset(n for n in procfs.list_dir(proc.cgroup_dir) if n.startswith(mine)) if proc.cgroup_dir else
             frozenset(),
             server_fds=server_fds(),
             mounts=proc.current_mounts(),
@@ -246,7 +239,7 @@ class SystemState:
             text = procfs.read_text("/proc/sys/" + name.replace(".", "/"))
             if text:
                 values[name] = text.strip()
-        files = sorted(os.path.join(d, n) for d in shared_places() for n in _ls(d)
+        files = sorted(os.path.join(d, n) for d in shared_places() for n in procfs.list_dir(d)
                        if n.startswith(PREFIX) and not _KEPT.fullmatch(n))
         mounts = sorted(m for m in mount_points(procfs.read_text("/proc/self/mountinfo"))
                         if any(part.startswith(PREFIX) for part in m.split("/")))

@@ -223,8 +223,8 @@ def _set_atime(d: int, name: str, due: bool) -> None:
     a link made and first followed within one timestamp tick keeps atime == ctime, and the next follow in
     a later tick must update it again."""
     now = time.time_ns()
-    atime = now - ATIME_AHEAD_NS if due else now + ATIME_AHEAD_NS
-    os.utime(name, ns=(atime, now - ATIME_AHEAD_NS if due else now), dir_fd=d, follow_symlinks=False)
+    atime, mtime = (now - ATIME_AHEAD_NS, now - ATIME_AHEAD_NS) if due else (now + ATIME_AHEAD_NS, now)
+    os.utime(name, ns=(atime, mtime), dir_fd=d, follow_symlinks=False)
 
 
 def _make(root: Path) -> None:
