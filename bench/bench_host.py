@@ -48,14 +48,14 @@ def test_spawn(i):
 # spawning and reaping one process, so its distance to the floor is the per-case harness overhead.
 HARNESS_TEST = '''
 import os
-from dataclasses import dataclass
+from conformance.records import record
 
 import pytest
 
 from conformance.case import AllOf, Case
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Spawn(Case[int]):
     def observe(self) -> int:
         pid = os.posix_spawn("/bin/true", ["true"], {{}})

@@ -12,13 +12,13 @@ exists, ``old = OldModel(changed_in, commit, summary, expect=...)``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from conformance import kernel
 from conformance.globallock import Lock
 from conformance.globalstate import Change
 from conformance.kernel import KernelVersion
+from conformance.records import record
 from conformance.requirements import Requirement
 from conformance.verdict import Judgement, Verdict
 
@@ -44,7 +44,7 @@ def mismatches(checks: Iterable[Check[O_contra]], obs: O_contra) -> list[str]:
     return [m for c in checks if (m := c.mismatch(obs)) is not None]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AllOf(Generic[O]):
     """The usual expectation: every check holds."""
 
@@ -54,7 +54,7 @@ class AllOf(Generic[O]):
         return mismatches(self.checks, obs)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OldModel(Generic[O]):
     """The documented behaviour before a change, and what the kernel shows under it."""
 
@@ -71,7 +71,7 @@ class HarnessProblem(Exception):
     """Raised by observe(): the harness broke, so the verdict is error, not the kernel's fault."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Case(Generic[O]):
     """One row of a family's table."""
 

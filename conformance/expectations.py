@@ -18,10 +18,10 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.behaviours import by_id
+from conformance.records import record
 from conformance.verdict import Judgement, Verdict
 
 KEYS_REQUIRED = {"behaviour", "release", "reason", "reference"}
@@ -32,7 +32,7 @@ class ExpectationError(ValueError):
     """Bad expectation file; the message names file and line."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Override:
     behaviour: str
     case: str
@@ -63,7 +63,7 @@ def _block_lines(text: str) -> list[tuple[int, dict[str, int]]]:
     return blocks
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Expectations:
     path: Path
     overrides: tuple[Override, ...]

@@ -27,11 +27,11 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from conformance import globallock, paths, procfs
+from conformance.records import record
 
 
 class Change(Protocol):
@@ -46,7 +46,7 @@ class Change(Protocol):
         """The file that holds the value."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Sysctl:
     """A sysctl by its dotted name; restored to the value it had before the case."""
 
@@ -90,7 +90,7 @@ def _alive(pid: int, start: int) -> bool:
     return st is not None and st.start_time == start and st.state not in ("Z", "X")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     kind: str  # "value": write `saved` back to `target`; "dir": remove the directory `target`
     target: str

@@ -15,9 +15,10 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from conformance import native, procfs
+from conformance.records import record
 from conformance.snapshot import PREFIX, RunnerState, children_and_threads
 
 CGROUP_PREFIX = PREFIX  # temporary groups are named kconform-<pid>-<n>
@@ -72,7 +73,7 @@ class KernelLog:
             self.fd = None
 
 
-@dataclass
+@record
 class Findings:
     leaks: list[str] = field(default_factory=list)
     health: list[str] = field(default_factory=list)

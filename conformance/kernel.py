@@ -17,11 +17,11 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import globalstate, procfs
 from conformance.procfs import read_text as read_text
+from conformance.records import record
 
 # Capability numbers used by requirements (include/uapi/linux/capability.h).
 CAP_SETGID = 6
@@ -43,7 +43,7 @@ CAP_NAMES = {
 }
 
 
-@dataclass(frozen=True, order=True)
+@record(frozen=True, order=True)
 class KernelVersion:
     """The numeric part of a release string: 6.12.107+deb12-amd64 -> (6, 12, 107)."""
 
@@ -62,7 +62,7 @@ class KernelVersion:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Credentials:
     uid: int
     euid: int
@@ -78,7 +78,7 @@ class Credentials:
         return self.has_cap(CAP_SYS_ADMIN)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelConfig:
     source: str  # where it was read from, "" when unreadable
     text: str
@@ -95,7 +95,7 @@ class KernelConfig:
         return m.group(1).strip('"') if m else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunFacts:
     release: str
     version: KernelVersion

@@ -32,10 +32,10 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
 
 from conformance._native import ffi, lib
+from conformance.records import record
 
 R = TypeVar("R")
 
@@ -168,7 +168,7 @@ def _loader(hint: Any) -> Loader:
     raise TypeError(f"cannot read a {hint!r} from C")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CountedBy:
     """Annotated[tuple[X, ...], CountedBy("n")]: only the first n entries of the C array are filled."""
 
@@ -500,7 +500,7 @@ class Ref(enum.Enum):
     CLOSED_FD = enum.auto()  # a descriptor number that is not open
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CloneRequest:
     """struct kc_clone_req: one call of clone3() (or legacy clone()) and what its child does.
 
@@ -529,7 +529,7 @@ class CloneRequest:
     timeout_ms: int = 5000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChildReport:
     """struct kc_child_report: what the child saw (valid == False: it sent nothing)."""
 
@@ -552,7 +552,7 @@ class ChildReport:
         return tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in self.disp)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CloneResult:
     """struct kc_clone_res."""
 
@@ -765,7 +765,7 @@ class PidfdHarnessError(enum.IntEnum):
     NO_WORKER = lib.KC_PH_NO_WORKER
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PidfdRequest:
     """One pidfd scenario: which, which variant, and its parameters."""
 
@@ -778,7 +778,7 @@ class PidfdRequest:
     timeout_ms: int = 15000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PidfdResult:
     harness_error: PidfdHarnessError
     harness_errno: int
@@ -789,7 +789,7 @@ class PidfdResult:
         return self.values.get(slot)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _PidfdRaw:
     """struct kc_pfd_res as it comes back; PidfdResult is its typed view."""
 

@@ -32,6 +32,7 @@ from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
 from conformance.harness import interrupt, outputs
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
+from conformance.shard import Shard, parse_shard
 from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
 from conformance.verdict import Judgement, Verdict
 
@@ -97,6 +98,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kc-suite-name", metavar="NAME", default="", help="testsuite name prefix in reports")
     g.addoption("--kc-family", action="append", default=[], metavar="NAME",
                 help="only cases of this behaviour family (the prefix of their behaviour id); repeatable")
+    g.addoption("--kc-shard", metavar="K/N", default="",
+                help="only the K-th of N disjoint parts of the cases (every N-th row of each table); "
+                     "N runs with 1/N .. N/N run each case once")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -107,6 +111,10 @@ EXIT_WRITE_FAILED = 3  # a report could not be written (one line on stderr)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[_SHARD] = parse_shard(str(config.getoption("--kc-shard") or ""))
+    except ValueError as e:
+        raise pytest.UsageError(str(e).replace("--shard", "--kc-shard")) from None
     timeout = float(config.getoption("--kc-timeout"))
     if not math.isfinite(timeout) or timeout <= 0:
         raise pytest.UsageError(f"--kc-timeout must be a finite number of seconds above 0, not {timeout:g}")
@@ -140,6 +148,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _EXPECTATIONS = pytest.StashKey[Expectations | None]()
 _KLOG = pytest.StashKey[KernelLog]()
 _RUNSTATE = pytest.StashKey[globalstate.RunState]()
+_SHARD = pytest.StashKey[Shard]()
+_SHARDED = pytest.StashKey[set[str]]()  # the test functions whose rows were sharded as they were made
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -195,6 +205,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     wanted = set(metafunc.config.getoption("--kc-family"))
     rows = [c for c in cases if not wanted or (isinstance(c, Case) and c.family in wanted)]
+    shard = metafunc.config.stash[_SHARD]
+    if shard.n > 1:  # every family's rows alternate between the shards: each gets its share of every kind
+        rows = [c for i, c in enumerate(rows) if shard.keeps(i)]
+        metafunc.config.stash.setdefault(_SHARDED, set()).add(metafunc.definition.nodeid)
     metafunc.parametrize("case", rows, ids=[c.id for c in rows])
 
 
@@ -205,15 +219,22 @@ def _argnames(names: object) -> tuple[str, ...]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--kc-family: keep the cases whose behaviour belongs to one of the families (wherever they are declared)."""
+    """--kc-family: keep the cases whose behaviour belongs to one of the families (wherever they are declared).
+    --kc-shard: of the items not sharded when they were made, every N-th of each module's."""
     wanted = set(config.getoption("--kc-family"))
-    if not wanted:
-        return
+    shard = config.stash[_SHARD]
+    sharded = config.stash.get(_SHARDED, set())
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
+    seen: dict[str, int] = {}  # module -> items of it met so far (unsharded ones)
     for item in items:
         case = _case_of(item)
-        (keep if case is not None and case.family in wanted else drop).append(item)
+        ok = not wanted or (case is not None and case.family in wanted)
+        if ok and shard.n > 1 and item.nodeid.split("[", 1)[0] not in sharded:
+            module = item.nodeid.split("::", 1)[0]
+            ok = shard.keeps(seen.get(module, 0))
+            seen[module] = seen.get(module, 0) + 1
+        (keep if ok else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -457,6 +478,9 @@ class RecordCollector:
         props["run.duration_s"] = f"{time.time() - self.started:.3f}"
         props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
         props["run.scenarios"] = native.server_mode()
+        shard = self.config.stash.get(_SHARD, Shard())
+        if shard.n > 1:
+            props["run.shard"] = str(shard)
         state = self.config.stash.get(_RUNSTATE, None)
         if state is not None:
             props.update(state.properties())

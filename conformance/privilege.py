@@ -16,8 +16,9 @@ import fcntl
 import functools
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from conformance.records import record
 
 CAP_SETGID = 6
 CAP_SETUID = 7
@@ -73,7 +74,7 @@ def mapped(m: tuple[tuple[int, int, int], ...], ident: int) -> bool:
     return any(inner <= ident < inner + count for inner, _, count in m)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Privilege:
     euid: int
     cap_effective: int

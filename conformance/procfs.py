@@ -8,9 +8,9 @@ tested on captured lines.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.records import record
 from conformance.uapi import PF_KTHREAD
 
 
@@ -44,7 +44,7 @@ def list_dir(path: str | int) -> list[str]:
 # --------------------------------------------------------------------------- parsers
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stat:
     """The fields of /proc/<pid>/stat the suite uses."""
 
@@ -95,7 +95,7 @@ def _int(text: str | None, default: int, base: int = 10) -> int:
 # --------------------------------------------------------------------------- tasks
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Task:
     """One task (thread) as /proc shows it; also what the C helpers report from inside a child."""
 

@@ -17,11 +17,11 @@ import importlib.util
 import pkgutil
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from conformance import privilege
+from conformance.records import record
 
 CASES_PACKAGE = "kconform_cases"
 
@@ -30,7 +30,7 @@ class RegistryError(Exception):
     """A family declaration that contradicts another one (or its folder)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Behaviour:
     id: str
     statement: str
@@ -49,7 +49,7 @@ class State(enum.StrEnum):
     UNKNOWN = "unknown"  # the answer fits no model: reported, never a silent skip
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Presence:
     feature: str
     state: State
@@ -72,7 +72,7 @@ class Presence:
         return f"{self.feature} not available{origin}: {self.observed}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Probe:
     """A feature probe: call the interface, classify the answer (never the version number)."""
 
@@ -106,7 +106,7 @@ def classify_errno(err: int, present: tuple[int, ...], absent: tuple[int, ...]) 
     return State.UNKNOWN
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Family:
     name: str
     behaviours: tuple[Behaviour, ...]

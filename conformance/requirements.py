@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from conformance import kernel, privilege, probes
 from conformance.privilege import Scope
+from conformance.records import record
 
 
 class Requirement(Protocol):
@@ -22,7 +22,7 @@ class Requirement(Protocol):
         """None when met, else the skip reason."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cap:
     """A capability, held over the namespace that matters (privilege.Scope): a namespaced root has
     CAP_SYS_ADMIN over its own namespaces only, not over sysctls or the initial pid namespace."""
@@ -40,7 +40,7 @@ class Cap:
         return f"needs {name}{where} ({priv.lacks(self.cap, self.scope)})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CanDropPrivileges:
     """The DROP_PRIVILEGES setup: as root, switch to uid/gid 65534; unprivileged already is fine."""
 
@@ -54,7 +54,7 @@ class CanDropPrivileges:
                 f"{_why_no_switch(priv, groups=True)})")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CanSetFsid:
     """The FSID setup: setfsuid/setfsgid(65534) must take effect when we hold CAP_SETUID; without it the
     harness keeps our own (unprivileged) fsuid."""
@@ -69,7 +69,7 @@ class CanSetFsid:
                 f"{_why_no_switch(priv, groups=False)})")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdsMapped:
     """A setup that switches to these uids/gids (setresuid/setresgid): CAP_SETUID/CAP_SETGID and a
     user namespace that maps them."""
@@ -88,7 +88,7 @@ class IdsMapped:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OwnIdsMapped:
     """Our own uid and gid are mapped in our user namespace (chown to them means something)."""
 
@@ -99,7 +99,7 @@ class OwnIdsMapped:
         return f"needs our own uid/gid mapped in this user namespace (this is {priv.describe()}, unmapped)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pid1NotOurs:
     """Unprivileged, a case signals pid 1 as "another user's" process: its uid must differ from ours
     (in a user namespace that does not map pid 1's owner, it reads as the overflow uid, maybe ours)."""
@@ -130,7 +130,7 @@ def _why_no_switch(priv: privilege.Privilege, groups: bool) -> str:
     return "the switch is not possible"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Feature:
     probe: str
 
@@ -139,7 +139,7 @@ class Feature:
         return None if p.present else p.reason()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PathExists:
     path: str
     what: str
@@ -148,7 +148,7 @@ class PathExists:
         return None if os.path.exists(self.path) else f"needs {self.what} ({self.path} missing)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cgroup2Writable:
     """A cgroup v2 hierarchy in which this process may create a child group."""
 
@@ -161,13 +161,13 @@ class Cgroup2Writable:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cgroup1Hierarchy:
     def unmet(self) -> str | None:
         return None if kernel.cgroup1_dir() else "needs a mounted cgroup v1 hierarchy"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProgramOnPath:
     """An external client the case drives (e.g. procps ps)."""
 

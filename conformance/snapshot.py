@@ -32,10 +32,11 @@ import select
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from conformance import globallock, native, procfs
+from conformance.records import record
 
 PREFIX = "kconform-"  # every name kconform creates in a shared place starts with it
 TAG_ENV = "KCONFORM_TAG"  # set by a caller that wants the run's processes recognisable afterwards
@@ -168,7 +169,7 @@ def server_fds() -> frozenset[int]:
     return frozenset(int(fd) for fd in procfs.list_dir(f"/proc/{server[0]}/fd")) if server is not None else frozenset()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunnerState:
     pid: int
     children: frozenset[int]
@@ -221,7 +222,7 @@ def shared_places() -> tuple[str, ...]:
     return tuple(dict.fromkeys(("/dev/shm", tempfile.gettempdir(), "/tmp")))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SystemState:
     sysctls: Mapping[str, str]
     cgroups: tuple[str, ...]  # kconform-* directories anywhere in the cgroup v2 tree

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
-from dataclasses import dataclass
 from typing import Annotated
 
 from conformance import native, procfs
 from conformance.native import CountedBy, const, describe_status, errno_name
 from conformance.procfs import Task
+from conformance.records import record
 from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
 from conformance.uapi import PF_KTHREAD as PF_KTHREAD
 from conformance.uapi import PF_USER_WORKER as PF_USER_WORKER
@@ -100,7 +100,7 @@ def said(ret: int) -> str:
 # --------------------------------------------------------------------------- open scenario
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpenRequest:
     """One open, issued in a fresh child after the setup and warm-up."""
 
@@ -128,7 +128,7 @@ class OpenRequest:
         return len(self.warm)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpenOne:
     """struct kc_open_one: one open and what was learnt from the fd."""
 
@@ -192,7 +192,7 @@ class OpenOne:
         return procfs.parse_status(self.text).get(key)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpenResult:
     harness_error: HarnessError
     harness_errno: int
@@ -247,7 +247,7 @@ class WorkerKind(enum.IntEnum):
     SIGKILL = const("KC_W_SIGKILL")  # a process with workers is SIGKILLed
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerResult:
     harness_error: HarnessError
     harness_errno: int
@@ -280,7 +280,7 @@ class WorkerResult:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerRequest:
     kind: WorkerKind
     via: Via = Via.ASYNC
@@ -300,7 +300,7 @@ def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10)
 # --------------------------------------------------------------------------- probes and sysctl
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetupProbe:
     harness_error: HarnessError
     setup_res: int  # 0 or -errno
@@ -316,7 +316,7 @@ def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:
     return res
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DisabledResult:
     original: int
     write_res: int

@@ -21,7 +21,8 @@ the one case template (judge_case).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from conformance.records import record
 
 
 class Verdict(enum.StrEnum):
@@ -38,7 +39,7 @@ class Verdict(enum.StrEnum):
         return self in (Verdict.FAIL, Verdict.ERROR)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Judgement:
     verdict: Verdict
     message: str

@@ -31,7 +31,8 @@ GROUP = "/proc/sys/kernel/io_uring_group"
 
 CASES = '''
 import os, time
-from dataclasses import dataclass
+
+from conformance.records import record
 from pathlib import Path
 from conformance import kernel
 from conformance.case import AllOf, Case
@@ -42,7 +43,7 @@ import pytest
 MARK = Path(os.environ["KC_TEST_MARK"])
 VALUE = Path(os.environ["KC_TEST_VALUE"])
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileValue:  # a stand-in for a sysctl, for the mechanism alone
     what: str = "sysctl test.value"
 
@@ -50,7 +51,7 @@ class FileValue:  # a stand-in for a sysctl, for the mechanism alone
     def path(self) -> str:
         return str(VALUE)
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Scripted(Case[str]):
     action: str = "pass"
 

@@ -13,18 +13,19 @@ import pytest
 
 CASES = '''
 import os, subprocess, time
-from dataclasses import dataclass
+
+from conformance.records import record
 import pytest
 from conformance.case import AllOf, Case, OldModel
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Is:
     want: str
 
     def mismatch(self, obs: str) -> str | None:
         return None if obs == self.want else f"expected {self.want}"
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Scripted(Case[str]):
     action: str = "pass"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
 from conformance.case import AllOf, Case, HarnessProblem, OldModel, judge_case, verdict_of
 from conformance.kernel import KernelVersion
 from conformance.plugin import record_from_reports
+from conformance.records import record
 from conformance.results import CASE_PROP, JUDGEMENT_PROP
 from conformance.verdict import Judgement, Verdict
 
@@ -52,7 +52,7 @@ def test_kernel_version_parse() -> None:
 # --------------------------------------------------------------------------- the case template
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Is:
     want: int
 
@@ -60,7 +60,7 @@ class Is:
         return None if obs == self.want else f"expected {self.want}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class Fixed(Case[int]):
     value: int = 0
     broken: bool = False

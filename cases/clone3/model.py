@@ -13,12 +13,13 @@ import os
 import random
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from conformance import kernel, native
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
+from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
 from conformance.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 
@@ -28,7 +29,7 @@ POLLIN = 0x1
 STACK = 256 * 1024
 
 
-@dataclass
+@record
 class Resolved:
     """What the Refs of one case turned into."""
 
@@ -109,7 +110,7 @@ def _resolve_one(ref: Ref, stack: contextlib.ExitStack, res: Resolved) -> int:
 # Observation = the native result plus what the Refs resolved to.
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Observation:
     result: CloneResult
     resolved: Resolved
@@ -126,7 +127,7 @@ def _sig(n: int) -> str:
 # Checks on a successful call (each says what the kernel did instead).
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Exited:
     code: int
 
@@ -139,7 +140,7 @@ class Exited:
         return f"child status: {native.describe_status(st)}, expected exit {self.code}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChildPid:
     """The child's getpid(), or Ref.FREE_PID for "the pid asked for"."""
 
@@ -153,7 +154,7 @@ class ChildPid:
         return None if child.pid == want else f"child getpid() = {child.pid}, expected {want}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReturnedPid:
     pid: int | Ref
 
@@ -162,7 +163,7 @@ class ReturnedPid:
         return None if obs.result.ret == want else f"clone3 returned {obs.result.ret}, expected {want}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ParentIsCaller:
     def mismatch(self, obs: Observation) -> str | None:
         child = obs.result.child
@@ -173,7 +174,7 @@ class ParentIsCaller:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IsThread:
     """The child shares the caller's thread group."""
 
@@ -188,7 +189,7 @@ class IsThread:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignalReceived:
     """The caller got exactly this exit signal (0: none at all)."""
 
@@ -208,7 +209,7 @@ class SignalReceived:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WaitSees:
     """Which wait flavours see the exited child (before it is reaped)."""
 
@@ -228,7 +229,7 @@ class WaitSees:
         return "; ".join(out) or None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DispositionIs:
     sig: int
     want: Disposition
@@ -243,7 +244,7 @@ class DispositionIs:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Namespace:
     ns: str
     new: bool
@@ -258,7 +259,7 @@ class Namespace:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PidfdPolls:
     """A real pidfd that is not readable while the child lives and is on exit."""
 
@@ -279,14 +280,14 @@ class PidfdPolls:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ParentTidIsChild:
     def mismatch(self, obs: Observation) -> str | None:
         r = obs.result
         return None if r.parent_tid == r.ret else f"parent_tid holds {r.parent_tid}, child is {r.ret}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InCgroup:
     def mismatch(self, obs: Observation) -> str | None:
         child = obs.result.child
@@ -296,7 +297,7 @@ class InCgroup:
         return None if child.cgroup == want else f"child is in cgroup {child.cgroup!r}, expected {want!r}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RanOnStack:
     def mismatch(self, obs: Observation) -> str | None:
         child = obs.result.child
@@ -306,7 +307,7 @@ class RanOnStack:
         return None if lo <= child.stack_probe < hi else f"child stack at {child.stack_probe:#x}, not in given stack"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SharesMemory:
     shared: bool
 
@@ -321,7 +322,7 @@ class SharesMemory:
 # Expectations and the case.
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Fails:
     """The call fails with this errno."""
 
@@ -334,7 +335,7 @@ class Fails:
         return []
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Succeeds:
     """The call succeeds and every check holds."""
 
@@ -354,7 +355,7 @@ def succeeds(*checks: Check[Observation]) -> Succeeds:
     return Succeeds(checks)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class CloneCase(Case[Observation]):
     request: CloneRequest = field(default_factory=CloneRequest)
 

@@ -21,7 +21,6 @@ import errno
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import guardian, kernel, paths, uring
@@ -31,6 +30,7 @@ from conformance.globalstate import Sysctl
 from conformance.harness import interrupt
 from conformance.native import describe_status, errno_name
 from conformance.procfs import Task
+from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature, Requirement
 from conformance.uapi import PF_KTHREAD
 from conformance.uring import DisabledResult, Op, OpenRequest, OpenResult, Setup, Via, WorkerKind, WorkerResult
@@ -54,7 +54,7 @@ class Prep(enum.Enum):
     CREATE = "create"  # the opens create files in <dir>/open (mode 0777)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerOpen:
     """One open through a worker (or SQPOLL) and the same open done directly."""
 
@@ -70,7 +70,7 @@ class WorkerOpen:
     path_direct: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Context:
     """What the submitter's side looks like, for the checks."""
 
@@ -81,7 +81,7 @@ class Context:
     fsgid: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Observation:
     result: OpenResult
     ctx: Context
@@ -143,7 +143,7 @@ def prepare(spec: WorkerOpen) -> Iterator[tuple[OpenRequest, Context]]:
 # --------------------------------------------------------------------------- checks (open scenario)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BothOpen:
     def mismatch(self, obs: Observation) -> str | None:
         m, d = obs.result.measured, obs.result.direct
@@ -152,7 +152,7 @@ class BothOpen:
         return f"open through {obs.who} gave {m.describe()}, direct open gave {d.describe()}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BothFail:
     err: int
 
@@ -164,7 +164,7 @@ class BothFail:
                 f"directly {d.describe()}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SameInode:
     def mismatch(self, obs: Observation) -> str | None:
         m, d = obs.result.measured, obs.result.direct
@@ -173,7 +173,7 @@ class SameInode:
         return f"inode differs: through {obs.who} {m.dev:#x}:{m.ino}, directly {d.dev:#x}:{d.ino}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SameContent:
     def mismatch(self, obs: Observation) -> str | None:
         m, d = obs.result.measured, obs.result.direct
@@ -182,7 +182,7 @@ class SameContent:
         return f"content differs: through {obs.who} {m.text[:60]!r}, directly {d.text[:60]!r}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StatusField:
     """A "Key:" field of a /proc status file read through the worker."""
 
@@ -202,7 +202,7 @@ class StatusField:
                 f"direct read {direct})")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NameIsWorker:
     """comm (or the status Name:) read through the worker is iou-wrk-<submitter tid>."""
 
@@ -219,7 +219,7 @@ class NameIsWorker:
         return f"{what} through {obs.who} is {got!r}, expected {want!r} (direct read {direct!r})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerThreads:
     """The task list holds a thread named prefix<submitter tid> in the submitter's thread group."""
 
@@ -239,7 +239,7 @@ class WorkerThreads:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerFlags:
     """Every iou-* thread has the ``present`` flag bits and none of ``absent``."""
 
@@ -258,7 +258,7 @@ class WorkerFlags:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KthreadField:
     """The status "Kthread:" line of every iou-* thread (None: the line is absent)."""
 
@@ -276,7 +276,7 @@ class KthreadField:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IsControllingTty:
     """Both fds are the pty slave the child made its controlling tty (TIOCGDEV, TIOCGSID)."""
 
@@ -294,7 +294,7 @@ class IsControllingTty:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InNewNetns:
     """The inode seen through the worker is the direct one and not this process's."""
 
@@ -311,7 +311,7 @@ class InNewNetns:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReadsMarker:
     def mismatch(self, obs: Observation) -> str | None:
         got = obs.result.measured.text
@@ -320,7 +320,7 @@ class ReadsMarker:
         return f"/etc/hostname through {obs.who} reads {got[:40]!r}, the new root's holds {obs.ctx.marker!r}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CreatedBy:
     """Owner of the file created through the worker (ring) and directly."""
 
@@ -340,7 +340,7 @@ class CreatedBy:
 # --------------------------------------------------------------------------- the cases
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class WorkerOpenCase(Case[Observation]):
     spec: WorkerOpen
 
@@ -357,13 +357,13 @@ class WorkerOpenCase(Case[Observation]):
                 f"iou threads: {', '.join(t.describe() for t in obs.workers()) or 'not listed'}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignalObservation:
     result: WorkerResult
     via: Via
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NoHandlerOnTarget:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
@@ -378,7 +378,7 @@ class NoHandlerOnTarget:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StaysPendingBlocked:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
@@ -390,7 +390,7 @@ class StaysPendingBlocked:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ControlHandlerRuns:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
@@ -401,7 +401,7 @@ class ControlHandlerRuns:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KilledWithWorkers:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
@@ -418,7 +418,7 @@ class KilledWithWorkers:
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class SignalCase(Case[SignalObservation]):
     kind: WorkerKind
     via: Via = Via.ASYNC
@@ -443,7 +443,7 @@ class SignalCase(Case[SignalObservation]):
 # --------------------------------------------------------------------------- kernel.io_uring_disabled
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DisabledObservation:
     result: DisabledResult
     value: int
@@ -458,7 +458,7 @@ class DisabledObservation:
         return "succeeded" if self.result.setup_res >= 0 else errno_name(-self.result.setup_res)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetupGives:
     """io_uring_setup under the sysctl: this errno (0: it succeeds)."""
 
@@ -473,7 +473,7 @@ class SetupGives:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Restored:
     """The C helper put the original value back."""
 
@@ -485,7 +485,7 @@ class Restored:
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class DisabledCase(Case[DisabledObservation]):
     """kernel.io_uring_disabled=value, io_uring_setup in a child, original value restored."""
 

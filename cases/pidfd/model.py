@@ -9,11 +9,12 @@ fill is a mismatch of its own ("not observed"), never a silent pass.
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from conformance import native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
+from conformance.records import record
 from conformance.requirements import Requirement
 
 V = PidfdValue
@@ -59,7 +60,7 @@ def _need(obs: PidfdResult, slot: V) -> int | str:
 # Checks (each returns what the kernel showed instead).
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Eq:
     slot: V
     want: int
@@ -75,7 +76,7 @@ def fails(err: int, slot: V = V.RET) -> Eq:
     return Eq(slot, -err)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ok:
     """The call in this slot succeeded (>= 0)."""
 
@@ -88,7 +89,7 @@ class Ok:
         return None if got >= 0 else f"{_slot(self.slot)} failed with {_val(got)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Same:
     """Two slots hold the same value (or differ, with equal=False)."""
 
@@ -108,7 +109,7 @@ class Same:
         return f"{_slot(self.a)} {x} {rel} {_slot(self.b)} {y}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Bits:
     """The bits of ``on`` are set and those of ``off`` are clear."""
 
@@ -127,7 +128,7 @@ class Bits:
         return f"{_slot(self.slot)} is {got:#x}, needs {self.on:#x} set and {self.off:#x} clear"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Positive:
     slot: V
 
@@ -138,7 +139,7 @@ class Positive:
         return None if got > 0 else f"{_slot(self.slot)} is {_val(got)}, expected > 0"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Exited:
     """A wait status in slot: exited with code (or killed by signal when signal != 0)."""
 
@@ -155,7 +156,7 @@ class Exited:
         return None if ok else f"{_slot(self.slot)}: {native.describe_status(st)}, expected {want}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Text:
     """The scenario's text equals ``exact`` or holds the line ``<key>:\\t<value>``."""
 
@@ -174,7 +175,7 @@ class Text:
         return f"no {self.key}: line in {obs.text!r}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FdinfoSelfPid:
     """fdinfo ``<key>:`` holds the child's pid (first field)."""
 
@@ -194,7 +195,7 @@ class FdinfoSelfPid:
 # The case type.
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class PidfdCase(Case[PidfdResult]):
     request: PidfdRequest
     expect: AllOf[PidfdResult] = field(default_factory=lambda: AllOf(()))

@@ -8,12 +8,12 @@ checks each row covers are named in the row's doc (kselftest pidfd/*.c, LTP).
 from __future__ import annotations
 
 import resource
-from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.case import Check, OldModel
 from conformance.native import PidfdResult
 from conformance.probes import probe
+from conformance.records import record
 from conformance.requirements import (
     DROPS_PRIVILEGES,
     INIT_PRIVILEGED,
@@ -541,7 +541,7 @@ EXEC_ROWS: tuple[PidfdCase, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreFileDump:
     """A crash writes a core file into its working directory: core_pattern is a plain file name (no '/', no
     pipe, no socket) and the RLIMIT_CORE hard limit lets the crashing child raise its soft limit."""
@@ -621,7 +621,7 @@ WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
     )
 )
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VhostKthreadMode:
     """vhost workers can be kernel threads: before 6.4, or with VHOST_SET_FORK_FROM_OWNER (6.17+)."""
 

@@ -38,7 +38,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from conformance import guardian, kernel, paths, uring
@@ -46,6 +46,7 @@ from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel,
 from conformance.globallock import Lock
 from conformance.harness import interrupt
 from conformance.native import errno_name
+from conformance.records import record
 from conformance.requirements import SETS_FSID, Feature, Requirement
 from conformance.uring import RESOLVE_CACHED, OpenRequest, OpenResult, Setup, Via
 
@@ -82,7 +83,7 @@ class Fs(enum.Enum):
 # --------------------------------------------------------------------------- requirements
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DiskTmp:
     """The temporary directory is on a disk filesystem (ext4, xfs, btrfs, f2fs)."""
 
@@ -97,7 +98,7 @@ class DiskTmp:
                 f"it is {fs_name(magic)} (set TMPDIR)")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AtimeUpdates:
     """The fixture's filesystem updates atimes (not mounted noatime)."""
 
@@ -112,7 +113,7 @@ class AtimeUpdates:
         return f"needs atime updates at {base}; it is mounted noatime" if flags & os.ST_NOATIME else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TmpfsShm:
     """/dev/shm is a tmpfs mount of its own (its '..' crosses a mount)."""
 
@@ -129,7 +130,7 @@ class TmpfsShm:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RcuWalkRoot:
     """The root filesystem revalidates its cached dentries in RCU-walk, so an
     absolute path is not EAGAIN at its first component already."""
@@ -187,7 +188,7 @@ class Kind(enum.Enum):
     FIFO = "fifo"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Node:
     name: str
     kind: Kind
@@ -267,7 +268,7 @@ def fresh_dir(fs: Fs, prefix: str = "kconform-rc-") -> Iterator[Path]:
 # --------------------------------------------------------------------------- scenario
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Scenario:
     """An open measured in a fresh child.  Paths are relative to ``start``
     (a directory of LAYOUT, or an absolute directory such as /proc, opened
@@ -308,7 +309,7 @@ class Scenario:
 # --------------------------------------------------------------------------- observation and checks
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Observation:
     result: OpenResult
     via: Via
@@ -318,7 +319,7 @@ class Observation:
         return self.via.label
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SameFile:
     """The fd refers to Scenario.same_as (st_dev/st_ino of a normal stat afterwards)."""
 
@@ -333,14 +334,14 @@ class SameFile:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IsDirectory:
     def mismatch(self, obs: Observation) -> str | None:
         mode = obs.result.measured.mode
         return None if stat.S_ISDIR(mode) else f"{obs.what} opened a non-directory (mode {mode:#o})"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AgreesWithSyscall:
     """The io_uring result equals openat2() done right after it in the same child."""
 
@@ -355,7 +356,7 @@ class AgreesWithSyscall:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Expect:
     errnos: tuple[int, ...] = ()  # the open fails with one of these; () = it succeeds
     checks: tuple[Check[Observation], ...] = ()
@@ -384,7 +385,7 @@ def refused(*errnos: int, restriction: bool = False) -> Expect:
     return Expect(errnos=tuple(errnos), restriction=restriction)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AndAgrees:
     """An expectation through io_uring: the row's, and the same answer as openat2() right after it."""
 
@@ -403,7 +404,7 @@ OPENAT2 = Feature("openat2")
 CACHED = Feature("openat2.resolve_cached")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class CachedCase(Case[Observation]):
     scenario: Scenario
     via: Via = Via.SYSCALL
@@ -441,7 +442,7 @@ def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
 # --------------------------------------------------------------------------- the variant axis
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Variant:
     """One way of issuing every row's open."""
 

@@ -7,12 +7,12 @@ conformance.native marshals them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Annotated
 
 from conformance import native
 from conformance.native import CountedBy, const, errno_name
 from conformance.procfs import Task
+from conformance.records import record
 
 
 class WorkerKind(enum.IntEnum):
@@ -57,7 +57,7 @@ CLONE_NEWUSER = const("KC_CLONE_NEWUSER")
 NOT_CALLED = const("KC_WK_NOT_CALLED")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkersRequest:
     """struct kc_wk_req."""
 
@@ -84,7 +84,7 @@ class WorkersRequest:
     exec_path: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkersResult:
     """struct kc_wk_res."""
 

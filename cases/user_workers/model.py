@@ -19,7 +19,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from conformance import guardian, kernel, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.native import describe_status, errno_name
+from conformance.records import record
 from conformance.requirements import Requirement
 
 from . import harness
@@ -57,7 +58,7 @@ class Kind(enum.Enum):
 # --------------------------------------------------------------------------- observation
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Obs:
     """What one scenario showed; raw results plus a few derived values."""
 
@@ -143,7 +144,7 @@ def _show(v: int, name: str = "") -> str:
 # --------------------------------------------------------------------------- checks
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Is:
     """Observation field ``name`` equals ``value`` (``what`` says it in words)."""
 
@@ -158,7 +159,7 @@ class Is:
         return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {_show(self.value, self.name)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OneOf:
     name: str
     values: tuple[int, ...]
@@ -172,7 +173,7 @@ class OneOf:
         return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {want}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AtLeast:
     name: str
     value: int
@@ -185,7 +186,7 @@ class AtLeast:
         return f"{self.what}: {self.name} is {_show(v, self.name)}, expected >= {self.value}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Between:
     name: str
     low: int
@@ -198,7 +199,7 @@ class Between:
         return None if ok else f"{self.what}: {self.name} is {_show(v, self.name)}, expected {self.low}..{self.high}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SameAs:
     name: str
     other: str
@@ -211,7 +212,7 @@ class SameAs:
         return f"{self.what}: {self.name} {_show(a, self.name)} != {self.other} {_show(b, self.other)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AllResults:
     """Every result in the tuple ``name`` (nop_results, completed) is one of ``values``; count at least ``count``."""
 
@@ -240,7 +241,7 @@ def expect(*checks: Check[Obs]) -> AllOf[Obs]:
 PRIVATE_UID_BASE = 0x6B000000  # kc_workers.c: the owner's private uid/gid is this + (pid & 0xfffff)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CanSetuid:
     """The owner must take a private uid (RLIMIT_NPROC counts per uid, and nothing else may use it)."""
 
@@ -257,7 +258,7 @@ class CanSetuid:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PidsController:
     """A child cgroup of ours can get the pids controller."""
 
@@ -265,7 +266,7 @@ class PidsController:
         return pids_setup_problem()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CoreToCwd:
     """core_pattern writes a plain file into the crashing process's cwd (the suite never changes it)."""
 
@@ -278,7 +279,7 @@ class CoreToCwd:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UringForAnyUser:
     """io_uring_setup is open to an owner without CAP_SYS_ADMIN (kernel.io_uring_disabled 0)."""
 
@@ -296,7 +297,7 @@ def sleep_binary() -> str:
     return shutil.which("sleep") or ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SleepBinary:
     def unmet(self) -> str | None:
         return None if sleep_binary() else "needs a sleep(1) binary to exec"
@@ -371,7 +372,7 @@ def core_dir() -> Iterator[str]:
 # --------------------------------------------------------------------------- the scenario and the case
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Scenario:
     """What the owner does and what the harness does to it, for every kind."""
 
@@ -394,7 +395,7 @@ class Scenario:
     want: int | None = None  # workers to wait for; None: the kind's default
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class WorkerCase(Case[Obs]):
     kind: Kind
     scenario: Scenario
@@ -489,7 +490,7 @@ DESCRIBE: Mapping[WorkerAction, tuple[str, ...]] = {
 # --------------------------------------------------------------------------- typed row constructors
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Variant:
     """One kind of a behaviour: its current model, its old one, and what it needs beyond the behaviour's."""
 
@@ -500,7 +501,7 @@ class Variant:
     doc: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Behaviour:
     """A behaviour of the family run against several worker kinds (declared once)."""
 

@@ -15,13 +15,14 @@ import errno
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from conformance import kernel, native, procfs
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.native import const, errno_name
 from conformance.procfs import Task
+from conformance.records import record
 from conformance.registry import State
 from conformance.requirements import PRIVILEGED, Feature, Requirement
 from conformance.uapi import PF_USER_WORKER
@@ -44,7 +45,7 @@ def exec_capture(argv: list[str], timeout_ms: int = 20000) -> tuple[int, str]:
 # --------------------------------------------------------------------------- the owner
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OwnerRequest:
     """struct kc_vhost_req: what the owner process does with the device."""
 
@@ -62,7 +63,7 @@ class OwnerRequest:
     timeout_ms: int = 5000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OwnerSetup:
     """struct kc_vhost_res: the owner's ioctl results (NOT_CALLED where it made no call)."""
 
@@ -152,7 +153,7 @@ class Teardown(enum.Enum):
     KILL = "kill"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Scenario:
     owner: OwnerRequest = field(default_factory=OwnerRequest)
     ps: bool = False  # run ps -e / ps -eL while the worker lives
@@ -162,7 +163,7 @@ class Scenario:
     teardown: Teardown = Teardown.CLOSE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Observation:
     setup: OwnerSetup
     new_worker_rets: tuple[int, ...]  # one per VHOST_NEW_WORKER call
@@ -305,7 +306,7 @@ class Call(enum.Enum):
 ANY_ERROR = -1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ioctl:
     """An ioctl's result: 0, an errno, or ANY_ERROR."""
 
@@ -320,7 +321,7 @@ class Ioctl:
         return None if ret == want else f"{self.call.value} gave {_ret(ret)}, expected {_ret(want)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NewWorkers:
     """Every VHOST_NEW_WORKER call gave this errno (0: success)."""
 
@@ -332,7 +333,7 @@ class NewWorkers:
         return f"VHOST_NEW_WORKER gave {_ret(bad[0])}, expected {_ret(want)}" if bad else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetValue:
     call: Call  # GET_BEFORE or GET_AFTER
     value: int
@@ -344,7 +345,7 @@ class GetValue:
         return None if val == self.value else f"{self.call.value} returned {val}, expected {self.value}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskModeWorker:
     """Exactly `count` new threads vhost-<owner tid>, Tgid = owner, not kthreads."""
 
@@ -365,7 +366,7 @@ class TaskModeWorker:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkerFlags:
     def mismatch(self, obs: Observation) -> str | None:
         for t in obs.workers():
@@ -378,7 +379,7 @@ class WorkerFlags:
         return None if obs.workers() else "no worker thread"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KthreadWorker:
     """No new owner thread; one kernel thread vhost-<owner tid> with PPid 2."""
 
@@ -395,7 +396,7 @@ class KthreadWorker:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NoWorker:
     def mismatch(self, obs: Observation) -> str | None:
         if obs.workers() or obs.kthreads:
@@ -403,7 +404,7 @@ class NoWorker:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PsShows:
     """ps -e lists no separate vhost process; ps -eL lists the thread."""
 
@@ -415,7 +416,7 @@ class PsShows:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SameCgroup:
     def mismatch(self, obs: Observation) -> str | None:
         bad = [c for c in obs.worker_cgroups if c != obs.owner_cgroup]
@@ -424,7 +425,7 @@ class SameCgroup:
         return f"worker in cgroup {bad[0]!r}, owner in {obs.owner_cgroup!r}" if bad else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Freezes:
     def mismatch(self, obs: Observation) -> str | None:
         if obs.frozen_after is None:
@@ -434,7 +435,7 @@ class Freezes:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FreezeBlocked:
     """The kernel-thread model: the worker (PF_NOFREEZE) keeps its group from reporting frozen 1."""
 
@@ -444,7 +445,7 @@ class FreezeBlocked:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Gone:
     def mismatch(self, obs: Observation) -> str | None:
         if obs.gone_after is None:
@@ -452,7 +453,7 @@ class Gone:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkersFreed:
     def mismatch(self, obs: Observation) -> str | None:
         if any(r != 0 for r in obs.free_rets):
@@ -464,7 +465,7 @@ class WorkersFreed:
 # --------------------------------------------------------------------------- the case type
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(frozen=True, kw_only=True)
 class VhostCase(Case[Observation]):
     scenario: Scenario
 

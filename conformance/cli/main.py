@@ -79,6 +79,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="only this family (see kconform behaviours); repeatable")
     p.add_argument("-k", metavar="EXPR", dest="keyword", help="only cases matching EXPR (pytest -k)")
     p.add_argument("-n", metavar="N", dest="workers", help="parallel workers (pytest-xdist -n: a number, auto)")
+    p.add_argument("--shard", metavar="K/N", help="only the K-th of N disjoint parts of the cases: N runs "
+                   "(at once or one after another, e.g. N CI jobs) with 1/N .. N/N run every case once")
     p.add_argument("-x", action="store_true", dest="exitfirst", help="stop at the first failure")
     p.add_argument("-v", action="count", default=0, dest="verbose", help="more output")
     p.add_argument("-q", action="store_true", dest="quiet", help="less output")
@@ -87,9 +89,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     root = cases_dir()
     families = [a for f in dict.fromkeys(ns.family) for a in ("--kc-family", f)]  # by behaviour id, wherever declared
-    args = [str(root), *families, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib",
-            # the CLI imported the library before pytest could rewrite its asserts; it has none
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args = [str(root), *families, "--rootdir", str(root), "-p", "no:cacheprovider", "--import-mode=importlib"]
+    if not any(a.startswith("--assert") for a in extra):
+        # verdicts never come from an assert statement: rewriting the test modules' is only cost (re-parsed
+        # and compiled on every run when bytecode may not be written, 0.1 s here)
+        args.append("--assert=plain")
     args += [a for p in UNUSED_PLUGINS for a in ("-p", f"no:{p}")]
     args += writers.run_pytest_args(ns)
     if ns.expectations:
@@ -100,6 +104,8 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         args += ["--kc-suite-name", ns.label]
     if ns.keyword:
         args += ["-k", ns.keyword]
+    if ns.shard:
+        args += ["--kc-shard", ns.shard]
     if ns.workers:
         args += ["-n", ns.workers]
     elif not any(a.startswith(XDIST_OPTIONS) for a in extra):
@@ -160,6 +166,13 @@ def validate_run(ns: argparse.Namespace) -> None:
         check_keyword(ns.keyword)
     if ns.label is not None and (not ns.label.strip() or not ns.label.isprintable()):
         raise UsageError("--label must be non-empty printable text on one line")
+    if ns.shard is not None:
+        from conformance.shard import parse_shard
+
+        try:
+            parse_shard(ns.shard)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     known = known_families()
     for family in ns.family:
         if family not in known:
@@ -372,6 +385,8 @@ def validate_vm(ns: argparse.Namespace) -> None:
     positive_seconds(ns.timeout, "--timeout")
     if ns.cpus < 0:
         raise UsageError("--cpus must be at least 1 (or 0: host CPUs / -j)")
+    if ns.shards < 0:
+        raise UsageError("--shards must be at least 1 (or 0: the guest's vCPUs, at most 4)")
     if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", ns.memory or ""):
         raise UsageError(f"--memory must be a size such as 1G or 2048M, not {ns.memory!r}")
     if not ns.out.strip():

@@ -21,10 +21,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+
+from conformance.records import record
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -45,7 +47,7 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-@dataclass
+@record
 class _State:
     signum: int | None = None
     installed: bool = False

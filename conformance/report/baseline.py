@@ -31,9 +31,9 @@ from __future__ import annotations
 import enum
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.records import record
 from conformance.report.matrix import Column
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
@@ -94,7 +94,7 @@ def classify(old: Verdict | None, new: Verdict | None) -> Change:
     return Change.CHANGED_MODEL  # pass <-> old-model
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     behaviour: str
     case: str
@@ -108,7 +108,7 @@ class Entry:
         return f"{v(self.old)} -> {v(self.new)}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pair:
     old: Column | None
     new: Column
@@ -138,14 +138,14 @@ class Pair:
         return f"{self.old.title if self.old else '(no baseline)'} -> {self.new.title}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Run:
     record: RunRecord
     source: str
     slot: str  # first directory under the argument it was found in, or ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Comparison:
     pairs: tuple[Pair, ...]
     old_only: tuple[Column, ...] = ()

@@ -20,10 +20,11 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from conformance.records import record
 from conformance.report import baseline, junit, matrix
 from conformance.report.atomic import write_atomic
 from conformance.report.writers import VIEW_WRITERS, View
@@ -137,7 +138,7 @@ def load_junit(path: Path) -> list[RunRecord]:
 # --------------------------------------------------------------------------- collecting
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LoadedRun:
     record: RunRecord
     source: str
@@ -148,7 +149,7 @@ class LoadedRun:
         return (p.get("kernel.release", ""), p.get("run.label", ""))
 
 
-@dataclass
+@record
 class Inputs:
     runs: list[LoadedRun] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # one line per file or run left out, with the reason

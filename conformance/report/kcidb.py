@@ -43,9 +43,9 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from conformance.records import record
 from conformance.results import RunRecord
 from conformance.verdict import Verdict
 
@@ -68,7 +68,7 @@ NOT_RUN_STATUS = "MISS"
 _PLAIN_ID = re.compile(r"[a-z0-9-]+(?:[._][a-z0-9-]+)*")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CaseKey:
     """A case by identity: behaviour id and case id."""
 

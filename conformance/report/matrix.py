@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from conformance.behaviours import BEHAVIOURS, Behaviour, by_id
 from conformance.kernel import KernelVersion
+from conformance.records import record
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
 
@@ -49,7 +49,7 @@ def _version_key(release: str) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Column:
     """One run: a kernel (and a label when several runs share a kernel)."""
 
@@ -82,7 +82,7 @@ class Column:
         return (_version_key(self.release), self.release, self.label)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cell:
     cases: tuple[CaseRecord, ...]
 
@@ -106,7 +106,7 @@ class Cell:
         return {c.name: c.verdict for c in self.cases}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     behaviour_id: str
     behaviour: Behaviour | None
@@ -127,7 +127,7 @@ class Row:
         return bool(self.differing_cases())
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Matrix:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
+from conformance.records import record
 from conformance.report import kcidb, ktap
 from conformance.report.atomic import write_atomic
 from conformance.report.kcidb import CaseKey
@@ -27,7 +28,7 @@ from conformance.results import RunRecord
 __all__ = ["RUN_WRITERS", "VIEW_WRITERS", "CaseKey", "RunReport", "RunWriter", "View", "ViewWriter"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunReport:
     """One run as the writers see it."""
 
@@ -46,7 +47,7 @@ class RunWriter(Protocol):
     def render(self, report: RunReport) -> str: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _RunWriter:
     name: str
     what: str
@@ -184,7 +185,7 @@ class ViewWriter(Protocol):
     def render(self, view: View) -> str: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _ViewWriter:
     name: str
     what: str

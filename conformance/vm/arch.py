@@ -7,10 +7,11 @@ else in the VM code names x86.  Only x86_64 is filled in today.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+
+from conformance.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Arch:
     name: str  # uname -m in the guest
     qemu: str  # the QEMU system emulator

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Protocol
 
+from conformance.records import record
 from conformance.vm import images, initramfs, pycache
 from conformance.vm.arch import Arch, host_arch
 from conformance.vm.errors import KernelSpecError
@@ -32,7 +33,7 @@ class Accel(enum.StrEnum):
     TCG = "tcg"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VmConfig:
     backend: str = "qemu"
     accel: Accel = Accel.TCG  # chosen once, before any kernel boots (choose_accel)
@@ -41,9 +42,10 @@ class VmConfig:
     timeout_s: float = 1800.0
     inject_panic: bool = False
     run_args: tuple[str, ...] = ()  # passed to kconform run in the guest
+    shards: int = 1  # kconform runs at once in the guest, each with its part of the cases (--shard K/N)
 
 
-@dataclass
+@record
 class Launch:
     cmd: list[str]
     console_on_stdout: bool  # False: QEMU writes console.log itself
@@ -100,7 +102,7 @@ def scratch_disk(path: Path) -> Path | None:
     return path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class QemuDirect:
     """kconform's own boot: PVH vmlinux, busybox initramfs, the host's root over 9p."""
 
@@ -179,7 +181,7 @@ def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Vng:
     """virtme-ng (vng --run) with the console on stdout (-v): without udev in the guest its
     exit code and the script's own output are lost, so results travel through --rwdir."""

@@ -34,9 +34,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+from conformance.records import record
 from conformance.vm.arch import Arch
 from conformance.vm.errors import KernelSpecError
 
@@ -70,7 +71,7 @@ class Packaging(enum.StrEnum):
     SPLIT = "split"  # linux-binary / linux-modules / linux-base, usr/lib/modules/<release>/
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DebKernel:
     """One fetchable kernel: an ABI in one suite."""
 

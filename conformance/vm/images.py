@@ -21,9 +21,9 @@ import struct
 import subprocess
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.records import record
 from conformance.vm.errors import KernelSpecError
 
 ELF_MAGIC = b"\x7fELF"
@@ -34,7 +34,7 @@ class Kind(enum.StrEnum):
     ELF = "vmlinux"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ImageInfo:
     kind: Kind
     version: str  # the kernel's version string, "" when not found
@@ -204,7 +204,7 @@ def ikconfig(elf: bytes) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Extracted:
     elf: Path | None  # the uncompressed vmlinux, when it has a PVH entry
     config: Path | None  # the built-in configuration, when there is one

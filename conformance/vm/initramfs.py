@@ -12,10 +12,10 @@ import hashlib
 import lzma
 import shutil
 import subprocess
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from conformance.records import record
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 # Modules the guest loads when the kernel has them as modules (built-ins are skipped), in
@@ -32,7 +32,7 @@ BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "p
                    "sleep", "ls", "mknod", "ln", "cp", "switch_root", "cpio")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ModuleSet:
     order: tuple[str, ...]  # file names in load order
     files: dict[str, Path]  # file name -> path in the kernel's modules dir

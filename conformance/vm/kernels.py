@@ -23,9 +23,10 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
+from conformance.records import record
 from conformance.vm import debian, images
 from conformance.vm.arch import Arch, host_arch
 from conformance.vm.errors import KernelSpecError
@@ -33,7 +34,7 @@ from conformance.vm.errors import KernelSpecError
 __all__ = ["Kernel", "KernelSpecError", "cache_dir", "resolve"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Kernel:
     """A bootable kernel."""
 
@@ -102,7 +103,7 @@ def unique_labels(ks: Sequence[Kernel]) -> list[Kernel]:
 # --------------------------------------------------------------------------- what the guest needs
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Need:
     what: str
     options: tuple[str, ...]  # all of these, each =y or =m with its module present

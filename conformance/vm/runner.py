@@ -24,14 +24,15 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from conformance.guards import KLOG_BAD
 from conformance.harness import interrupt
 from conformance.kernel import read_text
+from conformance.records import record
 from conformance.report import junit, writers
-from conformance.results import CaseRecord, RunRecord
+from conformance.results import CaseRecord, RunRecord, merge
 from conformance.verdict import Verdict
 from conformance.vm import images
 from conformance.vm.backends import Accel, Launch, VmConfig, backend
@@ -57,7 +58,7 @@ class Outcome(enum.StrEnum):
         return self in (Outcome.PANIC, Outcome.TIMEOUT, Outcome.CRASH, Outcome.NOT_RUN)
 
 
-@dataclass
+@record
 class VmResult:
     kernel: Kernel
     outdir: Path
@@ -76,14 +77,16 @@ def kernel_config(kernel: Kernel) -> Path | None:
     return kernel.config or images.extract(kernel.image, cache_dir() / "vmlinux").config
 
 
-def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None) -> str:
-    """What the guest runs: the installed kconform of this very interpreter, with
-    run_args passed to ``kconform run`` (its own options, then ``-- pytest args``)."""
+def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None,
+                 shards: int = 1) -> str:
+    """What the guest runs: the installed kconform of this very interpreter, with run_args passed to
+    ``kconform run`` (its own options, then ``-- pytest args``), as ``shards`` runs at once (``--shard
+    K/N``), each writing its JSON record (run-K.json) and output (guest-stdout-K.txt); the host merges
+    the records into run.json and junit.xml (``merge_shards``).  The script's status is the worst
+    (highest) of the runs'."""
     kconform = Path(sys.prefix) / "bin" / "kconform"
-    args = [str(kconform), "run", "--label", label, "--junit", str(outdir / "junit.xml"),
-            "--json", str(outdir / "run.json"), *run_args]
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-    return "\n".join([
+    lines = [
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
         f"export KCONFORM_KERNEL_CONFIG={shlex.quote(str(config))}" if config else "",
@@ -91,9 +94,32 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
         # Scenarios in the runner itself rather than the process server (comparisons, debugging).
         "export KCONFORM_IN_PROCESS=1" if os.environ.get("KCONFORM_IN_PROCESS") == "1" else "",
         f"cd {shlex.quote(str(outdir))}",
-        " ".join(shlex.quote(a) for a in args) + " > guest-stdout.txt 2>&1",
-        "",
-    ])
+        "rc=0",
+    ]
+    for k in range(1, shards + 1):
+        args = [str(kconform), "run", "--label", label, "--json", str(outdir / f"run-{k}.json"),
+                *(["--shard", f"{k}/{shards}"] if shards > 1 else []), *run_args]
+        lines.append(" ".join(shlex.quote(a) for a in args) + f" > guest-stdout-{k}.txt 2>&1 & p{k}=$!")
+    lines += [f'wait $p{k}; r=$?; [ $r -gt $rc ] && rc=$r' for k in range(1, shards + 1)]
+    return "\n".join([*lines, "exit $rc", ""])
+
+
+def shard_records(outdir: Path, shards: int) -> list[Path]:
+    return [outdir / f"run-{k}.json" for k in range(1, shards + 1)]
+
+
+def merge_shards(outdir: Path, shards: int) -> RunRecord:
+    """The guest's records as one run: run.json and junit.xml, written here (the host renders them: under
+    TCG that is seconds the guest does not spend), the shards' own records removed."""
+    parts = shard_records(outdir, shards)
+    run = merge([RunRecord.load(p) for p in parts])
+    not_run = tuple(k for p in parts for k in writers.not_run_of(p))
+    report = writers.RunReport(run, not_run)
+    writers.write_run("json", outdir / "run.json", report)
+    writers.write_run("junit", outdir / "junit.xml", report)
+    for p in parts:
+        p.unlink()
+    return run
 
 
 def _markers(console: str) -> dict[str, float]:
@@ -122,15 +148,17 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     tracked: list[int] = []
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("junit.xml", "run.json", "kcidb.json", "exitcode", "console.log", "guest-stdout.txt"):
-            (outdir / stale).unlink(missing_ok=True)
+        for stale in ("junit.xml", "run.json", "kcidb.json", "exitcode", "console.log", "run-*.json",
+                      "guest-stdout-*.txt"):
+            for path in outdir.glob(stale):
+                path.unlink(missing_ok=True)
         # The guest reads the config from the result folder, named as kernel.read_config expects.
         config = kernel_config(kernel)
         guest_config = None
         if config is not None:
             guest_config = outdir / f"config-{kernel.release}"
             shutil.copyfile(config, guest_config)
-        (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config))
+        (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config, cfg.shards))
         launch = backend(cfg.backend, kernel.arch).launch(kernel, cfg, outdir)
         tracked = [interrupt.track_path(p) for p in launch.cleanup]  # removed on SIGINT/SIGTERM/SIGHUP too
         return _boot(kernel, cfg, outdir, res, launch, progress)
@@ -229,12 +257,14 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         res.outcome, res.detail = Outcome.TIMEOUT, f"killed after {cfg.timeout_s:g} s\n{excerpt(console)}"
     elif PANIC in console:
         res.outcome, res.detail = Outcome.PANIC, excerpt(console)
-    elif res.exit_code is None or not (outdir / "junit.xml").exists():
+    elif res.exit_code is None or (missing := [p.name for p in shard_records(outdir, cfg.shards) if not p.exists()]):
         res.outcome = Outcome.CRASH
-        res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode})\n{qemu_out[-2000:]}\n" \
-                     f"{excerpt(console)}\n{read_text(outdir / 'guest-stdout.txt')[-3000:]}"
+        outputs = "\n".join(read_text(p)[-3000:] for p in sorted(outdir.glob("guest-stdout-*.txt")))
+        res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode}" \
+                     f"{'; no ' + ', '.join(missing) if res.exit_code is not None else ''})\n{qemu_out[-2000:]}\n" \
+                     f"{excerpt(console)}\n{outputs}"
     else:
-        run = RunRecord.load(outdir / "run.json")
+        run = merge_shards(outdir, cfg.shards)
         res.counts = run.counts()
         bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
         res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED

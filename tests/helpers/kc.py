@@ -8,17 +8,18 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance.records import record
+
 KCONFORM = [sys.executable, "-m", "conformance.cli.main"]
 HELPERS = Path(__file__).resolve().parent
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Done:
     rc: int
     out: str

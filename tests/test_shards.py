@@ -1,0 +1,151 @@
+"""A run in N parts (--shard K/N), and the parts made one run again (results.merge, the VM runner)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance.results import CaseRecord, RunRecord, merge
+from conformance.shard import Shard, parse_shard
+from conformance.verdict import Verdict
+from conformance.vm import backends, runner
+from conformance.vm.kernels import Kernel
+from tests.helpers import kc
+
+SUBSET = ["--family", "clone3", "-k", "size or flags"]
+
+
+def test_parse_shard() -> None:
+    assert parse_shard("") == Shard(1, 1) and parse_shard("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+    assert [i for i in range(7) if Shard(2, 3).keeps(i)] == [1, 4]
+    for bad in ("0/1", "2/1", "1/0", "1", "a/b", "1/2/3", "-1/2", " 1/2"):
+        with pytest.raises(ValueError, match="K/N"):
+            parse_shard(bad)
+
+
+def test_shards_are_disjoint_and_make_up_the_run(tmp_path: Path) -> None:
+    whole = kc.run(["run", "-q", *SUBSET, "--json", str(tmp_path / "whole.json")], tmp_path)
+    assert whole.rc == 0, whole.err
+    parts = []
+    for k in (1, 2, 3):
+        done = kc.run(["run", "-q", *SUBSET, "--shard", f"{k}/3", "--json", str(tmp_path / f"{k}.json")], tmp_path)
+        assert done.rc == 0, done.err
+        parts.append(RunRecord.load(tmp_path / f"{k}.json"))
+    ids = [{c.nodeid for c in p.cases} for p in parts]
+    assert all(ids) and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert [p.properties["run.shard"] for p in parts] == ["1/3", "2/3", "3/3"]
+    one = RunRecord.load(tmp_path / "whole.json")
+    merged = merge(parts)
+    assert {c.nodeid: c.verdict for c in merged.cases} == {c.nodeid: c.verdict for c in one.cases}
+    assert "run.shard" not in merged.properties and merged.properties["run.shards"] == "3"
+    assert merged.properties["kernel.release"] == one.properties["kernel.release"]
+
+
+def _part(shard: str, props: dict[str, str], *cases: CaseRecord) -> RunRecord:
+    return RunRecord({"kernel.release": "6.1", "run.shard": shard, **props}, list(cases))
+
+
+def test_merge_properties_and_interrupted_parts() -> None:
+    a = _part("1/2", {"run.started": "2026-01-01T00:00:02", "run.duration_s": "9.5", "run.complete": "yes"},
+              CaseRecord("x::a", "f.b", "a"), CaseRecord("h::interrupted", "kconform.harness", "interrupted",
+                                                        Verdict.ERROR, "run incomplete: killed"))
+    b = _part("2/2", {"run.started": "2026-01-01T00:00:01", "run.duration_s": "10.25", "run.complete": "no",
+                      "run.not_run": "3", "run.status": "interrupted by SIGTERM"},
+              CaseRecord("x::b", "f.b", "b", Verdict.FAIL, "wrong"),
+              CaseRecord("h::interrupted", "kconform.harness", "interrupted", Verdict.ERROR, "by SIGTERM"))
+    run = merge([a, b])
+    p = run.properties
+    assert p["run.started"] == "2026-01-01T00:00:01" and p["run.duration_s"] == "10.25"
+    assert p["run.complete"] == "no" and p["run.status"] == "; interrupted by SIGTERM" and p["run.not_run"] == "; 3"
+    assert [c.nodeid for c in run.cases] == ["x::a", "x::b", "h::interrupted"]
+    harness = run.cases[-1]
+    assert harness.verdict is Verdict.ERROR and harness.message == "1/2: run incomplete: killed; 2/2: by SIGTERM"
+    with pytest.raises(ValueError):
+        merge([])
+
+
+def test_one_part_is_the_run() -> None:
+    one = RunRecord({"kernel.release": "6.1", "run.complete": "yes"}, [CaseRecord("x::a", "f.b", "a")])
+    assert merge([one]) == one
+
+
+# --------------------------------------------------------------------------- the guest's script and the host's merge
+
+
+def _kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Kernel:
+    from tests.test_vm import _elf
+
+    monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
+    img = tmp_path / "k.elf"
+    img.write_bytes(_elf(pvh=True))
+    return Kernel("k", img, None, "6.1.0-test", None, "0" * 16)
+
+
+def test_guest_script_runs_the_shards_at_once(tmp_path: Path) -> None:
+    """The script the guest runs, run here: two parts at once, merged by the host into run.json and junit.xml."""
+    out = tmp_path / "out"
+    out.mkdir()
+    script = out / "run.sh"
+    script.write_text(runner.guest_script(out, "k", SUBSET, None, shards=2))
+    text = script.read_text()
+    assert "--shard 1/2" in text and "--shard 2/2" in text and text.count(" & p") == 2
+    done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout, done.stderr, [p.read_text() for p in out.glob("guest-stdout-*")])
+    run = runner.merge_shards(out, 2)
+    assert not list(out.glob("run-*.json"))
+    saved = json.loads((out / "run.json").read_text())
+    assert len(saved["cases"]) == len(run.cases) > 10 and saved["properties"]["run.shards"] == "2"
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and int(suite.get("tests", "0")) == len(run.cases)
+
+
+def _fake_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: dict[int, RunRecord], rc: int = 0) -> None:
+    """A backend whose "guest" writes the console markers, its exit code and the given shards' records."""
+    def launch(self: backends.QemuDirect, kernel: Kernel, cfg: backends.VmConfig, outdir: Path) -> backends.Launch:
+        for k, run in write.items():
+            run.save(tmp_path / f"part-{k}.json")
+        copies = "; ".join(f"cp {tmp_path}/part-{k}.json {outdir}/run-{k}.json" for k in write)
+        sh = (f"echo 'KC[1.00] cmd-start' >&2; {copies or 'true'}; echo {rc} > {outdir}/exitcode; "
+              f"echo 'KC[2.50] cmd-end rc={rc}' >&2")
+        return backends.Launch(["/bin/sh", "-c", sh], console_on_stdout=True)
+
+    monkeypatch.setattr(backends.QemuDirect, "launch", launch)
+
+
+def _shard(k: int, complete: str = "yes") -> RunRecord:
+    props = {"kernel.release": "6.1.0-test", "run.label": "k", "run.shard": f"{k}/2", "run.complete": complete}
+    return RunRecord(props, [CaseRecord(f"c::{k}", "clone3.basic", f"case-{k}")])
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> runner.VmResult:
+    return runner.run_kernel(_kernel(tmp_path, monkeypatch), backends.VmConfig(shards=2), tmp_path / "out",
+                             lambda m: None)
+
+
+def test_the_host_merges_the_guests_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_guest(tmp_path, monkeypatch, {1: _shard(1), 2: _shard(2)})
+    res = _run(tmp_path, monkeypatch)
+    assert res.outcome is runner.Outcome.PASSED and res.counts[Verdict.PASS] == 2 and res.suite_s == 1.5
+    assert [c["name"] for c in json.loads((tmp_path / "out/run.json").read_text())["cases"]] == ["case-1", "case-2"]
+
+
+def test_a_missing_part_is_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_guest(tmp_path, monkeypatch, {1: _shard(1)})
+    res = _run(tmp_path, monkeypatch)
+    assert res.outcome is runner.Outcome.CRASH and "no run-2.json" in res.detail
+    run = json.loads((tmp_path / "out/run.json").read_text())
+    assert [c["verdict"] for c in run["cases"]] == ["error"]  # never a green half
+
+
+def test_an_unfinished_part_is_never_green(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.harness import outputs
+
+    killed = outputs.provisional({"kernel.release": "6.1.0-test", "run.label": "k", "run.shard": "2/2"})
+    _fake_guest(tmp_path, monkeypatch, {1: _shard(1), 2: killed}, rc=0)
+    res = _run(tmp_path, monkeypatch)
+    assert res.outcome is runner.Outcome.FAILED and res.counts[Verdict.ERROR] == 1
+    assert json.loads((tmp_path / "out/run.json").read_text())["properties"]["run.complete"] == "no"
