@@ -149,3 +149,36 @@ def test_an_unfinished_part_is_never_green(tmp_path: Path, monkeypatch: pytest.M
     res = _run(tmp_path, monkeypatch)
     assert res.outcome is runner.Outcome.FAILED and res.counts[Verdict.ERROR] == 1
     assert json.loads((tmp_path / "out/run.json").read_text())["properties"]["run.complete"] == "no"
+
+
+def test_every_part_empty_is_not_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = {k: RunRecord({"kernel.release": "6.1.0-test", "run.shard": f"{k}/2"}, []) for k in (1, 2)}
+    _fake_guest(tmp_path, monkeypatch, empty)
+    res = _run(tmp_path, monkeypatch)
+    assert res.outcome is runner.Outcome.CRASH and "no case of the selection ran in any of the 2" in res.detail
+
+
+def test_an_unreadable_part_is_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_guest(tmp_path, monkeypatch, {1: _shard(1), 2: _shard(2)})
+    real = backends.QemuDirect.launch
+
+    def truncating(self: backends.QemuDirect, kernel: Kernel, cfg: backends.VmConfig, outdir: Path) -> backends.Launch:
+        launch = real(self, kernel, cfg, outdir)
+        launch.cmd[-1] += f"; echo '{{\"properties\": ' > {outdir}/run-2.json"
+        return launch
+
+    monkeypatch.setattr(backends.QemuDirect, "launch", truncating)
+    res = _run(tmp_path, monkeypatch)
+    assert res.outcome is runner.Outcome.CRASH and "run-2.json unreadable" in res.detail
+
+
+def test_a_part_without_cases_of_a_narrow_selection(tmp_path: Path) -> None:
+    """A part that holds none of the selection says so, exits 0 and writes an empty record (another part
+    may hold the cases; the merge of parts that are all empty is the error, above)."""
+    done = kc.run(["run", "-q", "--family", "clone3", "-k", "nosuchcase", "--shard", "2/3", "--json",
+                   str(tmp_path / "p.json")], tmp_path)
+    assert done.rc == 0 and "part 2/3 holds no case of this selection" in done.err
+    assert RunRecord.load(tmp_path / "p.json").cases == []
+    whole = kc.run(["run", "-q", "--family", "clone3", "-k", "nosuchcase", "--json", str(tmp_path / "w.json")],
+                   tmp_path)
+    assert whole.rc == 2 and not (tmp_path / "w.json").exists()  # unsharded, nothing matched is bad input

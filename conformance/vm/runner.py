@@ -108,6 +108,22 @@ def shard_records(outdir: Path, shards: int) -> list[Path]:
     return [outdir / f"run-{k}.json" for k in range(1, shards + 1)]
 
 
+def _unmergeable(outdir: Path, shards: int) -> str:
+    """What keeps the parts' records from being merged ("" when nothing does)."""
+    for p in shard_records(outdir, shards):
+        try:
+            RunRecord.load(p)
+        except FileNotFoundError:
+            return f"no {p.name}"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return f"{p.name} unreadable: {e}"
+    return ""
+
+
+def _guest_outputs(outdir: Path) -> str:
+    return "\n".join(read_text(p)[-3000:] for p in sorted(outdir.glob("guest-stdout-*.txt")))
+
+
 def merge_shards(outdir: Path, shards: int) -> RunRecord:
     """The guest's records as one run: run.json and junit.xml, written here (the host renders them: under
     TCG that is seconds the guest does not spend), the shards' own records removed."""
@@ -257,14 +273,15 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         res.outcome, res.detail = Outcome.TIMEOUT, f"killed after {cfg.timeout_s:g} s\n{excerpt(console)}"
     elif PANIC in console:
         res.outcome, res.detail = Outcome.PANIC, excerpt(console)
-    elif res.exit_code is None or (missing := [p.name for p in shard_records(outdir, cfg.shards) if not p.exists()]):
+    elif res.exit_code is None or (problem := _unmergeable(outdir, cfg.shards)):
         res.outcome = Outcome.CRASH
-        outputs = "\n".join(read_text(p)[-3000:] for p in sorted(outdir.glob("guest-stdout-*.txt")))
-        res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode}" \
-                     f"{'; no ' + ', '.join(missing) if res.exit_code is not None else ''})\n{qemu_out[-2000:]}\n" \
-                     f"{excerpt(console)}\n{outputs}"
+        why = f"; {problem}" if res.exit_code is not None else ""
+        res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode}{why})\n" \
+                     f"{qemu_out[-2000:]}\n{excerpt(console)}\n{_guest_outputs(outdir)}"
+    elif not (run := merge_shards(outdir, cfg.shards)).cases:
+        res.outcome = Outcome.CRASH
+        res.detail = f"no case of the selection ran in any of the {cfg.shards} part(s)\n{_guest_outputs(outdir)}"
     else:
-        run = merge_shards(outdir, cfg.shards)
         res.counts = run.counts()
         bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
         res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED
