@@ -156,9 +156,9 @@ def _process(cls: type, init: bool, repr: bool, eq: bool, order: bool, unsafe_ha
     dataclasses.dataclass(cls, init=False, repr=False, eq=False, order=False, unsafe_hash=False, frozen=False,
                           match_args=match_args, kw_only=kw_only)
     fields = dataclasses.fields(cls)
-    pseudo = {name: f for name, f in cls.__dataclass_fields__.items()  # type: ignore[attr-defined]
-              if name not in {f.name for f in fields}}
-    if any("InitVar" in str(f.type) for f in pseudo.values()):
+    real = {f.name for f in fields}
+    pseudo = [f for name, f in cls.__dataclass_fields__.items() if name not in real]  # type: ignore[attr-defined]
+    if any("InitVar" in str(f.type) for f in pseudo):  # (ClassVar pseudo-fields are fine)
         raise TypeError(f"{cls.__qualname__}: record does not take InitVar fields")
     methods: dict[str, Any] = {}
     if init and "__init__" not in own:

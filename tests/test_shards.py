@@ -95,7 +95,9 @@ def test_guest_script_runs_the_shards_at_once(tmp_path: Path) -> None:
     assert "--shard 1/2" in text and "--shard 2/2" in text and text.count(" & p") == 2
     done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout, done.stderr, [p.read_text() for p in out.glob("guest-stdout-*")])
-    run = runner.merge_shards(out, 2)
+    parts = runner.load_shards(out, 2)
+    assert not isinstance(parts, str), parts
+    run = runner.merge_shards(out, parts)
     assert not list(out.glob("run-*.json"))
     saved = json.loads((out / "run.json").read_text())
     assert len(saved["cases"]) == len(run.cases) > 10 and saved["properties"]["run.shards"] == "2"

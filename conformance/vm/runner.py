@@ -108,32 +108,32 @@ def shard_records(outdir: Path, shards: int) -> list[Path]:
     return [outdir / f"run-{k}.json" for k in range(1, shards + 1)]
 
 
-def _unmergeable(outdir: Path, shards: int) -> str:
-    """What keeps the parts' records from being merged ("" when nothing does)."""
+def load_shards(outdir: Path, shards: int) -> list[RunRecord] | str:
+    """The parts' records, or what keeps them from being merged (a missing or unreadable one)."""
+    parts = []
     for p in shard_records(outdir, shards):
         try:
-            RunRecord.load(p)
+            parts.append(RunRecord.load(p))
         except FileNotFoundError:
             return f"no {p.name}"
         except (OSError, ValueError, KeyError, TypeError) as e:
             return f"{p.name} unreadable: {e}"
-    return ""
+    return parts
 
 
 def _guest_outputs(outdir: Path) -> str:
     return "\n".join(read_text(p)[-3000:] for p in sorted(outdir.glob("guest-stdout-*.txt")))
 
 
-def merge_shards(outdir: Path, shards: int) -> RunRecord:
+def merge_shards(outdir: Path, parts: list[RunRecord]) -> RunRecord:
     """The guest's records as one run: run.json and junit.xml, written here (the host renders them: under
-    TCG that is seconds the guest does not spend), the shards' own records removed."""
-    parts = shard_records(outdir, shards)
-    run = merge([RunRecord.load(p) for p in parts])
-    not_run = tuple(k for p in parts for k in writers.not_run_of(p))
-    report = writers.RunReport(run, not_run)
+    TCG that is seconds the guest does not spend), the parts' own records removed."""
+    paths = shard_records(outdir, len(parts))
+    run = merge(parts)
+    report = writers.RunReport(run, tuple(k for p in paths for k in writers.not_run_of(p)))
     writers.write_run("json", outdir / "run.json", report)
     writers.write_run("junit", outdir / "junit.xml", report)
-    for p in parts:
+    for p in paths:
         p.unlink()
     return run
 
@@ -273,12 +273,12 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         res.outcome, res.detail = Outcome.TIMEOUT, f"killed after {cfg.timeout_s:g} s\n{excerpt(console)}"
     elif PANIC in console:
         res.outcome, res.detail = Outcome.PANIC, excerpt(console)
-    elif res.exit_code is None or (problem := _unmergeable(outdir, cfg.shards)):
+    elif res.exit_code is None or isinstance(parts := load_shards(outdir, cfg.shards), str):
         res.outcome = Outcome.CRASH
-        why = f"; {problem}" if res.exit_code is not None else ""
+        why = f"; {parts}" if res.exit_code is not None else ""
         res.detail = f"no result from the guest ({Path(cmd[0]).name} exit {proc.returncode}{why})\n" \
                      f"{qemu_out[-2000:]}\n{excerpt(console)}\n{_guest_outputs(outdir)}"
-    elif not (run := merge_shards(outdir, cfg.shards)).cases:
+    elif not (run := merge_shards(outdir, parts)).cases:
         res.outcome = Outcome.CRASH
         res.detail = f"no case of the selection ran in any of the {cfg.shards} part(s)\n{_guest_outputs(outdir)}"
     else:
