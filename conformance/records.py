@@ -83,7 +83,6 @@ def _init(cls: type, fields: Fields, frozen: bool) -> Callable[..., None]:
         if post_init:
             self.__post_init__()  # type: ignore[attr-defined]
 
-    __init__.__qualname__ = f"{qualname}.__init__"
     return __init__
 
 
@@ -97,7 +96,7 @@ def _repr(fields: Fields) -> Callable[[object], str]:
     return __repr__
 
 
-def _comparisons(cls: type, fields: Fields, eq: bool, order: bool) -> dict[str, Callable[[object, object], Any]]:
+def _comparisons(fields: Fields, eq: bool, order: bool) -> dict[str, Callable[[object, object], Any]]:
     key = _values(tuple(f.name for f in fields if f.compare))
     out: dict[str, Callable[[object, object], Any]] = {}
 
@@ -107,8 +106,6 @@ def _comparisons(cls: type, fields: Fields, eq: bool, order: bool) -> dict[str, 
                 return op(key(self), key(other))
             return NotImplemented
 
-        method.__name__ = name
-        method.__qualname__ = f"{cls.__qualname__}.{name}"
         out[name] = method
 
     if eq:
@@ -165,7 +162,7 @@ def _process(cls: type, init: bool, repr: bool, eq: bool, order: bool, unsafe_ha
         methods["__init__"] = _init(cls, fields, frozen)
     if repr and "__repr__" not in own:
         methods["__repr__"] = _repr(fields)
-    comparisons = _comparisons(cls, fields, eq, order)
+    comparisons = _comparisons(fields, eq, order)
     for name in ("__lt__", "__le__", "__gt__", "__ge__"):
         if name in comparisons and name in own:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}. "
@@ -185,8 +182,8 @@ def _process(cls: type, init: bool, repr: bool, eq: bool, order: bool, unsafe_ha
     elif eq and not explicit_hash:
         methods["__hash__"] = _hash(fields) if frozen else None
     for name, value in methods.items():
-        if callable(value):
-            value.__qualname__ = f"{cls.__qualname__}.{name}"
+        if callable(value):  # named as the stdlib's generated methods are (tracebacks, repr)
+            value.__name__, value.__qualname__ = name, f"{cls.__qualname__}.{name}"
         setattr(cls, name, value)
     return cls
 

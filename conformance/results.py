@@ -74,13 +74,12 @@ class RunRecord:
 
 
 # What a merged run says of its parts' properties that differ: the earliest start, the longest duration,
-# the sums of the counts; a run is complete only when every part is.
+# the sums of the counts (run.complete: below, "no" when any part says so, present or not in the others).
 _MERGE_PROPS: dict[str, Callable[[list[str]], str]] = {
     "run.started": min,
     "run.duration_s": lambda vs: max(vs, key=float),
     "run.not_run": lambda vs: str(sum(int(v) for v in vs)),
     "run.collected": lambda vs: str(sum(int(v) for v in vs)),
-    "run.complete": lambda vs: "no" if "no" in vs else vs[0],
 }
 
 

@@ -38,6 +38,7 @@ from conformance.cli.errors import (
 )
 from conformance.harness import interrupt
 from conformance.report import writers
+from conformance.shard import parse_shard
 
 EXIT_STATUS_HELP = """exit status:
   0        every case passed or was skipped (or old-model / overridden)
@@ -167,8 +168,6 @@ def validate_run(ns: argparse.Namespace) -> None:
     if ns.label is not None and (not ns.label.strip() or not ns.label.isprintable()):
         raise UsageError("--label must be non-empty printable text on one line")
     if ns.shard is not None:
-        from conformance.shard import parse_shard
-
         try:
             parse_shard(ns.shard)
         except ValueError as e:
@@ -318,7 +317,7 @@ def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if signum is not None:
         held.release()
         return interrupt.exit_status(signum) if interrupt.reported() else _interrupted_early(ns, signum)
-    if rc == pytest.ExitCode.NO_TESTS_COLLECTED and ns.shard and not ns.shard.endswith("/1"):
+    if rc == pytest.ExitCode.NO_TESTS_COLLECTED and ns.shard and parse_shard(ns.shard).n > 1:
         # A part may hold none of a narrow selection, while another part holds it: its reports say so
         # (no case); the parts' merge calls a run whose every part is empty what it is.
         held.release()
