@@ -54,8 +54,13 @@ class Judgement:
 
     def with_prefix(self) -> str:
         """Message as written into reports: old-model/overridden carry their tag."""
-        if self.verdict in (Verdict.OLD_MODEL, Verdict.OVERRIDDEN) and not self.message.startswith(
-            self.verdict.value + ":"
-        ):
-            return f"{self.verdict.value}: {self.message}"
-        return self.message
+        return tagged(self.verdict, self.message)
+
+
+def tagged(verdict: Verdict, message: str) -> str:
+    """The one tag rule: an old-model or overridden message reads as such (``old-model: ...``) wherever
+    only text is seen (records, JUnit skips, KTAP directives); applying it twice changes nothing.
+    Display only: readers take the verdict from data."""
+    if verdict in (Verdict.OLD_MODEL, Verdict.OVERRIDDEN) and not message.startswith(verdict.value + ":"):
+        return f"{verdict.value}: {message}".rstrip()
+    return message

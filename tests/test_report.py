@@ -41,7 +41,7 @@ def load(name: str) -> RunRecord:
 
 
 def xsd_path() -> Path:
-    return Path(os.environ.get("KCONFORM_JUNIT_XSD") or REPO.parent / "shared" / "data" / "junit-10.xsd")
+    return Path(os.environ.get("KCONFORM_JUNIT_XSD") or Path(__file__).parent / "data" / "junit-10.xsd")
 
 
 # --------------------------------------------------------------------------- JUnit

@@ -25,7 +25,7 @@ from conformance.vm.arch import X86_64
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 DATA = Path(__file__).parent / "data"
-XSD = Path(os.environ.get("KCONFORM_JUNIT_XSD", Path(__file__).parents[2] / "shared/data/junit-10.xsd"))
+XSD = Path(os.environ.get("KCONFORM_JUNIT_XSD", DATA / "junit-10.xsd"))
 
 
 def test_markers_from_a_real_boot() -> None:

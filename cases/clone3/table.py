@@ -1,6 +1,6 @@
 """clone3() conformance cases, one row each.
 
-Errno order and versions: kernel-history.md section 1 (copy_clone_args_from_user,
+Errno order and versions: cases/kernel-facts.md §1 (copy_clone_args_from_user,
 clone3_args_valid, kernel_clone, copy_process, alloc_pid).  Ids are stable:
 dashboards key on ``<behaviour>/<id>``; never rename a published id.
 """

@@ -1,7 +1,7 @@
 """clone3 rows for the flags Linux 7.1 added: CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL, CLONE_EMPTY_MNTNS.
 
 Validation rows run through the clone harness (kc_clone.c) and follow the order of
-copy_process() in 7.1 (kernel-history.md section 9.1): AUTOREAP with THREAD / PARENT /
+copy_process() in 7.1 (cases/kernel-facts.md §1.2): AUTOREAP with THREAD / PARENT /
 exit_signal, CLONE_PARENT from an autoreaped process, NNP with THREAD, then AUTOKILL without
 PIDFD / without AUTOREAP / with THREAD (EINVAL) and without NNP and CAP_SYS_ADMIN (EPERM).
 The semantic rows of the same behaviours (no zombie, pidfd exit info, no_new_privs, kill on

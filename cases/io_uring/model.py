@@ -5,7 +5,7 @@ ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
 the same open directly, and reports both, plus its task list.  A check names
 the attribute that differed between the worker's view and the submitter's.
 
-Model: kernel-history.md section 3.  Since 5.12 (3bfe6106693b) workers are
+Model: cases/kernel-facts.md §3.  Since 5.12 (3bfe6106693b) workers are
 threads of the submitting process created by create_io_thread(): they share
 its signal_struct (controlling tty), files, fs (root, cwd) and mm; they carry
 their own nsproxy and credentials copied at creation, and a request runs with

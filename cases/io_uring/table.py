@@ -2,7 +2,7 @@
 
 The io_uring variant of every resolve_cached row (``<id>.io_uring``, behaviour
 ``io_uring.openat2_cached``) is declared there, once, as a variant axis.
-Worker model: kernel-history.md section 3.  Every case runs in a fresh C child
+Worker model: cases/kernel-facts.md §3.  Every case runs in a fresh C child
 whose ring is closed (and whose workers end) before the case returns.  Ids
 are stable: never rename one.
 """

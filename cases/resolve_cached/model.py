@@ -12,7 +12,7 @@ result must satisfy the same expectation *and* equal the syscall result done
 right after it in the same child (errno, or the same st_dev/st_ino); those
 cases are ``<id>.io_uring`` under the behaviour ``io_uring.openat2_cached``.
 
-Kernel model (kernel-history.md section 2.2, fs/namei.c): LOOKUP_CACHED lives
+Kernel model (cases/kernel-facts.md §2, fs/namei.c): LOOKUP_CACHED lives
 only in RCU-walk.  Every mid-walk try_to_unlazy() fails when it is set, the
 walk ends with -ECHILD, and the ref-walk retry turns that into EAGAIN.
 complete_walk() clears LOOKUP_CACHED before the final unlazy, so errors of the

@@ -1,6 +1,6 @@
 """openat2(RESOLVE_CACHED) conformance cases, one row each.
 
-Model: kernel-history.md section 2.2 (fs/open.c build_open_flags, fs/namei.c
+Model: cases/kernel-facts.md §2 (fs/open.c build_open_flags, fs/namei.c
 path_init / try_to_unlazy / complete_walk).  Every row runs in a fresh child
 on a fresh directory (model.LAYOUT), once per variant (model.VARIANTS: the
 syscall, and IORING_OP_OPENAT2 as ``<id>.io_uring``).  Ids are stable: never
@@ -51,7 +51,7 @@ S = Scenario
 O_DIRECTORY_FIX = OldModel("6.5", "a0fc452a5d7f", "RESOLVE_CACHED tested O_TMPFILE (which includes O_DIRECTORY), "
                            "so every O_DIRECTORY open was EAGAIN", expect=refused(EAGAIN))
 # "proc: allow pid_revalidate() during LOOKUP_RCU" (Stephen Brennan; v6 posted 4 Oct 2021, merged through
-# akpm in the 5.16 merge window).  kernel-history.md section 2.1 says 5.15: the kernel.org revlists put
+# akpm in the 5.16 merge window).  Often dated 5.15, but the kernel.org revlists put
 # da4d6b9cf80a between "Merge tag '9p-for-5.16-rc1'" and "Merge branch 'akpm'", so it is 5.16.
 PROC_RCU = OldModel("5.16", "da4d6b9cf80a", "pid_revalidate() returned -ECHILD under LOOKUP_RCU, so every "
                     "/proc/<pid> dentry forced ref-walk: EAGAIN under RESOLVE_CACHED however warm the dcache",

@@ -1,4 +1,4 @@
-"""vhost worker conformance cases (kernel-history.md section 4 and 7).
+"""vhost worker conformance cases (cases/kernel-facts.md §4).
 
 Model by release: <= 6.3 the worker is a kernel thread ``vhost-<owner tid>``
 (PPid 2); since 6.4 (f9010dbdce91) it is a thread of the owner (PF_USER_WORKER,

@@ -91,10 +91,6 @@ def input_file(path: str | None, what: str) -> Path | None:
     return Path(os.path.realpath(path))
 
 
-def check_readable(path: str | None, what: str) -> None:
-    input_file(path, what)
-
-
 def input_file_or_dir(path: str, what: str) -> None:
     """A readable regular file or a searchable directory (report inputs)."""
     try:

@@ -127,15 +127,6 @@ def exit_status(signum: int) -> int:
     return 128 + signum
 
 
-def reset() -> None:
-    """Forget a received signal (self-tests)."""
-    _state.signum = None
-    _state.reported = False
-    _state.pending = False
-    with _state.lock:
-        _state.notes.clear()
-
-
 # --------------------------------------------------------------------------- things that must not outlive the run
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite
 
 from conformance.report.atomic import write_atomic
-from conformance.report.text import tagged
 from conformance.results import RunRecord
-from conformance.verdict import Verdict
+from conformance.verdict import Verdict, tagged
 
 TYPE_PREFIX = "kconform."
 
@@ -43,7 +42,7 @@ def _case(rec_verdict: Verdict, name: str, classname: str, message: str, duratio
     elif rec_verdict is Verdict.ERROR:
         tc.add_error_info(message=message, output=message, error_type=TYPE_PREFIX + rec_verdict.value)
     elif rec_verdict is not Verdict.PASS:
-        shown = tagged(rec_verdict.value, message)
+        shown = tagged(rec_verdict, message)
         tc.add_skipped_info(message=shown, output=shown)
     return tc
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from conformance.report.text import tagged
 from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.verdict import Verdict, tagged
 
 _SKIPPED = (Verdict.SKIP, Verdict.OLD_MODEL, Verdict.OVERRIDDEN)
 
@@ -33,7 +32,7 @@ def _result(n: int, rec: CaseRecord, indent: str) -> list[str]:
     if rec.verdict is Verdict.PASS:
         return [f"{indent}ok {n} {name}"]
     if rec.verdict in _SKIPPED:
-        return [f"{indent}ok {n} {name} # SKIP {_one_line(tagged(rec.verdict.value, rec.message))}".rstrip()]
+        return [f"{indent}ok {n} {name} # SKIP {_one_line(tagged(rec.verdict, rec.message))}".rstrip()]
     tag = "ERROR" if rec.verdict is Verdict.ERROR else "FAIL"
     return [f"{indent}# {tag}: {_one_line(rec.message)}".rstrip(), f"{indent}not ok {n} {name}"]
 

@@ -12,10 +12,3 @@ def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in rows]
 
-
-def tagged(verdict: str, message: str) -> str:
-    """A message for formats whose readers see only text (JUnit skips, KTAP directives):
-    old-model and overridden read as such.  Display only: readers take the verdict from data."""
-    if verdict in ("old-model", "overridden") and not message.startswith(verdict + ":"):
-        return f"{verdict}: {message}".rstrip()
-    return message

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,18 +148,6 @@ def check_plugin_options(getoption: Callable[[str], Any]) -> None:
         kcidb.check_origin(str(getoption("--kc-kcidb-origin")))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
-
-
-def write_requested(getoption: Callable[[str], Any], run: Callable[[], RunRecord],
-                    not_run: Sequence[CaseKey] = ()) -> list[Path]:
-    """Write every report the pytest options ask for; the record is built only if one is."""
-    wanted = {name: Path(str(path)) for name in RUN_WRITERS if (path := getoption(f"--kc-{name}"))}
-    if not wanted:
-        return []
-    report = RunReport(run(), tuple(not_run), str(getoption("--kc-kcidb-origin") or kcidb.DEFAULT_ORIGIN))
-    for name, path in wanted.items():
-        write_run(name, path, report)
-    return list(wanted.values())
 
 
 # --------------------------------------------------------------------------- views

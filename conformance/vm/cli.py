@@ -69,11 +69,6 @@ def _usage(msg: str) -> Exception:
     return UsageError(msg)
 
 
-def _mirror(ns: argparse.Namespace) -> None:
-    if getattr(ns, "mirror", None):
-        os.environ["KCONFORM_DEBIAN_MIRROR"] = ns.mirror
-
-
 def _list(ns: argparse.Namespace) -> None:
     from conformance.vm import kernels
 
