@@ -28,6 +28,7 @@ from conformance.requirements import (
 )
 
 from .clone71 import CLONE71
+from .coredump_socket import COREDUMP_SOCKET
 from .model import (
     ANON_INODE_FS_MAGIC,
     CLD_CONTINUED,
@@ -664,5 +665,5 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *SETNS_MORE_ROWS, *NS_ROWS,
     *FHANDLE_ROWS, *XATTR_ROWS, *INFO_ROWS, *EXEC_ROWS, *CORE_DUMPED_ROWS, *THREAD_ROWS, *WORKER_ROWS,
-    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
+    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71, *COREDUMP_SOCKET,
 )
