@@ -119,6 +119,22 @@ def _probe_coredump_socket() -> tuple[State, str]:
     return state, f"kernel.core_modes lists {' '.join(modes) or 'nothing'}"
 
 
+def _supported_bit(bit: int, what: str) -> tuple[State, str]:
+    """A PIDFD_INFO_* bit in PIDFD_INFO_SUPPORTED_MASK (6.19: a kernel without that mask has neither field)."""
+    ret = native.pidfd_probe(7)
+    if ret < 0:
+        return State.ABSENT, f"no PIDFD_INFO_SUPPORTED_MASK to list {what} ({_said(ret)})"
+    return (State.PRESENT if ret & bit else State.ABSENT), f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
+
+
+def _probe_core_signal() -> tuple[State, str]:
+    return _supported_bit(64, "PIDFD_INFO_COREDUMP_SIGNAL")
+
+
+def _probe_core_code() -> tuple[State, str]:
+    return _supported_bit(128, "PIDFD_INFO_COREDUMP_CODE")
+
+
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
     return Behaviour(id, statement, since, commit, probe)
 
@@ -238,9 +254,9 @@ FAMILY = Family(
            "ordinary client of the socket is not marked; without a listener there is no dump", "6.16",
            "a9194f88782a", "pidfd.coredump_socket"),
         _b("pidfd.coredump_socket_signal", "PIDFD_INFO_COREDUMP_SIGNAL: the signal that caused a socket dump, through "
-           "the server's pidfd and after the reap", "6.19", "036375522be8", "pidfd.coredump_socket"),
+           "the server's pidfd and after the reap", "6.19", "036375522be8", "pidfd.info_coredump_signal"),
         _b("pidfd.coredump_socket_code", "PIDFD_INFO_COREDUMP_CODE: the si_code of the signal that caused a socket "
-           "dump (SEGV_MAPERR, SI_TKILL)", "7.1", "701f7f4fbabb", "pidfd.coredump_socket"),
+           "dump (SEGV_MAPERR, SI_TKILL)", "7.1", "701f7f4fbabb", "pidfd.info_coredump_code"),
         _b("pidfd.coredump_pattern", "a coredump socket pattern must be an absolute path without spaces or '..' "
            "(\"@ /x\", \"@../x\", \"@/x/..\", \"@@@\"): the sysctl write is EINVAL and the old value stays",
            "6.16", "a9194f88782a", "pidfd.coredump_socket"),
@@ -265,5 +281,7 @@ FAMILY = Family(
         Probe("pidfd.xattr", "pidfs xattrs", "6.16", "", _probe_xattr),
         Probe("pidfd.coredump_socket", "the coredump socket (core_pattern \"@<path>\")", "6.16", "a9194f88782a",
               _probe_coredump_socket),
+        Probe("pidfd.info_coredump_signal", "PIDFD_INFO_COREDUMP_SIGNAL", "6.19", "036375522be8", _probe_core_signal),
+        Probe("pidfd.info_coredump_code", "PIDFD_INFO_COREDUMP_CODE", "7.1", "701f7f4fbabb", _probe_core_code),
     ),
 )
