@@ -53,8 +53,8 @@ PCA = {n: K(f"PCA_{n}") for n in ("KERNEL", "USERSPACE", "REJECT", "SIZE_SMALL",
                                   "CONFLICTING", "SPARE")}
 
 SOCKET: tuple[Requirement, ...] = (
-    Feature("pidfd_open"), Feature("pidfd.info"), Feature("pidfd.info_exit"), Feature("pidfd.info_coredump"),
-    Feature("pidfd.coredump_socket"), INIT_PRIVILEGED, MayChange(CORE_PATTERN.name),
+    Feature("pidfd.coredump_socket"), Feature("pidfd_open"), Feature("pidfd.info"), Feature("pidfd.info_exit"),
+    Feature("pidfd.info_coredump"), INIT_PRIVILEGED, MayChange(CORE_PATTERN.name),
     InitialMountNs("the kernel refuses a coredump socket pattern written from another mount namespace"),
 )
 
