@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -2780,7 +2781,16 @@ static void sc_coredump(const struct kc_pfd_req *q)
 		setup_fail("mkdtemp for the coredump socket", errno);
 		goto out;
 	}
-	n = snprintf(kp_cd_sock, sizeof(kp_cd_sock), "%s/s", kp_core_dir);
+	{
+		/* The kernel looks the socket up without following symlinks: name it by its real path. */
+		char real[PATH_MAX];
+
+		if (!realpath(kp_core_dir, real)) {
+			setup_fail("realpath of the coredump socket's directory", errno);
+			goto out;
+		}
+		n = snprintf(kp_cd_sock, sizeof(kp_cd_sock), "%s/s", real);
+	}
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path)) {
 		setup_fail("socket path too long (TMPDIR)", ENAMETOOLONG);
 		goto out;
