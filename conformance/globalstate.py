@@ -306,6 +306,47 @@ def changing(changes: Sequence[Change]) -> Iterator[list[str]]:
             j.drop(path)
 
 
+# --------------------------------------------------------------------------- changes that need permission
+
+# Sysctls some rows change that matter to the whole machine beyond the run (kernel.core_pattern decides
+# where every crashing process's dump goes).  Those rows run only in a kconform VM guest (a throw-away
+# machine) or when the run names the sysctl (kconform run --allow-change NAME, pytest --kc-allow-change).
+PERMISSION_NEEDED = ("kernel.core_pattern",)
+GUEST_MARKER = "/run/kc/guest"  # written by the VM guest's init: the guest's boot id
+_ALLOWED: set[str] = set()
+
+
+def unknown_change(names: Sequence[str]) -> str | None:
+    """What is wrong with a list of --allow-change names (None: nothing)."""
+    unknown = [n for n in names if n not in PERMISSION_NEEDED]
+    if unknown:
+        return (f"--allow-change {unknown[0]}: not a setting any row needs permission to change "
+                f"(those are: {', '.join(PERMISSION_NEEDED)})")
+    return None
+
+
+def allow_changes(names: Sequence[str]) -> None:
+    """The sysctls this run may change (ValueError for a name no row needs permission for)."""
+    problem = unknown_change(names)
+    if problem:
+        raise ValueError(problem)
+    _ALLOWED.update(names)
+
+
+def in_vm_guest() -> bool:
+    """Running in a kconform VM guest: the marker its init wrote holds this boot's id."""
+    marker = _read_value(GUEST_MARKER)
+    return bool(marker) and marker == _read_value("/proc/sys/kernel/random/boot_id")
+
+
+def change_refused(name: str) -> str | None:
+    """Why a row may not change sysctl ``name`` here (None: it may)."""
+    if name in _ALLOWED or in_vm_guest():
+        return None
+    return (f"changes the machine-wide sysctl {name}: runs only in a kconform VM guest or when allowed "
+            f"(kconform run --allow-change {name}; pytest --kc-allow-change {name})")
+
+
 # --------------------------------------------------------------------------- around a run
 
 

@@ -666,6 +666,7 @@ class PidfdScenario(enum.IntEnum):
     THREAD = lib.KC_PS_THREAD
     WORKER = lib.KC_PS_WORKER
     CLONE71 = lib.KC_PS_CLONE71
+    COREDUMP = lib.KC_PS_COREDUMP
 
 
 class PidfdValue(enum.IntEnum):
@@ -754,6 +755,19 @@ class PidfdValue(enum.IntEnum):
     XATTR_REOPEN = lib.KC_PV_XATTR_REOPEN
     XATTR_REMOVED = lib.KC_PV_XATTR_REMOVED
     REOPEN = lib.KC_PV_REOPEN
+    PEER_PIDFD = lib.KC_PV_PEER_PIDFD
+    INFO_CORE_CODE = lib.KC_PV_INFO_CORE_CODE
+    DUMP_BYTES = lib.KC_PV_DUMP_BYTES
+    DUMP_ELF = lib.KC_PV_DUMP_ELF
+    REQ_SIZE = lib.KC_PV_REQ_SIZE
+    REQ_SIZE_ACK = lib.KC_PV_REQ_SIZE_ACK
+    REQ_MASK = lib.KC_PV_REQ_MASK
+    MARK = lib.KC_PV_MARK
+    PATTERN_WRITE = lib.KC_PV_PATTERN_WRITE
+    PATTERN_SAME = lib.KC_PV_PATTERN_SAME
+    CORE_SIGNAL_AFTER = lib.KC_PV_CORE_SIGNAL_AFTER
+    CORE_CODE_AFTER = lib.KC_PV_CORE_CODE_AFTER
+    ACCEPTED = lib.KC_PV_ACCEPTED
 
 
 class PidfdHarnessError(enum.IntEnum):

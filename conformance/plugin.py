@@ -101,6 +101,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kc-shard", metavar="K/N", default="",
                 help="only the K-th of N disjoint parts of the cases (every N-th row of each table); "
                      "N runs with 1/N .. N/N run each case once")
+    g.addoption("--kc-allow-change", action="append", default=[], metavar="SYSCTL",
+                help="let the rows that change this machine-wide sysctl run here (they always run in a kconform "
+                     "VM guest); e.g. kernel.core_pattern; repeatable")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -119,6 +122,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not math.isfinite(timeout) or timeout <= 0:
         raise pytest.UsageError(f"--kc-timeout must be a finite number of seconds above 0, not {timeout:g}")
     globallock.TIMEOUT_S = timeout  # every wait on the global lock is bounded by the case timeout
+    try:
+        globalstate.allow_changes(list(config.getoption("--kc-allow-change")))
+    except ValueError as e:
+        raise pytest.UsageError(str(e).replace("--allow-change", "--kc-allow-change")) from None
     path = config.getoption("--kc-expectations")
     try:
         config.stash[_EXPECTATIONS] = Expectations.load(Path(path)) if path else None

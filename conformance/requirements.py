@@ -184,3 +184,30 @@ INIT_PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN, Scope.INITIAL)
 PIDNS_PRIVILEGED = Cap(kernel.CAP_SYS_ADMIN, Scope.PID_NS)
 DROPS_PRIVILEGES = CanDropPrivileges()
 SETS_FSID = CanSetFsid()
+
+
+@record(frozen=True)
+class MayChange:
+    """The run may change this machine-wide sysctl (a kconform VM guest, or --allow-change NAME)."""
+
+    sysctl: str
+
+    def unmet(self) -> str | None:
+        from conformance import globalstate
+
+        return globalstate.change_refused(self.sysctl)
+
+
+@record(frozen=True)
+class InitialMountNs:
+    """In the initial mount namespace (where a setting such as a coredump socket's path is resolved)."""
+
+    why: str
+
+    def unmet(self) -> str | None:
+        try:
+            if os.stat("/proc/self/ns/mnt").st_ino == os.stat("/proc/1/ns/mnt").st_ino:
+                return None
+        except OSError:
+            return None  # pid 1's namespace is not ours to read (no ptrace access): the case finds out
+        return f"needs the initial mount namespace ({self.why})"

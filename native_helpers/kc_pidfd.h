@@ -37,6 +37,7 @@
 #define KC_PS_THREAD 12       /* variant = KC_PTH_* */
 #define KC_PS_WORKER 13       /* variant = KC_WK_* (which worker); arg = KC_WO_* (what) */
 #define KC_PS_CLONE71 14      /* variant = KC_C71_* */
+#define KC_PS_COREDUMP 15     /* the coredump socket: variant = KC_PC_*; arg = KC_PCI_* or KC_PCA_* */
 
 /* KC_PS_OPEN targets */
 #define KC_PT_CHILD 0
@@ -192,6 +193,28 @@
 #define KC_C71_AUTOREAP_THREADS 9 /* autoreaped child whose leader exits before its thread */
 #define KC_C71_AUTOREAP_SUBREAPER 10 /* exit arg: an autoreaped grandchild reparented to the harness (subreaper) */
 
+/* KC_PS_COREDUMP: the harness writes kernel.core_pattern (the row declares it; the harness also puts the
+ * saved value back itself), listens on an AF_UNIX socket in a private scratch directory and serves
+ * the dump of a dumpable kid that crashes (every wait bounded) */
+#define KC_PC_SOCKET_SEGV 0   /* "@<sock>": the kid faults on an unmapped address (SEGV_MAPERR) */
+#define KC_PC_SOCKET_ABORT 1  /* "@<sock>": the kid sends itself SIGABRT (tgkill: SI_TKILL) */
+#define KC_PC_CLIENT 2        /* "@<sock>": the harness connects as an ordinary client */
+#define KC_PC_NO_LISTENER 3   /* "@<sock>": the socket is bound but nobody listens; the kid faults */
+#define KC_PC_INVALID 4       /* write an invalid pattern (arg = KC_PCI_*): the answer, then the value */
+#define KC_PC_REQUEST 5       /* "@@<sock>": the request/ack protocol; arg = KC_PCA_* (the answer sent) */
+#define KC_PCI_SPACE 0        /* "@ /kc" */
+#define KC_PCI_RELATIVE 1     /* "@../kc" */
+#define KC_PCI_DOTDOT 2       /* "@/kc/.." */
+#define KC_PCI_ATATAT 3       /* "@@@" */
+#define KC_PCA_KERNEL 0       /* ack {16, 0, COREDUMP_KERNEL} */
+#define KC_PCA_USERSPACE 1    /* ack {16, 0, COREDUMP_USERSPACE} */
+#define KC_PCA_REJECT 2       /* ack {16, 0, COREDUMP_REJECT} */
+#define KC_PCA_SIZE_SMALL 3   /* ack size 8 */
+#define KC_PCA_SIZE_BIG 4     /* ack size 32 (32 bytes sent) */
+#define KC_PCA_FLAG_UNKNOWN 5 /* mask COREDUMP_KERNEL | 1 << 5 */
+#define KC_PCA_CONFLICTING 6  /* mask COREDUMP_KERNEL | COREDUMP_USERSPACE */
+#define KC_PCA_SPARE 7        /* spare 1 */
+
 /* result slots */
 #define KC_PV_RET 0
 #define KC_PV_RET2 1
@@ -276,6 +299,19 @@
 #define KC_PV_XATTR_REOPEN 80 /* fgetxattr through a new pidfd of the same process: length or -errno */
 #define KC_PV_XATTR_REMOVED 81 /* fgetxattr after fremovexattr: -errno */
 #define KC_PV_REOPEN 82       /* open() of the bind-mounted pidfd path: fd or -errno */
+#define KC_PV_PEER_PIDFD 83   /* getsockopt(SO_PEERPIDFD) on the accepted connection: 0 or -errno */
+#define KC_PV_INFO_CORE_CODE 84 /* coredump_code through the peer's pidfd */
+#define KC_PV_DUMP_BYTES 85   /* bytes the server read after the protocol until EOF */
+#define KC_PV_DUMP_ELF 86     /* 1: those bytes start with the ELF magic */
+#define KC_PV_REQ_SIZE 87     /* struct coredump_req as read: size, size_ack, mask */
+#define KC_PV_REQ_SIZE_ACK 88
+#define KC_PV_REQ_MASK 89
+#define KC_PV_MARK 90         /* the u32 mark the kernel sent after the ack, or -errno (-ENODATA: EOF) */
+#define KC_PV_PATTERN_WRITE 91 /* the write of the pattern: 0 or -errno */
+#define KC_PV_PATTERN_SAME 92 /* 1: core_pattern reads back as before the (refused) write */
+#define KC_PV_CORE_SIGNAL_AFTER 93 /* coredump_signal and _code after the reap (through the kid's pidfd) */
+#define KC_PV_CORE_CODE_AFTER 94
+#define KC_PV_ACCEPTED 95     /* 1: the kernel connected for the kid (its peer pid is the kid) */
 
 /* harness errors */
 #define KC_PH_NONE 0

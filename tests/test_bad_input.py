@@ -40,6 +40,8 @@ BATTERY: list[tuple[str, list[str], str]] = [
     ("shard-beyond", ["run", "--shard", "3/2"], "--shard must be K/N with 1 <= K <= N"),
     ("shard-word", ["run", "--shard", "half"], "--shard must be K/N"),
     ("kc-shard-under-pytest", ["run", "--", "--kc-shard", "1/0"], "--kc-shard must be K/N"),
+    ("allow-change-unknown", ["run", "--allow-change", "kernel.nosuch"], "not a setting any row needs permission"),
+    ("kc-allow-change-unknown", ["run", "--", "--kc-allow-change", "kernel.nosuch"], "--kc-allow-change kernel.nosuch"),
     ("n-negative", ["run", "-n", "-3"], "-n must be a number of workers"),
     ("n-zero", ["run", "-n", "0"], "-n must be a number of workers"),
     ("n-word", ["run", "-n", "two"], "-n must be a number of workers"),

@@ -107,6 +107,34 @@ def _probe_info_coredump() -> tuple[State, str]:
     return _mask_probe(native.pidfd_const("PI_CORE_LIVE"), 16, "PIDFD_INFO_COREDUMP on a live child")
 
 
+def _probe_coredump_socket() -> tuple[State, str]:
+    try:
+        with open("/proc/sys/kernel/core_modes") as f:
+            modes = f.read().split()
+    except FileNotFoundError:
+        return State.ABSENT, "no kernel.core_modes sysctl (it lists the coredump modes since 6.16)"
+    except OSError as e:
+        return State.UNKNOWN, f"kernel.core_modes unreadable: {e.strerror}"
+    state = State.PRESENT if "socket" in modes else State.ABSENT
+    return state, f"kernel.core_modes lists {' '.join(modes) or 'nothing'}"
+
+
+def _supported_bit(bit: int, what: str) -> tuple[State, str]:
+    """A PIDFD_INFO_* bit in PIDFD_INFO_SUPPORTED_MASK (6.19: a kernel without that mask has neither field)."""
+    ret = native.pidfd_probe(7)
+    if ret < 0:
+        return State.ABSENT, f"no PIDFD_INFO_SUPPORTED_MASK to list {what} ({_said(ret)})"
+    return (State.PRESENT if ret & bit else State.ABSENT), f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
+
+
+def _probe_core_signal() -> tuple[State, str]:
+    return _supported_bit(64, "PIDFD_INFO_COREDUMP_SIGNAL")
+
+
+def _probe_core_code() -> tuple[State, str]:
+    return _supported_bit(128, "PIDFD_INFO_COREDUMP_CODE")
+
+
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
     return Behaviour(id, statement, since, commit, probe)
 
@@ -221,6 +249,20 @@ FAMILY = Family(
         _b("pidfd.worker_autokill", "a worker never carries PIDFD_AUTOKILL: pidfd_open refuses its bit (O_TRUNC), "
            "closing a worker's pidfds kills nothing, and closing the AUTOKILL pidfd of an owner SIGKILLs the owner "
            "with its workers", "7.1", "c8134b5f13ae", "pidfd.thread"),
+        _b("pidfd.coredump_socket", "core_pattern \"@<path>\": the kernel connects to the listening AF_UNIX socket "
+           "for a crashing task and streams its core; the server's SO_PEERPIDFD pidfd reports COREDUMPED; an "
+           "ordinary client of the socket is not marked; without a listener there is no dump", "6.16",
+           "a9194f88782a", "pidfd.coredump_socket"),
+        _b("pidfd.coredump_socket_signal", "PIDFD_INFO_COREDUMP_SIGNAL: the signal that caused a socket dump, through "
+           "the server's pidfd and after the reap", "6.19", "036375522be8", "pidfd.info_coredump_signal"),
+        _b("pidfd.coredump_socket_code", "PIDFD_INFO_COREDUMP_CODE: the si_code of the signal that caused a socket "
+           "dump (SEGV_MAPERR, SI_TKILL)", "7.1", "701f7f4fbabb", "pidfd.info_coredump_code"),
+        _b("pidfd.coredump_pattern", "a coredump socket pattern must be an absolute path without spaces or '..' "
+           "(\"@ /x\", \"@../x\", \"@/x/..\", \"@@@\"): the sysctl write is EINVAL and the old value stays",
+           "6.16", "a9194f88782a", "pidfd.coredump_socket"),
+        _b("pidfd.coredump_request", "core_pattern \"@@<path>\": the kernel sends struct coredump_req and waits for "
+           "struct coredump_ack (kernel writes, user space writes, or reject), answers with a mark; a bad ack size, "
+           "an unknown, conflicting or spare flag aborts the dump", "6.17", "12b5b138d111", "pidfd.coredump_socket"),
     ),
     probes=(
         Probe("pidfd.nonblock", "PIDFD_NONBLOCK", "5.10", "4da9af0014b5", _probe_nonblock),
@@ -237,5 +279,9 @@ FAMILY = Family(
         Probe("pidfd.file_handle", "pidfs file handles", "6.14", "b3caba8f7a34", _probe_fhandle),
         Probe("pidfd.bind_mount", "bind mounts of pidfds", "6.14", "", _probe_bind_mount),
         Probe("pidfd.xattr", "pidfs xattrs", "6.16", "", _probe_xattr),
+        Probe("pidfd.coredump_socket", "the coredump socket (core_pattern \"@<path>\")", "6.16", "a9194f88782a",
+              _probe_coredump_socket),
+        Probe("pidfd.info_coredump_signal", "PIDFD_INFO_COREDUMP_SIGNAL", "6.19", "036375522be8", _probe_core_signal),
+        Probe("pidfd.info_coredump_code", "PIDFD_INFO_COREDUMP_CODE", "7.1", "701f7f4fbabb", _probe_core_code),
     ),
 )

@@ -51,6 +51,9 @@ def _val(v: int) -> str:
     return str(v)
 
 
+RAW_SLOTS = frozenset((V.INFO_CORE_CODE, V.CORE_CODE_AFTER))  # si_code values (SI_TKILL is -6), never an errno
+
+
 def _need(obs: PidfdResult, slot: V) -> int | str:
     got = obs.get(slot)
     return f"{_slot(slot)} not observed" if got is None else got
@@ -126,6 +129,18 @@ class Bits:
         if got & self.on == self.on and not got & self.off:
             return None
         return f"{_slot(self.slot)} is {got:#x}, needs {self.on:#x} set and {self.off:#x} clear"
+
+
+@record(frozen=True)
+class AtLeast:
+    slot: V
+    least: int
+
+    def mismatch(self, obs: PidfdResult) -> str | None:
+        got = _need(obs, self.slot)
+        if isinstance(got, str):
+            return got
+        return None if got >= self.least else f"{_slot(self.slot)} is {_val(got)}, expected >= {self.least}"
 
 
 @record(frozen=True)
@@ -217,7 +232,8 @@ class PidfdCase(Case[PidfdResult]):
                 s = getattr(c, name, None)
                 if isinstance(s, V) and s not in slots:
                     slots.append(s)
-        shown = [f"{_slot(s)}={_val(obs.values[s])}" for s in slots if s in obs.values]
+        shown = [f"{_slot(s)}={obs.values[s] if s in RAW_SLOTS else _val(obs.values[s])}" for s in slots
+                 if s in obs.values]
         if obs.text and any(isinstance(c, Text | FdinfoSelfPid) for c in self.expect.checks):
             shown.append(f"text={obs.text.strip()!r}"[:160])
         return ", ".join(shown) or "nothing observed"

@@ -28,6 +28,7 @@ from conformance.requirements import (
 )
 
 from .clone71 import CLONE71
+from .coredump_socket import COREDUMP_SOCKET
 from .model import (
     ANON_INODE_FS_MAGIC,
     CLD_CONTINUED,
@@ -574,9 +575,10 @@ CORE_DUMPED_ROWS: tuple[PidfdCase, ...] = (
         doc="a dumpable child raises RLIMIT_CORE to its hard limit, sets coredump_filter 0 (a small core), "
         "enters a private scratch directory (removed afterwards with the core) and crashes: the core file is "
         "written (root_entries), the wait status and PIDFD_INFO_EXIT carry the core flag; the pidfs coredump "
-        "record (PIDFD_COREDUMPED) is made only for a dump to a coredump socket (pidfs_coredump() is called from "
-        "the socket path alone), so after a dump to a file coredump_mask stays 0 (6.18.44, 7.3.4). kernel.core_pattern "
-        "is never changed: the row runs only where it is a plain file name"),
+        "record (PIDFD_COREDUMPED) is made only for a dump offered to a coredump socket or to a pipe helper handed "
+        "a pidfd (%F) (pidfs_coredump() is called from those paths alone; see the coredump-socket-* rows), so "
+        "after a dump to a file coredump_mask stays 0 (6.18.44, 7.3.4). kernel.core_pattern is never changed: "
+        "the row runs only where it is a plain file name"),
 )
 
 THREAD_ROWS: tuple[PidfdCase, ...] = (
@@ -664,5 +666,5 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *SETNS_MORE_ROWS, *NS_ROWS,
     *FHANDLE_ROWS, *XATTR_ROWS, *INFO_ROWS, *EXEC_ROWS, *CORE_DUMPED_ROWS, *THREAD_ROWS, *WORKER_ROWS,
-    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
+    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71, *COREDUMP_SOCKET,
 )

@@ -83,6 +83,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", metavar="K/N", help="only the K-th of N disjoint parts of the cases: N runs "
                    "(at once or one after another, e.g. N CI jobs) with 1/N .. N/N run every case once")
     p.add_argument("-x", action="store_true", dest="exitfirst", help="stop at the first failure")
+    p.add_argument("--allow-change", action="append", default=[], metavar="SYSCTL", dest="allow_change",
+                   help="let the rows that change this machine-wide sysctl run on this machine (they always run "
+                        "in a kconform VM guest): kernel.core_pattern; repeatable")
     p.add_argument("-v", action="count", default=0, dest="verbose", help="more output")
     p.add_argument("-q", action="store_true", dest="quiet", help="less output")
 
@@ -116,6 +119,7 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
         args += ["-p", "no:debugging"]
     if ns.exitfirst:
         args.append("-x")
+    args += [a for name in dict.fromkeys(getattr(ns, "allow_change", [])) for a in ("--kc-allow-change", name)]
     args += ["-v"] * ns.verbose
     if ns.quiet:
         args.append("-q")
@@ -161,6 +165,12 @@ def check_workers(value: str) -> None:
 def validate_run(ns: argparse.Namespace) -> None:
     """Every option, before anything runs; output paths are replaced by their real paths."""
     positive_seconds(ns.timeout, "--timeout")
+    if getattr(ns, "allow_change", None):
+        from conformance import globalstate
+
+        problem = globalstate.unknown_change(ns.allow_change)  # the run's pytest gets the names
+        if problem:
+            raise UsageError(problem)
     if ns.workers is not None:
         check_workers(ns.workers)
     if ns.keyword is not None:

@@ -176,6 +176,8 @@ def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
             lines.append(f"insmod {shlex.quote(str(target))} || t 'insmod {target.name} failed'")
     if inject_panic:
         lines += ['t "panic requested"', "echo 1 > /proc/sys/kernel/sysrq", "echo c > /proc/sysrq-trigger"]
+    # The guest marker (as guest_init.sh writes it): this boot's id, never the host's even if /run were shared.
+    lines += ["mkdir -p /run/kc && cat /proc/sys/kernel/random/boot_id > /run/kc/guest"]
     lines += ["t cmd-start", f"sh {shlex.quote(str(outdir / 'run.sh'))}", "rc=$?", 't "cmd-end rc=$rc"',
               f"echo $rc > {shlex.quote(str(outdir / 'exitcode'))}", ""]
     return "\n".join(lines)
