@@ -420,8 +420,12 @@ def string_list_call(func: str, argv: list[str], out_len: int, *args: int) -> tu
 NS_NAMES = ("pid", "pid_for_children", "time", "user", "mnt", "net", "cgroup", "ipc")
 
 
+# errnos newer than the C library this Python was built against (include/uapi/asm-generic/errno.h)
+_NEW_ERRNOS = {134: "EFTYPE"}  # 7.2: wrong file type for the intended operation (OPENAT2_REGULAR)
+
+
 def errno_name(err: int) -> str:
-    return _errno.errorcode.get(err, f"errno {err}")
+    return _errno.errorcode.get(err) or _NEW_ERRNOS.get(err, f"errno {err}")
 
 
 class Syscall(enum.IntEnum):

@@ -74,6 +74,7 @@ class Setup(enum.IntFlag):
     CHROOT = const("KC_US_CHROOT")
     FSID = const("KC_US_FSID")
     DROP_CACHES = const("KC_US_DROP_CACHES")
+    DFD_ANY = const("KC_US_DFD_ANY")  # the dfd is opened O_PATH without O_DIRECTORY (any file)
 
 
 FD100 = 100  # the descriptor number Setup.FD100 uses
@@ -144,6 +145,7 @@ class OpenOne:
     tty_dev_res: int
     tty_dev: int
     tty_sid: int
+    fl_flags: int  # fcntl(F_GETFL) of the fd, or -errno
     data: bytes  # the whole buffer; content is what was read
 
     @property

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kc_clone.h"
+#include "kc_fchroot.h"
 #include "kc_pidfd.h"
 #include "kc_serve.h"
 #include "kc_uring.h"
@@ -56,6 +57,7 @@ SERVED(kc_pfd_scenario, kc_pfd_req, kc_pfd_res)
 SERVED(kc_uring_open_scenario, kc_open_req, kc_open_res)
 SERVED(kc_uring_worker_scenario, kc_worker_req, kc_worker_res)
 SERVED(kc_workers_run, kc_wk_req, kc_wk_res)
+SERVED(kc_fc_scenario, kc_fc_req, kc_fc_res)
 
 static const struct served {
 	const char *name;
@@ -68,6 +70,7 @@ static const struct served {
 	ROW(kc_uring_open_scenario, kc_open_req, kc_open_res),
 	ROW(kc_uring_worker_scenario, kc_worker_req, kc_worker_res),
 	ROW(kc_workers_run, kc_wk_req, kc_wk_res),
+	ROW(kc_fc_scenario, kc_fc_req, kc_fc_res),
 #undef ROW
 };
 

@@ -591,6 +591,9 @@ static void kcu_fill_one(const struct kc_open_req *req, int fd, struct kc_open_o
 {
 	struct stat st;
 
+	o->fl_flags = fcntl(fd, F_GETFL);
+	if (o->fl_flags < 0)
+		o->fl_flags = -errno;
 	if (fstat(fd, &st) < 0) {
 		o->fstat_res = -errno;
 	} else {
@@ -680,7 +683,7 @@ static int kcu_open_child(void *p)
 	res.ref_res = -ENODATA;
 
 	if (req->dir[0]) {
-		dfd = open(req->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		dfd = open(req->dir, O_PATH | (req->setup & KC_US_DFD_ANY ? 0 : O_DIRECTORY) | O_CLOEXEC);
 		if (dfd < 0) {
 			res.harness_error = KC_UH_SETUP;
 			res.harness_errno = errno;

@@ -43,6 +43,7 @@
 #define KC_US_CHROOT 0x20     /* chroot(setup_path), chdir("/") */
 #define KC_US_FSID 0x40       /* setfsgid(fsgid), setfsuid(fsuid) */
 #define KC_US_DROP_CACHES 0x80 /* after the warm-up: write 2 to /proc/sys/vm/drop_caches */
+#define KC_US_DFD_ANY 0x100   /* dir is opened O_PATH without O_DIRECTORY (any file: the O_EMPTYPATH dfd) */
 
 /* harness errors (kc_*_res.harness_error) */
 #define KC_UH_NONE 0
@@ -91,7 +92,7 @@ struct kc_open_one {
 	int32_t tty_dev_res;      /* TIOCGDEV: 0 or -errno (KC_US_CTTY / KC_US_SETSID only) */
 	uint32_t tty_dev;         /* the device of the tty behind the fd (old_encode_dev form) */
 	int32_t tty_sid;          /* TIOCGSID: session of the tty, or -errno */
-	int32_t pad0;
+	int32_t fl_flags;         /* fcntl(F_GETFL) of the fd, or -errno */
 	char data[KC_U_DATA];
 };
 

@@ -30,6 +30,40 @@ def probe_resolve_cached() -> tuple[State, str]:
     return state, f"openat2(\"/\", O_PATH, RESOLVE_CACHED) gave {errno_name(-fd)}"
 
 
+OPENAT2_REGULAR = 1 << 32  # include/uapi/linux/openat2.h (7.2): open_how.flags only
+O_EMPTYPATH = 1 << 26  # include/uapi/asm-generic/fcntl.h (7.2)
+EFTYPE = 134  # include/uapi/asm-generic/errno.h (7.2): wrong file type for the intended operation
+# "openat2: new OPENAT2_REGULAR flag support" (Dorjoy Chowdhury), as pushed to vfs-7.2.openat2 on 2026-05-21
+# and merged for 7.2 (Debian's 7.2.13 and 7.3.4 sources have it).
+REGULAR_COMMIT = "8b82cacad92e"
+
+
+def probe_openat2_regular() -> tuple[State, str]:
+    # "/" is a directory: EFTYPE where the flag is known, EINVAL (unknown open_how.flags bit) where not.
+    fd = uring.openat2(AT_FDCWD, "/", os.O_RDONLY | OPENAT2_REGULAR)
+    if fd >= 0:
+        os.close(fd)
+        return State.ABSENT, "openat2(\"/\", OPENAT2_REGULAR) opened a directory"
+    state = classify_errno(-fd, (EFTYPE,), (errno.EINVAL, errno.ENOSYS))
+    return state, f"openat2(\"/\", O_RDONLY|OPENAT2_REGULAR) gave {errno_name(-fd)}"
+
+
+def probe_o_emptypath() -> tuple[State, str]:
+    # Reopen an O_PATH fd of "/" through "": an fd where the flag is known; EINVAL (unknown flag) where not.
+    dfd = uring.openat2(AT_FDCWD, "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if dfd < 0:
+        return classify_errno(-dfd, (), (errno.ENOSYS,)), f"openat2(\"/\", O_PATH) gave {errno_name(-dfd)}"
+    try:
+        fd = uring.openat2(dfd, "", os.O_RDONLY | os.O_CLOEXEC | O_EMPTYPATH)
+    finally:
+        os.close(dfd)
+    if fd >= 0:
+        os.close(fd)
+        return State.PRESENT, "openat2(O_PATH fd, \"\", O_EMPTYPATH) reopened it"
+    state = classify_errno(-fd, (), (errno.EINVAL, errno.ENOENT))
+    return state, f"openat2(O_PATH fd, \"\", O_RDONLY|O_EMPTYPATH) gave {errno_name(-fd)}"
+
+
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
     return Behaviour(id, statement, since, commit, probe)
 
@@ -67,9 +101,28 @@ FAMILY = Family(
            "component since 5.12; EACCES on a directory that may not be searched since 6.8, cdb67fdeed72) become "
            "EAGAIN under RESOLVE_CACHED: confirming them needs try_to_unlazy(), which LOOKUP_CACHED forbids", "6.8",
            "cdb67fdeed72", "openat2.resolve_cached"),
+        _b("resolve_cached.openat2_regular", "OPENAT2_REGULAR (1 << 32 in open_how.flags, openat2 and "
+           "IORING_OP_OPENAT2 only) opens a regular file and refuses any other type (directory, FIFO, a symlink "
+           "not followed) with EFTYPE (134), checked after the walk and before the final open; with O_DIRECTORY "
+           "or O_PATH it is EINVAL; with O_CREAT it creates a regular file or opens an existing one (an existing "
+           "directory is EISDIR first); F_GETFL never shows it (the kernel carries it as __O_REGULAR, bit 30, and "
+           "strips it)", "7.2", REGULAR_COMMIT, "openat2.regular"),
+        _b("resolve_cached.regular_precedence", "OPENAT2_REGULAR beside RESOLVE_CACHED: argument errors come "
+           "first (O_DIRECTORY|OPENAT2_REGULAR is EINVAL even with O_TRUNC), then RESOLVE_CACHED's EAGAIN for "
+           "O_CREAT/O_TRUNC before any lookup, then EAGAIN for a walk that must leave RCU mode (the type is never "
+           "reached); EFTYPE only for a fully cached non-regular file; syscall and IORING_OP_OPENAT2 agree", "7.2",
+           REGULAR_COMMIT, "openat2.regular"),
+        _b("resolve_cached.emptypath", "O_EMPTYPATH (1 << 26) reopens the file an O_PATH descriptor refers to "
+           "through an empty path, with the access mode asked for and the file's permissions checked again, and "
+           "with RESOLVE_CACHED (no lookup is needed); without it an empty path is ENOENT; IORING_OP_OPENAT2 "
+           "copies the name without LOOKUP_EMPTY, so there it is ENOENT (7.3.4)", "7.2", "", "open.emptypath"),
     ),
     probes=(
         Probe("openat2", "openat2()", "5.6", "fddb5d430ad9", probe_openat2),
+        Probe("openat2.regular", "OPENAT2_REGULAR", "7.2", REGULAR_COMMIT, probe_openat2_regular),
+        # The commit that added O_EMPTYPATH is not pinned down (it sits below the OPENAT2_REGULAR series on the
+        # vfs-7.2.openat2 branch): the feature text names the release instead.
+        Probe("open.emptypath", "O_EMPTYPATH (added in 7.2, vfs-7.2.openat2)", "7.2", "", probe_o_emptypath),
         Probe("openat2.resolve_cached", "RESOLVE_CACHED", "5.12", "99668f618062",
               probe_resolve_cached),
     ),

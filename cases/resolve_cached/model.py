@@ -284,6 +284,11 @@ class Scenario:
     setup: Setup = Setup.NONE
     fs: Fs = Fs.DISK
     same_as: str = ""  # an opened fd must be this file (like path: relative to start or absolute)
+    creates: str = ""  # the one name an open may add to the fresh directory (O_CREAT); "" = none
+
+    @property
+    def dfd_any(self) -> bool:
+        return bool(self.setup & Setup.DFD_ANY)
 
     def request(self, root: Path, via: Via) -> OpenRequest:
         def sub(p: str) -> str:
@@ -313,6 +318,8 @@ class Scenario:
 class Observation:
     result: OpenResult
     via: Via
+    created: tuple[str, ...] = ()  # names the scenario added to the fresh directory
+    umask: int = 0o022  # of the process that made the child (inherited by it)
 
     @property
     def what(self) -> str:
@@ -341,6 +348,44 @@ class IsDirectory:
         return None if stat.S_ISDIR(mode) else f"{obs.what} opened a non-directory (mode {mode:#o})"
 
 
+O_ACCMODE = 0o3
+O_REGULAR_INTERNAL = 1 << 30  # __O_REGULAR, the kernel's carrier of OPENAT2_REGULAR: never visible in F_GETFL
+
+
+@record(frozen=True)
+class OpenFlags:
+    """fcntl(F_GETFL) of the fd: the access mode asked for, and none of the bits in ``clear``."""
+
+    acc: int
+    clear: int = O_REGULAR_INTERNAL
+
+    def mismatch(self, obs: Observation) -> str | None:
+        fl = obs.result.measured.fl_flags
+        if fl < 0:
+            return f"F_GETFL of the fd {obs.what} opened failed ({errno_name(-fl)})"
+        if fl & O_ACCMODE != self.acc:
+            return f"{obs.what} opened with access mode {fl & O_ACCMODE}, not {self.acc} (F_GETFL {fl:#o})"
+        if fl & self.clear:
+            return f"F_GETFL of the fd {obs.what} opened shows {fl & self.clear:#x} (F_GETFL {fl:#o})"
+        return None
+
+
+@record(frozen=True)
+class CreatedRegular:
+    """O_CREAT made a regular file with the mode asked for, less the umask."""
+
+    mode: int
+
+    def mismatch(self, obs: Observation) -> str | None:
+        st_mode = obs.result.measured.mode
+        want = self.mode & ~obs.umask & 0o7777
+        if not stat.S_ISREG(st_mode):
+            return f"{obs.what} created a non-regular file (mode {st_mode:#o})"
+        if stat.S_IMODE(st_mode) != want:
+            return f"{obs.what} created mode {stat.S_IMODE(st_mode):#o}, not {want:#o} ({self.mode:#o} less umask)"
+        return None
+
+
 @record(frozen=True)
 class AgreesWithSyscall:
     """The io_uring result equals openat2() done right after it in the same child."""
@@ -362,6 +407,8 @@ class Expect:
     checks: tuple[Check[Observation], ...] = ()
     restriction: bool = False  # success would be an escape through a RESOLVE_* restriction
 
+    creates: str = ""  # the name a successful open adds (O_CREAT); a refusal never adds one
+
     def mismatches(self, obs: Observation) -> list[str]:
         m = obs.result.measured
         if self.errnos:
@@ -371,14 +418,18 @@ class Expect:
                 return [f"expected {want}, but {obs.what} opened the file{escape}"]
             if m.err not in self.errnos:
                 return [f"expected {want}, {obs.what} gave {errno_name(m.err)}"]
-            return []
+            return [f"{obs.what} refused but created {', '.join(obs.created)}"] if obs.created else []
         if not m.ok:
             return [f"expected an fd, {obs.what} gave {m.describe()}"]
-        return mismatches(self.checks, obs)
+        out = mismatches(self.checks, obs)
+        made: tuple[str, ...] = (self.creates,) if self.creates else ()
+        if obs.created != made:
+            out.append(f"{obs.what} left {list(obs.created)} in the directory, expected {list(made)}")
+        return out
 
 
-def opens(*checks: Check[Observation]) -> Expect:
-    return Expect(checks=checks)
+def opens(*checks: Check[Observation], creates: str = "") -> Expect:
+    return Expect(checks=checks, creates=creates)
 
 
 def refused(*errnos: int, restriction: bool = False) -> Expect:
@@ -397,6 +448,30 @@ class AndAgrees:
         return out if m is None else [*out, m]
 
 
+@record(frozen=True)
+class Diverges:
+    """An expectation through io_uring where IORING_OP_OPENAT2 does not do what openat2() does (the row
+    says why): the CQE must satisfy ``uring``, and openat2() done next in the same child the row's own."""
+
+    uring: Expectation[Observation]
+    syscall: Expectation[Observation]
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        direct = Observation(replace(obs.result, measured=obs.result.direct), Via.SYSCALL, (), obs.umask)
+        return [*self.uring.mismatches(obs), *(f"and {m}" for m in self.syscall.mismatches(direct))]
+
+
+def process_umask() -> int:
+    """This process's umask (the server and its children inherit it), read without changing it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    return 0o022
+
+
+TOP_LEVEL = frozenset(n.name for n in LAYOUT if "/" not in n.name)
+
+
 # --------------------------------------------------------------------------- the case
 
 
@@ -408,14 +483,16 @@ CACHED = Feature("openat2.resolve_cached")
 class CachedCase(Case[Observation]):
     scenario: Scenario
     via: Via = Via.SYSCALL
+    uring: Expect | None = None  # what IORING_OP_OPENAT2 gives where it knowingly differs (see Diverges)
 
     def observe(self) -> Observation:
         with fresh_dir(self.scenario.fs) as root:
             result = uring.run_open(self.scenario.request(root, self.via))
+            created = tuple(sorted(set(os.listdir(root)) - TOP_LEVEL))
         problem = result.problem()
         if problem is not None:
             raise HarnessProblem(problem)
-        return Observation(result, self.via)
+        return Observation(result, self.via, created, process_umask())
 
     def describe(self, obs: Observation) -> str:
         observed = f"{obs.what} gave {obs.result.measured.describe()}"
@@ -426,7 +503,7 @@ class CachedCase(Case[Observation]):
 
 def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
                 needs: tuple[Requirement, ...] = (), old: OldModel[Observation] | None = None, doc: str = "",
-                lock: Lock = Lock.SHARED) -> CachedCase:
+                lock: Lock = Lock.SHARED, uring: Expect | None = None) -> CachedCase:
     """A row: the dentry cache is global state every row reads (Lock.SHARED)."""
     base: list[Requirement] = [OPENAT2, CACHED]
     if scenario.fs is Fs.DISK:
@@ -436,7 +513,7 @@ def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
     if scenario.setup & Setup.FSID:
         base.append(SETS_FSID)  # fsuid 65534 must be mapped where we hold CAP_SETUID
     return CachedCase(id=id, behaviour=f"resolve_cached.{behaviour}", scenario=scenario, expect=expect,
-                      needs=(*base, *needs), old=old, doc=doc, lock=lock)
+                      needs=(*base, *needs), old=old, doc=doc, lock=lock, uring=uring)
 
 
 # --------------------------------------------------------------------------- the variant axis
@@ -466,8 +543,9 @@ def in_variant(row: CachedCase, v: Variant) -> CachedCase:
         return replace(row, id=row.id + v.suffix, behaviour=v.behaviour or row.behaviour)
     old = replace(row.old, expect=AndAgrees(row.old.expect)) if row.old is not None else None
     doc = f"{v.doc.removesuffix('.')} (variant of resolve_cached/{row.id}). {row.doc}".strip()
+    expect: Expectation[Observation] = AndAgrees(row.expect) if row.uring is None else Diverges(row.uring, row.expect)
     return replace(row, id=row.id + v.suffix, behaviour=v.behaviour or row.behaviour, via=v.via,
-                   needs=(*row.needs, *v.needs), expect=AndAgrees(row.expect), old=old, doc=doc)
+                   needs=(*row.needs, *v.needs), expect=expect, old=old, doc=doc)
 
 
 def with_variants(rows: tuple[CachedCase, ...]) -> tuple[CachedCase, ...]:

@@ -14,7 +14,7 @@ import os
 
 from conformance.case import OldModel
 from conformance.globallock import Lock
-from conformance.requirements import INIT_PRIVILEGED
+from conformance.requirements import INIT_PRIVILEGED, Feature, Requirement
 from conformance.uring import (
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
@@ -25,11 +25,15 @@ from conformance.uring import (
     Setup,
 )
 
+from . import EFTYPE, O_EMPTYPATH, OPENAT2_REGULAR
+from .model import OPENAT2 as OPENAT2_FEATURE
 from .model import (
     AtimeUpdates,
     CachedCase,
+    CreatedRegular,
     Fs,
     IsDirectory,
+    OpenFlags,
     RcuWalkRoot,
     SameFile,
     Scenario,
@@ -41,7 +45,7 @@ from .model import (
 
 EAGAIN, ENOENT, EXDEV, ELOOP, EINVAL = errno.EAGAIN, errno.ENOENT, errno.EXDEV, errno.ELOOP, errno.EINVAL
 EACCES, EISDIR, ENXIO, ENOTDIR = errno.EACCES, errno.EISDIR, errno.ENXIO, errno.ENOTDIR
-O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC = os.O_RDONLY, os.O_WRONLY, os.O_CREAT, os.O_TRUNC
+O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC = os.O_RDONLY, os.O_WRONLY, os.O_RDWR, os.O_CREAT, os.O_TRUNC
 O_DIRECTORY, O_PATH, O_NOFOLLOW, O_NONBLOCK, O_TMPFILE = (
     os.O_DIRECTORY, os.O_PATH, os.O_NOFOLLOW, os.O_NONBLOCK, os.O_TMPFILE,
 )
@@ -225,4 +229,99 @@ ROWS: tuple[CachedCase, ...] = (
                 setup=Setup.FSID), refused(EACCES), doc="control: the same walk without RESOLVE_CACHED"),
 )
 
+# ---- openat2 flags beside RESOLVE_CACHED (7.2): OPENAT2_REGULAR and O_EMPTYPATH ----------------------------
+R, E = OPENAT2_REGULAR, O_EMPTYPATH
+REGULAR: tuple[Requirement, ...] = (Feature("openat2.regular"),)
+EMPTYPATH: tuple[Requirement, ...] = (Feature("open.emptypath"),)
+DFD_ANY = Setup.DFD_ANY
+REGULAR_DOC = ("fs/namei.c do_open(): after complete_walk() and the O_CREAT checks, '__O_REGULAR && "
+               "!d_is_reg()' is EFTYPE, before may_open() and vfs_open(), so the open itself never runs. ")
+URING_EMPTY_DOC = ("IORING_OP_OPENAT2 differs here: io_uring/openclose.c __io_openat_prep() copies the name "
+                   "with delayed_getname(), which has no LOOKUP_EMPTY, so an empty name is ENOENT at prep time "
+                   "whatever open_how.flags say (7.3.4: build_open_flags() sets LOOKUP_EMPTY for O_EMPTYPATH, but "
+                   "only do_sys_openat2() passes that to the name copy).  The syscall done next in the same child "
+                   "must still give the row's answer. ")
+
+NEW_FLAG_ROWS: tuple[CachedCase, ...] = (
+    # ---- OPENAT2_REGULAR, warm names: the type is judged after the walk --------------------------------
+    cached_case("regular-warm-file", "openat2_regular", S("warm", O_RDONLY | R, warm=("warm",), same_as="warm"),
+                opens(SameFile(), OpenFlags(O_RDONLY)), needs=REGULAR,
+                doc="a cached regular file opens; F_GETFL shows neither OPENAT2_REGULAR (it cannot: F_GETFL is an "
+                    "int) nor the kernel's carrier __O_REGULAR (bit 30, stripped in do_dentry_open())"),
+    cached_case("regular-warm-fifo", "openat2_regular", S("fifo", O_RDONLY | R, warm=("fifo",)), refused(EFTYPE),
+                needs=REGULAR, doc=REGULAR_DOC + "A FIFO opened O_RDONLY without O_NONBLOCK would block for a "
+                "writer: EFTYPE comes first, so it does not"),
+    cached_case("regular-warm-directory", "openat2_regular", S("sub", O_RDONLY | R, warm=("sub",)),
+                refused(EFTYPE), needs=REGULAR, doc=REGULAR_DOC + "A directory without O_DIRECTORY: EFTYPE, not "
+                "EISDIR (that is for O_CREAT and write access)"),
+    cached_case("regular-symlink-nofollow", "openat2_regular", S("link", O_RDONLY | O_NOFOLLOW | R, warm=("link",)),
+                refused(EFTYPE), needs=REGULAR, doc=REGULAR_DOC + "The symlink itself is the last component: "
+                "EFTYPE comes before may_open()'s ELOOP (compare final-eloop-nofollow)"),
+    cached_case("regular-symlink-followed", "openat2_regular", S("link", O_RDONLY | R, warm=("link",),
+                same_as="warm"), opens(SameFile(), OpenFlags(O_RDONLY)), needs=REGULAR,
+                doc="the type is that of the file the link leads to"),
+    cached_case("regular-o-path", "openat2_regular", S("warm", O_PATH | R), refused(EINVAL), needs=REGULAR,
+                doc="build_open_flags(): O_PATH allows only O_PATH_FLAGS, checked before OPENAT2_REGULAR is turned "
+                    "into __O_REGULAR"),
+    # ---- OPENAT2_REGULAR with O_CREAT, without RESOLVE_CACHED (which refuses O_CREAT outright) ----------
+    cached_case("regular-creat-new", "openat2_regular", S("new", O_CREAT | O_WRONLY | R, 0o640, resolve=0,
+                same_as="new"), opens(CreatedRegular(0o640), OpenFlags(O_WRONLY), SameFile(), creates="new"),
+                needs=REGULAR,
+                doc="creates a regular file with the mode asked for (less the umask); nothing else appears"),
+    cached_case("regular-creat-existing", "openat2_regular", S("warm", O_CREAT | O_RDONLY | R, 0o640, resolve=0,
+                same_as="warm"), opens(SameFile(), OpenFlags(O_RDONLY)), needs=REGULAR,
+                doc="an existing regular file is opened, not replaced"),
+    cached_case("regular-creat-fifo", "openat2_regular", S("fifo", O_CREAT | O_WRONLY | R, 0o640, resolve=0),
+                refused(EFTYPE), needs=REGULAR, doc=REGULAR_DOC + "An existing FIFO: EFTYPE, not ENXIO (no reader), "
+                "and nothing is created"),
+    cached_case("regular-creat-directory", "openat2_regular", S("sub", O_CREAT | O_WRONLY | R, 0o640, resolve=0),
+                refused(EISDIR), needs=REGULAR, doc="do_open(): O_CREAT on an existing directory is EISDIR, "
+                "checked before __O_REGULAR"),
+    # ---- which answer wins beside RESOLVE_CACHED ----------------------------------------------------------
+    cached_case("regular-o-directory", "regular_precedence", S("sub", O_DIRECTORY | R, warm=("sub",)),
+                refused(EINVAL), needs=REGULAR, doc="build_open_flags(): O_DIRECTORY|OPENAT2_REGULAR is "
+                "contradictory, EINVAL before any lookup"),
+    cached_case("regular-o-directory-trunc", "regular_precedence", S("warm", O_DIRECTORY | O_TRUNC | O_WRONLY | R,
+                warm=("warm",)), refused(EINVAL), needs=REGULAR,
+                doc="the EINVAL of O_DIRECTORY|OPENAT2_REGULAR comes before RESOLVE_CACHED's EAGAIN for O_TRUNC "
+                    "(both in build_open_flags(), the RESOLVE_CACHED test last)"),
+    cached_case("regular-creat-cached", "regular_precedence", S("new", O_CREAT | O_WRONLY | R, 0o640),
+                refused(EAGAIN), needs=REGULAR, doc="RESOLVE_CACHED refuses O_CREAT before any lookup: EAGAIN, and "
+                "nothing is created"),
+    cached_case("regular-trunc-fifo-cached", "regular_precedence", S("fifo", O_TRUNC | O_WRONLY | R,
+                warm=("fifo",)), refused(EAGAIN), needs=REGULAR,
+                doc="a cached FIFO, but O_TRUNC under RESOLVE_CACHED is EAGAIN before the walk: EFTYPE is never "
+                    "reached"),
+    cached_case("regular-never-looked-up", "regular_precedence", S("absent", O_RDONLY | R), refused(EAGAIN),
+                needs=REGULAR, doc="a name not in the dcache: the walk must leave RCU mode, so EAGAIN before the "
+                "type (or existence) is known"),
+    cached_case("regular-fifo-uncached", "regular_precedence", S("fifo", O_RDONLY | R, resolve=0), refused(EFTYPE),
+                needs=REGULAR, doc="control: the same refusal without RESOLVE_CACHED"),
+    # ---- O_EMPTYPATH: reopening an O_PATH descriptor ------------------------------------------------------
+    cached_case("emptypath-reopen", "emptypath", S("", O_RDONLY | E, start="warm", setup=DFD_ANY,
+                same_as="{dir}/warm"), opens(SameFile(), OpenFlags(O_RDONLY)), needs=EMPTYPATH,
+                uring=refused(ENOENT),
+                doc="the dfd is an O_PATH descriptor of the regular file 'warm'; openat2(dfd, \"\", "
+                    "O_RDONLY|O_EMPTYPATH, RESOLVE_CACHED) reopens it read-only: the walk is only the jump to the "
+                    "dfd, so RESOLVE_CACHED never refuses. " + URING_EMPTY_DOC),
+    cached_case("emptypath-reopen-uncached", "emptypath", S("", O_RDWR | E, resolve=0, start="warm", setup=DFD_ANY,
+                same_as="{dir}/warm"), opens(SameFile(), OpenFlags(O_RDWR)), needs=EMPTYPATH,
+                uring=refused(ENOENT), doc="read-write, without RESOLVE_CACHED. " + URING_EMPTY_DOC),
+    cached_case("emptypath-without-flag", "emptypath", S("", O_RDONLY, start="warm", setup=DFD_ANY),
+                refused(ENOENT), needs=(OPENAT2_FEATURE,),
+                doc="control: an empty path without O_EMPTYPATH is ENOENT (getname), on every kernel"),
+    cached_case("emptypath-mode-000", "emptypath", S("", O_RDONLY | E, start="noperm", setup=DFD_ANY | Setup.FSID),
+                refused(EACCES), needs=EMPTYPATH, uring=refused(ENOENT),
+                doc="an O_PATH descriptor needs no permission, the reopen does: may_open() on the mode-000 file, "
+                    "fsuid 65534, is EACCES. " + URING_EMPTY_DOC),
+    cached_case("emptypath-directory", "emptypath", S("", O_RDONLY | O_DIRECTORY | E, start="sub", same_as="."),
+                opens(IsDirectory(), SameFile(), OpenFlags(O_RDONLY)), needs=EMPTYPATH, uring=refused(ENOENT),
+                doc="an O_PATH directory descriptor reopened with O_DIRECTORY. " + URING_EMPTY_DOC),
+    cached_case("emptypath-regular-fifo", "emptypath", S("", O_RDONLY | E | R, start="fifo", setup=DFD_ANY),
+                refused(EFTYPE), needs=(*EMPTYPATH, *REGULAR), uring=refused(ENOENT),
+                doc="both new flags: an O_PATH descriptor of a FIFO reopened with OPENAT2_REGULAR is EFTYPE (and "
+                    "never blocks for a writer). " + URING_EMPTY_DOC),
+)
+
+ROWS = (*ROWS, *NEW_FLAG_ROWS)
 CASES: tuple[CachedCase, ...] = with_variants(ROWS)

@@ -1,0 +1,194 @@
+"""The fchroot family's model: the request, the result, checks on its named fields, the case type.
+
+A row is a ``FchrootCase``: one ``FcRequest`` (how the subject is made, what it does before
+fchroot(), the fd and flags) and checks on the fields of the ``FcResult`` the C scenario
+(native_helpers/kc_fchroot.c) filled.  A field whose step did not run holds NOT_RUN, which
+never satisfies a check that expects a result.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as _errno
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from conformance import native
+from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.native import const, describe_status, errno_name
+from conformance.records import record
+from conformance.requirements import Requirement
+
+FD_FAILFS_ROOT = const("KC_FD_FAILFS_ROOT")
+NOT_RUN = const("KC_FC_NOT_RUN")
+PROBE_PATH = "/proc"  # an absolute path that exists in every setting the suite runs in
+
+
+class Subject(enum.IntEnum):
+    """How the process that calls fchroot() is made."""
+
+    CLONE_NNP = const("KC_FCS_CLONE_NNP")  # clone3(CLONE_NNP), 7.1
+    PRCTL_NNP = const("KC_FCS_PRCTL_NNP")  # clone3(0), then PR_SET_NO_NEW_PRIVS
+    PLAIN = const("KC_FCS_PLAIN")  # clone3(0), no no_new_privs
+
+
+class Before(enum.IntEnum):
+    """What the subject does before fchroot()."""
+
+    NONE = const("KC_FCB_NONE")
+    CLONE_FS_SIBLING = const("KC_FCB_CLONE_FS_SIBLING")
+    CHROOT = const("KC_FCB_CHROOT")
+    FAILFS_TWICE = const("KC_FCB_FAILFS_TWICE")
+    THREAD = const("KC_FCB_THREAD")
+    IOWQ = const("KC_FCB_IOWQ")
+    SQPOLL = const("KC_FCB_SQPOLL")
+
+
+class FcHarnessError(enum.IntEnum):
+    NONE = const("KC_FCH_NONE")
+    TIMEOUT = const("KC_FCH_TIMEOUT")
+    SETUP = const("KC_FCH_SETUP")
+    NO_REPORT = const("KC_FCH_NO_REPORT")
+    UNSUPPORTED = const("KC_FCH_UNSUPPORTED")
+
+
+@record(frozen=True)
+class FcRequest:
+    """struct kc_fc_req."""
+
+    subject: Subject = Subject.CLONE_NNP
+    before: Before = Before.NONE
+    fd: int = FD_FAILFS_ROOT
+    flags: int = 0
+    drop_privileges: bool = True
+    follow_up: bool = False
+    timeout_ms: int = 15000
+    probe_path: str = PROBE_PATH
+    exec_path: str = ""  # filled at run time: an executable found on PATH
+    chroot_dir: str = "/proc"
+
+
+@record(frozen=True)
+class FcResult:
+    """struct kc_fc_res."""
+
+    harness_error: FcHarnessError
+    harness_errno: int
+    harness_step: int
+    status: int
+    filled: int
+    euid: int
+    nnp: int
+    harness_nnp: int
+    before_res: int
+    probe_before: int
+    ret2: int
+    ret: int
+    probe_after: int
+    root_after: int
+    cwd_after: int
+    fork_probe: int
+    clone3_probe: int
+    clone3_fs_probe: int
+    clone3_fs_fchroot: int
+    clone3_fs_fchdir: int
+    cwd_after_sibling_fchdir: int
+    exec_path_res: int
+    exec_fd_res: int
+    exec_path_status: int
+    exec_fd_status: int
+    nthreads: int
+
+    def problem(self) -> str | None:
+        if self.harness_error is FcHarnessError.NONE:
+            return None
+        extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
+        step = f" at step {self.harness_step}" if self.harness_step else ""
+        return f"harness error {self.harness_error.name}{extra}{step}"
+
+
+def said(v: int) -> str:
+    if v == NOT_RUN:
+        return "not run"
+    return errno_name(-v) if v < 0 else str(v)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@record(frozen=True)
+class Is:
+    """A field holds this value (0, a count, or -errno)."""
+
+    field: str
+    want: int
+
+    def mismatch(self, obs: FcResult) -> str | None:
+        got: int = getattr(obs, self.field)
+        return None if got == self.want else f"{self.field} {said(got)}, expected {said(self.want)}"
+
+
+def fails(err: int, field: str = "ret") -> Is:
+    return Is(field, -err)
+
+
+def ok(field: str = "ret") -> Is:
+    return Is(field, 0)
+
+
+@record(frozen=True)
+class ExecFailed:
+    """A child's exec failed with err: the child reported it and exited 0 (it never became the program)."""
+
+    res: str
+    status: str
+    err: int
+
+    def mismatch(self, obs: FcResult) -> str | None:
+        got: int = getattr(obs, self.res)
+        status: int = getattr(obs, self.status)
+        if got == NOT_RUN:
+            return f"the exec was not refused: the child {describe_status(status)} without reporting an error"
+        if got != -self.err:
+            return f"{self.res} {said(got)}, expected {errno_name(self.err)}"
+        return None
+
+
+# --------------------------------------------------------------------------- the case
+
+
+def _exec_path() -> str:
+    found = shutil.which("true")
+    return str(Path(found).resolve()) if found else "/bin/true"
+
+
+@record(frozen=True, kw_only=True)
+class FchrootCase(Case[FcResult]):
+    request: FcRequest
+
+    def observe(self) -> FcResult:
+        req = self.request if self.request.exec_path else replace(self.request, exec_path=_exec_path())
+        rc, res = native.call_out("kc_fc_scenario", FcResult, req)
+        if rc < 0:
+            raise HarnessProblem(f"cannot start the fchroot scenario: {errno_name(-rc)}")
+        problem = res.problem()
+        if problem is not None:
+            raise HarnessProblem(problem)
+        return res
+
+    def describe(self, obs: FcResult) -> str:
+        parts = [f"fchroot gave {said(obs.ret)} (euid {obs.euid}, no_new_privs {obs.nnp})"]
+        if obs.ret == 0 and obs.probe_after != NOT_RUN:
+            parts.append(f"then {PROBE_PATH}: {said(obs.probe_after)}, /: {said(obs.root_after)}, "
+                         f"exec: {said(obs.exec_path_res)}")
+        return "; ".join(parts)
+
+
+def row(id: str, behaviour: str, request: FcRequest, *checks: Check[FcResult], needs: tuple[Requirement, ...] = (),
+        old: OldModel[FcResult] | None = None, doc: str = "") -> FchrootCase:
+    return FchrootCase(id=id, behaviour=f"fchroot.{behaviour}", request=request, expect=AllOf(checks), old=old,
+                       needs=needs, doc=doc)
+
+
+EINVAL, EPERM, EOPNOTSUPP = _errno.EINVAL, _errno.EPERM, _errno.EOPNOTSUPP

@@ -1,0 +1,12 @@
+"""fchroot(2): one pytest item per row of table.CASES."""
+
+from __future__ import annotations
+
+from conformance.plugin import Conformance
+
+from .model import FchrootCase
+from .table import CASES  # noqa: F401  (the kconform plugin runs the test once per row)
+
+
+def test_fchroot(case: FchrootCase, kc: Conformance) -> None:
+    kc.check(case)
