@@ -48,7 +48,7 @@ from conformance.records import record
 DIR = Path("/run/kconform-shared")
 GATE, MAIN, CHANGES = "gate.lock", "main.lock", "changes"
 WAIT_S = 10.0  # bound of a wait on the machine-wide lock (another user's case may hold it for seconds)
-WAIT_AFTER_TIMEOUT_S = 0.5  # the bound once a wait timed out in this process (a hostile holder: do not crawl)
+WAIT_AFTER_TIMEOUT_S = 0.1  # the bound once a wait timed out in this process (a hostile holder: do not crawl)
 MAX_ANNOUNCEMENT = 1 << 16
 
 
