@@ -311,6 +311,17 @@ def _said(entry: dict[str, Any], reads: set[str]) -> str:
     return f"{'; '.join(parts)} by {who}" if parts else ""
 
 
+_SEEN: dict[str, str | None] = {}  # the last value each read had when a case of this process began
+
+
+def moved(before: Snapshot) -> bool:
+    """Whether what a case reads differs from what an earlier case of this process saw (another run
+    changed it between cases): then the probes, which may depend on it, must be asked again."""
+    changed = any(what in _SEEN and _SEEN[what] != value for what, value in before.values)
+    _SEEN.update(before.values)
+    return changed
+
+
 def _key(entry: dict[str, Any]) -> tuple[object, object, object]:
     return entry.get("pid"), entry.get("start"), entry.get("case")
 
@@ -334,9 +345,9 @@ def overlap(before: Snapshot, after: Snapshot, hold: Hold) -> str | None:
         return None
     if not entries:
         main = _FDS.get(MAIN)
-        who = holders(main) if main is not None else []
+        who = [h for h in (holders(main) if main is not None else []) if h.endswith(", write)")]
         said.append(f"machine-wide lock held by {', '.join(who)}" if who else
-                    "by something that does not announce its changes (not a kconform run)")
+                    "by something that does not announce its changes (not a kconform run that does)")
     text = "global state this case depends on changed while it ran: " + "; ".join(said)
     if hold.missed:
         text += f" ({hold.missed})"

@@ -71,6 +71,8 @@ class Conformance:
             if reads:
                 hold.acquire(exclusive=False)
             before = machine.snapshot(reads) if reads else None
+            if before is not None and machine.moved(before):
+                probes.probe.cache_clear()  # what they answered depended on the old value
             j = self._judge(case, hold)
             why = machine.overlap(before, machine.snapshot(reads), hold) if before is not None else None
         finally:
