@@ -269,3 +269,21 @@ def test_rlimit_below_fd_100_is_a_skip_naming_it(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (64, 4096))
     assert FdNumber(100).unmet() == "needs fd 100, at or above the soft RLIMIT_NOFILE 64 (ulimit -n)"
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+def test_every_io_uring_row_declares_what_it_reads() -> None:
+    """A row that needs an io_uring (any io_uring probe) depends on io_uring_disabled: it says so, or it
+    is a row that changes it (and so reads it too)."""
+    from tests.test_tables import TABLES
+
+    missing = []
+    for family, cases in TABLES.items():
+        for c in cases:
+            uses = any(getattr(n, "probe", "").startswith("io_uring") for n in c.needs)
+            declared = {r.what for r in (*c.reads, *c.changes)}
+            if uses and IO_URING_DISABLED.what not in declared:
+                missing.append(f"{family}/{c.id}")
+    assert missing == []
