@@ -127,6 +127,7 @@ def _fd(name: str) -> int | None:
     global _FDS_PID
     if os.getpid() != _FDS_PID:
         _FDS.clear()
+        _VALUE_FDS.clear()
         _FDS_PID = os.getpid()
     fd = _FDS.get(name)
     if fd is None:
@@ -138,7 +139,7 @@ def _fd(name: str) -> int | None:
 
 def harness_fds() -> frozenset[int]:
     """The files this process keeps open between cases (not a case's fds)."""
-    return frozenset(_FDS.values()) if os.getpid() == _FDS_PID else frozenset()
+    return frozenset((*_FDS.values(), *_VALUE_FDS.values())) if os.getpid() == _FDS_PID else frozenset()
 
 
 def holders(fd: int) -> list[str]:
@@ -217,9 +218,21 @@ def _alive(entry: dict[str, Any]) -> bool:
     return isinstance(pid, int) and _start(pid) == entry.get("start")
 
 
+_READ: tuple[tuple[int, int, int, int], dict[str, Any]] | None = None  # (lstat key, what it said)
+
+
 def read_announcement() -> dict[str, Any]:
-    """The announcement ({} when there is none or it is not trustworthy)."""
-    try:  # the file is replaced by rename: opened (and checked) afresh each time
+    """The announcement ({} when there is none or it is not trustworthy).  The file is only ever
+    replaced (rename), never written in place, so an unchanged (dev, inode, mtime, size) is the same text."""
+    global _READ
+    try:
+        st = os.lstat(DIR / CHANGES)
+    except OSError:
+        return {}
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if _READ is not None and _READ[0] == key:
+        return dict(_READ[1])
+    try:  # opened (and checked) afresh
         fresh = _open(CHANGES)
         if fresh is None:
             return {}
@@ -230,7 +243,10 @@ def read_announcement() -> dict[str, Any]:
         value = json.loads(data or b"{}")
     except (OSError, ValueError):
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    _READ = (key, value)
+    return dict(value)
 
 
 def _write_announcement(data: dict[str, Any]) -> None:
@@ -275,10 +291,20 @@ def announce_end(after: Sequence[tuple[str, str]]) -> None:
 # --------------------------------------------------------------------------- around a reading case
 
 
+_VALUE_FDS: dict[str, int] = {}  # the files of declared reads, kept open (read again with pread)
+
+
 def _value(path: str) -> str | None:
+    if os.getpid() != _FDS_PID:
+        _fd(GATE)  # a forked copy: forget the parent's files (both tables) first
+    fd = _VALUE_FDS.get(path)
     try:
-        return Path(path).read_text().strip()
+        if fd is None:
+            fd = _VALUE_FDS[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, 4096, 0).decode(errors="replace").strip()
     except OSError:
+        if fd is not None:
+            os.close(_VALUE_FDS.pop(path))
         return None
 
 
