@@ -84,10 +84,14 @@ def _check_dir(owner: int) -> bool:
 
 def _make_dir(owner: int) -> bool:
     """Create DIR (0755) when this process owns /run; True when DIR is usable."""
-    if os.geteuid() == owner and not DIR.exists():
+    if os.geteuid() == owner and not os.path.lexists(DIR):
         with contextlib.suppress(OSError):
             os.mkdir(DIR, 0o755)
-            os.chmod(DIR, 0o755, follow_symlinks=False)  # whatever the umask
+            fd = os.open(DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fchmod(fd, 0o755)  # whatever the umask
+            finally:
+                os.close(fd)
     return _check_dir(owner)
 
 
