@@ -406,9 +406,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default=str(REPO / "build" / "check" / "squad"), help="screenshots and summary")
     ap.add_argument("runs", nargs="+", help="run records or VM result directories to submit (one each)")
     ns = ap.parse_args(argv)
+    from conformance.cli.errors import UsageError
+
     try:
         return stage(ns)
-    except StageFailed as e:
+    except (StageFailed, UsageError) as e:
         print(f"squad-stage: FAILED: {e}", file=sys.stderr)
         return 1
 

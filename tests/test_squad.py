@@ -33,6 +33,7 @@ class Stub:
     answers: list[tuple[int, str]]  # (status, body) per request, the last one repeats
     seen: list[dict[str, object]] = field(default_factory=list)
     url: str = ""
+    held: list[dict[str, object]] = field(default_factory=list)  # GET /api/testruns/?job_id=...: its results
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -51,6 +52,15 @@ class _Handler(BaseHTTPRequestHandler):
         status, text = self.stub.answers[min(len(self.stub.seen), len(self.stub.answers)) - 1]
         data = text.encode()
         self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        assert self.path.startswith("/api/testruns/?job_id=kconform-"), self.path
+        assert self.headers.get("Authorization") == "Token t0ken"
+        data = json.dumps({"results": self.stub.held}).encode()
+        self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -182,8 +192,19 @@ def test_a_run_squad_holds_is_not_sent_twice(stub: Stub, monkeypatch: pytest.Mon
                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(squad.TOKEN_ENV, "t0ken")
     stub.answers = [(400, "There is already a test run with job_id kconform-0123")]
+    stub.held = [{"id": 3, "data_processed": True, "status_recorded": True}]
     assert submit(stub.url, VM) == 0
     assert "already there" in capsys.readouterr().out
+
+
+def test_a_half_made_run_on_the_server_is_not_already_there(stub: Stub, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(squad.TOKEN_ENV, "t0ken")
+    stub.answers = [(400, "There is already a test run with job_id kconform-0123")]
+    stub.held = [{"id": 3, "data_processed": False, "status_recorded": False}]
+    assert submit(stub.url, VM) == 3
+    cap = capsys.readouterr()
+    assert "unfinished test run" in cap.err and cap.err.count("\n") == 1 and "already there" not in cap.out
 
 
 def test_unreachable_server_exit_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -313,6 +313,7 @@ class Client:
                 raise SquadError(f"SQUAD at {self.base} has no project {self.group}/{self.project} "
                                  f"(HTTP 404 for {url})") from None
             if e.code == 400 and DUPLICATE in detail:
+                self.check_held(sub)
                 return Outcome(sub, "", self.build_url(sub.build))
             raise SquadError(f"SQUAD at {where} answered HTTP {e.code}: {detail or e.reason}") from None
         except urllib.error.URLError as e:
@@ -322,3 +323,20 @@ class Client:
         if status != 201 or not text.isdigit():
             raise SquadError(f"SQUAD at {where} answered HTTP {status} {text[:100]!r}, not a new test run")
         return Outcome(sub, text, self.build_url(sub.build))
+
+    def check_held(self, sub: Submission) -> None:
+        """SQUAD refused the run as a duplicate: say so only if the test run it holds under this job_id was
+        processed whole (SQUAD parses the tests and records their status in one transaction); a test run
+        left half-made by an earlier failure is an error, not "already there"."""
+        url = f"{self.base}/api/testruns/?job_id={urllib.parse.quote(sub.job_id)}"
+        req = urllib.request.Request(url, headers={"Authorization": f"Token {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                found = json.loads(resp.read()).get("results", [])
+        except (OSError, ValueError, AttributeError) as e:
+            raise SquadError(f"SQUAD at {self.base} holds a test run with job_id {sub.job_id} but cannot show it: "
+                             f"{e}") from None
+        done = [r for r in found if isinstance(r, dict) and r.get("data_processed") and r.get("status_recorded")]
+        if not done:
+            raise SquadError(f"SQUAD at {self.base} holds an unfinished test run with job_id {sub.job_id} "
+                             f"({sub.source}); delete it there and submit again")
