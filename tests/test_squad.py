@@ -109,7 +109,10 @@ def test_every_verdict_has_its_squad_result() -> None:
     md = sub.metadata
     assert md["kernel.release"] == run.properties["kernel.release"]
     assert md["kernel.config_digest"] == run.properties["kernel.config_digest"]
-    assert {"kconform.version", "kconform.commit", "job_id"} <= md.keys()
+    # which kconform ran it: this record predates kconform.version/commit in run records, so "unknown"
+    assert md["kconform.version"] == md["kconform.commit"] == "unknown"
+    assert str(md["kconform.submitted_by"]).startswith("kconform ")
+    assert str(md["job_id"]).startswith("kconform-") and "/" not in str(md["job_id"])
     assert len(md["kconform.overridden"]) == by["overridden"]  # type: ignore[arg-type]
     assert len(md["kconform.old_model"]) == by["old-model"]  # type: ignore[arg-type]
     assert {a.filename for a in sub.attachments} == {"junit.xml", "kconform.ktap"}
@@ -244,3 +247,25 @@ def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys
     assert submit("http://127.0.0.1:1", VM) == 2
     assert squad.TOKEN_ENV in capsys.readouterr().err
     assert main(["report", "--squad-token", "x", str(VM)]) == 2  # there is no such option
+
+
+def test_a_run_records_which_kconform_made_it(tmp_path: Path) -> None:
+    from conformance import version
+
+    assert version.properties()["kconform.version"] != ""
+    # a checkout's commit is read from its files: a loose ref, a packed ref, a worktree's gitdir
+    repo = tmp_path / "repo"
+    (repo / ".git" / "refs" / "heads").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    (repo / ".git" / "packed-refs").write_text(f"# pack-refs\n{sha} refs/heads/main\n")
+    assert version.commit(repo) == sha
+    wt = tmp_path / "wt"
+    (repo / ".git" / "worktrees" / "wt").mkdir(parents=True)
+    (repo / ".git" / "worktrees" / "wt" / "HEAD").write_text("ref: refs/heads/topic\n")
+    (repo / ".git" / "worktrees" / "wt" / "commondir").write_text("../..\n")
+    (repo / ".git" / "refs" / "heads" / "topic").write_text(sha.replace("0", "f") + "\n")
+    wt.mkdir()
+    (wt / ".git").write_text(f"gitdir: {repo / '.git' / 'worktrees' / 'wt'}\n")
+    assert version.commit(wt) == sha.replace("0", "f")
+    assert version.commit(tmp_path / "not-a-checkout") == "unknown"

@@ -41,8 +41,9 @@ overridden  fail    a known deviation is still a deviation: the log
 Metrics (suite ``kconform``): ``suite-time`` (s, the run's duration) and, for a
 VM result directory, ``boot-time`` (s, start of QEMU to the suite's start, from
 its ``vm-timings.json``).  Metadata: every run property (``kernel.release``,
-``kernel.config_digest``, ``run.privilege`` ...), ``kconform.version``,
-``kconform.commit``, ``kconform.verdicts`` (kconform's own counts) and
+``kernel.config_digest``, ``run.privilege``, ``kconform.version`` and
+``kconform.commit`` of the kconform that ran it: "unknown" in records from
+before they were recorded), ``kconform.submitted_by``, ``kconform.verdicts`` (kconform's own counts) and
 ``job_id``, a digest of the run record, so that the same run sent twice is
 refused by SQUAD as a duplicate instead of being counted twice.  Attachments:
 the run as JUnit XML and KTAP, and the guest's console for a VM result directory.
@@ -55,10 +56,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import re
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -67,6 +66,7 @@ from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
 
+from conformance import version
 from conformance.records import record
 from conformance.report import ktap, lava
 from conformance.results import RunRecord
@@ -141,26 +141,6 @@ def _log(verdict: Verdict, message: str, details: str) -> str:
     return "\n".join(x for x in (head or verdict.value, details) if x)
 
 
-def _commit() -> str:
-    """The commit of the kconform checkout this runs from, when it is one."""
-    src = Path(__file__).resolve().parents[2]
-    if not (src / ".git").exists():
-        return "unknown"
-    try:
-        out = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("kconform")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def environment_of(run: RunRecord) -> str:
     p = run.properties
     label = p.get("run.label", "").removeprefix("vm:") or "host"
@@ -201,8 +181,10 @@ def submission(run: RunRecord, source: Path, build: str | None = None, environme
                                        sort_keys=True).encode()).hexdigest()
     metadata: dict[str, object] = {
         **dict(sorted(p.items())),
-        "kconform.version": _version(),
-        "kconform.commit": p.get("kconform.commit") or _commit(),
+        # which kconform ran it (older records did not say), and which one submitted it
+        "kconform.version": p.get("kconform.version", version.UNKNOWN),
+        "kconform.commit": p.get("kconform.commit", version.UNKNOWN),
+        "kconform.submitted_by": f"kconform {version.version()} ({version.commit()})",
         "kconform.verdicts": ", ".join(f"{v.value} {n}" for v, n in counts.items() if n),
         "kconform.source": str(source),
         "job_id": f"kconform-{digest[:32]}",
