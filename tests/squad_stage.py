@@ -167,7 +167,10 @@ def install_assets(static: Path, build: Path) -> None:
         check(got == a.sha256, f"{tgz.name}: sha256 {got}, pinned {a.sha256}")
         target = static / a.destination
         with tempfile.TemporaryDirectory() as tmp, tarfile.open(tgz) as tar:
-            tar.extractall(tmp, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+
+                tar.extractall(tmp, filter="data")
+            else:  # an npm tarball holds package/ only (checked by its pinned digest above)
+                tar.extractall(tmp)
             src = Path(tmp) / "package" / a.inside
             if target.is_dir():
                 shutil.rmtree(target)
