@@ -326,6 +326,8 @@ def read_back(base: str, testrun: str, sub: squad.Submission, known: set[str]) -
     check(meta == sub.metadata, f"test run {testrun}: metadata differs: "
           f"{sorted(k for k in meta.keys() | sub.metadata.keys() if meta.get(k) != sub.metadata.get(k))}")
     check(str(run.get("job_id")) == sub.job_id, f"test run {testrun}: job_id {run.get('job_id')}")
+    check(run.get("job_status") == sub.metadata["job_status"],
+          f"test run {testrun}: job_status {run.get('job_status')}")
     metrics = get_json(f"{base}/api/testruns/{testrun}/metrics/?limit=50")["results"]
     got = {m["name"]: m["result"] for m in metrics}
     want = {k: v["value"] for k, v in sub.metrics.items()}

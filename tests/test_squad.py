@@ -269,3 +269,10 @@ def test_a_run_records_which_kconform_made_it(tmp_path: Path) -> None:
     (wt / ".git").write_text(f"gitdir: {repo / '.git' / 'worktrees' / 'wt'}\n")
     assert version.commit(wt) == sha.replace("0", "f")
     assert version.commit(tmp_path / "not-a-checkout") == "unknown"
+
+
+def test_an_interrupted_run_is_incomplete_in_squad() -> None:
+    run = RunRecord.load(VM)
+    assert squad.submission(run, VM).metadata["job_status"] == "Complete"
+    run.properties["run.complete"] = "no"
+    assert squad.submission(run, VM).metadata["job_status"] == "Incomplete"

@@ -45,7 +45,8 @@ its ``vm-timings.json``).  Metadata: every run property (``kernel.release``,
 ``kconform.commit`` of the kconform that ran it: "unknown" in records from
 before they were recorded), ``kconform.submitted_by``, ``kconform.verdicts`` (kconform's own counts) and
 ``job_id``, a digest of the run record, so that the same run sent twice is
-refused by SQUAD as a duplicate instead of being counted twice.  Attachments:
+refused by SQUAD as a duplicate instead of being counted twice, and
+``job_status`` (``Incomplete`` for an interrupted or partial run).  Attachments:
 the run as JUnit XML and KTAP, and the guest's console for a VM result directory.
 
 Nothing is reported as done unless SQUAD answered 201 with the test run's id; a
@@ -99,11 +100,6 @@ def suite_of(classname: str) -> str:
 
 def test_name(classname: str, name: str) -> str:
     return f"{suite_of(classname)}/{lava.name(classname, name)}"
-
-
-def expected_status(verdict: Verdict) -> str:
-    """The status SQUAD shows for a verdict (without a KnownIssue on the server)."""
-    return RESULT[verdict]
 
 
 @record(frozen=True)
@@ -188,6 +184,9 @@ def submission(run: RunRecord, source: Path, build: str | None = None, environme
         "kconform.verdicts": ", ".join(f"{v.value} {n}" for v, n in counts.items() if n),
         "kconform.source": str(source),
         "job_id": f"kconform-{digest[:32]}",
+        # SQUAD's own field for how the job ended (as LAVA reports it): an interrupted or partial run is
+        # Incomplete there too (its error case is a fail, and the cases it never reached are not sent)
+        "job_status": "Incomplete" if p.get("run.complete") == "no" else "Complete",
     }
     overridden = [test_name(c.classname, c.name) for c in run.cases if c.verdict is Verdict.OVERRIDDEN]
     old = [test_name(c.classname, c.name) for c in run.cases if c.verdict is Verdict.OLD_MODEL]
