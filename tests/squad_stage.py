@@ -415,7 +415,7 @@ def main(argv: list[str]) -> int:
 
     try:
         return stage(ns)
-    except (StageFailed, UsageError) as e:
+    except (StageFailed, UsageError, RuntimeError, subprocess.SubprocessError) as e:
         print(f"squad-stage: FAILED: {e}", file=sys.stderr)
         return 1
 
