@@ -3,7 +3,11 @@
 the suite, the suite and the total, then two kernels with -j 2 against one.
 
     python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
-                             [--accel tcg] [-- kconform run options for the guest]
+                             [--accel tcg] [--backend qemu --backend vng] [-- kconform run options for the guest]
+
+With several ``--backend`` each kernel is booted by each backend in turn (the
+same guest command), one line per backend; virtme-ng (``vng``) needs the vng
+extra, found next to this interpreter.
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
 same machine, CPU count, memory and kernel command line as the real run.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,15 +28,17 @@ from pathlib import Path
 from conformance.vm import backends, kernels, runner
 
 
-def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str]) -> float:
-    cmd = [str(Path(sys.executable).with_name("kconform")), "vm", "--out", str(out), "-j", str(jobs),
-           "--accel", accel]
+def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], backend: str = "qemu") -> float:
+    bindir = Path(sys.executable).parent
+    cmd = [str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs), "--accel", accel,
+           "--backend", backend]
     for s in specs:
         cmd += ["--kernel", s]
     if extra:
         cmd += ["--", *extra]
     t = time.monotonic()
-    subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}  # vng runs virtme-run from there
+    subprocess.run(cmd, capture_output=True, text=True, env=env)
     return time.monotonic() - t
 
 
@@ -55,25 +62,30 @@ def main() -> int:
     ap.add_argument("--kernel", action="append", default=[])
     ap.add_argument("--floor-runs", type=int, default=3)
     ap.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
+    ap.add_argument("--backend", action="append", default=[], choices=sorted(backends.BACKENDS))
     ns = ap.parse_args(argv)
+    names = ns.backend or ["qemu"]
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
     ks = [kernels.resolve(s) for s in specs]
     accel = backends.Accel(ns.accel)
-    print(f"{'kernel':26} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
+    print(f"{'kernel':26} {'backend':7} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
     singles: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for spec, k in zip(specs, ks, strict=True):
             floors = [backends.boot_floor(k, accel) for _ in range(ns.floor_runs)]
             ok = [f for f in floors if f is not None]
             floor = statistics.median(ok) if ok else float("nan")
-            out = Path(tmp) / "one"
-            singles[spec] = kconform_vm([spec], 1, ns.accel, out, extra)
-            boot, suite = timings(out / k.label)
-            ratio = boot / floor if boot else float("nan")
-            print(f"{k.label:26} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
-                  f"{suite or float('nan'):8.2f} {singles[spec]:8.2f}")
+            for name in names:
+                out = Path(tmp) / f"one-{name}"
+                total = kconform_vm([spec], 1, ns.accel, out, extra, name)
+                if name == names[0]:
+                    singles[spec] = total
+                boot, suite = timings(out / k.label)
+                ratio = boot / floor if boot else float("nan")
+                print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
+                      f"{suite or float('nan'):8.2f} {total:8.2f}")
         if len(specs) >= 2:
-            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra)
+            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra, names[0])
             one = max(singles[s] for s in specs[:2])
             print(f"\ntwo kernels with -j 2: {both:.2f} s; slowest single kernel: {one:.2f} s; "
                   f"ratio {both / one:.2f}")

@@ -26,7 +26,19 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel, limits, machine, native, privilege, probes, registry
+from conformance import (
+    globallock,
+    globalstate,
+    guardian,
+    kernel,
+    limits,
+    machine,
+    native,
+    privilege,
+    probes,
+    registry,
+    version,
+)
 from conformance.case import Case, judge_case
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
@@ -510,6 +522,7 @@ class RecordCollector:
         props["run.duration_s"] = f"{time.time() - self.started:.3f}"
         props["run.workers"] = str(getattr(self.config.option, "numprocesses", None) or 0)
         props["run.scenarios"] = native.server_mode()
+        props.update(version.properties())  # kconform.version, kconform.commit (read from files, no git run)
         shard = self.config.stash.get(_SHARD, Shard())
         if shard.n > 1:
             props["run.shard"] = str(shard)

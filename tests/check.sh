@@ -27,7 +27,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || { apt-get install -y -q python3-venv >/dev/null && python3 -m venv "$venv"; }
 fi
 "$venv/bin/pip" install -q --upgrade pip >/dev/null
-"$venv/bin/pip" install -q -e '.[dev]'
+"$venv/bin/pip" install -q -e '.[dev,vng]'
 
 echo "== lint and types"
 "$venv/bin/ruff" check conformance cases tests native_helpers bench
@@ -35,6 +35,13 @@ echo "== lint and types"
 
 echo "== tools for the ci/ self-tests (build/tools: gitlab-ci-local, rsync, groovy; ~45 s the first time)"
 eval "$(bash tests/ci-tools.sh)"
+
+# Headless Chromium (Debian's package) renders the HTML matrix in the self-tests and SQUAD's pages in its stage.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "== chromium for the browser self-tests (apt-get install chromium)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi
 
 echo "== self-tests"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
@@ -81,5 +88,27 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     "$venv/bin/python" -m conformance.tools.compare --executed vhost 12 "$out"/vm/debian-6.12*/run.json
     "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*/run.json
     "$venv/bin/kconform" report "$out/vm" --html "$out/vm/matrix.html" --markdown "$out/vm/matrix.md" >/dev/null
+
+    echo "== vng backend: clone3 on Debian 7.x booted by virtme-ng (the vng extra), verdicts equal to the QEMU backend's"
+    rm -rf "$out/vng" "$out/vng-qemu"
+    PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/kconform" vm --backend vng --kernel debian:7 --out "$out/vng" \
+        -- --family clone3
+    "$venv/bin/kconform" vm --kernel debian:7 --out "$out/vng-qemu" -- --family clone3
+    "$venv/bin/python" -m conformance.tools.compare "$out"/vng-qemu/*/run.json "$out"/vng/*/run.json
 fi
+
+echo "== SQUAD: the host run and a VM run submitted to a real SQUAD server, read back, its build page in Chromium"
+# SQUAD from PyPI in build/squad/venv, its web assets from the npm registry (checksums in the script).
+if ! command -v npm >/dev/null || ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm chromium >/dev/null
+    else
+        echo "the SQUAD stage needs npm and chromium (as root: apt-get install npm chromium)" >&2
+        exit 1
+    fi
+fi
+vm_run=tests/data/vm-debian-6.12.json  # a stored VM record, unless this check booted one
+for d in "$out"/vm/debian-6.12*/; do [ -f "$d/run.json" ] && vm_run=$d; done
+"$venv/bin/python" tests/squad_stage.py --out "$out/squad" "$out/host.json" "$vm_run"
 echo "== ok"

@@ -215,6 +215,10 @@ def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     files = {name: path for name in VIEW_WRITERS if (path := getattr(ns, name))}
     for name, path in files.items():
         check_writable(path, f"{name} report")
+    if ns.squad is not None:
+        return cmd_squad(ns)
+    if given := [f"--{o.replace('_', '-')}" for o in SQUAD_OPTIONS if getattr(ns, o) is not None]:
+        raise _usage(f"{' '.join(given)} without --squad URL")
     view: View
     status = 0
     if ns.baseline:
@@ -235,6 +239,55 @@ def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     return status
 
 
+SQUAD_OPTIONS = ("squad_group", "squad_project", "squad_build", "squad_environment")
+
+
+def cmd_squad(ns: argparse.Namespace) -> int:
+    """Submit every run to SQUAD, one test run each; stop at the first refusal (exit 3), saying which
+    runs SQUAD holds and which it does not."""
+    import os
+
+    from conformance.cli.errors import EXIT_HARNESS
+    from conformance.report import squad
+
+    if ns.baseline or ns.html or ns.markdown:
+        raise _usage("--squad submits runs; it takes no --baseline, --html or --markdown")
+    try:
+        base = squad.check_url(ns.squad)
+        if not ns.squad_group or not ns.squad_project:
+            raise ValueError("--squad needs --squad-group and --squad-project")
+        squad.check_slug(ns.squad_group, "--squad-group", squad.GROUP_SLUG)
+        squad.check_slug(ns.squad_project, "--squad-project")
+        for opt in ("squad_build", "squad_environment"):
+            if getattr(ns, opt) is not None:
+                squad.check_slug(getattr(ns, opt), "--" + opt.replace("_", "-"))
+    except ValueError as e:
+        raise _usage(str(e)) from None
+    token = os.environ.get(squad.TOKEN_ENV, "").strip()
+    if not token:
+        raise _usage(f"--squad needs the project's submit token in ${squad.TOKEN_ENV} (never on the command line)")
+    inputs = collect(ns.inputs)
+    for line in inputs.ignored:
+        print(f"ignored {line}")
+    subs = [squad.submission(r.record, Path(r.source), ns.squad_build, ns.squad_environment) for r in inputs.runs]
+    client = squad.Client(base, ns.squad_group, ns.squad_project, token)
+    done: list[str] = []
+    for sub in subs:
+        try:
+            out = client.submit(sub)
+        except squad.SquadError as e:
+            left = [s.source for s in subs[len(done):]]
+            held = f"{len(done)} of {len(subs)} runs are in SQUAD (listed above)" if done else "no run was submitted"
+            print(f"kconform: error: {e}; {held}; not submitted: {', '.join(left)}", file=sys.stderr)
+            return EXIT_HARNESS
+        counts = ", ".join(f"{k} {v}" for k, v in sub.counts().items())
+        what = f"test run {out.testrun}" if out.testrun else "already there (same job_id), not sent again"
+        print(f"squad: {sub.source} -> {sub.build}/{sub.environment}: {what} ({len(sub.tests)} tests: {counts}); "
+              f"{out.url}")
+        done.append(sub.source)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler]) -> None:
     p = sub.add_parser("report", help="compare runs as a kernel x behaviour matrix, or against a baseline",
                        description="Read run records (kconform run --json) and kconform JUnit XML files, or every "
@@ -245,4 +298,12 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
     p.add_argument("--baseline", metavar="OLD", help="compare against this run record, JUnit file or directory")
     for w in VIEW_WRITERS.values():
         p.add_argument(f"--{w.name}", metavar="PATH", help=f"also write {w.what} here")
+    g = p.add_argument_group("SQUAD", "submit each run as one SQUAD test run (conformance/report/squad.py); the "
+                             "token is read from $KCONFORM_SQUAD_TOKEN; exit 3 when the server refuses or fails")
+    g.add_argument("--squad", metavar="URL", help="the SQUAD server's base URL, e.g. https://qa-reports.example.org")
+    g.add_argument("--squad-group", metavar="SLUG", help="SQUAD group")
+    g.add_argument("--squad-project", metavar="SLUG", help="SQUAD project")
+    g.add_argument("--squad-build", metavar="NAME", help="build (default: each run's kernel release)")
+    g.add_argument("--squad-environment", metavar="NAME",
+                   help="environment (default: each run's label and architecture, e.g. debian-7.3.4-x86_64)")
     handlers["report"] = cmd_report
