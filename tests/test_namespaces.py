@@ -164,6 +164,14 @@ def test_pid_namespace_kconform_not_pid1(shared: Path, pidns: None) -> None:
         assert _case(record, name)["verdict"] == "pass", name
 
 
+def test_pid_namespace_with_the_hosts_proc(shared: Path, pidns: None) -> None:
+    """unshare -p -f without --mount-proc: /proc/<pid> names the host's pids; kconform runs itself with a
+    /proc of its own pid namespace (a private mount namespace) and says so, instead of 90 false verdicts."""
+    record = _suite(shared, ["unshare", "-p", "-f", "sh", "-c", '"$@"; exit $?', "sh"], kc.KCONFORM)
+    assert record["properties"]["run.proc"].startswith("own mount namespace with a /proc of this pid namespace")
+    assert _case(record, "task-list-names-workers")["verdict"] == "pass"
+
+
 def test_mapped_user_namespace_with_its_own_pid_namespace(shared: Path, others: list[str], pidns: None) -> None:
     """A container with a 0 -> 100000 mapping and its own pid namespace: every skip names its cause."""
     record = _suite(shared, [PY, str(kc.HELPERS / "nsrun.py"), "--map", "0:100000:65536", "--", *PIDNS], others)

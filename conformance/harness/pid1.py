@@ -36,18 +36,28 @@ def needed() -> bool:
     return os.getpid() == 1 and os.environ.get(ENV) != "1"
 
 
-def run(argv: list[str]) -> int:
-    """Start the runner (kconform ARGV, the same interpreter and site directories), be init until it and
-    its orphans have ended, and return its exit status."""
-    # The interpreter may have found kconform through site directories of its own (added with
-    # site.addsitedir, an editable install's .pth finder): the runner adds the same ones.
+def runner_argv(argv: list[str]) -> list[str]:
+    """kconform ARGV with this interpreter and the site directories it found kconform through (added
+    with site.addsitedir, an editable install's .pth finder): the runner finds the same modules."""
     sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
     boot = ("import site, sys\n" + "".join(f"site.addsitedir({d!r})\n" for d in sites) +
             "sys.argv[0] = 'kconform'\nfrom conformance.cli.main import entry\nentry()\n")
+    return [sys.executable, "-c", boot, *argv]
+
+
+def run(argv: list[str]) -> int:
+    """Start the runner, be init until it and its orphans have ended, and return its exit status."""
+    return supervise(runner_argv(argv), {**os.environ, ENV: "1"}, "as pid 1")
+
+
+def supervise(cmd: list[str], env: dict[str, str], where: str) -> int:
+    """Start cmd (the runner), pass the usual signals on to it, reap every child that ends (as pid 1: every
+    orphan of the namespace, waiting at most LINGER_S for them once the runner has ended), and return the
+    runner's exit status (128 + N when signal N ended it)."""
     try:
-        child = os.posix_spawn(sys.executable, [sys.executable, "-c", boot, *argv], {**os.environ, ENV: "1"})
+        child = os.posix_spawnp(cmd[0], cmd, env)
     except OSError as e:
-        print(f"kconform: error: as pid 1, could not start the runner: {e.strerror}", file=sys.stderr)
+        print(f"kconform: error: {where}, could not start the runner: {e.strerror}", file=sys.stderr)
         return 3
     stopping: list[int] = []
 
@@ -72,7 +82,7 @@ def run(argv: list[str]) -> int:
                     time.sleep(0.02)
                     continue
         except ChildProcessError:
-            break  # nobody left in the namespace
+            break  # nobody left to wait for
         if pid == child:
             status = st
             deadline = time.monotonic() + LINGER_S
