@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import fcntl
 import functools
 import os
 import re
 from pathlib import Path
 
+from conformance.harness import ownproc
 from conformance.records import record
 
 CAP_SETGID = 6
@@ -154,6 +156,7 @@ class Privilege:
             "run.pidns": "initial" if self.pidns_initial else "own" if self.pidns_ours else "nested",
             "run.container": self.container or "no",
             "run.seccomp": {0: "none", 1: "strict", 2: "filter"}.get(self.seccomp, str(self.seccomp)),
+            "run.proc": ownproc.describe(),
         }
 
 
@@ -172,6 +175,23 @@ def _pidns_owned_by_own_userns() -> bool:
         return os.fstat(owner).st_ino == _ino("/proc/self/ns/user")
     finally:
         os.close(owner)
+
+
+def pidns_owner_outside() -> bool | None:
+    """Whether the user namespace owning our pid namespace lies outside our user namespace (NS_GET_USERNS
+    answers EPERM: an ancestor, where our capabilities do not reach); None when it cannot be asked."""
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+    except OSError as e:
+        return True if e.errno == errno.EPERM else None
+    finally:
+        os.close(fd)
+    os.close(owner)
+    return False
 
 
 def container_sign(userns_initial: bool, pidns_initial: bool) -> str:

@@ -7,9 +7,11 @@ names the feature, privilege or path.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import shutil
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -157,9 +159,47 @@ class Cgroup2Writable:
         own = kernel.cgroup2_self()
         if own is None:
             return "needs a mounted cgroup v2 hierarchy"
-        if not os.access(own, os.W_OK):
-            return f"needs write access to the cgroup v2 directory {own}"
+        why = why_not_writable(own)
+        if why is not None:
+            return f"needs write access to the cgroup v2 directory {own}: {why}"
         return None
+
+
+def _overflow_id(name: str) -> int:
+    try:
+        return int(Path(f"/proc/sys/kernel/{name}").read_text())
+    except (OSError, ValueError):
+        return 65534
+
+
+def why_not_writable(directory: Path) -> str | None:
+    """None when this process may create entries in ``directory``, else the cause, for a skip reason:
+    a read-only mount, an owner or group this user namespace does not map (capabilities held in a
+    user namespace override permissions only on inodes whose owner and group it maps), or a mode
+    that denies us without CAP_DAC_OVERRIDE (a group not delegated to this user)."""
+    if os.access(directory, os.W_OK | os.X_OK):
+        return None
+    try:
+        st = os.stat(directory)
+        vfs = os.statvfs(directory)
+    except OSError as e:
+        return f"{e.strerror} ({errno.errorcode.get(e.errno or 0, e.errno)})"
+    if vfs.f_flag & os.ST_RDONLY:
+        return "it is on a read-only mount (EROFS)"
+    priv = privilege.current()
+    owner = f"it is owned by uid {st.st_uid} gid {st.st_gid}, mode {stat.S_IMODE(st.st_mode):04o}"
+    overflow_uid, overflow_gid = _overflow_id("overflowuid"), _overflow_id("overflowgid")
+    if priv.has_cap(privilege.CAP_DAC_OVERRIDE):
+        if not priv.userns_initial and (st.st_uid == overflow_uid or st.st_gid == overflow_gid):
+            maps = "; ".join(f"{a} {b} {c}" for a, b, c in priv.uid_map) or "empty"
+            return (f"{owner}: the overflow ids, so its owner outside is not mapped in this user namespace "
+                    f"(uid_map {maps}) and CAP_DAC_OVERRIDE held here does not reach it (EACCES); "
+                    "it was not delegated to this namespace (chowned to a uid it maps)")
+        return f"{owner}, and even CAP_DAC_OVERRIDE is refused (EACCES: a security module or an immutable flag)"
+    if st.st_uid == os.geteuid():
+        return f"{owner}: its mode denies its owner, us, writing (EACCES)"
+    return (f"{owner}; this is {priv.describe()}, without CAP_DAC_OVERRIDE (EACCES): "
+            "it was not delegated to this user (chowned to it)")
 
 
 @record(frozen=True)

@@ -214,6 +214,8 @@ class OpenResult:
     direct: OpenOne
     nthreads: int  # threads found (may exceed the slots) or -errno
     threads: Annotated[tuple[Task, ...], CountedBy("nthreads")]
+    proc_pid: int  # the submitter's pid in the pid namespace /proc belongs to (first NSpid entry)
+    proc_levels: int  # NSpid entries: 1 when /proc is of the submitter's own pid namespace; or -errno
 
     @property
     def tasks(self) -> tuple[Task, ...]:

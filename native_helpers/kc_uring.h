@@ -127,6 +127,11 @@ struct kc_open_res {
 	int32_t nthreads;           /* threads found (may exceed KC_U_THREADS) or -errno */
 	int32_t pad0;
 	struct kc_thread_info threads[KC_U_THREADS];
+	/* list_threads only, after the opens: the submitter as this /proc shows it, the first "NSpid:"
+	 * entry of /proc/self/status (its pid in the pid namespace /proc belongs to) and the number of
+	 * entries (levels from there down to its own pid namespace), or -errno (-ENODATA: not read) */
+	int32_t proc_pid;
+	int32_t proc_levels;
 };
 
 /* One open scenario in a fresh child.  0, or -errno when the child could not

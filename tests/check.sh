@@ -68,6 +68,22 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
         "$OLDPWD/$venv/bin/kconform" run -q --expectations "$OLDPWD/tests/known-deviations.toml" --junit "$tmp/unpriv.xml" --json "$tmp/unpriv.json")
     cp "$tmp/unpriv.xml" "$tmp/unpriv.json" "$out/" && rm -rf "$tmp"
 fi
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+    # Where QA really runs: containers.  kconform as pid 1 of its own pid namespace (docker run), and root
+    # of a user namespace mapping 0 -> 100000 with its own pid namespace (the maps are written from
+    # outside by tests/helpers/nsrun.py, as a container runtime does; no newuidmap needed).  Each must
+    # be complete with 0 fail and 0 error.
+    echo "== suite in containers: a pid namespace (kconform as pid 1), a 0->100000 user namespace with its own pid namespace"
+    unshare -p -f --mount-proc "$venv/bin/kconform" run -q "${known[@]}" --json "$out/pidns.json"
+    chmod -R o+rX . && chmod o+x "$(pwd)"
+    mapfile -d '' -t kc < <("$venv/bin/python" -m tests.helpers.portable)
+    here=$(pwd) && py=$(cd "$venv/bin" && pwd)/python && tmp=$(mktemp -d) && chmod 777 "$tmp"
+    (cd "$tmp" && "$py" "$here/tests/helpers/nsrun.py" --map 0:100000:65536 -- \
+        unshare -p -f --mount-proc "${kc[@]}" run -q --expectations "$here/tests/known-deviations.toml" \
+        --json "$tmp/userns.json")
+    cp "$tmp/userns.json" "$out/" && rm -rf "$tmp"
+    "$venv/bin/python" -m conformance.tools.compare --clean "$out/pidns.json" "$out/userns.json"
+fi
 if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     echo "== suite in VMs: three generations of Debian kernels (6.1, 6.12, newest 7.x)"
     if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /bin/busybox ] || ! command -v ps >/dev/null \

@@ -9,6 +9,7 @@ cgroup fd), what the kernel must do (``fails(errno)`` or
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import signal
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance import kernel, native
+from conformance import kernel, native, privilege
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
 from conformance.records import record
@@ -345,6 +346,55 @@ class Succeeds:
         if obs.result.ret < 0:
             return ["expected success"]
         return mismatches(self.checks, obs)
+
+
+def set_tid_two_levels() -> tuple[int | None, str]:
+    """What clone3 with set_tid = (a free pid, 1) and set_tid_size 2 must answer here, and why; None when
+    it cannot be known from inside this pid namespace.
+
+    alloc_pid() refuses more entries than the levels of the caller's pid namespace (EINVAL). One level
+    deeper the size is valid: the first entry is checked against our own pid namespace (EPERM without
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over its owner), the second names pid 1 of the parent pid
+    namespace, refused with EPERM without the capability over the parent's owner, else EEXIST (in use).
+    The depth is probed by the fixed inode of the initial pid namespace (PROC_PID_INIT_INO)."""
+    priv = privilege.current()
+    if priv.pidns_initial:
+        return errno.EINVAL, "the initial pid namespace has one level"
+    nested = "this pid namespace is nested (not the initial one), so 2 entries fit its depth"
+    caps = (1 << privilege.CAP_SYS_ADMIN) | (1 << privilege.CAP_CHECKPOINT_RESTORE)
+    if not priv.cap_effective & caps:
+        return errno.EPERM, f"{nested}; without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE the first entry is refused"
+    if priv.userns_initial:
+        return errno.EEXIST, f"{nested}; with the capability in the initial user namespace, pid 1 of the parent " \
+                             "pid namespace is found in use"
+    if privilege.pidns_owner_outside():
+        return errno.EPERM, f"{nested}; it is owned by a user namespace above ours, where our capabilities do " \
+                            "not reach"
+    return None, (f"{nested}, and this user namespace owns it: whether it also owns the parent pid namespace "
+                  f"(EEXIST) or an ancestor does (EPERM) cannot be seen from inside ({priv.describe()})")
+
+
+@record(frozen=True)
+class FailsAtPidnsDepth:
+    """set_tid of 2 entries: the errno the observed pid namespace depth and capabilities call for."""
+
+    def mismatches(self, obs: Observation) -> list[str]:
+        want, why = set_tid_two_levels()
+        r = obs.result
+        if want is None:
+            return [why]
+        if r.ret >= 0 or r.err != want:
+            return [f"expected {native.errno_name(want)} ({why})"]
+        return []
+
+
+@record(frozen=True)
+class PidnsDepthKnown:
+    """set_tid_two_levels() can tell the answer here."""
+
+    def unmet(self) -> str | None:
+        want, why = set_tid_two_levels()
+        return None if want is not None else f"needs a known answer for 2 set_tid entries: {why}"
 
 
 def fails(err: int) -> Fails:

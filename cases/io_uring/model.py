@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import functools
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from conformance import guardian, kernel, paths, uring
+from conformance import guardian, kernel, paths, privilege, uring
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING, Sysctl
@@ -202,33 +204,88 @@ class StatusField:
                 f"direct read {direct})")
 
 
+@functools.cache
+def proc_of_initial_pidns() -> bool | None:
+    """Whether /proc belongs to the initial pid namespace (its pid 1's pid namespace has the fixed inode
+    PROC_PID_INIT_INO); None when pid 1's namespace cannot be read."""
+    try:
+        return os.stat("/proc/1/ns/pid").st_ino == privilege.PROC_PID_INIT_INO
+    except OSError:
+        return None
+
+
+def global_submitter(obs: Observation) -> tuple[int | None, str]:
+    """The submitter's tid in the initial pid namespace, which the kernel puts in its workers' names
+    (``iou-wrk-<tid>``, ``iou-sqp-<pid>``: task->pid), or None and why it cannot be seen from here."""
+    r = obs.result
+    if privilege.current().pidns_initial:
+        return obs.submitter, ""
+    if r.proc_levels >= 2 and proc_of_initial_pidns():
+        return r.proc_pid, ""  # NSpid read through the initial pid namespace's /proc: its first entry
+    return None, ("the submitter's tid in the initial pid namespace is not visible in this nested pid "
+                  "namespace's /proc (NSpid shows only its own levels)")
+
+
+WORKER_NAME_NOTE = ("iou-* names checked for their shape and for being threads of the submitter only: they carry "
+                    "the submitter's tid in the initial pid namespace, not visible here")
+
+
+def _listed_worker(obs: Observation, comm: str) -> str | None:
+    """A listed thread named comm is a thread of the submitter other than the submitter itself."""
+    if obs.result.nthreads < 0:
+        return f"task list unreadable ({errno_name(-obs.result.nthreads)})"
+    named = [t for t in obs.result.tasks if t.comm == comm]
+    if not named:
+        listing = ", ".join(t.describe() for t in obs.result.tasks)
+        return f"no thread named {comm} in /proc/{obs.submitter}/task ({listing})"
+    wrong = [t for t in named if t.tgid != obs.submitter or t.tid == obs.submitter]
+    if wrong:
+        return f"{comm}: Tgid {wrong[0].tgid}, tid {wrong[0].tid} (submitter {obs.submitter})"
+    return None
+
+
 @record(frozen=True)
 class NameIsWorker:
-    """comm (or the status Name:) read through the worker is iou-wrk-<submitter tid>."""
+    """comm (or the status Name:) read through the worker is iou-wrk-<submitter's tid in the initial pid
+    namespace>; where that tid cannot be seen (a nested pid namespace with its own /proc): a name of that
+    shape, borne by a listed thread of the submitter (the row lists the threads)."""
 
     status: bool = False
 
     def mismatch(self, obs: Observation) -> str | None:
-        want = f"iou-wrk-{obs.submitter}"
         m = obs.result.measured
         got = m.status_field("Name") if self.status else m.text.strip()
         direct = obs.result.direct.status_field("Name") if self.status else obs.result.direct.text.strip()
+        what = "Name:" if self.status else "comm"
+        tid, why = global_submitter(obs)
+        if tid is None:
+            if got is None or not re.fullmatch(r"iou-wrk-[1-9][0-9]*", got):
+                return f"{what} through {obs.who} is {got!r}, expected iou-wrk-<tid> (direct read {direct!r}; {why})"
+            return _listed_worker(obs, got)
+        want = f"iou-wrk-{tid}"
         if got == want:
             return None
-        what = "Name:" if self.status else "comm"
         return f"{what} through {obs.who} is {got!r}, expected {want!r} (direct read {direct!r})"
 
 
 @record(frozen=True)
 class WorkerThreads:
-    """The task list holds a thread named prefix<submitter tid> in the submitter's thread group."""
+    """The task list holds a thread named prefix<submitter's tid in the initial pid namespace> in the
+    submitter's thread group; where that tid cannot be seen, a thread of the submitter named prefix<n>."""
 
     prefix: str
 
     def mismatch(self, obs: Observation) -> str | None:
-        want = f"{self.prefix}{obs.submitter}"
         if obs.result.nthreads < 0:
             return f"task list unreadable ({errno_name(-obs.result.nthreads)})"
+        tid, why = global_submitter(obs)
+        if tid is None:
+            shaped = [t for t in obs.result.tasks if re.fullmatch(re.escape(self.prefix) + "[1-9][0-9]*", t.comm)]
+            if not shaped:
+                listing = ", ".join(t.describe() for t in obs.result.tasks)
+                return f"no thread named {self.prefix}<tid> in /proc/{obs.submitter}/task ({listing}; {why})"
+            return _listed_worker(obs, shaped[0].comm)
+        want = f"{self.prefix}{tid}"
         named = [t for t in obs.result.tasks if t.comm == want]
         if not named:
             listing = ", ".join(t.describe() for t in obs.result.tasks)
@@ -353,8 +410,13 @@ class WorkerOpenCase(Case[Observation]):
         return Observation(result, ctx, self.spec.via)
 
     def describe(self, obs: Observation) -> str:
-        return (f"through {obs.who}: {obs.result.measured.describe()}; directly: {obs.result.direct.describe()}; "
+        text = (f"through {obs.who}: {obs.result.measured.describe()}; directly: {obs.result.direct.describe()}; "
                 f"iou threads: {', '.join(t.describe() for t in obs.workers()) or 'not listed'}")
+        names = isinstance(self.expect, AllOf) and any(isinstance(c, NameIsWorker | WorkerThreads)
+                                                       for c in self.expect.checks)
+        if names and global_submitter(obs)[0] is None:
+            text += f" ({WORKER_NAME_NOTE})"
+        return text
 
 
 @record(frozen=True)

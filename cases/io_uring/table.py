@@ -59,19 +59,27 @@ STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) ke
                    "(the thread-group leader) shows the new one; which worker serves a request is not "
                    "deterministic, so the suite only records it.")
 
+WORKER_NAME_DOC = ("The kernel names workers after the submitter's tid in the initial pid namespace (task->pid). "
+                   "It is checked exactly where that number is visible: in the initial pid namespace, or through "
+                   "NSpid when /proc belongs to the initial one. In a nested pid namespace with its own /proc (a "
+                   "container) it is not: there the name's shape is checked and that a listed thread of the "
+                   "submitter (Tgid the submitter, another tid) bears it, and the message says so.")
+
 CASES: tuple[IoUringCase, ...] = (
     # ---- /proc/self and /proc/thread-self through a worker ----------------------------------------
     worker_case("proc-self-status-is-submitter", "worker_proc_self",
                 W("/proc/self/status", read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid"),
                 doc="/proc/self resolves to the thread group: the submitting process"),
-    worker_case("thread-self-comm-is-worker", "worker_proc_self", W("/proc/thread-self/comm", read_len=64),
-                BothOpen(), NameIsWorker()),
+    worker_case("thread-self-comm-is-worker", "worker_proc_self",
+                W("/proc/thread-self/comm", read_len=64, list_threads=True), BothOpen(), NameIsWorker(),
+                doc=f"iou-wrk-<the submitter's tid in the initial pid namespace>. {WORKER_NAME_DOC}"),
     worker_case("thread-self-status-is-worker", "worker_proc_self",
-                W("/proc/thread-self/status", read_len=STATUS), BothOpen(), StatusField("Tgid"),
-                StatusField("Pid", equal_to_submitter=False), NameIsWorker(status=True)),
+                W("/proc/thread-self/status", read_len=STATUS, list_threads=True), BothOpen(), StatusField("Tgid"),
+                StatusField("Pid", equal_to_submitter=False), NameIsWorker(status=True), doc=WORKER_NAME_DOC),
     # ---- the workers in the task list --------------------------------------------------------------
     worker_case("task-list-names-workers", "native_workers", W("/proc/self/status", list_threads=True),
-                BothOpen(), WorkerThreads("iou-wrk-"), doc="IOSQE_ASYNC forces a worker: iou-wrk-<submitter tid>"),
+                BothOpen(), WorkerThreads("iou-wrk-"),
+                doc=f"IOSQE_ASYNC forces a worker: iou-wrk-<submitter tid>. {WORKER_NAME_DOC}"),
     worker_case("task-flags-io-worker", "native_workers", W("/proc/self/status", list_threads=True),
                 WorkerFlags(PF_IO_WORKER), doc="PF_IO_WORKER 0x10 set, PF_KTHREAD 0x200000 never"),
     worker_case("task-flags-user-worker", "user_worker", W("/proc/self/status", list_threads=True),
@@ -103,7 +111,8 @@ CASES: tuple[IoUringCase, ...] = (
                     "(io_prep_async_work), not the worker's"),
     # ---- SQPOLL -------------------------------------------------------------------------------------
     worker_case("sqpoll-thread-listed", "sqpoll", W("/proc/self/status", via=Via.SQPOLL, list_threads=True),
-                BothOpen(), WorkerThreads("iou-sqp-"), WorkerFlags(PF_IO_WORKER)),
+                BothOpen(), WorkerThreads("iou-sqp-"), WorkerFlags(PF_IO_WORKER),
+                doc=f"iou-sqp-<the submitter's pid in the initial pid namespace>. {WORKER_NAME_DOC}"),
     worker_case("sqpoll-proc-self-is-submitter", "sqpoll", W("/proc/self/status", via=Via.SQPOLL,
                 read_len=STATUS), BothOpen(), StatusField("Tgid"), StatusField("Pid")),
     worker_case("sqpoll-creds-from-ring-creation", "sqpoll", W("made-by-ring", via=Via.SQPOLL, op=Op.OPENAT,

@@ -29,7 +29,7 @@ from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
 from conformance.records import record
-from conformance.requirements import Requirement
+from conformance.requirements import Requirement, why_not_writable
 
 from . import harness
 from .harness import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult
@@ -314,16 +314,35 @@ def _controllers(d: Path, name: str) -> set[str]:
         return set()
 
 
+def _pids_elsewhere(own: Path) -> str:
+    """Why the pids controller is missing from a cgroup v2 group: /proc/cgroups says whether it is bound
+    to a cgroup v1 hierarchy (a non-zero hierarchy id) or disabled; else the parent did not delegate it."""
+    try:
+        rows = [ln.split() for ln in Path("/proc/cgroups").read_text().splitlines() if ln.startswith("pids")]
+    except OSError:
+        rows = []
+    if rows and len(rows[0]) >= 4:
+        _, hierarchy, _, enabled = rows[0][:4]
+        if enabled == "0":
+            return "the pids controller is disabled (/proc/cgroups; cgroup_disable=pids)"
+        if hierarchy != "0":
+            return f"it is bound to cgroup v1 hierarchy {hierarchy} (/proc/cgroups), so cgroup v2 cannot use it"
+    elif not rows:
+        return "the kernel has no pids controller (CONFIG_CGROUP_PIDS)"
+    return f"the parent of {own} did not enable it in cgroup.subtree_control (not delegated)"
+
+
 def pids_setup_problem() -> str | None:
     own, mount = kernel.cgroup2_self(), kernel.cgroup2_mount()
     if own is None or mount is None:
         return "needs a mounted cgroup v2 hierarchy"
-    if not os.access(own, os.W_OK):
-        return f"needs write access to the cgroup v2 directory {own}"
+    why = why_not_writable(own)
+    if why is not None:
+        return f"needs write access to the cgroup v2 directory {own}: {why}"
     if "pids" in _controllers(own, "cgroup.subtree_control"):
         return None
     if "pids" not in _controllers(own, "cgroup.controllers"):
-        return f"the pids controller is not available in {own} (bound to cgroup v1 or not delegated)"
+        return f"the pids controller is not available in {own} ({_pids_elsewhere(own)})"
     if own != mount:
         return f"the pids controller is not enabled below {own} (cgroup.subtree_control; not changed by the suite)"
     return None

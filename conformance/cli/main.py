@@ -36,7 +36,7 @@ from conformance.cli.errors import (
     output_path,
     positive_seconds,
 )
-from conformance.harness import interrupt
+from conformance.harness import interrupt, ownproc, pid1
 from conformance.report import writers
 from conformance.shard import parse_shard
 
@@ -478,6 +478,10 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[_Parser], dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if pid1.needed():  # pid 1 of a pid namespace (a container): be its init, run kconform as the child
+        return pid1.run(list(sys.argv[1:] if argv is None else argv))
+    if why := ownproc.needed():  # /proc of another pid namespace: run with a /proc of our own
+        return ownproc.run(list(sys.argv[1:] if argv is None else argv), why)
     interrupt.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []

@@ -5,7 +5,9 @@ that ``-n 2`` gives the same verdict per case as a serial run.  With
 ``--executed FAMILY N RUN.json`` it checks instead that at least N cases of the
 family ran and passed (used to prove that the vhost cases execute in the VM);
 with ``--every-family RUN.json...`` that every family found in the runs has at
-least one case that ran and passed on at least one of them (kernels in VMs).
+least one case that ran and passed on at least one of them (kernels in VMs); with
+``--clean RUN.json...`` that each run is complete with no failed or errored case
+(the container stages of tests/check.sh).
 """
 
 from __future__ import annotations
@@ -44,7 +46,31 @@ def every_family(runs: dict[str, RunRecord]) -> dict[str, tuple[int, str]]:
     return best
 
 
+def clean(run: RunRecord) -> list[str]:
+    """What keeps a run from being clean: its failed and errored cases, and an incomplete run."""
+    out = [f"{c.classname}/{c.name}: {c.verdict.value}: {c.message}" for c in run.cases
+           if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    if run.properties.get("run.complete") == "no":
+        out.append(f"the run is incomplete ({run.properties.get('run.status', 'no status')})")
+    if not run.cases:
+        out.append("the run holds no case")
+    return out
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "--clean":
+        bad = 0
+        for p in argv[1:]:
+            run = RunRecord.load(Path(p))
+            counts: dict[str, int] = {}
+            for c in run.cases:
+                counts[c.verdict.value] = counts.get(c.verdict.value, 0) + 1
+            problems = clean(run)
+            print(f"{p}: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+            for line in problems:
+                print(f"  {line}")
+            bad += bool(problems)
+        return 1 if bad else 0
     if len(argv) >= 2 and argv[0] == "--every-family":
         best = every_family({p: RunRecord.load(Path(p)) for p in argv[1:]})
         for family, (n, where) in sorted(best.items()):
