@@ -666,6 +666,7 @@ class PidfdScenario(enum.IntEnum):
     THREAD = lib.KC_PS_THREAD
     WORKER = lib.KC_PS_WORKER
     CLONE71 = lib.KC_PS_CLONE71
+    REAP_RACE = lib.KC_PS_REAP_RACE
 
 
 class PidfdValue(enum.IntEnum):
@@ -754,6 +755,15 @@ class PidfdValue(enum.IntEnum):
     XATTR_REOPEN = lib.KC_PV_XATTR_REOPEN
     XATTR_REMOVED = lib.KC_PV_XATTR_REMOVED
     REOPEN = lib.KC_PV_REOPEN
+    RACE_ESRCH = lib.KC_PV_RACE_ESRCH
+    RACE_EMPTY = lib.KC_PV_RACE_EMPTY
+    RACE_OTHER = lib.KC_PV_RACE_OTHER
+    RACE_EXIT = lib.KC_PV_RACE_EXIT
+    RACE_BADCODE = lib.KC_PV_RACE_BADCODE
+    RACE_CALLS = lib.KC_PV_RACE_CALLS
+    RACE_ANOMALY = lib.KC_PV_RACE_ANOMALY
+    RACE_STUCK = lib.KC_PV_RACE_STUCK
+    RACE_MS = lib.KC_PV_RACE_MS
 
 
 class PidfdHarnessError(enum.IntEnum):

@@ -37,6 +37,7 @@
 #define KC_PS_THREAD 12       /* variant = KC_PTH_* */
 #define KC_PS_WORKER 13       /* variant = KC_WK_* (which worker); arg = KC_WO_* (what) */
 #define KC_PS_CLONE71 14      /* variant = KC_C71_* */
+#define KC_PS_REAP_RACE 15    /* arg rounds, flags budget ms: GET_INFO(EXIT) in a thread against the reap */
 
 /* KC_PS_OPEN targets */
 #define KC_PT_CHILD 0
@@ -276,6 +277,15 @@
 #define KC_PV_XATTR_REOPEN 80 /* fgetxattr through a new pidfd of the same process: length or -errno */
 #define KC_PV_XATTR_REMOVED 81 /* fgetxattr after fremovexattr: -errno */
 #define KC_PV_REOPEN 82       /* open() of the bind-mounted pidfd path: fd or -errno */
+#define KC_PV_RACE_ESRCH 83   /* KC_PS_REAP_RACE: rounds whose PIDFD_GET_INFO(EXIT) ended in ESRCH */
+#define KC_PV_RACE_EMPTY 84   /* rounds ended by a 0 return with neither PIDFD_INFO_PID nor PIDFD_INFO_EXIT */
+#define KC_PV_RACE_OTHER 85   /* rounds ended by another error (the last one in KC_PV_RET) */
+#define KC_PV_RACE_EXIT 86    /* rounds ended by the exit information */
+#define KC_PV_RACE_BADCODE 87 /* of them with an exit code other than the child's */
+#define KC_PV_RACE_CALLS 88   /* PIDFD_GET_INFO calls in all */
+#define KC_PV_RACE_ANOMALY 89 /* ESRCH + EMPTY */
+#define KC_PV_RACE_STUCK 90   /* rounds the getter gave up on (no exit information within the bound) */
+#define KC_PV_RACE_MS 91      /* how long the rounds took */
 
 /* harness errors */
 #define KC_PH_NONE 0

@@ -815,6 +815,21 @@ static int wk_count_cb(const char *d, void *p)
 
 static void wk_core(struct wk_h *h);
 
+/* On a ptrace-stopped target: read its blocked mask, try to set it to {SIGUSR2}, read it back and put the
+ * old mask back if the set went through (a user worker must not be left taking signals). */
+static void wk_sigmask(int t, struct kc_wk_res *res)
+{
+	uint64_t before = 0, set = 1ULL << (SIGUSR2 - 1), after = 0;
+
+	res->getsigmask_ret = ptrace(PTRACE_GETSIGMASK, t, (void *)sizeof(before), &before) < 0 ? -errno : 0;
+	res->sigmask_before = before;
+	res->setsigmask_ret = ptrace(PTRACE_SETSIGMASK, t, (void *)sizeof(set), &set) < 0 ? -errno : 0;
+	if (ptrace(PTRACE_GETSIGMASK, t, (void *)sizeof(after), &after) == 0)
+		res->sigmask_after = after;
+	if (res->setsigmask_ret == 0 && res->getsigmask_ret == 0)
+		ptrace(PTRACE_SETSIGMASK, t, (void *)sizeof(before), &before);
+}
+
 static void wk_act(struct wk_h *h)
 {
 	const struct kc_wk_req *req = h->req;
@@ -892,6 +907,8 @@ static void wk_act(struct wk_h *h)
 			}
 			res->target_state = wk_target_state(h);
 			res->owner_state = wk_state(h->pid, 0);
+			if (req->sigmask && res->action_ms >= 0)
+				wk_sigmask(t, res);
 			ptrace(PTRACE_DETACH, t, NULL, NULL);
 			kill(h->pid, SIGCONT);
 			wk_wait_state(h, 0, to);
@@ -1216,6 +1233,7 @@ static int wk_harness_main(void *p)
 	h.res = &res;
 	h.timeout = req->timeout_ms > 0 ? req->timeout_ms : 3000;
 	res.kthread_tid = 0;
+	res.getsigmask_ret = res.setsigmask_ret = KC_WK_NOT_CALLED;
 	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
 		res.harness_error = KC_WH_SETUP;
 		res.harness_errno = errno;

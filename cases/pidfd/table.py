@@ -661,8 +661,27 @@ AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
     for which, label, needs in (("IOWQ", "iowq", URING), ("SQPOLL", "sqpoll", SQPOLL))
 )
 
+REAP_RACE_DOC = ("Each round the harness forks a child that exits 7 and, once a thread of its own is spinning on "
+                 "PIDFD_GET_INFO(PIDFD_INFO_EXIT) of the child's pidfd, reaps it with waitid. Every round must end "
+                 "with the exit information (the call sees the zombie, then the reaped task's exit code), never "
+                 "ESRCH, never a 0 return with neither PIDFD_INFO_PID nor PIDFD_INFO_EXIT. Rounds: up to "
+                 "REAP_RACE_ROUNDS within REAP_RACE_BUDGET_MS.")
+REAP_RACE_ROUNDS = 400
+REAP_RACE_BUDGET_MS = 9000  # within the scenario's 15 s bound, with room for the last round
+REAP_RACE_CHANGE = ("7.3.4", "", "PIDFD_GET_INFO could lose a task reaped during the call: ESRCH, or a reply with "
+                    "neither the task's ids nor its exit information (7.2.13 and earlier)")
+REAP_RACE_ROWS: tuple[PidfdCase, ...] = (
+    row("info-exit-concurrent-reap", "pidfd.info_exit_reap_race", S.REAP_RACE, Eq(V.RACE_ESRCH, 0),
+        Eq(V.RACE_EMPTY, 0), Eq(V.RACE_OTHER, 0), Eq(V.RACE_STUCK, 0), Eq(V.RACE_BADCODE, 0),
+        Same(V.RACE_EXIT, V.ROUNDS), Positive(V.ROUNDS), Ok(V.RACE_MS), Ok(V.RACE_CALLS),
+        arg=REAP_RACE_ROUNDS, flags=REAP_RACE_BUDGET_MS,
+        needs=(Feature("pidfd.info_exit"),),
+        old=old(*REAP_RACE_CHANGE, Positive(V.RACE_ANOMALY), Eq(V.RACE_OTHER, 0), Eq(V.RACE_BADCODE, 0)),
+        doc=REAP_RACE_DOC),
+)
+
 CASES: tuple[PidfdCase, ...] = (
     *OPEN, *POLL, *WAITID, *SIGNAL, *SCOPE_ROWS, *GETFD_ROWS, *PIDFS_ROWS, *SETNS_ROWS, *SETNS_MORE_ROWS, *NS_ROWS,
     *FHANDLE_ROWS, *XATTR_ROWS, *INFO_ROWS, *EXEC_ROWS, *CORE_DUMPED_ROWS, *THREAD_ROWS, *WORKER_ROWS,
-    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71,
+    *KTHREAD_ROWS, *AUTOKILL_OWNER_ROWS, *CLONE71, *REAP_RACE_ROWS,
 )

@@ -82,6 +82,7 @@ class WorkersRequest:
     dst_cgroup: str = ""
     core_dir: str = ""
     exec_path: str = ""
+    sigmask: bool = False
 
 
 @record(frozen=True)
@@ -144,6 +145,10 @@ class WorkersResult:
     leaked: int
     mntns_owner: int
     mntns_worker: int
+    sigmask_before: int
+    sigmask_after: int
+    getsigmask_ret: int
+    setsigmask_ret: int
     nlisted: int
     threads: Annotated[tuple[Task, ...], CountedBy("nlisted")]
 

@@ -113,6 +113,11 @@ class Obs:
         return 1 if self.r.nworkers > 0 and self.r.stopped_workers == self.r.nworkers else 0
 
     @property
+    def sigmask_changed(self) -> int:
+        """1 when PTRACE_GETSIGMASK read back another mask after PTRACE_SETSIGMASK."""
+        return 1 if self.r.getsigmask_ret == 0 and self.r.sigmask_after != self.r.sigmask_before else 0
+
+    @property
     def maxw_old_bound(self) -> int:
         return self.r.maxw_old[0]
 
@@ -392,6 +397,7 @@ class Scenario:
     pids_max: int | None = None
     core: bool = False
     exec_sleep: bool = False
+    sigmask: bool = False  # KC_WA_PTRACE: PTRACE_GETSIGMASK / SETSIGMASK on the stopped worker
     want: int | None = None  # workers to wait for; None: the kind's default
 
 
@@ -418,7 +424,7 @@ class WorkerCase(Case[Obs]):
             vhost_fork_owner=0 if k is Kind.VHOST_KTHREAD else -1,
             vhost_new_workers=sc.vhost_new_workers, vhost_attach=sc.vhost_attach, timeout_ms=TIMEOUT_MS,
             device=(SCSI if sc.scsi else NET) if k.is_vhost else "", cgroup=cgroup, dst_cgroup=dst, core_dir=core,
-            exec_path=sleep_binary() if sc.exec_sleep else "",
+            exec_path=sleep_binary() if sc.exec_sleep else "", sigmask=sc.sigmask,
         )
 
     def observe(self) -> Obs:
@@ -469,7 +475,8 @@ class WorkerCase(Case[Obs]):
 DESCRIBE: Mapping[WorkerAction, tuple[str, ...]] = {
     WorkerAction.TGKILL: ("owner_stopped", "target_stopped", "all_stopped", "usr1_pending", "handler_hits",
                           "post_ret", "owner_ended"),
-    WorkerAction.PTRACE: ("target_stopped", "owner_stopped", "post_ret"),
+    WorkerAction.PTRACE: ("target_stopped", "owner_stopped", "post_ret", "getsigmask_ret", "setsigmask_ret",
+                          "sigmask_changed"),
     WorkerAction.PROCFS: ("fd_count", "owner_fd_count", "mem_ret", "mem_match"),
     WorkerAction.STOP: ("owner_stopped", "all_stopped", "target_stopped", "post_ret"),
     WorkerAction.FREEZE: ("frozen", "thawed", "post_ret"),

@@ -38,6 +38,7 @@ from .model import (
 A = WorkerAction
 KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
 
+SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13 and earlier)")
 KIND_NEEDS: dict[Kind, tuple[Requirement, ...]] = {
     Kind.IOWQ: (Feature("io_uring.native_workers"),),
     Kind.SQPOLL: (Feature("io_uring.sqpoll"),),
@@ -247,6 +248,22 @@ CASES: tuple[WorkerCase, ...] = (
                for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
             Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", EPERM, "kernel threads cannot be traced")),
         })),
+    *B("ptrace_setsigmask", Scenario(action=A.PTRACE, arg=PTRACE_SEIZE, sigmask=True), {
+        k: V(HAS_WORKER, Is("action_ret", 0, "PTRACE_SEIZE of the worker works"),
+             Is("target_stopped", 1, "it stops for the tracer"), Is("getsigmask_ret", 0, "PTRACE_GETSIGMASK"),
+             Is("setsigmask_ret", EPERM, "PTRACE_SETSIGMASK of a user worker is refused"),
+             Is("sigmask_changed", 0, "its blocked mask is unchanged"), Is("post_ret", 0, "works after detach"),
+             old=OldModel(*SETSIGMASK_CHANGE, expect(
+                 HAS_WORKER, Is("action_ret", 0, "PTRACE_SEIZE of the worker works"),
+                 Is("setsigmask_ret", 0, "PTRACE_SETSIGMASK went through"),
+                 Is("sigmask_changed", 1, "the worker's blocked mask was replaced"))),
+             needs=(Feature("vhost.task_mode"),) if k is Kind.VHOST else ())
+        for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)
+    }, doc="The worker is seized and interrupted; PTRACE_GETSIGMASK reads its blocked mask (all but SIGKILL and "
+       "SIGSTOP), PTRACE_SETSIGMASK tries {SIGUSR2}. 7.3.4 refuses the set for PF_USER_WORKER tasks "
+       "(kernel/ptrace.c: a user worker only ever takes SIGKILL and SIGSTOP); 7.2.13 and earlier replaced the "
+       "mask (the row puts the old one back before it detaches). The vhost kind needs vhost tasks (6.4): a vhost "
+       "kernel thread cannot be traced at all."),
     *B("proc_fd", Scenario(action=A.PROCFS), {
         **{k: V(HAS_WORKER, SameAs("fd_count", "owner_fd_count", "the worker shares the owner's files"),
                 AtLeast("fd_count", 1, "files listed"))
