@@ -151,7 +151,7 @@ def check_table(cases: Sequence[Case[Any]], known_behaviours: Iterable[str]) -> 
             problems.append(f"{c.id}: ids use [a-z0-9._-] only")
         if c.old is not None:
             # "" only for a change read in a distribution's kernel source whose upstream commit is not known
-            if c.old.commit and len(c.old.commit) != 12 or not all(ch in "0123456789abcdef" for ch in c.old.commit):
+            if (c.old.commit and len(c.old.commit) != 12) or not all(ch in "0123456789abcdef" for ch in c.old.commit):
                 problems.append(f"{c.id}: old model commit {c.old.commit!r} is not 12 hex digits")
             try:
                 KernelVersion.parse(c.old.changed_in)

@@ -83,6 +83,7 @@ class WorkersRequest:
     core_dir: str = ""
     exec_path: str = ""
     sigmask: bool = False
+    exec_cqes: bool = False
 
 
 @record(frozen=True)
@@ -147,6 +148,8 @@ class WorkersResult:
     mntns_worker: int
     sigmask_before: int
     sigmask_after: int
+    ring_copy_ret: int
+    exec_sqes: int
     getsigmask_ret: int
     setsigmask_ret: int
     nlisted: int

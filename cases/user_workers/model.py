@@ -397,6 +397,7 @@ class Scenario:
     pids_max: int | None = None
     core: bool = False
     exec_sleep: bool = False
+    exec_cqes: bool = False  # KC_WA_EXEC: read the blocked requests' CQEs through a copy of the ring after exec
     sigmask: bool = False  # KC_WA_PTRACE: PTRACE_GETSIGMASK / SETSIGMASK on the stopped worker
     want: int | None = None  # workers to wait for; None: the kind's default
 
@@ -425,6 +426,7 @@ class WorkerCase(Case[Obs]):
             vhost_new_workers=sc.vhost_new_workers, vhost_attach=sc.vhost_attach, timeout_ms=TIMEOUT_MS,
             device=(SCSI if sc.scsi else NET) if k.is_vhost else "", cgroup=cgroup, dst_cgroup=dst, core_dir=core,
             exec_path=sleep_binary() if sc.exec_sleep else "", sigmask=sc.sigmask,
+            exec_cqes=sc.exec_cqes,
         )
 
     def observe(self) -> Obs:
@@ -481,7 +483,7 @@ DESCRIBE: Mapping[WorkerAction, tuple[str, ...]] = {
     WorkerAction.STOP: ("owner_stopped", "all_stopped", "target_stopped", "post_ret"),
     WorkerAction.FREEZE: ("frozen", "thawed", "post_ret"),
     WorkerAction.MOVE: ("in_cgroup", "in_dst", "after_in_cgroup"),
-    WorkerAction.EXEC: ("after_nthreads", "after_nworkers", "after_kthread"),
+    WorkerAction.EXEC: ("after_nthreads", "after_nworkers", "after_kthread", "ring_copy_ret", "exec_sqes"),
     WorkerAction.EXIT: ("owner_ended", "leaked"),
     WorkerAction.CORE: ("core_dumped", "core_size", "core_prstatus", "nthreads"),
     WorkerAction.UNSHARE: ("mntns_differs", "post_ret"),

@@ -178,6 +178,20 @@ CASES: tuple[WorkerCase, ...] = (
         Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", 0, "exec succeeds"),
                               Is("after_nthreads", 1, "single-threaded after")),
     }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
+    *B("exec_cancels", Scenario(action=A.EXEC, exec_sleep=True, exec_cqes=True, nblock=2, nnop=0), {
+        k: V(HAS_WORKER, AtLeast("ring_copy_ret", 0, "the harness holds a copy of the owner's ring (pidfd_getfd)"),
+             Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
+             AllResults("completed", (ECANCELED, -errno.EINTR), 2,
+                        "both blocked splices completed, cancelled, once the owner exec'd"))
+        for k in (Kind.IOWQ, Kind.SQPOLL)
+    }, needs=(SleepBinary(), Feature("pidfd.getfd")),
+       doc="Two splices block in io-wq (IOSQE_ASYNC; for sqpoll submitted by the SQPOLL thread); the harness takes a "
+       "copy of the ring with pidfd_getfd, the owner execs sleep(1), and the harness reads the CQEs from the "
+       "ring's fdinfo: exec cancels the owner's requests (io_uring_task_cancel()), which complete with -ECANCELED "
+       "(or -EINTR when the worker was interrupted in the splice) and never -ERESTARTSYS. 7.3.3's stable 'exec: "
+       "cancel io_uring requests before de_thread()' moved that cancel before de_thread(), so task work it runs "
+       "can no longer create an io-wq worker after the other threads were zapped; the CQEs user space sees are "
+       "the same on 7.2.13 and 7.3.4."),
     *B("exit_in_flight", Scenario(action=A.EXIT, nblock=2, nnop=0), {
         k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("exit_code", 0, "exit status"),
              Is("leaked", 0, "no task named after the owner remains"))
