@@ -38,6 +38,9 @@ from .model import (
 A = WorkerAction
 KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
 
+ERESTARTSYS = -512  # kernel-internal (include/linux/errno.h)
+RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel completed with -ERESTARTSYS (-512) in its "
+                  "CQE (before the stable 'io_uring: don't pass restart error codes to userspace')")
 SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13 and earlier)")
 KIND_NEEDS: dict[Kind, tuple[Requirement, ...]] = {
     Kind.IOWQ: (Feature("io_uring.native_workers"),),
@@ -182,16 +185,21 @@ CASES: tuple[WorkerCase, ...] = (
         k: V(HAS_WORKER, AtLeast("ring_copy_ret", 0, "the harness holds a copy of the owner's ring (pidfd_getfd)"),
              Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
              AllResults("completed", (ECANCELED, -errno.EINTR), 2,
-                        "both blocked splices completed, cancelled, once the owner exec'd"))
+                        "both blocked splices completed, cancelled, once the owner exec'd"),
+             old=OldModel(*RESTART_CHANGE, expect(
+                 HAS_WORKER, Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
+                 AllResults("completed", (ERESTARTSYS,), 2, "the cancelled splices completed with -ERESTARTSYS"))))
         for k in (Kind.IOWQ, Kind.SQPOLL)
     }, needs=(SleepBinary(), Feature("pidfd.getfd")),
        doc="Two splices block in io-wq (IOSQE_ASYNC; for sqpoll submitted by the SQPOLL thread); the harness takes a "
        "copy of the ring with pidfd_getfd, the owner execs sleep(1), and the harness reads the CQEs from the "
        "ring's fdinfo: exec cancels the owner's requests (io_uring_task_cancel()), which complete with -ECANCELED "
-       "(or -EINTR when the worker was interrupted in the splice) and never -ERESTARTSYS. 7.3.3's stable 'exec: "
+       "(or -EINTR when the worker was interrupted in the splice) and never -ERESTARTSYS. 7.3.2's stable 'exec: "
        "cancel io_uring requests before de_thread()' moved that cancel before de_thread(), so task work it runs "
        "can no longer create an io-wq worker after the other threads were zapped; the CQEs user space sees are "
-       "the same on 7.2.13 and 7.3.4."),
+       "the same. 7.2.13 and the host's 6.18.44 complete both with -512 (-ERESTARTSYS, a kernel-internal code): "
+       "the old model, until 7.3.2's stable 'io_uring: don't pass restart error codes to userspace' (io_issue_sqe() "
+       "maps the restart codes); 7.3.4 gives -EINTR."),
     *B("exit_in_flight", Scenario(action=A.EXIT, nblock=2, nnop=0), {
         k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("exit_code", 0, "exit status"),
              Is("leaked", 0, "no task named after the owner remains"))
