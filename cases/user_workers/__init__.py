@@ -44,7 +44,8 @@ FAMILY = Family(
            "f9010dbdce91", IOWQ),
         _b("exec_cancels", "exec by an owner with requests blocked in io-wq cancels them: their CQEs, read through "
            "another process's copy of the ring, are -ECANCELED (or -EINTR, never -ERESTARTSYS since 7.3.2), and "
-           "the new image is single-threaded (7.3.2 moved the cancel before de_thread())", "5.12", "3bfe6106693b", IOWQ),
+           "the new image is single-threaded (7.3.2 moved the cancel before de_thread())", "5.12", "3bfe6106693b",
+           IOWQ),
         _b("exit_in_flight", "exit_group with requests in flight ends the owner promptly and leaves no worker",
            "5.12", "3bfe6106693b", IOWQ),
         _b("core_dump", "a core dump of an owner with live workers completes; io threads are dumped as threads, "
