@@ -64,8 +64,8 @@ FAMILY = Family(
         _b("ptrace_seize", "PTRACE_SEIZE (and PTRACE_INTERRUPT) of a worker tid, as PTRACE_ATTACH", "6.4",
            "f9010dbdce91", IOWQ),
         _b("ptrace_setsigmask", "PTRACE_SETSIGMASK on a traced user worker (iou-wrk, iou-sqp, vhost task) is EPERM "
-           "and leaves its blocked mask alone, while attaching and PTRACE_GETSIGMASK still work (in Debian's 7.3.4, "
-           "kernel/ptrace.c; not in 7.2.13; no stable subject names it)", "7.3", "", IOWQ),
+           "and leaves its blocked mask alone, while attaching and PTRACE_GETSIGMASK still work (in Debian's 7.3.4 "
+           "and 6.12.118, kernel/ptrace.c; not in 7.2.13 or 6.18.44; no stable subject names it)", "7.3", "", IOWQ),
         _b("proc_fd", "/proc/<tid>/fd of an io thread lists the owner's files; a vhost worker has none", "6.4",
            "11f3f500ec8a", IOWQ),
         _b("proc_mem", "/proc/<tid>/mem of a worker reads the owner's memory; a vhost kernel thread has no mm",

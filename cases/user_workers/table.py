@@ -41,7 +41,8 @@ KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vh
 ERESTARTSYS = -512  # kernel-internal (include/linux/errno.h)
 RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel completed with -ERESTARTSYS (-512) in its "
                   "CQE (before the stable 'io_uring: don't pass restart error codes to userspace')")
-SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13 and earlier)")
+SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13, 6.18.44; "
+                     "6.12.118 has the backport)")
 KIND_NEEDS: dict[Kind, tuple[Requirement, ...]] = {
     Kind.IOWQ: (Feature("io_uring.native_workers"),),
     Kind.SQPOLL: (Feature("io_uring.sqpoll"),),
@@ -283,8 +284,9 @@ CASES: tuple[WorkerCase, ...] = (
         for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)
     }, doc="The worker is seized and interrupted; PTRACE_GETSIGMASK reads its blocked mask (all but SIGKILL and "
        "SIGSTOP), PTRACE_SETSIGMASK tries {SIGUSR2}. 7.3.4 refuses the set for PF_USER_WORKER tasks "
-       "(kernel/ptrace.c: a user worker only ever takes SIGKILL and SIGSTOP); 7.2.13 and earlier replaced the "
-       "mask (the row puts the old one back before it detaches). The vhost kind needs vhost tasks (6.4): a vhost "
+       "(kernel/ptrace.c: a user worker only ever takes SIGKILL and SIGSTOP), and so does Debian's 6.12.118 (a "
+       "stable backport no changelog subject names); 7.2.13 and 6.18.44 replace the mask (the row puts the old one "
+       "back before it detaches). The vhost kind needs vhost tasks (6.4): a vhost "
        "kernel thread cannot be traced at all."),
     *B("proc_fd", Scenario(action=A.PROCFS), {
         **{k: V(HAS_WORKER, SameAs("fd_count", "owner_fd_count", "the worker shares the owner's files"),
