@@ -692,6 +692,7 @@ class PidfdScenario(enum.IntEnum):
     WORKER = lib.KC_PS_WORKER
     CLONE71 = lib.KC_PS_CLONE71
     COREDUMP = lib.KC_PS_COREDUMP
+    REAP_RACE = lib.KC_PS_REAP_RACE
 
 
 class PidfdValue(enum.IntEnum):
@@ -793,6 +794,15 @@ class PidfdValue(enum.IntEnum):
     CORE_SIGNAL_AFTER = lib.KC_PV_CORE_SIGNAL_AFTER
     CORE_CODE_AFTER = lib.KC_PV_CORE_CODE_AFTER
     ACCEPTED = lib.KC_PV_ACCEPTED
+    RACE_ESRCH = lib.KC_PV_RACE_ESRCH
+    RACE_EMPTY = lib.KC_PV_RACE_EMPTY
+    RACE_OTHER = lib.KC_PV_RACE_OTHER
+    RACE_EXIT = lib.KC_PV_RACE_EXIT
+    RACE_BADCODE = lib.KC_PV_RACE_BADCODE
+    RACE_CALLS = lib.KC_PV_RACE_CALLS
+    RACE_ANOMALY = lib.KC_PV_RACE_ANOMALY
+    RACE_STUCK = lib.KC_PV_RACE_STUCK
+    RACE_MS = lib.KC_PV_RACE_MS
 
 
 class PidfdHarnessError(enum.IntEnum):

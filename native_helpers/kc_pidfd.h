@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define KC_PFD_NV 96
+#define KC_PFD_NV 112
 #define KC_PFD_TEXT 768
 
 /* scenarios (struct kc_pfd_req.scenario) and their variants */
@@ -38,6 +38,7 @@
 #define KC_PS_WORKER 13       /* variant = KC_WK_* (which worker); arg = KC_WO_* (what) */
 #define KC_PS_CLONE71 14      /* variant = KC_C71_* */
 #define KC_PS_COREDUMP 15     /* the coredump socket: variant = KC_PC_*; arg = KC_PCI_* or KC_PCA_* */
+#define KC_PS_REAP_RACE 16    /* arg rounds, flags budget ms: GET_INFO(EXIT) in a thread against the reap */
 
 /* KC_PS_OPEN targets */
 #define KC_PT_CHILD 0
@@ -312,6 +313,15 @@
 #define KC_PV_CORE_SIGNAL_AFTER 93 /* coredump_signal and _code after the reap (through the kid's pidfd) */
 #define KC_PV_CORE_CODE_AFTER 94
 #define KC_PV_ACCEPTED 95     /* 1: the kernel connected for the kid (its peer pid is the kid) */
+#define KC_PV_RACE_ESRCH 96   /* KC_PS_REAP_RACE: rounds whose PIDFD_GET_INFO(EXIT) ended in ESRCH */
+#define KC_PV_RACE_EMPTY 97   /* rounds ended by a 0 return with neither PIDFD_INFO_PID nor PIDFD_INFO_EXIT */
+#define KC_PV_RACE_OTHER 98   /* rounds ended by another error (the last one in KC_PV_RET) */
+#define KC_PV_RACE_EXIT 99    /* rounds ended by the exit information */
+#define KC_PV_RACE_BADCODE 100 /* of them with an exit code other than the child's */
+#define KC_PV_RACE_CALLS 101   /* PIDFD_GET_INFO calls in all */
+#define KC_PV_RACE_ANOMALY 102 /* ESRCH + EMPTY */
+#define KC_PV_RACE_STUCK 103   /* rounds the getter gave up on (no exit information within the bound) */
+#define KC_PV_RACE_MS 104      /* how long the rounds took */
 
 /* harness errors */
 #define KC_PH_NONE 0

@@ -60,6 +60,7 @@ SERVED(kc_uring_open_scenario, kc_open_req, kc_open_res)
 SERVED(kc_uring_worker_scenario, kc_worker_req, kc_worker_res)
 SERVED(kc_workers_run, kc_wk_req, kc_wk_res)
 SERVED(kc_fc_scenario, kc_fc_req, kc_fc_res)
+SERVED(kc_uring_restrict_scenario, kc_ur_req, kc_ur_res)
 
 static const struct served {
 	const char *name;
@@ -73,6 +74,7 @@ static const struct served {
 	ROW(kc_uring_worker_scenario, kc_worker_req, kc_worker_res),
 	ROW(kc_workers_run, kc_wk_req, kc_wk_res),
 	ROW(kc_fc_scenario, kc_fc_req, kc_fc_res),
+	ROW(kc_uring_restrict_scenario, kc_ur_req, kc_ur_res),
 #undef ROW
 };
 

@@ -208,4 +208,57 @@ int64_t kc_fs_type(const char *path);
  * returns the number of threads found or -errno. */
 int kc_list_threads(int32_t pid, struct kc_thread_info *out, int32_t max);
 
+/* ------------------------------------------------------------------------ */
+/* io_uring task restrictions (IORING_REGISTER_RESTRICTIONS with ring fd -1)
+ * across process creation.  A harness (a raw clone of the caller) may set
+ * no_new_privs and drop to uid 65534, registers restrictions for itself
+ * (SQE ops NOP and, if asked, nothing else; SQE flag IOSQE_ASYNC allowed),
+ * registers again, then creates a child by kc_ur_req.how; the child (or the
+ * harness itself for KC_UR_SELF) sets up a ring (plain or SQPOLL), runs a NOP
+ * and a READ of /dev/zero (IOSQE_ASYNC: through io-wq) and tries a
+ * registration of its own. */
+#define KC_UR_SELF 0        /* no child: the registering task */
+#define KC_UR_FORK 1        /* fork() */
+#define KC_UR_VFORK 2       /* clone(CLONE_VM | CLONE_VFORK) on its own stack */
+#define KC_UR_CLONE 3       /* clone(SIGCHLD) */
+#define KC_UR_CLONE3 4      /* clone3({.exit_signal = SIGCHLD}) */
+#define KC_UR_THREAD 5      /* clone(CLONE_THREAD | CLONE_VM | CLONE_SIGHAND ...) */
+#define KC_UR_GRANDCHILD 6  /* fork() of a fork() */
+
+#define KC_UR_RING_PLAIN 0
+#define KC_UR_RING_IOWQ 1   /* the NOP and READ carry IOSQE_ASYNC */
+#define KC_UR_RING_SQPOLL 2
+
+struct kc_ur_req {
+	int32_t how;              /* KC_UR_* */
+	int32_t ring;             /* KC_UR_RING_* */
+	int32_t do_register;      /* 1: register task restrictions first */
+	int32_t nnp;              /* 1: PR_SET_NO_NEW_PRIVS first */
+	int32_t drop;             /* 1 (as root): become uid/gid 65534 without capabilities first */
+	int32_t bad_flags;        /* 1: register with flags = 1 (must be EINVAL) */
+	int32_t timeout_ms;
+	int32_t pad0;
+};
+
+struct kc_ur_res {
+	int32_t harness_error;    /* KC_UH_* */
+	int32_t harness_errno;
+	int32_t register_ret;     /* the registration: 0 or -errno (KC_UR_NOT_CALLED) */
+	int32_t register2_ret;    /* a second registration by the same task */
+	int32_t create_ret;       /* the child's id or -errno (0 for KC_UR_SELF) */
+	int32_t child_status;     /* its wait status (threads: 0) */
+	int32_t reported;         /* 1: the task that used the ring reported */
+	int32_t setup_ret;        /* its io_uring_setup: 0 or -errno */
+	int32_t nop_res;          /* CQE result of the allowed NOP (or -errno of the submission) */
+	int32_t read_res;         /* CQE result of the READ of /dev/zero (8 bytes) */
+	int32_t child_register_ret; /* its own task registration */
+	int32_t nnp_child;        /* PR_GET_NO_NEW_PRIVS there */
+	int32_t nthreads;         /* threads of that process once its ring ran */
+	int32_t pad0;
+};
+
+#define KC_UR_NOT_CALLED -10000
+
+int kc_uring_restrict_scenario(const struct kc_ur_req *req, struct kc_ur_res *res);
+
 #endif

@@ -8,6 +8,7 @@
  * multi-threaded Python), die with their parent, and every wait is bounded.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -813,7 +815,89 @@ static int wk_count_cb(const char *d, void *p)
 	return 0;
 }
 
+/* The owner's io_uring fd, copied into the harness with pidfd_getfd (-errno on failure). */
+static int wk_copy_ring(int pid)
+{
+	char dir[64], link[96], target[64];
+	int pfd, found = -ENOENT;
+	DIR *d;
+	struct dirent *e;
+
+	wk_path_id(dir, sizeof(dir), "/proc/", pid, "/fd");
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		ssize_t n;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		wk_join(link, sizeof(link), dir, "/", e->d_name, "");
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strstr(target, "io_uring")) {
+			found = atoi(e->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	if (found < 0)
+		return found;
+	pfd = (int)syscall(434 /* pidfd_open */, pid, 0);
+	if (pfd < 0)
+		return -errno;
+	found = (int)syscall(438 /* pidfd_getfd */, pfd, found, 0);
+	found = found < 0 ? -errno : found;
+	close(pfd);
+	return found;
+}
+
+/* CQEs of user_data WK_UD_BLOCK.. in the fdinfo of a ring: how many, their results in order of index. */
+static int wk_fdinfo_cqes(int fd, struct kc_wk_res *res, int nblock)
+{
+	char path[64], buf[8192];
+	const char *p;
+	int n, got = 0;
+
+	wk_path_id(path, sizeof(path), "/proc/self/fdinfo/", fd, "");
+	n = kc_read_file(path, buf, sizeof(buf));
+	if (n <= 0)
+		return n < 0 ? n : 0;
+	p = strstr(buf, "SQEs:");
+	res->exec_sqes = p ? atoi(p + 5) : -1;
+	for (int i = 0; i < KC_WK_REQS; i++)
+		res->complete_res[i] = 0;
+	for (p = strstr(buf, "user_data:"); p; p = strstr(p + 1, "user_data:")) {
+		unsigned long long ud = strtoull(p + 10, NULL, 10);
+		const char *r = strstr(p, "res:");
+
+		if (!r || ud < WK_UD_BLOCK || ud >= WK_UD_BLOCK + (unsigned long long)nblock)
+			continue;
+		res->complete_res[ud - WK_UD_BLOCK] = atoi(r + 4);
+		got++;
+	}
+	res->ncomplete = got;
+	return got;
+}
+
 static void wk_core(struct wk_h *h);
+
+/* On a ptrace-stopped target: read its blocked mask, try to set it to {SIGUSR2}, read it back and put the
+ * old mask back if the set went through (a user worker must not be left taking signals). */
+static void wk_sigmask(int t, struct kc_wk_res *res)
+{
+	uint64_t before = 0, set = 1ULL << (SIGUSR2 - 1), after = 0;
+
+	res->getsigmask_ret = ptrace(PTRACE_GETSIGMASK, t, (void *)sizeof(before), &before) < 0 ? -errno : 0;
+	res->sigmask_before = before;
+	res->setsigmask_ret = ptrace(PTRACE_SETSIGMASK, t, (void *)sizeof(set), &set) < 0 ? -errno : 0;
+	if (ptrace(PTRACE_GETSIGMASK, t, (void *)sizeof(after), &after) == 0)
+		res->sigmask_after = after;
+	if (res->setsigmask_ret == 0 && res->getsigmask_ret == 0)
+		ptrace(PTRACE_SETSIGMASK, t, (void *)sizeof(before), &before);
+}
 
 static void wk_act(struct wk_h *h)
 {
@@ -892,6 +976,8 @@ static void wk_act(struct wk_h *h)
 			}
 			res->target_state = wk_target_state(h);
 			res->owner_state = wk_state(h->pid, 0);
+			if (req->sigmask && res->action_ms >= 0)
+				wk_sigmask(t, res);
 			ptrace(PTRACE_DETACH, t, NULL, NULL);
 			kill(h->pid, SIGCONT);
 			wk_wait_state(h, 0, to);
@@ -976,8 +1062,12 @@ static void wk_act(struct wk_h *h)
 	}
 	case KC_WA_EXEC: {
 		char cpath[64], comm[64];
-		int n;
+		int n, copy = -1;
 
+		if (req->exec_cqes) {
+			copy = wk_copy_ring(h->pid);
+			res->ring_copy_ret = copy;
+		}
 		if (kc_write_all(h->oc.ctl_w, "x", 1) < 0) {
 			res->action_ret = -EPIPE;
 			break;
@@ -1006,6 +1096,14 @@ static void wk_act(struct wk_h *h)
 		}
 		if (res->action_ret == 0)
 			wk_wait_gone(h, to);
+		if (copy >= 0) {
+			/* the cancelled requests post their CQEs into the ring the harness still holds */
+			int64_t t1 = kc_now_ms();
+
+			while (wk_fdinfo_cqes(copy, res, req->nblock) < req->nblock && kc_now_ms() - t1 < to)
+				kc_sleep_ms(10);
+			close(copy);
+		}
 		kill(h->pid, SIGKILL);
 		wk_reap(h, to);
 		break;
@@ -1216,6 +1314,7 @@ static int wk_harness_main(void *p)
 	h.res = &res;
 	h.timeout = req->timeout_ms > 0 ? req->timeout_ms : 3000;
 	res.kthread_tid = 0;
+	res.getsigmask_ret = res.setsigmask_ret = res.ring_copy_ret = KC_WK_NOT_CALLED;
 	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
 		res.harness_error = KC_WH_SETUP;
 		res.harness_errno = errno;

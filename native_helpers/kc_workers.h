@@ -95,6 +95,9 @@ struct kc_wk_req {
 	char dst_cgroup[KC_WK_PATH]; /* KC_WA_MOVE */
 	char core_dir[KC_WK_PATH]; /* KC_WA_CORE: the owner's cwd */
 	char exec_path[KC_WK_PATH]; /* KC_WA_EXEC: a sleep(1) binary */
+	int32_t sigmask;          /* KC_WA_PTRACE: 1: PTRACE_GETSIGMASK/SETSIGMASK on the stopped target */
+	int32_t exec_cqes;        /* KC_WA_EXEC: 1: the harness keeps a pidfd_getfd copy of the ring and reads the
+	                           * CQEs of the blocked requests from its fdinfo after the exec (complete_res) */
 };
 
 struct kc_wk_res {
@@ -154,6 +157,12 @@ struct kc_wk_res {
 	int32_t leaked;           /* tasks named after the owner left once it was reaped */
 	uint64_t mntns_owner;     /* KC_WA_UNSHARE: /proc/<owner>/ns/mnt inode after */
 	uint64_t mntns_worker;    /* /proc/<target>/ns/mnt inode after */
+	uint64_t sigmask_before;  /* KC_WA_PTRACE with sigmask: PTRACE_GETSIGMASK before the set */
+	uint64_t sigmask_after;   /* the same after PTRACE_SETSIGMASK (and before it is put back) */
+	int32_t ring_copy_ret;    /* KC_WA_EXEC with exec_cqes: pidfd_getfd of the owner's ring: fd or -errno */
+	int32_t exec_sqes;        /* SQEs the fdinfo still shows after the exec */
+	int32_t getsigmask_ret;   /* PTRACE_GETSIGMASK: 0 or -errno (KC_WK_NOT_CALLED) */
+	int32_t setsigmask_ret;   /* PTRACE_SETSIGMASK({SIGUSR2}): 0 or -errno (KC_WK_NOT_CALLED) */
 	int32_t pad0;
 	int32_t nlisted;
 	struct kc_thread_info threads[KC_WK_THREADS];

@@ -69,6 +69,24 @@ def probe_disabled_sysctl() -> tuple[State, str]:
 
 
 
+def probe_task_restrictions() -> tuple[State, str]:
+    """Register restrictions (no_new_privs) in a throw-away harness: nothing outlives it."""
+    from .restrict import RestrictRequest, run
+
+    try:
+        r = run(RestrictRequest())
+    except OSError as e:
+        return State.UNKNOWN, str(e)
+    if r.harness_error:
+        return State.UNKNOWN, f"probe harness error {r.harness_error}"
+    said = f"io_uring_register(-1, IORING_REGISTER_RESTRICTIONS) gave {_ret_said(r.register_ret)}"
+    return classify_errno(-r.register_ret, (0,), (errno.EINVAL, errno.EBADF, errno.ENOSYS)), said
+
+
+def _ret_said(ret: int) -> str:
+    return "0" if ret >= 0 else errno_name(-ret)
+
+
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:
     return Behaviour(id, statement, since, commit, probe)
 
@@ -95,6 +113,11 @@ FAMILY = Family(
         _b("io_uring.worker_signals", "io threads block every signal but SIGKILL and SIGSTOP: a SIGUSR1 sent to one "
            "never runs a handler on it; SIGKILL of the process ends all of them", "5.12", "b16b3855d89f",
            "io_uring.native_workers"),
+        _b("io_uring.task_restrictions", "restrictions registered for a task (IORING_REGISTER_RESTRICTIONS with ring "
+           "fd -1) restrict every ring it creates and are copied to every task it creates (fork, vfork, clone, "
+           "clone3, threads, grandchildren); a denied SQE is -EACCES, also through io-wq and SQPOLL; a second "
+           "registration is EPERM, one without no_new_privs or CAP_SYS_ADMIN EACCES", "7.0", "ed82f35b926b",
+           "io_uring.task_restrictions"),
         _b("io_uring.disabled_sysctl", "kernel.io_uring_disabled: 2 makes io_uring_setup EPERM for everyone, 1 for "
            "all but CAP_SYS_ADMIN (and kernel.io_uring_group)", "6.6", "76d3ccecfa18", "io_uring.disabled_sysctl"),
     ),
@@ -105,6 +128,8 @@ FAMILY = Family(
               probe_native_workers),
         Probe("io_uring.sqpoll", "IORING_SETUP_SQPOLL for this user (unprivileged since 5.11)", "5.11", "",
               probe_sqpoll),
+        Probe("io_uring.task_restrictions", "io_uring task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1)", "7.0",
+              "ed82f35b926b", probe_task_restrictions),
         Probe("io_uring.disabled_sysctl", "kernel.io_uring_disabled sysctl", "6.6", "76d3ccecfa18",
               probe_disabled_sysctl),
     ),

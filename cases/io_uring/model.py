@@ -37,6 +37,8 @@ from conformance.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature,
 from conformance.uapi import PF_KTHREAD
 from conformance.uring import DisabledResult, Op, OpenRequest, OpenResult, Setup, Via, WorkerKind, WorkerResult
 
+from .restrict import RestrictCase
+
 IO_URING = Feature("io_uring")
 NATIVE_WORKERS = Feature("io_uring.native_workers")
 SQPOLL = Feature("io_uring.sqpoll")
@@ -570,7 +572,7 @@ class DisabledCase(Case[DisabledObservation]):
 
 # --------------------------------------------------------------------------- typed row constructors
 
-IoUringCase = WorkerOpenCase | SignalCase | DisabledCase
+IoUringCase = WorkerOpenCase | SignalCase | DisabledCase | RestrictCase
 
 
 def worker_case(id: str, behaviour: str, spec: WorkerOpen, *checks: Check[Observation],

@@ -43,6 +43,7 @@ from .model import (
     signal_case,
     worker_case,
 )
+from .restrict import RESTRICT_ROWS
 
 W = WorkerOpen
 STATUS = 255  # bytes of a status file to read (Name, Umask, State, Tgid, Ngid, Pid come first)
@@ -139,4 +140,5 @@ CASES: tuple[IoUringCase, ...] = (
     disabled_case("disabled-1-root-allowed", 1, 0, doc="1 keeps io_uring for CAP_SYS_ADMIN"),
     disabled_case("disabled-1-unprivileged-eperm", 1, errno.EPERM, drop_privileges=True,
                   doc="1: a child as uid 65534 (not in kernel.io_uring_group) gets EPERM"),
+    *RESTRICT_ROWS,
 )

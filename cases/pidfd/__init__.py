@@ -216,6 +216,11 @@ FAMILY = Family(
            "pidfd.info"),
         _b("pidfd.info_reaped", "PIDFD_GET_INFO of a reaped process is ESRCH without PIDFD_INFO_EXIT", "6.13",
            "cdda1f26e74b", "pidfd.info"),
+        _b("pidfd.info_exit_reap_race", "PIDFD_GET_INFO with PIDFD_INFO_EXIT asked while another thread reaps the "
+           "process never fails with a spurious ESRCH nor returns neither the task's ids nor its exit information: "
+           "it looks the task up first and starts over when the task was reaped under it (Debian 7.3.4, stable "
+           "'pidfs: don't let PIDFD_GET_INFO miss a reaped task'; 7.2.13 has the race)", "7.3.4", "",
+           "pidfd.info_exit"),
         _b("pidfd.info_exit", "PIDFD_INFO_EXIT: after the reap the wait status (exit code or signal) and cgroup "
            "id, no credentials; not for a zombie", "6.15", "7477d7dce48a", "pidfd.info_exit"),
         _b("pidfd.info_remote", "PIDFD_GET_INFO about a process outside the caller's pid namespace is EREMOTE (ESRCH "

@@ -240,6 +240,21 @@ class PidfdCase(Case[PidfdResult]):
         return ", ".join(shown) or "nothing observed"
 
 
+@record(frozen=True, kw_only=True)
+class StressCase(PidfdCase):
+    """A bounded stress row: fewer rounds than ``min_rounds`` within its budget tell nothing (harness error)."""
+
+    min_rounds: int
+
+    def observe(self) -> PidfdResult:
+        res = super().observe()
+        rounds = res.get(V.ROUNDS)
+        if rounds is None or rounds < self.min_rounds:
+            raise HarnessProblem(f"only {rounds} rounds within the budget, {self.min_rounds} needed to tell the "
+                                 "models apart (the machine is too slow or too loaded)")
+        return res
+
+
 def row(
     id: str,
     behaviour: str,

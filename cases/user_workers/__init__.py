@@ -42,6 +42,10 @@ FAMILY = Family(
            "f9010dbdce91", IOWQ),
         _b("exec", "exec by an owner with live workers succeeds and leaves a single-threaded process", "6.4",
            "f9010dbdce91", IOWQ),
+        _b("exec_cancels", "exec by an owner with requests blocked in io-wq cancels them: their CQEs, read through "
+           "another process's copy of the ring, are -ECANCELED (or -EINTR, never -ERESTARTSYS since 7.3.2), and "
+           "the new image is single-threaded (7.3.2 moved the cancel before de_thread())", "5.12", "3bfe6106693b",
+           IOWQ),
         _b("exit_in_flight", "exit_group with requests in flight ends the owner promptly and leaves no worker",
            "5.12", "3bfe6106693b", IOWQ),
         _b("core_dump", "a core dump of an owner with live workers completes; io threads are dumped as threads, "
@@ -59,6 +63,9 @@ FAMILY = Family(
            "kernel thread cannot (EPERM)", "6.4", "f9010dbdce91", IOWQ),
         _b("ptrace_seize", "PTRACE_SEIZE (and PTRACE_INTERRUPT) of a worker tid, as PTRACE_ATTACH", "6.4",
            "f9010dbdce91", IOWQ),
+        _b("ptrace_setsigmask", "PTRACE_SETSIGMASK on a traced user worker (iou-wrk, iou-sqp, vhost task) is EPERM "
+           "and leaves its blocked mask alone, while attaching and PTRACE_GETSIGMASK still work (in Debian's 7.3.4 "
+           "and 6.12.118, kernel/ptrace.c; not in 7.2.13 or 6.18.44; no stable subject names it)", "7.3", "", IOWQ),
         _b("proc_fd", "/proc/<tid>/fd of an io thread lists the owner's files; a vhost worker has none", "6.4",
            "11f3f500ec8a", IOWQ),
         _b("proc_mem", "/proc/<tid>/mem of a worker reads the owner's memory; a vhost kernel thread has no mm",

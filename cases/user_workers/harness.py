@@ -82,6 +82,8 @@ class WorkersRequest:
     dst_cgroup: str = ""
     core_dir: str = ""
     exec_path: str = ""
+    sigmask: bool = False
+    exec_cqes: bool = False
 
 
 @record(frozen=True)
@@ -144,6 +146,12 @@ class WorkersResult:
     leaked: int
     mntns_owner: int
     mntns_worker: int
+    sigmask_before: int
+    sigmask_after: int
+    ring_copy_ret: int
+    exec_sqes: int
+    getsigmask_ret: int
+    setsigmask_ret: int
     nlisted: int
     threads: Annotated[tuple[Task, ...], CountedBy("nlisted")]
 

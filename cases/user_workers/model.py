@@ -114,6 +114,11 @@ class Obs:
         return 1 if self.r.nworkers > 0 and self.r.stopped_workers == self.r.nworkers else 0
 
     @property
+    def sigmask_changed(self) -> int:
+        """1 when PTRACE_GETSIGMASK read back another mask after PTRACE_SETSIGMASK."""
+        return 1 if self.r.getsigmask_ret == 0 and self.r.sigmask_after != self.r.sigmask_before else 0
+
+    @property
     def maxw_old_bound(self) -> int:
         return self.r.maxw_old[0]
 
@@ -412,6 +417,8 @@ class Scenario:
     pids_max: int | None = None
     core: bool = False
     exec_sleep: bool = False
+    exec_cqes: bool = False  # KC_WA_EXEC: read the blocked requests' CQEs through a copy of the ring after exec
+    sigmask: bool = False  # KC_WA_PTRACE: PTRACE_GETSIGMASK / SETSIGMASK on the stopped worker
     want: int | None = None  # workers to wait for; None: the kind's default
 
 
@@ -438,7 +445,8 @@ class WorkerCase(Case[Obs]):
             vhost_fork_owner=0 if k is Kind.VHOST_KTHREAD else -1,
             vhost_new_workers=sc.vhost_new_workers, vhost_attach=sc.vhost_attach, timeout_ms=TIMEOUT_MS,
             device=(SCSI if sc.scsi else NET) if k.is_vhost else "", cgroup=cgroup, dst_cgroup=dst, core_dir=core,
-            exec_path=sleep_binary() if sc.exec_sleep else "",
+            exec_path=sleep_binary() if sc.exec_sleep else "", sigmask=sc.sigmask,
+            exec_cqes=sc.exec_cqes,
         )
 
     def observe(self) -> Obs:
@@ -489,12 +497,13 @@ class WorkerCase(Case[Obs]):
 DESCRIBE: Mapping[WorkerAction, tuple[str, ...]] = {
     WorkerAction.TGKILL: ("owner_stopped", "target_stopped", "all_stopped", "usr1_pending", "handler_hits",
                           "post_ret", "owner_ended"),
-    WorkerAction.PTRACE: ("target_stopped", "owner_stopped", "post_ret"),
+    WorkerAction.PTRACE: ("target_stopped", "owner_stopped", "post_ret", "getsigmask_ret", "setsigmask_ret",
+                          "sigmask_changed"),
     WorkerAction.PROCFS: ("fd_count", "owner_fd_count", "mem_ret", "mem_match"),
     WorkerAction.STOP: ("owner_stopped", "all_stopped", "target_stopped", "post_ret"),
     WorkerAction.FREEZE: ("frozen", "thawed", "post_ret"),
     WorkerAction.MOVE: ("in_cgroup", "in_dst", "after_in_cgroup"),
-    WorkerAction.EXEC: ("after_nthreads", "after_nworkers", "after_kthread"),
+    WorkerAction.EXEC: ("after_nthreads", "after_nworkers", "after_kthread", "ring_copy_ret", "exec_sqes"),
     WorkerAction.EXIT: ("owner_ended", "leaked"),
     WorkerAction.CORE: ("core_dumped", "core_size", "core_prstatus", "nthreads"),
     WorkerAction.UNSHARE: ("mntns_differs", "post_ret"),

@@ -38,6 +38,11 @@ from .model import (
 A = WorkerAction
 KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
 
+ERESTARTSYS = -512  # kernel-internal (include/linux/errno.h)
+RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel completed with -ERESTARTSYS (-512) in its "
+                  "CQE (before the stable 'io_uring: don't pass restart error codes to userspace')")
+SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13, 6.18.44; "
+                     "6.12.118 has the backport)")
 KIND_NEEDS: dict[Kind, tuple[Requirement, ...]] = {
     Kind.IOWQ: (Feature("io_uring.native_workers"),),
     Kind.SQPOLL: (Feature("io_uring.sqpoll"),),
@@ -177,6 +182,25 @@ CASES: tuple[WorkerCase, ...] = (
         Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", 0, "exec succeeds"),
                               Is("after_nthreads", 1, "single-threaded after")),
     }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
+    *B("exec_cancels", Scenario(action=A.EXEC, exec_sleep=True, exec_cqes=True, nblock=2, nnop=0), {
+        k: V(HAS_WORKER, AtLeast("ring_copy_ret", 0, "the harness holds a copy of the owner's ring (pidfd_getfd)"),
+             Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
+             AllResults("completed", (ECANCELED, -errno.EINTR), 2,
+                        "both blocked splices completed, cancelled, once the owner exec'd"),
+             old=OldModel(*RESTART_CHANGE, expect(
+                 HAS_WORKER, Is("action_ret", 0, "exec succeeds"), Is("after_nthreads", 1, "single-threaded after"),
+                 AllResults("completed", (ERESTARTSYS,), 2, "the cancelled splices completed with -ERESTARTSYS"))))
+        for k in (Kind.IOWQ, Kind.SQPOLL)
+    }, needs=(SleepBinary(), Feature("pidfd.getfd")),
+       doc="Two splices block in io-wq (IOSQE_ASYNC; for sqpoll submitted by the SQPOLL thread); the harness takes a "
+       "copy of the ring with pidfd_getfd, the owner execs sleep(1), and the harness reads the CQEs from the "
+       "ring's fdinfo: exec cancels the owner's requests (io_uring_task_cancel()), which complete with -ECANCELED "
+       "(or -EINTR when the worker was interrupted in the splice) and never -ERESTARTSYS. 7.3.2's stable 'exec: "
+       "cancel io_uring requests before de_thread()' moved that cancel before de_thread(), so task work it runs "
+       "can no longer create an io-wq worker after the other threads were zapped; the CQEs user space sees are "
+       "the same. 7.2.13 and the host's 6.18.44 complete both with -512 (-ERESTARTSYS, a kernel-internal code): "
+       "the old model, until 7.3.2's stable 'io_uring: don't pass restart error codes to userspace' (io_issue_sqe() "
+       "maps the restart codes); 7.3.4 gives -EINTR."),
     *B("exit_in_flight", Scenario(action=A.EXIT, nblock=2, nnop=0), {
         k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("exit_code", 0, "exit status"),
              Is("leaked", 0, "no task named after the owner remains"))
@@ -247,6 +271,23 @@ CASES: tuple[WorkerCase, ...] = (
                for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
             Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", EPERM, "kernel threads cannot be traced")),
         })),
+    *B("ptrace_setsigmask", Scenario(action=A.PTRACE, arg=PTRACE_SEIZE, sigmask=True), {
+        k: V(HAS_WORKER, Is("action_ret", 0, "PTRACE_SEIZE of the worker works"),
+             Is("target_stopped", 1, "it stops for the tracer"), Is("getsigmask_ret", 0, "PTRACE_GETSIGMASK"),
+             Is("setsigmask_ret", EPERM, "PTRACE_SETSIGMASK of a user worker is refused"),
+             Is("sigmask_changed", 0, "its blocked mask is unchanged"), Is("post_ret", 0, "works after detach"),
+             old=OldModel(*SETSIGMASK_CHANGE, expect(
+                 HAS_WORKER, Is("action_ret", 0, "PTRACE_SEIZE of the worker works"),
+                 Is("setsigmask_ret", 0, "PTRACE_SETSIGMASK went through"),
+                 Is("sigmask_changed", 1, "the worker's blocked mask was replaced"))),
+             needs=(Feature("vhost.task_mode"),) if k is Kind.VHOST else ())
+        for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)
+    }, doc="The worker is seized and interrupted; PTRACE_GETSIGMASK reads its blocked mask (all but SIGKILL and "
+       "SIGSTOP), PTRACE_SETSIGMASK tries {SIGUSR2}. 7.3.4 refuses the set for PF_USER_WORKER tasks "
+       "(kernel/ptrace.c: a user worker only ever takes SIGKILL and SIGSTOP), and so does Debian's 6.12.118 (a "
+       "stable backport no changelog subject names); 7.2.13 and 6.18.44 replace the mask (the row puts the old one "
+       "back before it detaches). The vhost kind needs vhost tasks (6.4): a vhost "
+       "kernel thread cannot be traced at all."),
     *B("proc_fd", Scenario(action=A.PROCFS), {
         **{k: V(HAS_WORKER, SameAs("fd_count", "owner_fd_count", "the worker shares the owner's files"),
                 AtLeast("fd_count", 1, "files listed"))
