@@ -12,6 +12,7 @@ for plain pytest users, but is never parsed back into a verdict.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -26,11 +27,11 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel, native, privilege, registry
+from conformance import globallock, globalstate, guardian, kernel, native, paths, privilege, registry
 from conformance.case import Case, judge_case
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
-from conformance.harness import interrupt, outputs
+from conformance.harness import interrupt, outputs, stdio
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
 from conformance.shard import Shard, parse_shard
 from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
@@ -132,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
         writers.check_plugin_options(config.getoption)
         # Before anything else: repair what a killed run left, note what others changed.
         config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
+        os.environ[NOTES_ENV] = f"notes-{os.getpid()}"  # before the xdist workers start: they inherit it
         collector = RecordCollector(config)
         collector.write_provisional()
         config.pluginmanager.register(collector, "kconform-records")
@@ -140,6 +142,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guardian.stop()  # its queued scratch removals are done when it returns
+    if not _is_worker(config):
+        _workers_notes(take=True)
     klog = config.stash.get(_KLOG, None)
     if klog is not None:
         klog.close()
@@ -266,7 +270,7 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         lock.release()
     if findings and interrupt.received() is not None:
         # torn down because the run was interrupted: what was put back goes into the interruption case
-        interrupt.note(f"{request.node.nodeid}: {findings.message()} (cleaned up)")
+        _note_restored(config, f"{request.node.nodeid}: {findings.message()} (cleaned up)")
         return
     if findings:
         request.node.user_properties.append((GUARD_PROP, findings.message()))
@@ -307,6 +311,65 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# --------------------------------------------------------------------------- what an interruption restored
+
+NOTES_ENV = "KCONFORM_RUN_NOTES"  # the controller's notes file (in the private directory) for its workers
+
+
+def _note_restored(config: pytest.Config, text: str) -> None:
+    """What a teardown put back because the run was interrupted: noted here, and from an xdist worker also
+    appended to the controller's notes file (the worker's own reports are not sent once it is stopped)."""
+    interrupt.note(text)
+    name = os.environ.get(NOTES_ENV, "")
+    if not _is_worker(config) or not name:
+        return
+    with contextlib.suppress(OSError, paths.UnsafePath):
+        fd = paths.open_private(name, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, (" ".join(text.split()) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def _workers_notes(take: bool = False) -> list[str]:
+    """The lines the workers appended (and, with ``take``, remove the file)."""
+    name = os.environ.get(NOTES_ENV, "")
+    if not name:
+        return []
+    try:
+        fd = os.open(paths.private_dir() / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        with os.fdopen(fd, "rb") as f:
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    if take:
+        with contextlib.suppress(OSError):
+            os.unlink(paths.private_dir() / name)
+    return lines
+
+
+def _restored_notes() -> list[str]:
+    return list(dict.fromkeys([*interrupt.notes(), *_workers_notes()]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """pytest returns to its starting directory at the end, before the reports: when that directory was
+    removed under the run, start from / instead (and the controller stops the run: an output error)."""
+    try:
+        return (yield)
+    finally:
+        if stdio.cwd_removed():
+            with contextlib.suppress(OSError):
+                os.chdir("/")
+            session.config.invocation_params = dataclasses.replace(session.config.invocation_params, dir=Path("/"))
+            if not _is_worker(session.config):
+                stdio.check_cwd()
 
 
 # --------------------------------------------------------------------------- collection (controller)
@@ -435,6 +498,7 @@ class RecordCollector:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.running[nodeid] = ""
+        stdio.check_cwd()  # a removed working directory stops the run (an output error)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running.pop(nodeid, None)
@@ -451,9 +515,18 @@ class RecordCollector:
         self.collected = max(self.collected, len(ids))
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_newgateway(self, gateway: Any) -> None:
+        """A worker process: its pid, for passing an interruption on (xdist's worker info has no pid; a
+        local worker is the gateway's Popen)."""
+        popen = getattr(getattr(gateway, "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int) and pid not in self.worker_pids:
+            self.worker_pids.append(pid)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodeready(self, node: Any) -> None:
         pid = getattr(node, "workerinfo", {}).get("pid")
-        if isinstance(pid, int):
+        if isinstance(pid, int) and pid not in self.worker_pids:
             self.worker_pids.append(pid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -531,9 +604,14 @@ class RecordCollector:
         where = f"while running {', '.join(running)}" if running else "between cases"
         message = (f"run interrupted by {name} {where}; {finished} case(s) finished, "
                    f"{not_run} not run of {self.collected or '?'} collected")
-        run.cases.append(outputs.interrupted_case(message, "\n".join(interrupt.notes())))
+        restored = _restored_notes()
+        if restored:
+            message += f"; the teardowns restored: {'; '.join(restored)}"
+        run.cases.append(outputs.interrupted_case(message, "\n".join(restored)))
         run.properties.update({"run.complete": "no", "run.status": f"interrupted by {name}",
                                "run.not_run": str(not_run), "run.collected": str(self.collected)})
+        if restored:
+            run.properties["run.restored"] = "; ".join(restored)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         signum = interrupt.received()

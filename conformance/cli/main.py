@@ -299,24 +299,44 @@ def _interrupted_early(ns: argparse.Namespace, signum: int) -> int:
     return interrupt.exit_status(signum)
 
 
+def _output_error_line(signum: int) -> None:
+    """One line on stderr for a run stopped by an output error (stderr itself may be what failed)."""
+    if signum == interrupt.OUTPUT_ERROR:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"kconform: error: run stopped by {interrupt.signal_name(signum)}; its reports say it is "
+                  "incomplete", file=sys.stderr, flush=True)
+
+
 def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.harness import stdio
+
     validate_run(ns)
+    real_stdout = sys.stdout
     try:
         write_provisional(ns)
         import pytest
 
-        held = _HeldStderr(sys.stderr)
+        held = _HeldStderr(stdio.Guarded(sys.stderr, "stderr"))
         sys.stderr = held
+        sys.stdout = out = stdio.Guarded(real_stdout, "stdout")
         try:
+            stdio.check_cwd()  # pytest cannot start in a removed directory
             rc = int(pytest.main(pytest_args(ns, extra), plugins=[_Release(held)]))
+            out.flush()  # what pytest left buffered: a closed pipe shows here at the latest
         finally:
-            sys.stderr = held.real
+            sys.stderr, sys.stdout = held.real.real, real_stdout
     except interrupt.Interrupted as e:
+        if interrupt.reported():  # the final flush failed after the final reports (raised there)
+            _output_error_line(e.signum)
+            return interrupt.exit_status(e.signum)
         return _interrupted_early(ns, e.signum)
     signum = interrupt.received()
     if signum is not None:
         held.release()
-        return interrupt.exit_status(signum) if interrupt.reported() else _interrupted_early(ns, signum)
+        if not interrupt.reported():
+            return _interrupted_early(ns, signum)
+        _output_error_line(signum)
+        return interrupt.exit_status(signum)
     if rc == pytest.ExitCode.NO_TESTS_COLLECTED and ns.shard and parse_shard(ns.shard).n > 1:
         # A part may hold none of a narrow selection, while another part holds it: its reports say so
         # (no case); the parts' merge calls a run whose every part is empty what it is.
@@ -501,7 +521,15 @@ def entry() -> NoReturn:
     kills the interpreter on its way out (the run is complete; its status stands)."""
     rc = main()
     signal.pthread_sigmask(signal.SIG_BLOCK, interrupt.SIGNALS)
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except OSError as e:  # e.g. kconform report ... > /dev/full: no traceback, and not a success
+        from conformance.harness import stdio
+
+        stdio.with_devnull(sys.stdout)
+        if rc == 0 and stdio.status_of(e) != stdio.EXIT_CLOSED_PIPE:
+            print(f"kconform: error: {stdio.describe('stdout', e)}", file=sys.stderr)
+            rc = EXIT_HARNESS
     sys.exit(rc)
 
 
