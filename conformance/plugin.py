@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -29,6 +29,7 @@ import pytest
 
 from conformance import globallock, globalstate, guardian, kernel, native, paths, privilege, registry
 from conformance.case import Case, judge_case
+from conformance.cli.errors import UsageError, positive_seconds
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
 from conformance.harness import interrupt, outputs, stdio
@@ -108,6 +109,21 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before pytest makes its temporary directories: the controller's go into kconform's private directory
+    (xdist gives each worker one inside), not into $TMPDIR/pytest-of-<user>, which another user can
+    create first (a directory or a symlink: pytest's internal error); removed at the end."""
+    if _is_worker(config) or getattr(config.option, "basetemp", None):
+        return
+    with contextlib.suppress(OSError, paths.UnsafePath):
+        config.option.basetemp = str(paths.pytest_basetemp())
+        config.stash[_BASETEMP] = Path(config.option.basetemp)
+
+
 EXIT_WRITE_FAILED = 3  # a report could not be written (one line on stderr)
 
 
@@ -117,8 +133,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(str(e).replace("--shard", "--kc-shard")) from None
     timeout = float(config.getoption("--kc-timeout"))
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise pytest.UsageError(f"--kc-timeout must be a finite number of seconds above 0, not {timeout:g}")
+    try:
+        positive_seconds(timeout, "--kc-timeout")  # kconform run's own range (what the clocks can hold)
+    except UsageError as e:
+        raise pytest.UsageError(str(e)) from None
     globallock.TIMEOUT_S = timeout  # every wait on the global lock is bounded by the case timeout
     path = config.getoption("--kc-expectations")
     try:
@@ -130,6 +148,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         from conformance.report import writers
 
+        tmpdir_problem = paths.check_tmpdir()
+        if tmpdir_problem is not None:
+            raise pytest.UsageError(tmpdir_problem)
         writers.check_plugin_options(config.getoption)
         # Before anything else: repair what a killed run left, note what others changed.
         config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
@@ -142,6 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guardian.stop()  # its queued scratch removals are done when it returns
+    basetemp = config.stash.get(_BASETEMP, None)
+    if basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
     if not _is_worker(config):
         _workers_notes(take=True)
     klog = config.stash.get(_KLOG, None)

@@ -144,6 +144,9 @@ def check_keyword(expr: str) -> None:
         return
     try:
         Expression.compile(expr)
+    except RecursionError:
+        raise UsageError(f"-k expression nested too deeply ({expr.count('(')} parentheses; "
+                         f"{expr[:40]!r}...)") from None
     except (SyntaxError, ValueError) as e:  # ParseError before pytest 8.4, SyntaxError since
         msg = getattr(e, "msg", None) or str(e)
         column = getattr(e, "offset", None) or getattr(e, "column", None)
@@ -168,10 +171,17 @@ def validate_run(ns: argparse.Namespace) -> None:
     if ns.label is not None and (not ns.label.strip() or not ns.label.isprintable()):
         raise UsageError("--label must be non-empty printable text on one line")
     if ns.shard is not None:
+        if not ns.shard.strip():
+            raise UsageError("--shard needs K/N (e.g. 1/2), not an empty value")
         try:
             parse_shard(ns.shard)
         except ValueError as e:
             raise UsageError(str(e)) from None
+    from conformance import paths
+
+    tmpdir_problem = paths.check_tmpdir()
+    if tmpdir_problem is not None:
+        raise UsageError(tmpdir_problem)
     known = known_families()
     for family in ns.family:
         if family not in known:
@@ -403,11 +413,61 @@ DEBIAN_SPEC = re.compile(r"debian:[\w.+~-]+")  # what the Debian resolver accept
 DEBIAN_HELP = "a Debian spec is debian:<version or suite>, e.g. debian:6.12, debian:7.3.4+deb13, debian:stable"
 
 
+def validate_cache(write: bool = True) -> None:
+    """The kernel cache (``$KCONFORM_CACHE`` or the default) is a writable directory, or can be created."""
+    from conformance.vm import kernels
+
+    where = kernels.cache_dir()
+    what = "KCONFORM_CACHE" if os.environ.get("KCONFORM_CACHE") else "the kernel cache"
+    if not str(where).strip():
+        raise UsageError(f"{what} is an empty path")
+    if where.exists() or where.is_symlink():
+        if not where.is_dir():
+            raise UsageError(f"{what} {where} is not a directory")
+        if not os.access(where, os.R_OK | os.X_OK | (os.W_OK if write else 0)):
+            raise UsageError(f"{what} {where} is not {'writable' if write else 'readable'}")
+        if write:  # access() does not see a read-only directory for root (sysfs, a read-only bind mount)
+            import tempfile
+
+            try:
+                fd, probe = tempfile.mkstemp(prefix=".kconform-probe-", dir=where)
+            except OSError as e:
+                raise UsageError(f"{what} {where} is not writable: {e.strerror or e}") from None
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+        return
+    if not write:
+        return
+    parent = next((p for p in where.absolute().parents if p.exists()), Path("/"))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {where} cannot be created: {parent} is not a writable directory")
+
+
+# What apt accepts as an archive: a scheme and, for the network ones, a host.
+MIRROR_URL = re.compile(r"(?:(?:https?|ftp|(?:tor|mirror)\+https?)://[^\s/:]+(?::[0-9]{1,5})?(?:/\S*)?"
+                        r"|(?:file|copy|mirror\+file):/\S*)")
+
+
+def check_mirror(url: str, what: str) -> None:
+    if not MIRROR_URL.fullmatch(url):
+        raise UsageError(f"{what} must be an archive URL such as http://deb.debian.org/debian or file:/srv/mirror, "
+                         f"not {url!r}")
+
+
 def validate_vm(ns: argparse.Namespace) -> None:
     """vm: everything that can be checked without side effects, before results/ is created."""
     if ns.jobs < 1:
         raise UsageError("-j must be at least 1")
     positive_seconds(ns.timeout, "--timeout")
+    try:
+        writers.check_origin(ns.kcidb_origin)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    validate_cache()
+    for env in ("KCONFORM_DEBIAN_MIRROR", "KCONFORM_DEBIAN_SECURITY_MIRROR"):
+        if any(k.startswith("debian:") for k in ns.kernel) and os.environ.get(env) is not None:
+            check_mirror(os.environ[env], f"${env}")
     if ns.cpus < 0:
         raise UsageError("--cpus must be at least 1 (or 0: host CPUs / -j)")
     if ns.shards < 0:
@@ -440,6 +500,13 @@ def validate_vm(ns: argparse.Namespace) -> None:
 
 
 def validate_kernels(ns: argparse.Namespace) -> None:
+    if getattr(ns, "mirror", None) is not None:
+        check_mirror(ns.mirror, "--mirror")
+    for env in ("KCONFORM_DEBIAN_MIRROR", "KCONFORM_DEBIAN_SECURITY_MIRROR"):
+        if os.environ.get(env) is not None and getattr(ns, "mirror", None) is None:
+            check_mirror(os.environ[env], f"${env}")
+    # a plain "kernels list" only reads the cache
+    validate_cache(write=ns.kernels_command != "list" or bool(getattr(ns, "available", False)))
     for spec in getattr(ns, "specs", None) or []:
         if not spec.strip():
             raise UsageError("kernel spec is empty")
