@@ -383,11 +383,16 @@ def _restored_notes() -> list[str]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    """pytest returns to its starting directory at the end, before the reports: when that directory was
+    """Output errors stop the run where they happen while it is in its loop (conformance.harness.stdio).
+    pytest returns to its starting directory at the end, before the reports: when that directory was
     removed under the run, start from / instead (and the controller stops the run: an output error)."""
+    stdio.live(True)
     try:
+        if interrupt.received() == interrupt.OUTPUT_ERROR:  # stdout already failed (e.g. the header)
+            raise interrupt.Interrupted(interrupt.OUTPUT_ERROR)
         return (yield)
     finally:
+        stdio.live(False)
         if stdio.cwd_removed():
             with contextlib.suppress(OSError):
                 os.chdir("/")

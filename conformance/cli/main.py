@@ -44,7 +44,9 @@ EXIT_STATUS_HELP = """exit status:
   0        every case passed or was skipped (or old-model / overridden)
   1        at least one case failed or errored
   2        bad usage: one line on stderr, nothing run, no report written
-  3        kconform itself failed (e.g. a report could not be written: one line on stderr)
+  3        kconform itself failed (e.g. a report could not be written: one line on stderr); an output error
+           (stdout on a full device, the working directory removed): the reports say the run is incomplete
+  141      stdout or stderr was a closed pipe (128 + SIGPIPE): the reports say the run is incomplete
   128+N    interrupted by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP): the reports contain the error case
            kconform.harness/interrupted naming the signal and the case that was running"""
 

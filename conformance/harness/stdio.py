@@ -33,6 +33,17 @@ def status_of(e: OSError) -> int:
     return EXIT_CLOSED_PIPE if e.errno == errno.EPIPE else interrupt.EXIT_OUTPUT_ERROR
 
 
+_live = False  # inside the run loop: an output error is raised where it happens
+
+
+def live(on: bool) -> None:
+    """Between cases an output error stops the run at once; outside the loop (the header, the final
+    summary) it is only recorded: the loop stops at its start, and the end must not be cut short (the
+    reports, pytest's unconfigure)."""
+    global _live
+    _live = on
+
+
 class Guarded(io.TextIOBase):
     """A text stream whose first failed write or flush stops the run; output after that is dropped."""
 
@@ -44,7 +55,7 @@ class Guarded(io.TextIOBase):
     def _fail(self, e: OSError) -> None:
         self.failed = e
         with_devnull(self.real)
-        interrupt.output_failed(describe(self.name_, e), status_of(e))
+        interrupt.output_failed(describe(self.name_, e), status_of(e), raise_now=_live)
 
     def write(self, text: str) -> int:
         if self.failed is not None:
