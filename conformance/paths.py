@@ -160,15 +160,20 @@ PYTEST_PREFIX = "pytest-"
 
 
 def pytest_basetemp() -> Path:
-    """Where a run's pytest temporary directories go: ``pytest-<pid>`` in private_dir() (pytest creates it
+    """Where a run's pytest temporary directories go: ``pytest-<pid ns>-<pid>`` in private_dir() (pytest creates it
     0700 and empties it first), instead of ``$TMPDIR/pytest-of-<user>``, a name any other user can take
     first.  Those of runs that are gone (killed) are removed here."""
     base = private_dir()
-    for entry in base.glob(f"{PYTEST_PREFIX}*"):
-        pid = entry.name.removeprefix(PYTEST_PREFIX)
+    try:  # pids are only comparable within one pid namespace (a container may share this directory)
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = "x"
+    mine = f"{PYTEST_PREFIX}{ns}-"
+    for entry in base.glob(f"{mine}*"):
+        pid = entry.name.removeprefix(mine)
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not entry.is_symlink() and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
-    return base / f"{PYTEST_PREFIX}{os.getpid()}"
+    return base / f"{mine}{os.getpid()}"
 
 
 # The fixture trees and core directories are built under $TMPDIR and passed to the C helpers in fixed

@@ -112,3 +112,16 @@ def test_interrupted_report_says_what_the_teardown_restored(tmp_path: Path, work
     restored = record["properties"].get("run.restored", "")
     assert "test.value was '2', restored to '0'" in restored, record["properties"]
     assert "the teardowns restored: " in _incomplete(record, "SIGTERM")
+
+
+@pytest.mark.parametrize(("redirect", "stream"), [(">&- 2>err", "stdout"), (">out 2>&-", "stderr")],
+                         ids=["stdout", "stderr"])
+def test_closed_descriptor_is_an_incomplete_run(tmp_path: Path, redirect: str, stream: str) -> None:
+    run = shlex.join([*kc.KCONFORM, "run", "-q", "--family", "clone3", "-k", "size", "--json", "r.json"])
+    p = _shell(f"touch err; {run} {redirect}; echo $? >rc", tmp_path)
+    assert p.returncode == 0, p.stderr
+    err = (tmp_path / "err").read_text()
+    assert (tmp_path / "rc").read_text().strip() == "3", err[-2000:]
+    if stream == "stdout":
+        _one_error_line(err, "stdout is closed")
+    _incomplete(kc.load(tmp_path / "r.json"), f"an output error on {stream} (EBADF: {stream} is closed)")

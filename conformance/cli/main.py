@@ -313,7 +313,7 @@ def _interrupted_early(ns: argparse.Namespace, signum: int) -> int:
 
 def _output_error_line(signum: int) -> None:
     """One line on stderr for a run stopped by an output error (stderr itself may be what failed)."""
-    if signum == interrupt.OUTPUT_ERROR:
+    if signum == interrupt.OUTPUT_ERROR and sys.stderr is not None:  # None: started with stderr closed
         with contextlib.suppress(OSError, ValueError):
             print(f"kconform: error: run stopped by {interrupt.signal_name(signum)}; its reports say it is "
                   "incomplete", file=sys.stderr, flush=True)
@@ -323,20 +323,20 @@ def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     from conformance.harness import stdio
 
     validate_run(ns)
-    real_stdout = sys.stdout
-    try:
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    out, err = stdio.Guarded(real_stdout, "stdout"), stdio.Guarded(real_stderr, "stderr")  # first: a closed
+    try:  # descriptor is taken by /dev/null before any file of the run can get its number
         write_provisional(ns)
         import pytest
 
-        held = _HeldStderr(stdio.Guarded(sys.stderr, "stderr"))
-        sys.stderr = held
-        sys.stdout = out = stdio.Guarded(real_stdout, "stdout")
+        held = _HeldStderr(err)
+        sys.stderr, sys.stdout = held, out
         try:
             stdio.check_cwd()  # pytest cannot start in a removed directory
             rc = int(pytest.main(pytest_args(ns, extra), plugins=[_Release(held)]))
             out.flush()  # what pytest left buffered: a closed pipe shows here at the latest
         finally:
-            sys.stderr, sys.stdout = held.real.real, real_stdout
+            sys.stderr, sys.stdout = real_stderr, real_stdout
     except interrupt.Interrupted as e:
         if interrupt.reported():  # the final flush failed after the final reports (raised there)
             _output_error_line(e.signum)
@@ -591,7 +591,8 @@ def entry() -> NoReturn:
     rc = main()
     signal.pthread_sigmask(signal.SIG_BLOCK, interrupt.SIGNALS)
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()
     except OSError as e:  # e.g. kconform report ... > /dev/full: no traceback, and not a success
         from conformance.harness import stdio
 

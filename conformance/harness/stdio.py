@@ -51,6 +51,16 @@ class Guarded(io.TextIOBase):
         self.real = real
         self.name_ = name
         self.failed: OSError | None = None
+        if real is None:  # the descriptor was closed when Python started: an output error from the outset
+            fd = {"stdout": 1, "stderr": 2}.get(name)
+            if fd is not None:  # keep its number taken, so no file or socket of the run lands there
+                null = os.open(os.devnull, os.O_WRONLY)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+            self.real = io.StringIO()
+            self.failed = OSError(errno.EBADF, f"{name} is closed")
+            interrupt.output_failed(describe(name, self.failed), interrupt.EXIT_OUTPUT_ERROR, raise_now=False)
 
     def _fail(self, e: OSError) -> None:
         self.failed = e
@@ -75,6 +85,8 @@ class Guarded(io.TextIOBase):
             self._fail(e)
 
     def fileno(self) -> int:
+        if isinstance(self.real, io.StringIO):
+            return {"stdout": 1, "stderr": 2}.get(self.name_, 1)  # /dev/null, in place of the closed one
         return int(self.real.fileno())
 
     def isatty(self) -> bool:
