@@ -324,8 +324,9 @@ def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
 
     validate_run(ns)
     real_stdout, real_stderr = sys.stdout, sys.stderr
-    out, err = stdio.Guarded(real_stdout, "stdout"), stdio.Guarded(real_stderr, "stderr")  # first: a closed
-    try:  # descriptor is taken by /dev/null before any file of the run can get its number
+    # First of all: a closed descriptor gets /dev/null before any file of the run can take its number.
+    out, err = stdio.Guarded(real_stdout, "stdout"), stdio.Guarded(real_stderr, "stderr")
+    try:
         write_provisional(ns)
         import pytest
 
