@@ -110,6 +110,7 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 _BASETEMP = pytest.StashKey[Path]()
+_GUARDED = pytest.StashKey[stdio.Guarded]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -117,7 +118,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """Before pytest makes its temporary directories: the controller's go into kconform's private directory
     (xdist gives each worker one inside), not into $TMPDIR/pytest-of-<user>, which another user can
     create first (a directory or a symlink: pytest's internal error); removed at the end."""
-    if _is_worker(config) or getattr(config.option, "basetemp", None):
+    if _is_worker(config):
+        return
+    if sys.stdout is not None and not isinstance(sys.stdout, stdio.Guarded):
+        # plain pytest: its terminal reporter (made next) writes through the guard, so a closed pipe or a
+        # full device ends the run as kconform run's does (kconform run guards stdout itself)
+        sys.stdout = stdio.Guarded(sys.stdout, "stdout")
+        config.stash[_GUARDED] = sys.stdout
+    if getattr(config.option, "basetemp", None):
         return
     with contextlib.suppress(OSError, paths.UnsafePath):
         config.option.basetemp = str(paths.pytest_basetemp())
@@ -166,6 +174,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     basetemp = config.stash.get(_BASETEMP, None)
     if basetemp is not None:
         shutil.rmtree(basetemp, ignore_errors=True)
+    guarded = config.stash.get(_GUARDED, None)
+    if guarded is not None:
+        guarded.flush()
+        if sys.stdout is guarded:
+            sys.stdout = guarded.real
     if not _is_worker(config):
         _workers_notes(take=True)
     klog = config.stash.get(_KLOG, None)

@@ -125,3 +125,14 @@ def test_closed_descriptor_is_an_incomplete_run(tmp_path: Path, redirect: str, s
     if stream == "stdout":
         _one_error_line(err, "stdout is closed")
     _incomplete(kc.load(tmp_path / "r.json"), f"an output error on {stream} (EBADF: {stream} is closed)")
+
+
+def test_closed_stdout_pipe_under_plain_pytest(tmp_path: Path) -> None:
+    """The plugin guards pytest's own terminal output too: ``pytest cases/ | head`` is cut short, not green."""
+    cases = Path(__file__).resolve().parents[1] / "cases"
+    run = shlex.join([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", str(cases), "--kc-json",
+                      "r.json"])
+    p = _shell(f"{run} 2>err | head -5 >/dev/null; echo ${{PIPESTATUS[0]}} >rc", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "rc").read_text().strip() == "141", (tmp_path / "err").read_text()[-2000:]
+    _incomplete(kc.load(tmp_path / "r.json"), "an output error on stdout (EPIPE")
