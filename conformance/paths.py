@@ -152,3 +152,41 @@ def fixture_dir(prefix: str, gid: int, base: str | None = None) -> Path:
             os.rmdir(path)
             raise
     return path
+
+
+# --------------------------------------------------------------------------- pytest's temporary directories
+
+PYTEST_PREFIX = "pytest-"
+
+
+def pytest_basetemp() -> Path:
+    """Where a run's pytest temporary directories go: ``pytest-<pid ns>-<pid>`` in private_dir() (pytest creates it
+    0700 and empties it first), instead of ``$TMPDIR/pytest-of-<user>``, a name any other user can take
+    first.  Those of runs that are gone (killed) are removed here."""
+    base = private_dir()
+    try:  # pids are only comparable within one pid namespace (a container may share this directory)
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        ns = "x"
+    mine = f"{PYTEST_PREFIX}{ns}-"
+    for entry in base.glob(f"{mine}*"):
+        pid = entry.name.removeprefix(mine)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not entry.is_symlink() and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+    return base / f"{mine}{os.getpid()}"
+
+
+# The fixture trees and core directories are built under $TMPDIR and passed to the C helpers in fixed
+# fields (paths of at most 255 bytes, a core directory of at most 191); the longest name they add to
+# $TMPDIR is 27 bytes, so $TMPDIR itself may be this long.
+MAX_TMPDIR_BYTES = 160
+
+
+def check_tmpdir() -> str | None:
+    """Why $TMPDIR (as Python resolves it) cannot hold the fixture trees, or None."""
+    tmp = tempfile.gettempdir()
+    n = len(os.fsencode(tmp))
+    if n > MAX_TMPDIR_BYTES:
+        return (f"TMPDIR {tmp[:40]}... is {n} bytes long; the fixture trees need a TMPDIR of at most "
+                f"{MAX_TMPDIR_BYTES} bytes")
+    return None

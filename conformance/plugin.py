@@ -12,9 +12,10 @@ for plain pytest users, but is never parsed back into a verdict.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -34,15 +35,17 @@ from conformance import (
     limits,
     machine,
     native,
+    paths,
     privilege,
     probes,
     registry,
     version,
 )
 from conformance.case import Case, judge_case
+from conformance.cli.errors import UsageError, positive_seconds
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
-from conformance.harness import interrupt, outputs
+from conformance.harness import interrupt, outputs, stdio
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
 from conformance.shard import Shard, parse_shard
 from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
@@ -145,6 +148,29 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+_BASETEMP = pytest.StashKey[Path]()
+_GUARDED = pytest.StashKey[stdio.Guarded]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before pytest makes its temporary directories: the controller's go into kconform's private directory
+    (xdist gives each worker one inside), not into $TMPDIR/pytest-of-<user>, which another user can
+    create first (a directory or a symlink: pytest's internal error); removed at the end."""
+    if _is_worker(config):
+        return
+    if sys.stdout is not None and not isinstance(sys.stdout, stdio.Guarded):
+        # plain pytest: its terminal reporter (made next) writes through the guard, so a closed pipe or a
+        # full device ends the run as kconform run's does (kconform run guards stdout itself)
+        sys.stdout = stdio.Guarded(sys.stdout, "stdout")
+        config.stash[_GUARDED] = sys.stdout
+    if getattr(config.option, "basetemp", None):
+        return
+    with contextlib.suppress(OSError, paths.UnsafePath):
+        config.option.basetemp = str(paths.pytest_basetemp())
+        config.stash[_BASETEMP] = Path(config.option.basetemp)
+
+
 EXIT_WRITE_FAILED = 3  # a report could not be written (one line on stderr)
 
 
@@ -154,8 +180,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(str(e).replace("--shard", "--kc-shard")) from None
     timeout = float(config.getoption("--kc-timeout"))
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise pytest.UsageError(f"--kc-timeout must be a finite number of seconds above 0, not {timeout:g}")
+    try:
+        positive_seconds(timeout, "--kc-timeout")  # kconform run's own range (what the clocks can hold)
+    except UsageError as e:
+        raise pytest.UsageError(str(e)) from None
     globallock.TIMEOUT_S = timeout  # every wait on the global lock is bounded by the case timeout
     try:
         globalstate.allow_changes(list(config.getoption("--kc-allow-change")))
@@ -171,10 +199,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         from conformance.report import writers
 
+        tmpdir_problem = paths.check_tmpdir()
+        if tmpdir_problem is not None:
+            raise pytest.UsageError(tmpdir_problem)
         writers.check_plugin_options(config.getoption)
         # Before anything else: repair what a killed run left, note what others changed.
         config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
         config.stash[_LIMITS] = limits.run_notes()  # checked once, before the cases
+        os.environ[NOTES_ENV] = f"notes-{os.getpid()}"  # before the xdist workers start: they inherit it
         collector = RecordCollector(config)
         collector.write_provisional()
         config.pluginmanager.register(collector, "kconform-records")
@@ -183,6 +215,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guardian.stop()  # its queued scratch removals are done when it returns
+    basetemp = config.stash.get(_BASETEMP, None)
+    if basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
+    guarded = config.stash.get(_GUARDED, None)
+    if guarded is not None:
+        guarded.flush()
+        if sys.stdout is guarded:
+            sys.stdout = guarded.real
+    if not _is_worker(config):
+        _workers_notes(take=True)
     klog = config.stash.get(_KLOG, None)
     if klog is not None:
         klog.close()
@@ -310,7 +352,7 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         lock.release()
     if findings and interrupt.received() is not None:
         # torn down because the run was interrupted: what was put back goes into the interruption case
-        interrupt.note(f"{request.node.nodeid}: {findings.message()} (cleaned up)")
+        _note_restored(config, f"{request.node.nodeid}: {findings.message()} (cleaned up)")
         return
     if findings:
         request.node.user_properties.append((GUARD_PROP, findings.message()))
@@ -351,6 +393,70 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# --------------------------------------------------------------------------- what an interruption restored
+
+NOTES_ENV = "KCONFORM_RUN_NOTES"  # the controller's notes file (in the private directory) for its workers
+
+
+def _note_restored(config: pytest.Config, text: str) -> None:
+    """What a teardown put back because the run was interrupted: noted here, and from an xdist worker also
+    appended to the controller's notes file (the worker's own reports are not sent once it is stopped)."""
+    interrupt.note(text)
+    name = os.environ.get(NOTES_ENV, "")
+    if not _is_worker(config) or not name:
+        return
+    with contextlib.suppress(OSError, paths.UnsafePath):
+        fd = paths.open_private(name, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, (" ".join(text.split()) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def _workers_notes(take: bool = False) -> list[str]:
+    """The lines the workers appended (and, with ``take``, remove the file)."""
+    name = os.environ.get(NOTES_ENV, "")
+    if not name:
+        return []
+    try:
+        fd = os.open(paths.private_dir() / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return []
+    try:
+        with os.fdopen(fd, "rb") as f:
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    if take:
+        with contextlib.suppress(OSError):
+            os.unlink(paths.private_dir() / name)
+    return lines
+
+
+def _restored_notes() -> list[str]:
+    return list(dict.fromkeys([*interrupt.notes(), *_workers_notes()]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Output errors stop the run where they happen while it is in its loop (conformance.harness.stdio).
+    pytest returns to its starting directory at the end, before the reports: when that directory was
+    removed under the run, start from / instead (and the controller stops the run: an output error)."""
+    stdio.live(True)
+    try:
+        if interrupt.received() == interrupt.OUTPUT_ERROR:  # stdout already failed (e.g. the header)
+            raise interrupt.Interrupted(interrupt.OUTPUT_ERROR)
+        return (yield)
+    finally:
+        stdio.live(False)
+        if stdio.cwd_removed():
+            with contextlib.suppress(OSError):
+                os.chdir("/")
+            session.config.invocation_params = dataclasses.replace(session.config.invocation_params, dir=Path("/"))
+            if not _is_worker(session.config):
+                stdio.check_cwd()
 
 
 # --------------------------------------------------------------------------- collection (controller)
@@ -479,6 +585,7 @@ class RecordCollector:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.running[nodeid] = ""
+        stdio.check_cwd()  # a removed working directory stops the run (an output error)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running.pop(nodeid, None)
@@ -495,9 +602,18 @@ class RecordCollector:
         self.collected = max(self.collected, len(ids))
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_newgateway(self, gateway: Any) -> None:
+        """A worker process: its pid, for passing an interruption on (xdist's worker info has no pid; a
+        local worker is the gateway's Popen)."""
+        popen = getattr(getattr(gateway, "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int) and pid not in self.worker_pids:
+            self.worker_pids.append(pid)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodeready(self, node: Any) -> None:
         pid = getattr(node, "workerinfo", {}).get("pid")
-        if isinstance(pid, int):
+        if isinstance(pid, int) and pid not in self.worker_pids:
             self.worker_pids.append(pid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -579,9 +695,14 @@ class RecordCollector:
         where = f"while running {', '.join(running)}" if running else "between cases"
         message = (f"run interrupted by {name} {where}; {finished} case(s) finished, "
                    f"{not_run} not run of {self.collected or '?'} collected")
-        run.cases.append(outputs.interrupted_case(message, "\n".join(interrupt.notes())))
+        restored = _restored_notes()
+        if restored:
+            message += f"; the teardowns restored: {'; '.join(restored)}"
+        run.cases.append(outputs.interrupted_case(message, "\n".join(restored)))
         run.properties.update({"run.complete": "no", "run.status": f"interrupted by {name}",
                                "run.not_run": str(not_run), "run.collected": str(self.collected)})
+        if restored:
+            run.properties["run.restored"] = "; ".join(restored)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         signum = interrupt.received()

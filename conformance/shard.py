@@ -3,6 +3,8 @@ run every case once.  A part is every N-th row of each table, so each gets its s
 
 from __future__ import annotations
 
+import re
+
 from conformance.records import record
 
 
@@ -23,8 +25,9 @@ class Shard:
 def parse_shard(text: str) -> Shard:
     """"K/N" (1 <= K <= N) as a Shard; "" is the whole run.  ValueError says what is wrong."""
     if not text:
-        return Shard()
+        return Shard()  # the plugin's default; kconform run refuses an empty --shard itself
     k, sep, n = text.partition("/")
-    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+    digits = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+    if not (sep and digits.fullmatch(k) and digits.fullmatch(n) and 1 <= int(k) <= int(n)):
         raise ValueError(f"--shard must be K/N with 1 <= K <= N (e.g. 1/2), not {text!r}")
     return Shard(int(k), int(n))

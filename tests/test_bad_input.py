@@ -8,6 +8,9 @@ included); the working directory and the output directory must be unchanged afte
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -98,7 +101,43 @@ BATTERY: list[tuple[str, list[str], str]] = [
     ("report-html-proc", ["report", "{d}/run.json", "--html", "/proc/x.html"], "is not writable"),
     ("report-html-is-markdown", ["report", "{d}/run.json", "--html", "{d}/m", "--markdown", "{d}/m"],
      "name the same file"),
+    # what the clocks can hold, what can run at all, and values that looked valid to a looser check
+    ("timeout-huge", ["run", "--timeout", "1e10"], "--timeout must be between 0.001 and 2147483 seconds"),
+    ("timeout-tiny", ["run", "--timeout", "1e-300"], "--timeout must be between 0.001 and 2147483 seconds"),
+    ("kc-timeout-huge-under-pytest", ["run", "--", "--kc-timeout", "1e10"], "--kc-timeout must be between"),
+    ("shard-empty", ["run", "--shard", ""], "--shard needs K/N"),
+    ("shard-superscript", ["run", "--shard", "\u00b2/\u00b2"], "--shard must be K/N with 1 <= K <= N"),
+    ("k-nested-500", ["run", "-k", "(" * 500 + "a" + ")" * 500], "-k expression nested too deeply"),
+    ("tmpdir-too-long", ["run"], "the fixture trees need a TMPDIR of at most 160 bytes"),
+    ("vm-origin-empty", ["vm", "--kernel", "debian:6.12", "--kcidb-origin", ""], "KCIDB origin ''"),
+    ("vm-origin-space", ["vm", "--kernel", "debian:6.12", "--kcidb-origin", "a b"], "KCIDB origin 'a b'"),
+    ("vm-kernel-dev-zero", ["vm", "--kernel", "/dev/zero"], "kernel image /dev/zero is not a regular file"),
+    ("vm-timeout-huge", ["vm", "--kernel", "debian:6.12", "--timeout", "1e10"], "--timeout must be between"),
+    ("vm-cache-is-file", ["vm", "--kernel", "debian:6.12"], "KCONFORM_CACHE {d}/good.toml is not a directory"),
+    ("vm-cache-read-only", ["vm", "--kernel", "debian:6.12"], "KCONFORM_CACHE /sys is not writable"),
+    ("vm-env-mirror-not-url", ["vm", "--kernel", "debian:6.12"], "$KCONFORM_DEBIAN_MIRROR must be an archive URL"),
+    ("kernels-fetch-cache-is-file", ["kernels", "fetch", "debian:6.12"], "is not a directory"),
+    ("kernels-fetch-cache-read-only", ["kernels", "fetch", "debian:6.12"], "KCONFORM_CACHE /sys is not writable"),
+    ("kernels-fetch-mirror-not-url", ["kernels", "fetch", "--mirror", "not-a-url", "debian:6.12"],
+     "--mirror must be an archive URL"),
+    ("kernels-list-mirror-not-url", ["kernels", "list", "--available", "--mirror", "not-a-url"],
+     "--mirror must be an archive URL"),
 ]
+
+# Rows run with more in their environment ({d} = the scratch directory).
+ENV: dict[str, dict[str, str]] = {
+    "tmpdir-too-long": {"TMPDIR": "{d}/" + "t" * 160},
+    "vm-cache-is-file": {"KCONFORM_CACHE": "{d}/good.toml"},
+    "vm-cache-read-only": {"KCONFORM_CACHE": "/sys"},
+    "vm-env-mirror-not-url": {"KCONFORM_DEBIAN_MIRROR": "not-a-url"},
+    "kernels-fetch-cache-is-file": {"KCONFORM_CACHE": "{d}/good.toml"},
+    "kernels-fetch-cache-read-only": {"KCONFORM_CACHE": "/sys"},
+}
+# Every row: a kernel cache that does not exist yet (anything fetched or unpacked would appear in the
+# listing) and a mirror that refuses at once: nothing downloads, boots or waits.
+BASE_ENV = {"KCONFORM_CACHE": "{d}/cache", "KCONFORM_DEBIAN_MIRROR": "http://127.0.0.1:1/debian",
+            "KCONFORM_DEBIAN_SECURITY_MIRROR": "http://127.0.0.1:1/debian-security"}
+FAST_S = 30.0  # a row fails in the argument check: seconds of Python start-up, never a boot or a download
 
 EXPECT_HEAD = '[[expect]]\nbehaviour = "clone3.newtime"\nrelease = ".*"\nreason = "r"\nreference = "ref"\n'
 
@@ -116,10 +155,22 @@ def _inputs(d: Path) -> None:
     (d / "truncated.json").write_text('{"properties": {')
     (d / "emptydir").mkdir()
     (d / "run.json").write_text((DATA / "run-6.18.json").read_text())
+    (d / ("t" * 160)).mkdir()  # a TMPDIR that exists (else Python falls back to /tmp) and is too long
 
 
 def _listing(*dirs: Path) -> set[str]:
     return {str(p) for d in dirs for p in d.rglob("*")}
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> kc.Done:
+    start = time.monotonic()
+    p = subprocess.run([*kc.KCONFORM, *argv], cwd=cwd, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, env={**os.environ, **env})
+    SECONDS[argv[0] if argv else ""] = max(SECONDS.get(argv[0] if argv else "", 0.0), time.monotonic() - start)
+    return kc.Done(p.returncode, p.stdout, p.stderr)
+
+
+SECONDS: dict[str, float] = {}  # command -> the slowest row of it
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +181,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[kc.Done
 
     def one(item: tuple[str, list[str], str]) -> tuple[str, kc.Done]:
         name, argv, _ = item
-        return name, kc.run([a.replace("{d}", str(d)).replace("{w}", str(w)) for a in argv], w, timeout=120)
+        env = {k: v.replace("{d}", str(d)) for k, v in {**BASE_ENV, **ENV.get(name, {})}.items()}
+        return name, _run([a.replace("{d}", str(d)).replace("{w}", str(w)) for a in argv], w, env)
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         done = dict(pool.map(one, BATTERY))
@@ -150,7 +202,19 @@ def test_bad_input(results: dict[str, tuple[kc.Done, bool]], name: str, argv: li
     lines = done.err.strip().splitlines()
     assert done.rc == 2, (done.rc, done.err[-1500:])
     assert len(lines) == 1 and lines[0].startswith("kconform: error: "), done.err[-1500:]
-    assert "Traceback" not in done.err and needle in lines[0], lines[0]
+    assert "Traceback" not in done.err and needle.replace("{d}", "") in lines[0].replace(_scratch(lines[0]), ""), \
+        lines[0]
+
+
+def _scratch(line: str) -> str:
+    """The scratch directory's path in a message (the rows' needles write it as {d})."""
+    m = re.search(r"/\S*/inputs\d*", line)
+    return m.group(0) if m else "\0"
+
+
+def test_bad_vm_and_kernels_input_fails_fast(results: dict[str, tuple[kc.Done, bool]]) -> None:
+    """vm and kernels rows end in the argument check: nothing boots or downloads (each took seconds)."""
+    assert SECONDS and max(SECONDS.get("vm", 0.0), SECONDS.get("kernels", 0.0)) < FAST_S, SECONDS
 
 
 def test_battery_created_no_file(results: dict[str, tuple[kc.Done, bool]]) -> None:

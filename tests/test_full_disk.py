@@ -38,5 +38,9 @@ def test_full_disk_leaves_no_green_report(tmp_path: Path) -> None:
     junit = ET.parse(out / "r.xml").getroot()  # parses: not truncated
     names = [t.get("name") for t in junit.iter("testcase")]
     assert names == ["interrupted"] and junit.get("errors") == "1", names[:5]
+    for path in (out / "r.xml", out / "r.json"):  # the provisional reports name the real cause, in place
+        text = path.read_text()
+        assert "final report could not be written (ENOSPC" in text and "SIGKILL" not in text, text[:2000]
+    assert kc.load(out / "r.json")["properties"]["run.status"] == "final report not written: ENOSPC"
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left"
     assert str(small) not in Path("/proc/self/mountinfo").read_text()

@@ -127,9 +127,18 @@ def distinct(paths: Iterable[tuple[str, Path | None]]) -> None:
         seen[p] = option
 
 
+# A timeout bounds waits whose clocks are narrower than a float: poll() and friends take a C int of
+# milliseconds (24.8 days), threading a C long of microseconds; below a millisecond nothing can run.
+MAX_SECONDS = 2_147_483.0
+MIN_SECONDS = 0.001
+
+
 def positive_seconds(value: float | None, option: str) -> None:
     if value is not None and (not math.isfinite(value) or value <= 0):
         raise UsageError(f"{option} must be a finite number of seconds above 0, not {value:g}")
+    if value is not None and not MIN_SECONDS <= value <= MAX_SECONDS:
+        raise UsageError(f"{option} must be between {MIN_SECONDS:g} and {MAX_SECONDS:.0f} seconds (24 days), "
+                         f"not {value:g}")
 
 
 def one_line(text: str) -> str:

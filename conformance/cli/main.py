@@ -44,7 +44,9 @@ EXIT_STATUS_HELP = """exit status:
   0        every case passed or was skipped (or old-model / overridden)
   1        at least one case failed or errored
   2        bad usage: one line on stderr, nothing run, no report written
-  3        kconform itself failed (e.g. a report could not be written: one line on stderr)
+  3        kconform itself failed (e.g. a report could not be written: one line on stderr); an output error
+           (stdout on a full device, the working directory removed): the reports say the run is incomplete
+  141      stdout or stderr was a closed pipe (128 + SIGPIPE): the reports say the run is incomplete
   128+N    interrupted by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP): the reports contain the error case
            kconform.harness/interrupted naming the signal and the case that was running"""
 
@@ -148,6 +150,9 @@ def check_keyword(expr: str) -> None:
         return
     try:
         Expression.compile(expr)
+    except RecursionError:
+        raise UsageError(f"-k expression nested too deeply ({expr.count('(')} parentheses; "
+                         f"{expr[:40]!r}...)") from None
     except (SyntaxError, ValueError) as e:  # ParseError before pytest 8.4, SyntaxError since
         msg = getattr(e, "msg", None) or str(e)
         column = getattr(e, "offset", None) or getattr(e, "column", None)
@@ -178,10 +183,17 @@ def validate_run(ns: argparse.Namespace) -> None:
     if ns.label is not None and (not ns.label.strip() or not ns.label.isprintable()):
         raise UsageError("--label must be non-empty printable text on one line")
     if ns.shard is not None:
+        if not ns.shard.strip():
+            raise UsageError("--shard needs K/N (e.g. 1/2), not an empty value")
         try:
             parse_shard(ns.shard)
         except ValueError as e:
             raise UsageError(str(e)) from None
+    from conformance import paths
+
+    tmpdir_problem = paths.check_tmpdir()
+    if tmpdir_problem is not None:
+        raise UsageError(tmpdir_problem)
     known = known_families()
     for family in ns.family:
         if family not in known:
@@ -309,24 +321,45 @@ def _interrupted_early(ns: argparse.Namespace, signum: int) -> int:
     return interrupt.exit_status(signum)
 
 
+def _output_error_line(signum: int) -> None:
+    """One line on stderr for a run stopped by an output error (stderr itself may be what failed)."""
+    if signum == interrupt.OUTPUT_ERROR and sys.stderr is not None:  # None: started with stderr closed
+        with contextlib.suppress(OSError, ValueError):
+            print(f"kconform: error: run stopped by {interrupt.signal_name(signum)}; its reports say it is "
+                  "incomplete", file=sys.stderr, flush=True)
+
+
 def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
+    from conformance.harness import stdio
+
     validate_run(ns)
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    # First of all: a closed descriptor gets /dev/null before any file of the run can take its number.
+    out, err = stdio.Guarded(real_stdout, "stdout"), stdio.Guarded(real_stderr, "stderr")
     try:
         write_provisional(ns)
         import pytest
 
-        held = _HeldStderr(sys.stderr)
-        sys.stderr = held
+        held = _HeldStderr(err)
+        sys.stderr, sys.stdout = held, out
         try:
+            stdio.check_cwd()  # pytest cannot start in a removed directory
             rc = int(pytest.main(pytest_args(ns, extra), plugins=[_Release(held)]))
+            out.flush()  # what pytest left buffered: a closed pipe shows here at the latest
         finally:
-            sys.stderr = held.real
+            sys.stderr, sys.stdout = real_stderr, real_stdout
     except interrupt.Interrupted as e:
+        if interrupt.reported():  # the final flush failed after the final reports (raised there)
+            _output_error_line(e.signum)
+            return interrupt.exit_status(e.signum)
         return _interrupted_early(ns, e.signum)
     signum = interrupt.received()
     if signum is not None:
         held.release()
-        return interrupt.exit_status(signum) if interrupt.reported() else _interrupted_early(ns, signum)
+        if not interrupt.reported():
+            return _interrupted_early(ns, signum)
+        _output_error_line(signum)
+        return interrupt.exit_status(signum)
     if rc == pytest.ExitCode.NO_TESTS_COLLECTED and ns.shard and parse_shard(ns.shard).n > 1:
         # A part may hold none of a narrow selection, while another part holds it: its reports say so
         # (no case); the parts' merge calls a run whose every part is empty what it is.
@@ -393,11 +426,61 @@ DEBIAN_SPEC = re.compile(r"debian:[\w.+~-]+")  # what the Debian resolver accept
 DEBIAN_HELP = "a Debian spec is debian:<version or suite>, e.g. debian:6.12, debian:7.3.4+deb13, debian:stable"
 
 
+def validate_cache(write: bool = True) -> None:
+    """The kernel cache (``$KCONFORM_CACHE`` or the default) is a writable directory, or can be created."""
+    from conformance.vm import kernels
+
+    where = kernels.cache_dir()
+    what = "KCONFORM_CACHE" if os.environ.get("KCONFORM_CACHE") else "the kernel cache"
+    if not str(where).strip():
+        raise UsageError(f"{what} is an empty path")
+    if where.exists() or where.is_symlink():
+        if not where.is_dir():
+            raise UsageError(f"{what} {where} is not a directory")
+        if not os.access(where, os.R_OK | os.X_OK | (os.W_OK if write else 0)):
+            raise UsageError(f"{what} {where} is not {'writable' if write else 'readable'}")
+        if write:  # access() does not see a read-only directory for root (sysfs, a read-only bind mount)
+            import tempfile
+
+            try:
+                fd, probe = tempfile.mkstemp(prefix=".kconform-probe-", dir=where)
+            except OSError as e:
+                raise UsageError(f"{what} {where} is not writable: {e.strerror or e}") from None
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+        return
+    if not write:
+        return
+    parent = next((p for p in where.absolute().parents if p.exists()), Path("/"))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {where} cannot be created: {parent} is not a writable directory")
+
+
+# What apt accepts as an archive: a scheme and, for the network ones, a host.
+MIRROR_URL = re.compile(r"(?:(?:https?|ftp|(?:tor|mirror)\+https?)://[^\s/:]+(?::[0-9]{1,5})?(?:/\S*)?"
+                        r"|(?:file|copy|mirror\+file):/\S*)")
+
+
+def check_mirror(url: str, what: str) -> None:
+    if not MIRROR_URL.fullmatch(url):
+        raise UsageError(f"{what} must be an archive URL such as http://deb.debian.org/debian or file:/srv/mirror, "
+                         f"not {url!r}")
+
+
 def validate_vm(ns: argparse.Namespace) -> None:
     """vm: everything that can be checked without side effects, before results/ is created."""
     if ns.jobs < 1:
         raise UsageError("-j must be at least 1")
     positive_seconds(ns.timeout, "--timeout")
+    try:
+        writers.check_origin(ns.kcidb_origin)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    validate_cache()
+    for env in ("KCONFORM_DEBIAN_MIRROR", "KCONFORM_DEBIAN_SECURITY_MIRROR"):
+        if any(k.startswith("debian:") for k in ns.kernel) and os.environ.get(env) is not None:
+            check_mirror(os.environ[env], f"${env}")
     if ns.cpus < 0:
         raise UsageError("--cpus must be at least 1 (or 0: host CPUs / -j)")
     if ns.shards < 0:
@@ -430,6 +513,13 @@ def validate_vm(ns: argparse.Namespace) -> None:
 
 
 def validate_kernels(ns: argparse.Namespace) -> None:
+    if getattr(ns, "mirror", None) is not None:
+        check_mirror(ns.mirror, "--mirror")
+    for env in ("KCONFORM_DEBIAN_MIRROR", "KCONFORM_DEBIAN_SECURITY_MIRROR"):
+        if os.environ.get(env) is not None and getattr(ns, "mirror", None) is None:
+            check_mirror(os.environ[env], f"${env}")
+    # a plain "kernels list" only reads the cache
+    validate_cache(write=ns.kernels_command != "list" or bool(getattr(ns, "available", False)))
     for spec in getattr(ns, "specs", None) or []:
         if not spec.strip():
             raise UsageError("kernel spec is empty")
@@ -515,7 +605,16 @@ def entry() -> NoReturn:
     kills the interpreter on its way out (the run is complete; its status stands)."""
     rc = main()
     signal.pthread_sigmask(signal.SIG_BLOCK, interrupt.SIGNALS)
-    sys.stdout.flush()
+    try:
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()
+    except OSError as e:  # e.g. kconform report ... > /dev/full: no traceback, and not a success
+        from conformance.harness import stdio
+
+        stdio.with_devnull(sys.stdout)
+        if rc == 0 and stdio.status_of(e) != stdio.EXIT_CLOSED_PIPE:
+            print(f"kconform: error: {stdio.describe('stdout', e)}", file=sys.stderr)
+            rc = EXIT_HARNESS
     sys.exit(rc)
 
 

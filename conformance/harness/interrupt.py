@@ -10,6 +10,12 @@ reports are written.  Code that starts things which must not outlive the run
 
 Exit status of an interrupted command: 128 + the signal number (130 SIGINT,
 143 SIGTERM, 129 SIGHUP), distinct from 1 (failures) and 2 (bad usage).
+
+An output error (stdout or stderr a closed pipe, a full device, the working
+directory removed: conformance.harness.stdio) ends the run the same way, through
+``output_failed()``: the pseudo signal ``OUTPUT_ERROR`` stands for it, named by
+what failed; its exit status is 141 for a closed pipe (128 + SIGPIPE, what a
+shell shows for a writer whose reader went away) and 3 for any other output error.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+OUTPUT_ERROR = -1  # pseudo signal number: the run's own output failed (output_failed())
+EXIT_OUTPUT_ERROR = 3  # an output error other than a closed pipe (a closed pipe: 128 + SIGPIPE)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -41,6 +49,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 def signal_name(signum: int) -> str:
+    if signum == OUTPUT_ERROR:
+        return _state.output or "an output error"
     try:
         return signal.Signals(signum).name
     except ValueError:
@@ -58,6 +68,8 @@ class _State:
     reported: bool = False  # the final reports (which say so) were written
     depth: int = 0  # inside deferred() sections (cleanups a signal must not cut in half)
     pending: bool = False  # a signal arrived inside one: raise when the outermost ends
+    output: str = ""  # the output error that stopped the run ("an output error on stdout (EPIPE: ...)")
+    output_status: int = EXIT_OUTPUT_ERROR
 
 
 _state = _State()
@@ -86,6 +98,21 @@ def deferred() -> Iterator[None]:
         if _state.depth == 0 and _state.pending and _state.signum is not None:
             _state.pending = False
             raise Interrupted(_state.signum)
+
+
+def output_failed(what: str, status: int, raise_now: bool = True) -> None:
+    """The run's own output failed (``what``: "an output error on stdout (EPIPE: Broken pipe)"): stop the
+    run as a signal would (raised here when ``raise_now`` and in the main thread, else at the next chance)."""
+    if _state.signum is not None:
+        return  # already stopping
+    _state.output, _state.output_status = what, status
+    _state.signum = OUTPUT_ERROR
+    if not raise_now or threading.current_thread() is not threading.main_thread():
+        return
+    if _state.depth > 0:
+        _state.pending = True
+        return
+    raise Interrupted(OUTPUT_ERROR)
 
 
 def install() -> None:
@@ -124,7 +151,19 @@ def reported() -> bool:
 
 
 def exit_status(signum: int) -> int:
+    if signum == OUTPUT_ERROR:
+        return _state.output_status
     return 128 + signum
+
+
+def reset() -> None:
+    """Forget a received signal (self-tests)."""
+    _state.signum = None
+    _state.reported = False
+    _state.pending = False
+    _state.output, _state.output_status = "", EXIT_OUTPUT_ERROR
+    with _state.lock:
+        _state.notes.clear()
 
 
 # --------------------------------------------------------------------------- things that must not outlive the run

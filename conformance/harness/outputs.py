@@ -11,6 +11,7 @@ provisional one, which no dashboard reads as a pass.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report import writers
+from conformance.report.atomic import write_atomic
 from conformance.report.writers import CaseKey, RunReport
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
@@ -42,15 +44,57 @@ def from_namespace(ns: Any) -> Outputs:
     return {name: Path(p) for name, p in writers.requested(ns).items()}
 
 
+PROVISIONAL_STATUS = "running or killed"
+# Room the provisional report keeps at its end (trailing whitespace, which every format allows): when the
+# final report cannot be written (a full disk, a quota), a short report naming that cause is written over
+# the provisional one in place, in blocks the file already has.
+RESERVE = 1024
+
+
 def write_all(outputs: Outputs, report: RunReport) -> list[str]:
-    """Write every requested report atomically; one line per failure (empty when all were written)."""
+    """Write every requested report atomically; one line per failure (empty when all were written).
+
+    A final report that cannot be written leaves the provisional one, rewritten in place (within its
+    reserve) to say why the final report is missing."""
+    provisional_report = report.run.properties.get("run.status") == PROVISIONAL_STATUS
     errors = []
     for name, path in outputs.items():
         try:
-            writers.write_run(name, path, report)
+            if provisional_report:
+                text = writers.RUN_WRITERS[name].render(report)
+                write_atomic(path, text + " " * (RESERVE - 1) + "\n")
+            else:
+                writers.write_run(name, path, report)
         except OSError as e:
             errors.append(f"cannot write {writers.RUN_WRITERS[name].what} report {path}: {e.strerror or e}")
+            if not provisional_report:
+                _name_the_cause(name, path, report, e)
     return errors
+
+
+def _name_the_cause(name: str, path: Path, report: RunReport, e: OSError) -> None:
+    """Over the provisional report at ``path``, in place: why the final one is missing (best effort)."""
+    code = errno.errorcode.get(e.errno or 0, str(e.errno))
+    counts = ", ".join(f"{n} {v.value}" for v, n in report.run.counts().items() if n) or "no case"
+    props = dict(report.run.properties)
+    props.update({"run.complete": "no", "run.status": f"final report not written: {code}"})
+    run = RunRecord(props, [interrupted_case(
+        f"run incomplete: its final report could not be written ({code}: {e.strerror or e}); the run "
+        f"had {counts}")])
+    payload = writers.RUN_WRITERS[name].render(RunReport(run, kcidb_origin=report.kcidb_origin)).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if len(payload) + 1 <= size:
+            os.pwrite(fd, payload + b" " * (size - len(payload) - 1) + b"\n", 0)
+            os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def interrupted_case(message: str, details: str = "") -> CaseRecord:
@@ -61,7 +105,7 @@ def interrupted_case(message: str, details: str = "") -> CaseRecord:
 def provisional(properties: dict[str, str]) -> RunRecord:
     props = dict(properties)
     props["run.complete"] = "no"
-    props["run.status"] = "running or killed"
+    props["run.status"] = PROVISIONAL_STATUS
     started = props.get("run.started", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
     return RunRecord(props, [interrupted_case(
         f"run incomplete: started {started} (pid {os.getpid()}) and never wrote its final report "

@@ -16,6 +16,7 @@ from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
 from conformance.vm import backends, debian
+from conformance.vm.errors import MirrorError
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -97,8 +98,16 @@ def _fetch(ns: argparse.Namespace) -> None:
 KERNEL_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"list": _list, "fetch": _fetch}
 
 
+def _mirror_failed(e: Exception) -> int:
+    """A refresh that failed (the mirror named, the indexes as they were): one line, exit status 3."""
+    from conformance.cli.errors import one_line
+
+    print(f"kconform: error: {one_line(str(e))}", file=sys.stderr)
+    return EXIT_INFRA
+
+
 def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.vm.errors import KernelSpecError
+    from conformance.vm.errors import KernelSpecError, MirrorError
 
     if getattr(ns, "mirror", None):
         os.environ["KCONFORM_DEBIAN_MIRROR"] = ns.mirror
@@ -106,6 +115,8 @@ def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         KERNEL_COMMANDS[ns.kernels_command](ns)
     except KernelSpecError as e:
         raise _usage(str(e)) from None
+    except MirrorError as e:
+        return _mirror_failed(e)
     return EXIT_OK
 
 
@@ -156,6 +167,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         resolved = kernels.unique_labels([kernels.resolve(spec) for spec in ns.kernel])
     except kernels.KernelSpecError as e:
         raise _usage(str(e)) from None
+    except MirrorError as e:
+        return _mirror_failed(e)
     cpus = ns.cpus or max(1, (os.cpu_count() or 1) // ns.jobs)
     # Under TCG a run is interpreter-bound: the guest's second vCPU is mostly idle with one run.
     shards = ns.shards or min(cpus, MAX_DEFAULT_SHARDS)

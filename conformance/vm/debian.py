@@ -23,7 +23,6 @@ The package indexes are refreshed at most once a day unless asked.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
 import os
@@ -39,7 +38,7 @@ from pathlib import Path
 
 from conformance.records import record
 from conformance.vm.arch import Arch
-from conformance.vm.errors import KernelSpecError
+from conformance.vm.errors import KernelSpecError, MirrorError
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -58,6 +57,10 @@ SUITE_NAMES = ("stable", "testing", "unstable", "backports", "oldstable")
 
 ABI = r"\d+\.\d+(?:\.\d+)?(?:-\d+)?(?:\+deb\d+)?"
 SERIES = re.compile(r"^\d+(\.\d+)?$")  # 7.3, or 7 for the newest 7.x
+# apt's words for a mirror that cannot be reached at all (as opposed to a suite it does not have)
+UNREACHABLE = re.compile(r"Could not connect|Could not resolve|Connection refused|Temporary failure resolving|"
+                         r"timed out|No route to host|Network is unreachable|Unsupported URI",
+                         re.IGNORECASE)
 
 
 def mirrors() -> tuple[str, str]:
@@ -236,27 +239,60 @@ class AptState:
                 "-o", f"Dir::Etc::PreferencesParts={r / 'sources.d'}"]
 
     def codenames(self, say: Progress) -> dict[str, str]:
-        """Suite alias -> codename, from each alias's Release file (the last known one on failure)."""
+        """Suite alias -> codename, from each alias's Release file (the last known one where a suite has none).
+
+        MirrorError, with nothing changed, when the main mirror gives no Release file at all.  A mirror that
+        refuses or cannot be resolved is tried once (no retries), not once per suite."""
         known_file = self.root / "codenames.json"
         known: dict[str, str] = json.loads(known_file.read_text()) if known_file.exists() else {}
         main, security = mirrors()
-        rel = self.root / "release"
-        rel.mkdir(exist_ok=True)
-        for suite, sec in SUITES:
-            target = rel / f"{suite}.InRelease"
-            target.unlink(missing_ok=True)
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                subprocess.run(["/usr/lib/apt/apt-helper", *self.options(), "download-file",
-                                f"{security if sec else main}/dists/{suite}/InRelease", str(target)],
-                               capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-            m = re.search(r"^Codename: (\S+)", target.read_text(errors="replace") if target.exists() else "",
-                          re.MULTILINE)
-            if m:
-                known[suite] = m.group(1)
-            elif suite not in known:
-                say(f"warning: no Release file for {suite} on {security if sec else main}")
+        got: dict[str, Path] = {}
+        dead: dict[str, str] = {}  # mirror -> why it gave nothing
+        reached: set[str] = set()
+        with tempfile.TemporaryDirectory(prefix="release-", dir=self.root) as tmp:
+            for suite, sec in SUITES:
+                mirror = security if sec else main
+                if mirror in dead:
+                    continue
+                target = Path(tmp) / f"{suite}.InRelease"
+                why = self._download(f"{mirror}/dists/{suite}/InRelease", target)
+                m = re.search(r"^Codename: (\S+)", target.read_text(errors="replace") if target.exists() else "",
+                              re.MULTILINE)
+                if m:
+                    known[suite] = m.group(1)
+                    got[suite] = target
+                    reached.add(mirror)
+                    continue
+                if mirror not in reached and UNREACHABLE.search(why):
+                    dead[mirror] = why
+                elif suite not in known:
+                    say(f"warning: no Release file for {suite} on {mirror}")
+            if main not in reached:
+                why = dead.get(main) or "no Release file for any suite"
+                raise MirrorError(f"cannot refresh the Debian indexes from {main}: {why} (the indexes are as "
+                                  "they were)")
+            for mirror, why in dead.items():
+                say(f"warning: {mirror}: {why}")
+            rel = self.root / "release"
+            rel.mkdir(exist_ok=True)
+            for path in got.values():
+                path.replace(rel / path.name)
         known_file.write_text(json.dumps(known))
         return known
+
+    def _download(self, url: str, target: Path) -> str:
+        """One file with apt's own downloader, without retries; "" or the reason it failed."""
+        try:
+            p = subprocess.run(["/usr/lib/apt/apt-helper", *self.options(), "-o", "Acquire::Retries=0",
+                                "download-file", url, str(target)], capture_output=True, text=True, timeout=120,
+                               stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"apt-helper: {e}"
+        if p.returncode == 0:
+            return ""
+        lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()]
+        failed = [ln for ln in lines if "Failed to fetch" in ln] or lines or ["(no output)"]
+        return re.sub(r"^E: Failed to fetch \S+\s*", "", failed[0]).strip() or failed[0]
 
     def sources(self, codenames: dict[str, str]) -> str:
         main, security = mirrors()
@@ -276,7 +312,10 @@ class AptState:
         return self.root / "updated"
 
     def fresh(self) -> bool:
+        """Refreshed less than a day ago, from the mirror asked for now."""
         try:
+            if (self.root / "mirror").read_text() != " ".join(mirrors()):
+                return False
             return time.time() - self.stamp.stat().st_mtime < INDEX_MAX_AGE_S
         except OSError:
             return False
@@ -318,26 +357,43 @@ class AptState:
     def setup(self) -> None:
         for d in ("lists/partial", "cache/archives/partial", "sources.d", "state"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
-        (self.root / "status").touch()
-        if (self.root / "mirror").exists() and (self.root / "mirror").read_text() != " ".join(mirrors()):
-            self.stamp.unlink(missing_ok=True)  # another mirror: refresh
-        (self.root / "mirror").write_text(" ".join(mirrors()))
+        if not (self.root / "status").exists():
+            (self.root / "status").touch()  # an empty dpkg status: nothing installed
 
     def update(self, refresh: bool = False, say: Progress = _say) -> None:
+        """Refresh the indexes when they are a day old, from another mirror, or asked to.  A refresh that
+        fails raises MirrorError and leaves the indexes, the sources and the freshness stamp as they were
+        (another mirror's failure never makes the last good indexes look fresh or empty)."""
         self.setup()
         if self.fresh() and not refresh:
             return
         say(f"updating Debian package indexes ({mirrors()[0]}, private apt state in {self.root})")
+        sources = self.root / "sources.list"
+        old_sources = sources.read_text() if sources.exists() else None
         self.prepare(self.codenames(say))
         try:
             self.run("apt-get", "update", "-q")
         except KernelSpecError as e:
             # A suite that does not exist (yet) on a mirror fails its download; the rest is usable.
-            if not list(self.lists.glob("*_Packages*")):
-                raise
+            if not self._usable():
+                if old_sources is not None:
+                    sources.write_text(old_sources)
+                else:
+                    sources.unlink(missing_ok=True)
+                raise MirrorError(f"cannot refresh the Debian indexes from {mirrors()[0]}: {e} (the indexes are "
+                                  "as they were)") from None
             say(f"warning: {e}")
+        (self.root / "mirror").write_text(" ".join(mirrors()))
         self.stamp.touch()
         (self.root / "kernels-2.json").unlink(missing_ok=True)
+
+    def _usable(self) -> bool:
+        """Some Packages index of the current sources is on disk."""
+        try:
+            targets = self.run("apt-get", "indextargets", "--format", "$(FILENAME)", "Identifier: Packages")
+        except KernelSpecError:
+            return False
+        return any(Path(line).exists() for line in targets.splitlines() if line.strip())
 
     def kernels(self) -> list[DebKernel]:
         """Every kernel in the indexes (cached as kernels.json until the next update)."""

@@ -84,6 +84,9 @@ def _elf_version(data: bytes) -> str:
 def inspect(path: Path) -> ImageInfo:
     """What the image at path is; KernelSpecError when it is not a kernel image."""
     if not path.is_file():
+        if path.exists():
+            raise KernelSpecError(f"kernel image {path} is not a regular file (a kernel image is a bzImage or "
+                                  "vmlinux file)")
         raise KernelSpecError(f"kernel image {path} does not exist")
     try:
         with path.open("rb") as f:
