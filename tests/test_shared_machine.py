@@ -137,15 +137,17 @@ def test_runs_of_two_users_order_themselves(nobody_dir: Path) -> None:
 # --------------------------------------------------------------------------- small limits
 
 
-def _limited(flag: str) -> list[str]:
-    """uid 65534 under a soft limit set as a user would (bash's ulimit: dash has no -u)."""
-    return [*NOBODY, kc.need_program("bash"), "-c", f'ulimit -S {flag} && exec "$@"', "bash"]
+def _limited(resource: str, soft: int) -> list[str]:
+    """uid 65534 under a soft limit, as ``ulimit -S`` leaves it: set by prlimit before the switch, so the
+    interpreter is started by setpriv itself (a shell of uid 65534 in between may be refused an interpreter
+    that lives below a directory only root can search)."""
+    return [kc.need_program("prlimit"), f"--{resource}={soft}:", "--", *NOBODY]
 
 
 def test_small_nproc_limit_is_named_never_a_fail(nobody_dir: Path) -> None:
     out = nobody_dir / "r.json"
     done = kc.run(["run", "-q", "--family", "pidfd", "-k", "scope", "--json", str(out)], nobody_dir,
-                  prefix=_limited("-u 8"))
+                  prefix=_limited("nproc", 8))
     record = kc.load(out)
     assert _verdicts(record).get("fail", 0) == 0, done.out[-3000:]
     assert "RLIMIT_NPROC (ulimit -u) is 8" in record["properties"].get("run.limits", ""), record["properties"]
@@ -157,7 +159,7 @@ def test_small_nproc_limit_is_named_never_a_fail(nobody_dir: Path) -> None:
 def test_small_fd_limit_is_named_never_a_fail(nobody_dir: Path) -> None:
     out = nobody_dir / "r.json"
     done = kc.run(["run", "-q", "--family", "resolve_cached", "-k", "magic-link or warm-file", "--json", str(out)],
-                  nobody_dir, prefix=_limited("-n 64"))
+                  nobody_dir, prefix=_limited("nofile", 64))
     record = kc.load(out)
     verdicts = _verdicts(record)
     assert verdicts.get("fail", 0) == 0 and verdicts.get("error", 0) == 0, done.out[-3000:]

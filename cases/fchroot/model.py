@@ -16,9 +16,10 @@ from pathlib import Path
 
 from conformance import native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.globalstate import USES_IO_URING
 from conformance.native import const, describe_status, errno_name
 from conformance.records import record
-from conformance.requirements import Requirement
+from conformance.requirements import Feature, Requirement
 
 FD_FAILFS_ROOT = const("KC_FD_FAILFS_ROOT")
 NOT_RUN = const("KC_FC_NOT_RUN")
@@ -187,8 +188,9 @@ class FchrootCase(Case[FcResult]):
 
 def row(id: str, behaviour: str, request: FcRequest, *checks: Check[FcResult], needs: tuple[Requirement, ...] = (),
         old: OldModel[FcResult] | None = None, doc: str = "") -> FchrootCase:
+    uring = any(isinstance(n, Feature) and n.probe.startswith("io_uring") for n in needs)
     return FchrootCase(id=id, behaviour=f"fchroot.{behaviour}", request=request, expect=AllOf(checks), old=old,
-                       needs=needs, doc=doc)
+                       needs=needs, doc=doc, reads=USES_IO_URING if uring else ())
 
 
 EINVAL, EPERM, EOPNOTSUPP = _errno.EINVAL, _errno.EPERM, _errno.EOPNOTSUPP

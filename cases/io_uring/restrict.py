@@ -21,6 +21,7 @@ import errno
 
 from conformance import native
 from conformance.case import AllOf, Case, HarnessProblem
+from conformance.globalstate import USES_IO_URING
 from conformance.native import errno_name
 from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
@@ -148,7 +149,7 @@ RESTRICTED = (Is("setup_ret", 0, "io_uring_setup"), Is("nop_res", 0, "the allowe
 def restrict_row(id: str, req: RestrictRequest, *checks: Is, needs: tuple[Requirement, ...] = (),
                  doc: str = "") -> RestrictCase:
     return RestrictCase(id=id, behaviour=BEHAVIOUR, request=req, expect=AllOf(checks), needs=(*NEEDS, *needs),
-                        doc=doc)
+                        doc=doc, reads=USES_IO_URING)
 
 
 INHERIT_DOC = ("The registering task creates the child after registering; the child's own ring starts "
