@@ -673,8 +673,8 @@ REAP_RACE_DOC = (
     "returned ESRCH when the task it held lost its pid during the call; 7.3.4 looks the task up first and starts "
     "over. Rounds: up to 1000 within 15 s, at least 60 or the row is an error (too few to tell). Measured per "
     "round on 7.2.13 under TCG: 15 of 70 (21 %) and 49 of 165 (30 %) on a loaded machine, 20 of 400 (5 %) and "
-    "42 (plus one reply with neither ids nor exit information) of 1000 on a quiet one, where the rounds are also many times "
-    "faster; the host's 6.18.44: 45-153 of 400 and 246-267 of 1000 (11-38 %); 7.3.4 under TCG: 0 of 123, 131, 335 "
+    "42 (plus one reply with neither ids nor exit information) of 1000 on a quiet one, where the rounds are also "
+    "many times faster; the host's 6.18.44: 45-153 of 400 and 246-267 of 1000 (11-38 %); 7.3.4 under TCG: 0 of 123, 131, 335 "
     "and 1000. A quiet machine runs the 1000 rounds (0.95^1000 < 1e-20), a loaded one at "
     "least 60 at >= 21 % (0.79^60 < 1e-6), so 7.2 shows its old model (few rounds at a low rate, the case "
     "between, was not seen); on 7.3.4 no number of rounds can fail the row, so it does not flake there.")
