@@ -1067,6 +1067,11 @@ static void wk_act(struct wk_h *h)
 		if (req->exec_cqes) {
 			copy = wk_copy_ring(h->pid);
 			res->ring_copy_ret = copy;
+			/* a SQPOLL ring: the thread must have taken the splices before the exec */
+			t0 = kc_now_ms();
+			while (copy >= 0 && wk_fdinfo_cqes(copy, res, req->nblock) >= 0 && res->exec_sqes > 0 &&
+			       kc_now_ms() - t0 < to)
+				kc_sleep_ms(5);
 		}
 		if (kc_write_all(h->oc.ctl_w, "x", 1) < 0) {
 			res->action_ret = -EPIPE;
