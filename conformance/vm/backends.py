@@ -271,7 +271,7 @@ def choose_accel(wanted: Accel, kernel: Kernel) -> tuple[Accel, str]:
     if wanted is not Accel.AUTO:
         return wanted, "as asked"
     if foreign(kernel.arch):
-        return Accel.TCG, f"a {kernel.arch.debian} guest on a {host_arch().debian} host"
+        return Accel.TCG, f"{kernel.arch.debian} guest on {host_arch().debian}: KVM runs the host's architecture only"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return Accel.TCG, "no usable /dev/kvm"
     t = boot_floor(kernel, Accel.KVM, timeout_s=KVM_PROBE_S)

@@ -113,7 +113,7 @@ def inspect(path: Path, arch: Arch | None = None) -> ImageInfo:
         plain = decompress(path.read_bytes()) or b""
     found = _format_of(plain)
     if found is not None and found.name != arch.name:
-        raise KernelSpecError(f"{path} is a {found.debian} kernel image, not {arch.debian} (--arch {found.debian})")
+        raise KernelSpecError(f"{path}: a kernel image of {found.debian}, not {arch.debian} (--arch {found.debian})")
     if found is not None and found.image_format == Kind.BZIMAGE.value:
         return ImageInfo(Kind.BZIMAGE, _bzimage_version(head), digest(path))
     if found is not None:
