@@ -206,12 +206,14 @@ class Vng:
     name: str = "vng"
 
     def check(self) -> None:
+        if foreign(self.arch):
+            raise KernelSpecError(f"the vng backend runs the host's root: no {self.arch.debian} guests on "
+                                  f"{host_arch().debian} (use --backend qemu)")
         vng_path()
 
     def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
         (outdir / "run-vng.sh").write_text(vng_script(kernel, outdir, cfg.inject_panic))
-        cross = ["--arch", self.arch.name] if self.arch.name != host_arch().name else []
-        cmd = [vng_path(), "--run", str(kernel.image), *cross, "--force-9p", "--cpus", str(cfg.cpus),
+        cmd = [vng_path(), "--run", str(kernel.image), "--force-9p", "--cpus", str(cfg.cpus),
                "--memory", cfg.memory, "--rwdir", str(outdir), "--cwd", "/tmp", "-v"]
         if cfg.accel is not Accel.KVM:
             cmd.append("--disable-kvm")

@@ -43,7 +43,7 @@ from conformance.vm.kernels import cache_dir
 
 FORMAT = "kconform-root-1"  # bump when the recipe below changes what a root holds
 PACKAGES = ("python3", "python3-pytest", "python3-pytest-xdist", "python3-cffi-backend", "python3-junit.xml", "dash",
-            "coreutils", "busybox-static")
+            "coreutils", "procps", "busybox-static")
 BUILD_PACKAGES = ("libpython3-dev",)  # the headers of the root's Python: unpacked aside, never into the root
 DONE = ".kconform-root.json"
 SITE = "usr/lib/python3/dist-packages"
