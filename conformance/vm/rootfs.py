@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import io
 import json
@@ -135,8 +136,10 @@ def _files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+@functools.cache
 def source_digest() -> str:
-    """Of kconform's sources and this recipe: a changed source makes a new root."""
+    """Of kconform's sources and this recipe: a changed source makes a new root (read once: one process
+    boots every guest with one root)."""
     h = hashlib.sha256(f"{FORMAT} {PACKAGES} {BUILD_PACKAGES}".encode())
     roots = [package_dir(), cases_dir(), *([d] if (d := native_dir()) else [])]
     for r in roots:
