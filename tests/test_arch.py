@@ -142,3 +142,25 @@ def test_arm64_root_holds_kconform_built_for_arm64() -> None:
     pkg = r.path / rootfs.SITE / "conformance"
     for f in (pkg / "_native.abi3.so", pkg / "kconform-server", r.busybox):
         assert f.read_bytes()[18] == arch.ARM64.elf_machine  # e_machine, little-endian low byte
+
+
+def test_settled_root_has_merged_usr_and_a_shell(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/dash").write_text("")
+    (root / "bin").mkdir()
+    (root / "bin/busybox").write_text("static")  # a package that still ships into /bin
+    rootfs._settle(root)
+    for d in ("bin", "sbin", "lib"):
+        assert (root / d).is_symlink() and os.readlink(root / d) == f"usr/{d}"
+    assert (root / "usr/bin/busybox").read_text() == "static" and (root / "bin/busybox").exists()
+    assert os.readlink(root / "usr/bin/sh") == "dash"
+    assert (root / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (root / "etc/passwd").read_text().startswith("root:x:0:0:")
+
+
+def test_root_apt_state_names_one_release(tmp_path: Path) -> None:
+    apt = rootfs.ReleaseApt(tmp_path, arch.ARM64, "trixie")
+    text = apt.sources({})
+    assert [ln.split()[-2] for ln in text.splitlines()] == ["trixie", "trixie-security"]
+    assert "APT::Architecture=arm64" in apt.options()
