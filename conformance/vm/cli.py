@@ -216,7 +216,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         try:
             results = [f.result() for f in futures]
         except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
-            rc = interrupt.stop_vm_run(e.signum, futures, [(k.label, k.release, outdir / k.label) for k in resolved])
+            rc = interrupt.stop_vm_run(e.signum, futures,
+                                       [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
             print(f"kconform: vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
             return rc
     if origin is not None:
