@@ -189,7 +189,22 @@ class ReleaseApt(debian.AptState):
 
         self.run("apt-get", "-o", f"Dir::Cache::Archives={dest}", "-o", "Debug::NoLocking=1", "install", "-d",
                  "-y", "-q", "--no-install-recommends", *packages, watch=progress)
-        return sorted(dest.glob("*.deb"))
+        return newest_debs(dest)
+
+
+def newest_debs(dest: Path) -> list[Path]:
+    """The newest .deb of each package in dest (an older one, left by an earlier build, is removed)."""
+    best: dict[str, tuple[str, Path]] = {}
+    for deb in sorted(dest.glob("*.deb")):
+        name, version = ([*deb.stem.split("_"), ""])[:2]
+        version = version.replace("%3a", ":")
+        if name in best and debian.version_cmp(best[name][0], version) >= 0:
+            deb.unlink(missing_ok=True)
+            continue
+        if name in best:
+            best[name][1].unlink(missing_ok=True)
+        best[name] = (version, deb)
+    return sorted(p for _, p in best.values())
 
 
 # --------------------------------------------------------------------------- building
