@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
 
     vm = sub.add_parser("vm", help="run the suite on other kernels in VMs")
     vm.add_argument("--kernel", action="append", required=True, metavar="SPEC",
-                    help="debian:7.3, debian:7.3.4+deb13, debian:stable, a build tree, a bzImage or vmlinux, "
+                    help="debian:7.3, debian:7.3.4+deb13, debian:stable, a build tree, a kernel image or vmlinux, "
                          "a modules directory, IMAGE:MODULES; repeatable")
     _arch_option(vm)
     vm.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
