@@ -445,6 +445,7 @@ def ensure(arch: Arch, say: Progress = _say) -> GuestRoot:
                 m = _build_base(arch, codename, base, say)
                 say(f"  {m['packages']} packages, {int(str(m['bytes'])) >> 20} MB, {m['build_s']} s "
                     f"({m['download_s']} s of it downloading); {m['pyc']}")
+                _prune(base.parent, prefix, base)  # an older recipe's (roots hold hard links, not references)
             if not (target / DONE).exists():
                 say(f"adding kconform {target.name[-12:]} to the {arch.debian} guest root: {target}")
                 _build(arch, base, target, say)
