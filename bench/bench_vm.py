@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """VM figures, measured in one run: per kernel the bare boot floor, the boot to
-the suite, the suite and the total, then two kernels with -j 2 against one.
+the suite, the suite and the total, then two kernels with -j 2 against one; with
+several --arch, each kernel on each architecture and the suite's ratio between
+each architecture and the first one (``--arch amd64 --arch arm64``: arm64/amd64).
 
     python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
-                             [--accel tcg] [--backend qemu --backend vng] [-- kconform run options for the guest]
+                             [--accel tcg] [--arch amd64 --arch arm64] [--backend qemu --backend vng]
+                             [-- kconform run options for the guest]
 
 With several ``--backend`` each kernel is booted by each backend in turn (the
 same guest command), one line per backend; virtme-ng (``vng``) needs the vng
@@ -26,12 +29,14 @@ import time
 from pathlib import Path
 
 from conformance.vm import backends, kernels, runner
+from conformance.vm.arch import Arch, by_debian_name, host_arch
 
 
-def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], backend: str = "qemu") -> float:
+def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], arch: Arch,
+                backend: str = "qemu") -> float:
     bindir = Path(sys.executable).parent
-    cmd = [str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs), "--accel", accel,
-           "--backend", backend]
+    cmd = [str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs),
+           "--accel", accel, "--arch", arch.debian, "--backend", backend]
     for s in specs:
         cmd += ["--kernel", s]
     if extra:
@@ -63,29 +68,40 @@ def main() -> int:
     ap.add_argument("--floor-runs", type=int, default=3)
     ap.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
     ap.add_argument("--backend", action="append", default=[], choices=sorted(backends.BACKENDS))
+    ap.add_argument("--arch", action="append", default=[], help="Debian's name; repeatable (default the host's)")
     ns = ap.parse_args(argv)
     names = ns.backend or ["qemu"]
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
-    ks = [kernels.resolve(s) for s in specs]
+    arches = [by_debian_name(a) for a in ns.arch] or [host_arch()]
     accel = backends.Accel(ns.accel)
     print(f"{'kernel':26} {'backend':7} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
     singles: dict[str, float] = {}
+    suites: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for spec, k in zip(specs, ks, strict=True):
-            floors = [backends.boot_floor(k, accel) for _ in range(ns.floor_runs)]
-            ok = [f for f in floors if f is not None]
-            floor = statistics.median(ok) if ok else float("nan")
-            for name in names:
-                out = Path(tmp) / f"one-{name}"
-                total = kconform_vm([spec], 1, ns.accel, out, extra, name)
-                if name == names[0]:
-                    singles[spec] = total
-                boot, suite = timings(out / k.label)
-                ratio = boot / floor if boot else float("nan")
-                print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
-                      f"{suite or float('nan'):8.2f} {total:8.2f}")
-        if len(specs) >= 2:
-            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra, names[0])
+        for arch in arches:
+            for spec in specs:
+                k = kernels.resolve(spec, arch=arch)
+                floors = [backends.boot_floor(k, backends.guest_accel(arch, accel)) for _ in range(ns.floor_runs)]
+                ok = [f for f in floors if f is not None]
+                floor = statistics.median(ok) if ok else float("nan")
+                for name in names:
+                    out = Path(tmp) / f"one-{name}"
+                    total = kconform_vm([spec], 1, ns.accel, out, extra, arch, name)
+                    boot, suite = timings(out / k.label)
+                    if name == names[0]:
+                        singles[spec] = total
+                        if suite:
+                            suites[(arch.debian, spec)] = suite
+                    ratio = boot / floor if boot else float("nan")
+                    print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
+                          f"{suite or float('nan'):8.2f} {total:8.2f}", flush=True)
+        for arch in arches[1:]:
+            for spec in specs:
+                a, b = suites.get((arch.debian, spec)), suites.get((arches[0].debian, spec))
+                if a and b:
+                    print(f"{spec}: suite {arch.debian}/{arches[0].debian} = {a:.1f}/{b:.1f} s = {a / b:.2f}")
+        if len(specs) >= 2 and len(arches) == 1:
+            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra, arches[0], names[0])
             one = max(singles[s] for s in specs[:2])
             print(f"\ntwo kernels with -j 2: {both:.2f} s; slowest single kernel: {one:.2f} s; "
                   f"ratio {both / one:.2f}")

@@ -58,7 +58,7 @@
 #define KP_NR_pidfd_send_signal 424
 #define KP_NR_pidfd_open 434
 #define KP_NR_pidfd_getfd 438
-#define KP_NR_kcmp 312
+#define KP_NR_kcmp SYS_kcmp /* not in the unified range: x86_64 312, the generic table (arm64) 272 */
 #define KP_NR_listmount 458
 #define KP_NR_open_tree 428
 #define KP_NR_move_mount 429

@@ -103,6 +103,20 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     "$venv/bin/kconform" vm --kernel debian:7 --kernel debian:6.12 --kernel debian:6.1 -j 2 --out "$out/vm"
     "$venv/bin/python" -m conformance.tools.compare --executed vhost 12 "$out"/vm/debian-6.12*/run.json
     "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*/run.json
+    if [ "${KCONFORM_SKIP_ARM64:-0}" != 1 ]; then
+        echo "== suite in an arm64 VM: the newest Debian 7.x arm64 kernel under TCG (its guest root built once)"
+        need=()
+        command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+        command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+        command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+        if [ ${#need[@]} -gt 0 ]; then
+            if [ "$(id -u)" != 0 ]; then echo "arm64 VM stage needs ${need[*]} (as root: apt-get install ...)" >&2; exit 1; fi
+            apt-get update -q >/dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+        fi
+        "$venv/bin/kconform" vm --arch arm64 --kernel debian:7 --out "$out/vm"
+        "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*-arm64/run.json
+    fi
     "$venv/bin/kconform" report "$out/vm" --html "$out/vm/matrix.html" --markdown "$out/vm/matrix.md" >/dev/null
 
     echo "== vng backend: clone3 on Debian 7.x booted by virtme-ng (the vng extra), verdicts equal to the QEMU backend's"

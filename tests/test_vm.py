@@ -21,7 +21,7 @@ import pytest
 from conformance.cli.main import main
 from conformance.verdict import Verdict
 from conformance.vm import backends, debian, images, initramfs, kernels, runner
-from conformance.vm.arch import X86_64
+from conformance.vm.arch import X86_64, host_arch
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 DATA = Path(__file__).parent / "data"
@@ -314,7 +314,7 @@ def test_ikconfig_is_found(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- trees and needs
 
 
-_GOOD_CONFIG = "".join(f"{o}=y\n" for n in kernels.GUEST_NEEDS for o in n.options)
+_GOOD_CONFIG = "".join(f"{o}=y\n" for n in kernels.guest_needs(host_arch()) for o in n.options)
 
 
 def test_guest_needs() -> None:

@@ -101,6 +101,9 @@ CASES: tuple[CloneCase, ...] = (
     c3("exit-code", "basic", succeeds(Exited(42)), Req(action_arg=42)),
     c3("parent-settid", "basic", succeeds(ParentTidIsChild(), Exited(0)),
        Req(flags=CLONE_PARENT_SETTID, parent_tid=Ptr.VALID)),
+    c3("legacy-parent-settid", "basic", succeeds(ParentTidIsChild(), Exited(0)),
+       Req(syscall=Syscall.CLONE, flags=CLONE_PARENT_SETTID, parent_tid=Ptr.VALID), needs=(),
+       doc="legacy clone(): the parent-tid pointer is the 3rd argument on every architecture"),
     c3("vm-shared-memory", "basic", succeeds(SharesMemory(True), RanOnStack(), Exited(0)),
        Req(flags=CLONE_VM, stack=Stack.MAPPED, stack_size=STACK)),
     c3("no-vm-private-memory", "basic", succeeds(SharesMemory(False), Exited(0))),
@@ -167,6 +170,11 @@ CASES: tuple[CloneCase, ...] = (
     # ---- threads and PARENT ---------------------------------------------------------------------
     c3("thread", "threads", succeeds(IsThread()), thread(flags=THREAD_FLAGS)),
     c3("thread-exit-signal", "threads", fails(EINVAL), thread(flags=THREAD_FLAGS, exit_signal=SIGCHLD)),
+    c3("legacy-thread", "threads", succeeds(IsThread()),
+       Req(syscall=Syscall.CLONE, flags=THREAD_FLAGS, stack=Stack.MAPPED, stack_size=STACK), needs=(),
+       doc="legacy clone() of a thread: the child-tid word (CLONE_CHILD_CLEARTID, cleared at the thread's exit) "
+           "is clone's 4th argument on x86_64 and its 5th, after tls, where the architecture selects "
+           "CONFIG_CLONE_BACKWARDS (arm64): a wrong order leaves the word unset and the exit unseen"),
     c3("parent-exit-signal", "threads", fails(EINVAL), Req(flags=CLONE_PARENT, exit_signal=SIGCHLD)),
     c3("thread-pidfd-bad-pointer-order", "threads", fails(EINVAL),
        thread(flags=THREAD_FLAGS | CLONE_PIDFD, exit_signal=SIGUSR1, pidfd=Ptr.VALID),

@@ -221,12 +221,12 @@ def cleanup(kill: Callable[[int, int], None] = os.killpg) -> list[str]:
 # --------------------------------------------------------------------------- kconform vm
 
 
-def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[tuple[str, str, Path]],
+def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[tuple[str, str, Path, str]],
                 settle_s: float = 30.0) -> int:
     """``kconform vm`` was interrupted: kill every guest, remove the scratch images, wait for the runner
     threads, then give each kernel's results the interruption (junit.xml and run.json).
 
-    ``kernels``: (label, release, results directory) of each kernel of the run."""
+    ``kernels``: (label, release, results directory, guest's uname -m) of each kernel of the run."""
     from conformance.harness import outputs
     from conformance.results import RunRecord
 
@@ -237,8 +237,8 @@ def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[t
             break
         time.sleep(0.1)
     name = signal_name(signum)
-    for label, release, outdir in kernels:
-        props = {"kernel.release": release, "kernel.arch": os.uname().machine, "run.label": label,
+    for label, release, outdir, machine in kernels:
+        props = {"kernel.release": release, "kernel.arch": machine, "run.label": label,
                  "run.label_names_kernel": "yes", "vm.outcome": "interrupted", "run.complete": "no",
                  "run.status": f"interrupted by {name}"}
         message = f"kconform vm interrupted by {name}: the guest was killed and its scratch disk removed"

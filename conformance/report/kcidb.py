@@ -48,6 +48,7 @@ from typing import Any
 from conformance.records import record
 from conformance.results import RunRecord
 from conformance.verdict import Verdict
+from conformance.vm.arch import kbuild_name
 
 SCHEMA_MAJOR, SCHEMA_MINOR = 5, 3
 DEFAULT_ORIGIN = "kconform"
@@ -170,7 +171,7 @@ def build(run: RunRecord, origin: str = DEFAULT_ORIGIN, not_run: Sequence[CaseKe
     check_origin(origin)
     p = dict(run.properties)
     release = p.get("kernel.release", "") or "unknown"
-    arch = p.get("kernel.arch", "")
+    arch = kbuild_name(p.get("kernel.arch", ""))  # the kernel's name (arm64), as KCIDB's other origins write it
     digest = p.get("kernel.config_digest", "")
     checkout_id = f"{origin}:linux-{release}"
     build_id = f"{origin}:linux-{release}:{arch or 'unknown'}:{digest or 'unknown'}"

@@ -3,7 +3,10 @@
 A cell holds the cases of one behaviour on one run; its verdict is the worst
 of theirs (error > fail > overridden > old-model > pass > skip).  A row
 *differs* when some case has a different verdict on two runs, or is missing
-from one of them.  Rendered three ways: a terminal table, one self-contained
+from one of them; it *differs between architectures* when it does so between
+two runs of the same kernel release built for different architectures
+(``7.3.4+deb13-amd64`` and ``7.3.4+deb13-arm64``: the release without its
+architecture's flavour).  Rendered three ways: a terminal table, one self-contained
 HTML page (inline CSS, no scripts, no external URLs) and a markdown table.
 """
 
@@ -81,6 +84,15 @@ class Column:
     def sort_key(self) -> tuple[tuple[int, int, int], str, str]:
         return (_version_key(self.release), self.release, self.label)
 
+    @property
+    def kernel(self) -> str:
+        """The release without its architecture's flavour: the same kernel built for another architecture
+        has the same one."""
+        from conformance.vm.arch import ARCHES
+
+        flavour = next((a.flavour for a in ARCHES.values() if a.name == self.arch), "")
+        return self.release.removesuffix(f"-{flavour}") if flavour else self.release
+
 
 @record(frozen=True)
 class Cell:
@@ -126,6 +138,16 @@ class Row:
     def differs(self) -> bool:
         return bool(self.differing_cases())
 
+    def arch_differing_cases(self, groups: Sequence[Sequence[int]]) -> list[str]:
+        """Case ids whose verdict differs between the runs of one group (the same kernel, several
+        architectures; column indexes)."""
+        out: set[str] = set()
+        for g in groups:
+            maps = [self.cells[i].by_case() for i in g]
+            names = set().union(*maps)
+            out |= {n for n in names if len({m.get(n) for m in maps}) > 1}
+        return sorted(out)
+
 
 @record(frozen=True)
 class Matrix:
@@ -162,6 +184,18 @@ class Matrix:
     def differing(self) -> list[Row]:
         return [r for r in self.rows if r.differs]
 
+    def arch_groups(self) -> list[list[int]]:
+        """Columns of one kernel run on more than one architecture (indexes into columns)."""
+        by_kernel: dict[str, list[int]] = {}
+        for i, c in enumerate(self.columns):
+            by_kernel.setdefault(c.kernel, []).append(i)
+        return [g for g in by_kernel.values() if len({self.columns[i].arch for i in g}) > 1]
+
+    @property
+    def arch_differing(self) -> list[Row]:
+        groups = self.arch_groups()
+        return [r for r in self.rows if groups and r.arch_differing_cases(groups)]
+
     def terminal(self, colour: bool) -> str:
         return render_terminal(self, colour)
 
@@ -173,8 +207,13 @@ class Matrix:
 
     def headline(self) -> str:
         d = len(self.differing)
-        return (f"{len(self.columns)} run(s), {len(self.rows)} behaviour(s); "
+        text = (f"{len(self.columns)} run(s), {len(self.rows)} behaviour(s); "
                 + (f"{d} behaviour(s) differ between runs" if d else "no differences between runs"))
+        if self.arch_groups():
+            a = len(self.arch_differing)
+            text += (f"; {a} differ between architectures of the same kernel" if a
+                     else "; none differs between architectures of the same kernel")
+        return text
 
 
 def _counts_text(counts: tuple[tuple[Verdict, int], ...]) -> str:
@@ -196,7 +235,9 @@ def render_terminal(m: Matrix, colour: bool = False) -> str:
         out.append(f"  [{i}] {col.title}  {col.arch}  config {col.config_digest}  privileged {col.privileged}"
                    f"  ({_counts_text(col.counts)})")
     head = ["behaviour", *(f"[{i}] {c.title}" for i, c in enumerate(m.columns, 1))]
-    body = [[f"{'*' if r.differs else ' '} {r.behaviour_id}", *(c.text() for c in r.cells)] for r in m.rows]
+    across = {r.behaviour_id for r in m.arch_differing}
+    body = [[f"{'^' if r.behaviour_id in across else '*' if r.differs else ' '} {r.behaviour_id}",
+             *(c.text() for c in r.cells)] for r in m.rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     out += ["", "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     family = ""
@@ -215,8 +256,19 @@ def render_terminal(m: Matrix, colour: bool = False) -> str:
                 verdicts = [c.by_case().get(name) for c in row.cells]
                 out.append(f"  {row.behaviour_id} {name}: "
                            + "  ".join(f"[{i}] {v.value if v else ABSENT}" for i, v in enumerate(verdicts, 1)))
+    if m.arch_differing:
+        groups = m.arch_groups()
+        out += ["", "differences between architectures of the same kernel (^ above):"]
+        for row in m.arch_differing:
+            for name in row.arch_differing_cases(groups):
+                for g in groups:
+                    per_arch = [(i, row.cells[i].by_case().get(name)) for i in g]
+                    if len({v for _, v in per_arch}) > 1:
+                        out.append(f"  {row.behaviour_id} {name}: " + "  ".join(
+                            f"[{i + 1}] {m.columns[i].arch} {v.value if v else ABSENT}" for i, v in per_arch))
     out += ["", "legend: " + ", ".join(f"{LETTER[v]}={v.value}" for v in SEVERITY)
-            + f", {ABSENT}=not run; a cell shows the worst verdict of its cases, then counts"]
+            + f", {ABSENT}=not run; a cell shows the worst verdict of its cases, then counts; "
+            "* the runs differ, ^ they differ between architectures of the same kernel"]
     return "\n".join(out) + "\n"
 
 
@@ -233,6 +285,7 @@ def render_markdown(m: Matrix) -> str:
     for i, c in enumerate(m.columns, 1):
         out.append(f"| {i} | {_md(c.title)} | {_md(c.arch)} | `{_md(c.config_digest)}` | {_md(c.privileged)} "
                    f"| {_md(_counts_text(c.counts))} |")
+    across = {r.behaviour_id for r in m.arch_differing}
     out += ["", "| behaviour | since | commit | " + " | ".join(f"[{i}] {_md(c.title)}" for i, c in
                                                              enumerate(m.columns, 1)) + " | differs |",
             "|---|---|---|" + "---|" * len(m.columns) + "---|"]
@@ -242,7 +295,8 @@ def render_markdown(m: Matrix) -> str:
         cells = " | ".join(f"**{_md(c.text())}**" if c.verdict and c.verdict.red else _md(c.text())
                            for c in row.cells)
         since, commit = (b.since, f"`{b.commit}`" if b.commit else "") if b else ("", "")
-        out.append(f"| {name} | {since} | {commit} | {cells} | {'differs' if row.differs else ''} |")
+        mark = "differs" + (" (between architectures)" if row.behaviour_id in across else "") if row.differs else ""
+        out.append(f"| {name} | {since} | {commit} | {cells} | {mark} |")
     if m.differing:
         out += ["", "## Differences", ""]
         for row in m.differing:
@@ -285,6 +339,7 @@ code,.mono{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;fo
 
 
 _MARK = '<span class="mark">&ne; differs</span>'
+_ARCH_MARK = ' <span class="mark">between architectures</span>'
 
 
 def _chip(v: Verdict | None, text: str = "") -> str:
@@ -355,6 +410,7 @@ def render_html(m: Matrix) -> str:
         out.append(f'<th title="{e(c.source)}">[{i}] {e(c.title)}<div class="meta">{e(c.arch)} &middot; config '
                    f"{e(c.config_digest)} &middot; privileged {e(c.privileged)}</div></th>")
     out.append("</tr></thead><tbody>")
+    across = {r.behaviour_id for r in m.arch_differing}
     for family, rows in m.families():
         out.append(f'<tr class="family same"><th colspan="{4 + len(cols)}">{e(family)}</th></tr>')
         for row in rows:
@@ -364,7 +420,7 @@ def render_html(m: Matrix) -> str:
             out.append(f'<tr id="b-{e(row.behaviour_id)}" class="{cls}"><th class="bid">'
                        f'<code>{e(row.behaviour_id)}</code>{stmt}</th><td>{e(b.since) if b else ""}</td>'
                        f'<td class="mono">{e(b.commit) if b else ""}</td>'
-                       f"<td>{_MARK if row.differs else ''}</td>"
+                       f"<td>{_MARK if row.differs else ''}{_ARCH_MARK if row.behaviour_id in across else ''}</td>"
                        + "".join(_cell_html(row, cell, col) for cell, col in zip(row.cells, cols, strict=True))
                        + "</tr>")
     out.append("</tbody></table></body></html>")

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from conformance.records import record
-from conformance.vm import images, initramfs, pycache
-from conformance.vm.arch import Arch, host_arch
+from conformance.vm import images, initramfs, pycache, rootfs
+from conformance.vm.arch import Arch, foreign, host_arch
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import Kernel, cache_dir
 
@@ -53,19 +53,27 @@ class Launch:
 
 
 def cmdline(arch: Arch) -> str:
-    return (f"console={arch.console} panic=-1 oops=panic quiet loglevel=4 mitigations=off no_timer_check "
-            "tsc=reliable")
+    return f"console={arch.console} panic=-1 oops=panic quiet loglevel=4 mitigations=off {arch.cmdline_extra}".strip()
 
 
 def boot_image(kernel: Kernel) -> Path:
     """An uncompressed vmlinux with a PVH entry (skips the decompressor: much faster under TCG),
     extracted from the bzImage and cached by the image's digest; the image itself otherwise."""
+    if kernel.arch.image_format != images.Kind.BZIMAGE.value:
+        return kernel.image  # booted as it is
     return images.extract(kernel.image, cache_dir() / "vmlinux").elf or kernel.image
 
 
+def guest_accel(arch: Arch, accel: Accel) -> Accel:
+    """The run's accelerator for a guest of arch: KVM only runs guests of the host's own architecture."""
+    return Accel.TCG if foreign(arch) else accel
+
+
 def qemu_base(arch: Arch, accel: Accel, cpus: int, memory: str) -> list[str]:
-    return [arch.qemu, "-accel", accel.value, "-M", arch.machine, "-m", memory, "-smp", str(cpus),
-            "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config"]
+    accel = guest_accel(arch, accel)
+    cpu = arch.cpu_kvm if accel is Accel.KVM else arch.cpu_tcg
+    return [arch.qemu, "-accel", accel.value, "-M", arch.machine, *(["-cpu", cpu] if cpu else []), "-m", memory,
+            "-smp", str(cpus), "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config"]
 
 
 class Backend(Protocol):
@@ -104,7 +112,8 @@ def scratch_disk(path: Path) -> Path | None:
 
 @record(frozen=True)
 class QemuDirect:
-    """kconform's own boot: PVH vmlinux, busybox initramfs, the host's root over 9p."""
+    """kconform's own boot: PVH vmlinux (or the architecture's image), busybox initramfs, the host's
+    root over 9p -- or, for a guest of another architecture, a Debian root of its own (rootfs.py)."""
 
     arch: Arch
     name: str = "qemu"
@@ -112,10 +121,13 @@ class QemuDirect:
     def check(self) -> None:
         if shutil.which(self.arch.qemu) is None:
             raise KernelSpecError(f"{self.arch.qemu} not found (apt-get install {self.arch.qemu_package})")
-        initramfs.busybox_path()
+        if foreign(self.arch):
+            rootfs.check(self.arch)
+        else:
+            initramfs.busybox_path()
 
     def command(self, kernel: Kernel, cfg: VmConfig, outdir: Path, initrd: Path, disk: Path | None,
-                pyc: Path | None = None) -> list[str]:
+                pyc: Path | None = None, root: Path = Path("/")) -> list[str]:
         append = f"{cmdline(self.arch)} kc.out={outdir} kc.msize=512000 kc.cache=loose"
         if cfg.inject_panic:
             append += " kc.panic=1"
@@ -129,7 +141,7 @@ class QemuDirect:
         return [
             *qemu_base(self.arch, cfg.accel, cfg.cpus, cfg.memory),
             "-chardev", f"file,id=con,path={outdir / 'console.log'}", "-serial", "chardev:con",
-            "-fsdev", "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-fsdev", f"local,id=fsroot,path={root},security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=fsroot,mount_tag=hostroot",
             "-fsdev", f"local,id=fsout,path={outdir},security_model=none",
             "-device", "virtio-9p-pci,fsdev=fsout,mount_tag=kcout",
@@ -137,10 +149,14 @@ class QemuDirect:
         ]
 
     def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
-        initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio")
+        groot = rootfs.ensure(self.arch) if foreign(self.arch) else None
+        busybox = groot.busybox if groot else initramfs.busybox_path()
+        initrd = initramfs.build(kernel, cache_dir() / "initramfs" / f"{kernel.label}.cpio", busybox)
         disk = scratch_disk(cache_dir() / "scratch" / f"{kernel.label}-{os.getpid()}.img")
-        pyc = pycache.archive()
-        return Launch(self.command(kernel, cfg, outdir, initrd, disk, pyc), False, [disk] if disk else [])
+        # A root of its own was byte-compiled when it was built; the host's pycs fit the host's root only.
+        pyc = None if groot else pycache.archive()
+        cmd = self.command(kernel, cfg, outdir, initrd, disk, pyc, groot.path if groot else Path("/"))
+        return Launch(cmd, False, [disk] if disk else [])
 
 
 # --------------------------------------------------------------------------- virtme-ng
@@ -192,12 +208,14 @@ class Vng:
     name: str = "vng"
 
     def check(self) -> None:
+        if foreign(self.arch):
+            raise KernelSpecError(f"the vng backend runs the host's root: no {self.arch.debian} guests on "
+                                  f"{host_arch().debian} (use --backend qemu)")
         vng_path()
 
     def launch(self, kernel: Kernel, cfg: VmConfig, outdir: Path) -> Launch:
         (outdir / "run-vng.sh").write_text(vng_script(kernel, outdir, cfg.inject_panic))
-        cross = ["--arch", self.arch.name] if self.arch.name != host_arch().name else []
-        cmd = [vng_path(), "--run", str(kernel.image), *cross, "--force-9p", "--cpus", str(cfg.cpus),
+        cmd = [vng_path(), "--run", str(kernel.image), "--force-9p", "--cpus", str(cfg.cpus),
                "--memory", cfg.memory, "--rwdir", str(outdir), "--cwd", "/tmp", "-v"]
         if cfg.accel is not Accel.KVM:
             cmd.append("--disable-kvm")
@@ -217,13 +235,15 @@ def backend(name: str, arch: Arch | None = None) -> Backend:
 # --------------------------------------------------------------------------- floor and accelerator
 
 
-def floor_initramfs() -> Path:
-    target = cache_dir() / "floor.cpio"
+def floor_initramfs(arch: Arch | None = None) -> Path:
+    arch = arch or host_arch()
+    target = cache_dir() / ("floor.cpio" if not foreign(arch) else f"floor-{arch.debian}.cpio")
     if not target.exists():
+        busybox = rootfs.ensure(arch).busybox if foreign(arch) else initramfs.busybox_path()
         c = initramfs.Cpio()
         for d in ("bin", "dev", "proc"):
             c.dir(d)
-        c.file("bin/busybox", initramfs.busybox_path().read_bytes(), 0o755)
+        c.file("bin/busybox", busybox.read_bytes(), 0o755)
         c.file("init", b"#!/bin/busybox sh\n/bin/busybox echo KC-FLOOR-UP\n/bin/busybox poweroff -f\n", 0o755)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(c.finish())
@@ -235,7 +255,7 @@ def boot_floor(kernel: Kernel, accel: Accel, timeout_s: float = 120, cpus: int =
     """Seconds for the bare boot floor (init only powers off), or None if it failed."""
     arch = kernel.arch
     cmd = [*qemu_base(arch, accel, cpus, memory), "-serial", "stdio", "-kernel", str(boot_image(kernel)),
-           "-initrd", str(floor_initramfs()), "-append", cmdline(arch)]
+           "-initrd", str(floor_initramfs(arch)), "-append", cmdline(arch)]
     t = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
@@ -254,6 +274,8 @@ def choose_accel(wanted: Accel, kernel: Kernel) -> tuple[Accel, str]:
     *and* a floor boot with it finishes (/dev/kvm can exist and still not work, nested), else TCG."""
     if wanted is not Accel.AUTO:
         return wanted, "as asked"
+    if foreign(kernel.arch):
+        return Accel.TCG, f"{kernel.arch.debian} guest on {host_arch().debian}: KVM runs the host's architecture only"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return Accel.TCG, "no usable /dev/kvm"
     t = boot_floor(kernel, Accel.KVM, timeout_s=KVM_PROBE_S)

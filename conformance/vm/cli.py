@@ -15,7 +15,7 @@ from conformance.harness import interrupt
 from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
-from conformance.vm import backends, debian
+from conformance.vm import backends, debian, rootfs
 from conformance.vm.errors import MirrorError
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
@@ -36,12 +36,14 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
     for p in (ls, fetch):
         p.add_argument("--mirror", metavar="URL",
                        help=f"Debian archive (default $KCONFORM_DEBIAN_MIRROR or {debian.DEFAULT_MIRROR})")
+        _arch_option(p)
     handlers["kernels"] = cmd_kernels
 
     vm = sub.add_parser("vm", help="run the suite on other kernels in VMs")
     vm.add_argument("--kernel", action="append", required=True, metavar="SPEC",
-                    help="debian:7.3, debian:7.3.4+deb13, debian:stable, a build tree, a bzImage or vmlinux, "
+                    help="debian:7.3, debian:7.3.4+deb13, debian:stable, a build tree, a kernel image or vmlinux, "
                          "a modules directory, IMAGE:MODULES; repeatable")
+    _arch_option(vm)
     vm.add_argument("--out", default="results", metavar="DIR", help="results directory (default results/)")
     vm.add_argument("-j", type=int, default=1, metavar="N", dest="jobs", help="kernels booted in parallel")
     vm.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per-kernel timeout in seconds")
@@ -61,6 +63,20 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
     handlers["vm"] = cmd_vm
 
 
+def _arch_option(p: argparse.ArgumentParser) -> None:
+    from conformance.vm.arch import BY_DEBIAN, host_arch
+
+    p.add_argument("--arch", action="append", metavar="ARCH", choices=sorted(BY_DEBIAN),
+                   help=f"the kernels' architecture, Debian's name ({', '.join(sorted(BY_DEBIAN))}; default the "
+                        f"host's, {host_arch().debian}); repeatable: every kernel is booted for each")
+
+
+def _arches(ns: argparse.Namespace) -> list[Any]:
+    from conformance.vm.arch import by_debian_name, host_arch
+
+    return [by_debian_name(a) for a in dict.fromkeys(ns.arch)] if ns.arch else [host_arch()]
+
+
 MAX_DEFAULT_SHARDS = 4  # each run is a Python process of ~60 MB in a guest of --memory
 
 
@@ -74,14 +90,16 @@ def _list(ns: argparse.Namespace) -> None:
     from conformance.vm import kernels
 
     if ns.available:
-        apt = kernels.apt_state()
-        apt.update(refresh=ns.refresh)
-        rows: list[tuple[str, ...]] = [("spec", "version", "suite", "codename", "release", "packaging")]
-        rows += [(f"debian:{k.abi}", k.version, k.suite, k.codename, k.release, k.packaging.value)
-                 for k in debian.newest_first(apt.kernels())]
+        rows: list[tuple[str, ...]] = [("spec", "arch", "version", "suite", "codename", "release", "packaging")]
+        for arch in _arches(ns):
+            apt = kernels.apt_state(arch)
+            apt.update(refresh=ns.refresh)
+            rows += [(f"debian:{k.abi}", arch.debian, k.version, k.suite, k.codename, k.release, k.packaging.value)
+                     for k in debian.newest_first(apt.kernels())]
         print("\n".join(aligned(rows)))
         return
-    found = kernels.list_cached()
+    wanted = {a.name for a in _arches(ns)} if ns.arch else None
+    found = [k for k in kernels.list_cached() if wanted is None or k.arch.name in wanted]
     if not found:
         print(f"no kernels in {kernels.kernels_dir()} (kconform kernels fetch debian:7.3)")
     print("\n".join(aligned([(k.label, k.release, str(k.image)) for k in found])))
@@ -90,9 +108,10 @@ def _list(ns: argparse.Namespace) -> None:
 def _fetch(ns: argparse.Namespace) -> None:
     from conformance.vm import kernels
 
-    for spec in ns.specs:
-        k = kernels.resolve(spec, refresh=ns.refresh)
-        print(f"{spec}: {k.label} {k.release} {k.image}", flush=True)
+    for arch in _arches(ns):
+        for spec in ns.specs:
+            k = kernels.resolve(spec, refresh=ns.refresh, arch=arch)
+            print(f"{spec}: {k.label} {k.release} {k.image}", flush=True)
 
 
 KERNEL_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"list": _list, "fetch": _fetch}
@@ -146,6 +165,7 @@ def write_kcidb(outdir: Path, origin: str) -> None:
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     from conformance.cli.errors import check_writable
     from conformance.vm import kernels, runner
+    from conformance.vm.arch import foreign
 
     if ns.jobs < 1:
         raise _usage("-j must be at least 1")
@@ -156,15 +176,23 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     out = Path(ns.out)
     if out.exists() and not out.is_dir():
         raise _usage(f"--out {out} is not a directory")
+    arches = _arches(ns)
+    try:
+        for arch in arches:  # what the host lacks, before anything is created
+            backends.backend(ns.backend, arch).check()
+    except kernels.KernelSpecError as e:
+        raise _usage(str(e)) from None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _usage(f"--out {out}: {e.strerror}") from None
     check_writable(str(out / "junit.xml"), "results")
-    be = backends.backend(ns.backend)
+    be = backends.backend(ns.backend, arches[0])
     try:
-        be.check()
-        resolved = kernels.unique_labels([kernels.resolve(spec) for spec in ns.kernel])
+        resolved = kernels.unique_labels([kernels.resolve(spec, arch=arch) for arch in arches for spec in ns.kernel])
+        for arch in arches:
+            if foreign(arch) and ns.backend == "qemu":
+                rootfs.ensure(arch)  # built once here, with its progress, before any guest starts
     except kernels.KernelSpecError as e:
         raise _usage(str(e)) from None
     except MirrorError as e:
@@ -177,7 +205,10 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         writers.check_origin(origin)
     except ValueError as e:
         raise _usage(str(e)) from None
-    accel, why = backends.choose_accel(backends.Accel(ns.accel), resolved[0])
+    native = [k for k in resolved if not foreign(k.arch)]  # KVM is tried on a guest of the host's architecture
+    accel, why = backends.choose_accel(backends.Accel(ns.accel), (native or resolved)[0])
+    if native and len(native) < len(resolved):
+        why += "; guests of another architecture: tcg"
     print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
     cfg = backends.VmConfig(backend=be.name, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
                             inject_panic=ns.inject_panic, run_args=tuple(extra), shards=shards)
@@ -193,7 +224,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         try:
             results = [f.result() for f in futures]
         except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
-            rc = interrupt.stop_vm_run(e.signum, futures, [(k.label, k.release, outdir / k.label) for k in resolved])
+            rc = interrupt.stop_vm_run(e.signum, futures,
+                                       [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
             print(f"kconform: vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
             return rc
     if origin is not None:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.records import record
+from conformance.vm.arch import ARCHES, Arch, host_arch
 from conformance.vm.errors import KernelSpecError
 
 ELF_MAGIC = b"\x7fELF"
@@ -32,6 +33,7 @@ ELF_MAGIC = b"\x7fELF"
 class Kind(enum.StrEnum):
     BZIMAGE = "bzImage"
     ELF = "vmlinux"
+    IMAGE = "Image"  # booted as it is (plain, or gzip-compressed: QEMU's -kernel unpacks it)
 
 
 @record(frozen=True)
@@ -48,8 +50,9 @@ class ImageInfo:
     @property
     def debian_version(self) -> str | None:
         """The Debian package version when Debian built it (``... Debian 7.3.4-1~bpo13+1 ...``)."""
-        m = re.search(r"\bDebian (\d[\w.+~:-]*)", self.version)
-        return m.group(1) if m else None
+        # The last one: an ELF's banner names the compiler's Debian version first ("gcc-14 (Debian 14.2.0-19)").
+        found = re.findall(r"\bDebian (\d[\w.+~:-]*)", self.version)
+        return found[-1] if found else None
 
 
 _digests: dict[tuple[str, int, int], str] = {}
@@ -81,8 +84,23 @@ def _elf_version(data: bytes) -> str:
     return m.group(1).decode(errors="replace") if m else ""
 
 
-def inspect(path: Path) -> ImageInfo:
-    """What the image at path is; KernelSpecError when it is not a kernel image."""
+def _format_of(head: bytes) -> Arch | None:
+    """The architecture whose image format head has (bzImage's setup header, arm64's Image header)."""
+    for a in ARCHES.values():
+        off, magic = a.image_magic
+        if head[off:off + len(magic)] == magic:
+            return a
+    return None
+
+
+def _elf_machine(head: bytes) -> int:
+    return struct.unpack_from("<H", head, 18)[0] if len(head) >= 20 else -1
+
+
+def inspect(path: Path, arch: Arch | None = None) -> ImageInfo:
+    """What the image at path is; KernelSpecError when it is not a kernel image of arch (the host's
+    by default)."""
+    arch = arch or host_arch()
     if not path.is_file():
         if path.exists():
             raise KernelSpecError(f"kernel image {path} is not a regular file (a kernel image is a bzImage or "
@@ -93,11 +111,23 @@ def inspect(path: Path) -> ImageInfo:
             head = f.read(0x10200)  # the whole setup code (at most 127 sectors)
     except OSError as e:
         raise KernelSpecError(f"kernel image {path} is not readable: {e.strerror}") from None
-    if len(head) >= 0x210 and head[0x202:0x206] == b"HdrS":
+    plain = head
+    if head.startswith(b"\x1f\x8b\x08"):  # a gzip-compressed Image
+        plain = decompress(path.read_bytes()) or b""
+    found = _format_of(plain)
+    if found is not None and found.name != arch.name:
+        raise KernelSpecError(f"{path}: a kernel image of {found.debian}, not {arch.debian} (--arch {found.debian})")
+    if found is not None and found.image_format == Kind.BZIMAGE.value:
         return ImageInfo(Kind.BZIMAGE, _bzimage_version(head), digest(path))
+    if found is not None:
+        return ImageInfo(Kind.IMAGE, _elf_version(plain if plain is not head else path.read_bytes()), digest(path))
     if head.startswith(ELF_MAGIC):
+        if _elf_machine(head) != arch.elf_machine:
+            others = [a.debian for a in ARCHES.values() if a.elf_machine == _elf_machine(head)]
+            raise KernelSpecError(f"{path} is an ELF kernel of {others[0] if others else 'another architecture'}, "
+                                  f"not {arch.debian}")
         return ImageInfo(Kind.ELF, _elf_version(path.read_bytes()), digest(path))
-    raise KernelSpecError(f"{path} is not a kernel image (no bzImage header, not ELF)")
+    raise KernelSpecError(f"{path} is not a kernel image (not a {arch.image_format}, not ELF)")
 
 
 # --------------------------------------------------------------------------- decompression

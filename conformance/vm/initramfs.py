@@ -16,18 +16,24 @@ from importlib import resources
 from pathlib import Path
 
 from conformance.records import record
+from conformance.vm.arch import Arch, host_arch
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 # Modules the guest loads when the kernel has them as modules (built-ins are skipped), in
-# three groups: "root" (virtio transport, 9p, overlayfs: needed to mount the host's root) is
-# loaded first; then "disk" (virtio-blk and ext4 for the scratch disk that becomes TMPDIR) and
-# "vhost" (what the vhost family needs) load in parallel while the root is being mounted.
+# three groups: "root" (virtio transport, 9p, overlayfs: needed to mount the root; the
+# architecture's ``Arch.root_modules``) is loaded first; then "disk" (virtio-blk and ext4 for the
+# scratch disk that becomes TMPDIR) and "vhost" (what the vhost family needs) load in parallel
+# while the root is being mounted.
 MODULE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("root", ("virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay")),
+    ("root", host_arch().root_modules),
     ("disk", ("virtio_blk", "crc32c_generic", "ext4")),
     ("vhost", ("tun", "vhost_net", "vhost_vsock", "vhost_scsi")),
 )
 GUEST_MODULES = tuple(m for _, group in MODULE_GROUPS for m in group)
+
+
+def module_groups(arch: Arch) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return (("root", arch.root_modules), *MODULE_GROUPS[1:])
 BUSYBOX_APPLETS = ("sh", "mount", "umount", "insmod", "mkdir", "cat", "echo", "poweroff", "chroot", "sync",
                    "sleep", "ls", "mknod", "ln", "cp", "switch_root", "cpio")
 
@@ -154,16 +160,17 @@ def guest_init() -> bytes:
     return resources.files("conformance.vm").joinpath("guest_init.sh").read_bytes()
 
 
-def grouped(moddir: Path | None) -> list[tuple[str, ModuleSet]]:
+def grouped(moddir: Path | None, arch: Arch | None = None) -> list[tuple[str, ModuleSet]]:
     """Each group's modules not loaded by an earlier group.  A background group that
     shares a dependency with another background group is merged into it (two loaders
     must never race for one module)."""
+    groups = module_groups(arch or host_arch())
     if moddir is None:
-        return [(name, ModuleSet((), {})) for name, _ in MODULE_GROUPS]
-    root_name, root_wanted = MODULE_GROUPS[0]
+        return [(name, ModuleSet((), {})) for name, _ in groups]
+    root_name, root_wanted = groups[0]
     root = resolve_modules(moddir, root_wanted)
     out: list[tuple[str, ModuleSet]] = [(root_name, root)]
-    for name, wanted in MODULE_GROUPS[1:]:
+    for name, wanted in groups[1:]:
         ms = resolve_modules(moddir, wanted)
         full = set(ms.order)
         order = tuple(m for m in ms.order if m not in root.files)
@@ -178,12 +185,13 @@ def grouped(moddir: Path | None) -> list[tuple[str, ModuleSet]]:
     return out
 
 
-def build(kernel: Kernel, out: Path) -> Path:
-    """Build (or reuse) the initramfs for kernel at out; returns its path (older ones for the
+def build(kernel: Kernel, out: Path, busybox: Path | None = None) -> Path:
+    """Build (or reuse) the initramfs for kernel at out, with busybox (the host's static one by
+    default: a guest of another architecture gets its root's); returns its path (older ones for the
     same label are removed)."""
-    groups = grouped(kernel.modules)
+    groups = grouped(kernel.modules, kernel.arch)
     init = guest_init()
-    busybox = busybox_path()
+    busybox = busybox or busybox_path()
     listing = "\n".join(f"{g}:{','.join(ms.order)}" for g, ms in groups)
     # Keyed by the image too: a rebuilt tree's modules have the same names, not the same bytes.
     key = hashlib.sha256(init + busybox.read_bytes()[:1 << 16] + listing.encode()

@@ -6,14 +6,15 @@ A spec names a kernel to boot:
   ``debian:<abi>`` (``debian:7.3.4+deb13``, ``debian:6.1.0-57``): that ABI;
   ``debian:<suite>`` (``stable``, ``testing``, ``unstable``, ``backports``, ``oldstable``, or a codename):
   the newest kernel of that suite (see ``debian.py``);
-* a kernel build tree (``arch/x86/boot/bzImage`` and ``.config``; modules installed from the tree
-  into the cache when the config builds the guest's needs as modules);
+* a kernel build tree (the architecture's ``Arch.image_in_tree`` and ``.config``; modules installed
+  from the tree into the cache when the config builds the guest's needs as modules);
 * a modules directory holding ``vmlinuz`` (``usr/lib/modules/<release>`` of the split packaging);
 * an extracted package root (``boot/vmlinuz-*`` or ``usr/lib/modules/*/vmlinuz``);
-* a bzImage or ELF vmlinux (everything the guest needs built in), or ``IMAGE:MODULES_DIR``.
+* a kernel image or ELF vmlinux (everything the guest needs built in), or ``IMAGE:MODULES_DIR``.
 
-Each kernel gets a short label (``debian-7.3.4``, the tree's directory name, the image's name)
-used for its result folder and as ``run.label``.
+Every spec is resolved for one architecture (``kconform vm --arch``, the host's by default).
+Each kernel gets a short label (``debian-7.3.4``, the tree's directory name, the image's name, with
+the architecture's ``label_suffix``) used for its result folder and as ``run.label``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from conformance.records import record
 from conformance.vm import debian, images
-from conformance.vm.arch import Arch, host_arch
+from conformance.vm.arch import ARCHES, Arch, host_arch
 from conformance.vm.errors import KernelSpecError
 
 __all__ = ["Kernel", "KernelSpecError", "cache_dir", "resolve"]
@@ -73,21 +74,24 @@ def _safe(text: str) -> str:
 GENERIC_NAMES = ("bzImage", "vmlinuz", "vmlinux", "Image", "zImage", "boot")
 
 
-def make_kernel(image: Path, modules: Path | None, config: Path | None, spec: str, name: str = "") -> Kernel:
+def make_kernel(image: Path, modules: Path | None, config: Path | None, spec: str, name: str = "",
+                arch: Arch | None = None) -> Kernel:
     """A Kernel for an image, labelled from what the image says about itself."""
-    info = images.inspect(image)
+    arch = arch or host_arch()
+    info = images.inspect(image, arch)
     release = info.release or (modules.name if modules else image.name.removeprefix("vmlinuz-"))
     deb = info.debian_version
     if deb is not None:
         upstream = deb.split(":")[-1].rsplit("-", 1)[0]
         label = f"debian-{upstream}"
-        long_label = f"debian-{release.removesuffix('-' + host_arch().flavour)}"
+        long_label = f"debian-{release.removesuffix('-' + arch.flavour)}"
     else:
         if not name or name in GENERIC_NAMES or name.startswith(("vmlinuz-", "vmlinux-")):
             name = release or image.name
         label = name
         long_label = f"{name}-{info.digest[:8]}"
-    return Kernel(_safe(label), image, modules, release, config, info.digest, spec, host_arch(), _safe(long_label))
+    return Kernel(_safe(label + arch.label_suffix), image, modules, release, config, info.digest, spec, arch,
+                  _safe(long_label + arch.label_suffix))
 
 
 def unique_labels(ks: Sequence[Kernel]) -> list[Kernel]:
@@ -118,8 +122,11 @@ GUEST_NEEDS = (
     Need("tmpfs", ("CONFIG_TMPFS",), {}),
     Need("devtmpfs", ("CONFIG_DEVTMPFS",), {}),
     Need("an initramfs", ("CONFIG_BLK_DEV_INITRD",), {}),
-    Need("a serial console", ("CONFIG_SERIAL_8250_CONSOLE",), {}),
 )
+
+
+def guest_needs(arch: Arch) -> tuple[Need, ...]:
+    return (*GUEST_NEEDS, Need("a serial console", (arch.console_config,), {}))
 
 
 def config_values(text: str) -> dict[str, str]:
@@ -135,11 +142,11 @@ def _has_module(modules: Path | None, name: str) -> bool:
     return any(modules.rglob(f"{name}.ko*"))
 
 
-def missing_needs(config_text: str, modules: Path | None) -> list[str]:
+def missing_needs(config_text: str, modules: Path | None, arch: Arch | None = None) -> list[str]:
     """The options the guest needs that this configuration lacks (as CONFIG_X, or CONFIG_X=m without the module)."""
     values = config_values(config_text)
     out = []
-    for need in GUEST_NEEDS:
+    for need in guest_needs(arch or host_arch()):
         for opt in need.options:
             v = values.get(opt)
             if v == "y":
@@ -160,7 +167,7 @@ def check_needs(k: Kernel) -> None:
         text = k.config.read_text(errors="replace")
     except OSError:
         return
-    missing = missing_needs(text, k.modules)
+    missing = missing_needs(text, k.modules, k.arch)
     if missing:
         raise KernelSpecError(f"{k.spec or k.image}: the kernel lacks what the guest needs: {', '.join(missing)}")
 
@@ -185,26 +192,25 @@ def _tree_modules(tree: Path, image_digest: str, release: str) -> Path | None:
     return moddir
 
 
-def from_tree(tree: Path, spec: str) -> Kernel:
-    arch = host_arch()
+def from_tree(tree: Path, spec: str, arch: Arch) -> Kernel:
     image = tree / arch.image_in_tree
     if not image.exists():
         raise KernelSpecError(f"{tree}: a kernel build tree without {arch.image_in_tree} (run make first)")
     config = tree / ".config"
-    info = images.inspect(image)
+    info = images.inspect(image, arch)
     values = config_values(config.read_text(errors="replace"))
     modules = _tree_modules(tree, info.digest, info.release) if values.get("CONFIG_MODULES") == "y" else None
-    return make_kernel(image, modules, config, spec, tree.resolve().name)
+    return make_kernel(image, modules, config, spec, tree.resolve().name, arch)
 
 
-def from_root(root: Path, spec: str) -> Kernel:
+def from_root(root: Path, spec: str, arch: Arch) -> Kernel:
     """An extracted package (either packaging) or a modules directory with vmlinuz in it."""
     if (root / "vmlinuz").is_file():  # usr/lib/modules/<release>
         cfg = root / "config"
-        return make_kernel(root / "vmlinuz", root, cfg if cfg.exists() else None, spec, root.name)
+        return make_kernel(root / "vmlinuz", root, cfg if cfg.exists() else None, spec, root.name, arch)
     for rel in ("usr/lib/modules", "lib/modules"):
         for moddir in sorted((root / rel).glob("*/vmlinuz")) if (root / rel).is_dir() else []:
-            return from_root(moddir.parent, spec)
+            return from_root(moddir.parent, spec, arch)
     boot = sorted((root / "boot").glob("vmlinuz-*")) if (root / "boot").is_dir() else []
     if not boot:
         raise KernelSpecError(f"{root}: not a kernel build tree, modules directory or extracted kernel package "
@@ -212,7 +218,7 @@ def from_root(root: Path, spec: str) -> Kernel:
     release = boot[-1].name.removeprefix("vmlinuz-")
     image, modules, config = debian.layout(root, release)
     assert image is not None
-    return make_kernel(image, modules, config, spec, release)
+    return make_kernel(image, modules, config, spec, release, arch)
 
 
 def _config_near(image: Path) -> Path | None:
@@ -224,26 +230,26 @@ def _config_near(image: Path) -> Path | None:
     return cfg if cfg != image and cfg.exists() else None
 
 
-def from_path(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
+def from_path(spec: str, fetch: bool, refresh: bool, arch: Arch) -> Kernel:
     path = Path(spec)
     if path.is_dir():
         if (path / ".config").exists() and (path / "Makefile").exists():
-            return from_tree(path, spec)
-        return from_root(path, spec)
+            return from_tree(path, spec, arch)
+        return from_root(path, spec, arch)
     if path.exists():
-        info = images.inspect(path)
+        info = images.inspect(path, arch)
         # boot/vmlinuz-<release> of an extracted package: its lib/modules/<release> beside it
         near = [d for d in (path.parent.parent / "lib/modules" / info.release,
                             path.parent.parent / "usr/lib/modules" / info.release) if info.release and d.is_dir()]
-        return make_kernel(path, near[0] if near else None, _config_near(path), spec, path.name)
+        return make_kernel(path, near[0] if near else None, _config_near(path), spec, path.name, arch)
     if ":" in spec:
         image_s, _, mods_s = spec.partition(":")
         image, mods = Path(image_s), Path(mods_s)
-        images.inspect(image)
+        images.inspect(image, arch)
         if not mods.is_dir():
             raise KernelSpecError(f"modules directory {mods} does not exist")
         cfg = mods / "config"
-        return make_kernel(image, mods, cfg if cfg.exists() else _config_near(image), spec, mods.name)
+        return make_kernel(image, mods, cfg if cfg.exists() else _config_near(image), spec, mods.name, arch)
     raise KernelSpecError(f"unknown kernel spec {spec!r} (use debian:7.3, debian:stable, a build tree, "
                           "a bzImage, a modules directory or IMAGE:MODULES)")
 
@@ -251,8 +257,8 @@ def from_path(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
 # --------------------------------------------------------------------------- debian specs
 
 
-def apt_state() -> debian.AptState:
-    arch = host_arch()
+def apt_state(arch: Arch | None = None) -> debian.AptState:
+    arch = arch or host_arch()
     return debian.AptState(cache_dir() / "apt" / arch.debian, arch)
 
 
@@ -260,23 +266,23 @@ def debian_root() -> Path:
     return kernels_dir() / "debian"
 
 
-def _from_debian_root(root: Path, k: debian.DebKernel, spec: str) -> Kernel:
+def _from_debian_root(root: Path, k: debian.DebKernel, spec: str, arch: Arch) -> Kernel:
     image, modules, config = debian.layout(root, k.release)
     if image is None:
         raise KernelSpecError(f"{root}: the {k.packaging.value} package of {k.release} has no kernel image")
-    return make_kernel(image, modules, config, spec)
+    return make_kernel(image, modules, config, spec, "", arch)
 
 
-def from_debian(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
+def from_debian(spec: str, fetch: bool, refresh: bool, arch: Arch) -> Kernel:
     want = spec.removeprefix("debian:")
-    apt = apt_state()
-    have = debian.cached(debian_root())
+    apt = apt_state(arch)
+    have = [(k, r) for k, r in debian.cached(debian_root()) if k.flavour == arch.flavour]
     if not refresh and not apt.fresh():
         # Indexes older than a day: a kernel already in the cache is used without the network.
         hits = [k for k, _ in have if k.matches(want)]
         if hits:
             best = debian.newest_first(hits)[0]
-            return _from_debian_root(dict((k, r) for k, r in have)[best], best, spec)
+            return _from_debian_root(dict((k, r) for k, r in have)[best], best, spec, arch)
     if not fetch:
         raise KernelSpecError(f"{spec} is not in the cache (kconform kernels fetch {spec})")
     if not debian.SERIES.match(want) and not re.match(r"^[\w.+~-]+$", want):
@@ -284,14 +290,18 @@ def from_debian(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
     apt.update(refresh=refresh)
     chosen = debian.choose(apt.kernels(), want)
     root = debian.fetch(apt, chosen, debian_root())
-    return _from_debian_root(root, chosen, spec)
+    return _from_debian_root(root, chosen, spec, arch)
 
 
 def list_cached() -> list[Kernel]:
+    """Every Debian kernel in the cache, of every architecture kconform knows."""
     out = []
+    flavours = {a.flavour: a for a in ARCHES.values()}
     for k, root in debian.newest_first_pairs(debian.cached(debian_root())):
+        if k.flavour not in flavours:
+            continue
         try:
-            out.append(_from_debian_root(root, k, f"debian:{k.abi}"))
+            out.append(_from_debian_root(root, k, f"debian:{k.abi}", flavours[k.flavour]))
         except KernelSpecError:
             continue
     return out
@@ -300,18 +310,19 @@ def list_cached() -> list[Kernel]:
 # --------------------------------------------------------------------------- the table
 
 
-Resolver = Callable[[str, bool, bool], Kernel]  # (spec, may fetch, refresh indexes)
+Resolver = Callable[[str, bool, bool, Arch], Kernel]  # (spec, may fetch, refresh indexes, architecture)
 SPEC_KINDS: tuple[tuple[str, Resolver], ...] = (
     ("debian:", from_debian),
     ("", from_path),
 )
 
 
-def resolve(spec: str, fetch: bool = True, refresh: bool = False) -> Kernel:
-    """Turn a spec into a bootable Kernel (downloading Debian packages when allowed)."""
+def resolve(spec: str, fetch: bool = True, refresh: bool = False, arch: Arch | None = None) -> Kernel:
+    """Turn a spec into a bootable Kernel of arch (the host's by default), downloading Debian packages
+    when allowed."""
     for prefix, how in SPEC_KINDS:
         if spec.startswith(prefix):
-            k = how(spec, fetch, refresh)
+            k = how(spec, fetch, refresh, arch or host_arch())
             check_needs(k)
             return k
     raise AssertionError("the last spec kind matches everything")

@@ -34,8 +34,9 @@ from conformance.records import record
 from conformance.report import junit, writers
 from conformance.results import CaseRecord, RunRecord, merge
 from conformance.verdict import Verdict
-from conformance.vm import images
-from conformance.vm.backends import Accel, Launch, VmConfig, backend
+from conformance.vm import images, rootfs
+from conformance.vm.arch import Arch, foreign
+from conformance.vm.backends import Accel, Launch, VmConfig, backend, guest_accel
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import Kernel, cache_dir
 
@@ -78,14 +79,16 @@ def kernel_config(kernel: Kernel) -> Path | None:
 
 
 def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None,
-                 shards: int = 1) -> str:
+                 shards: int = 1, arch: Arch | None = None) -> str:
     """What the guest runs: the installed kconform of this very interpreter, with run_args passed to
     ``kconform run`` (its own options, then ``-- pytest args``), as ``shards`` runs at once (``--shard
     K/N``), each writing its JSON record (run-K.json) and output (guest-stdout-K.txt); the host merges
     the records into run.json and junit.xml (``merge_shards``).  The script's status is the worst
     (highest) of the runs'."""
-    kconform = Path(sys.prefix) / "bin" / "kconform"
+    kconform: Path | str = Path(sys.prefix) / "bin" / "kconform"
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    if arch is not None and foreign(arch):  # the guest's own root: its kconform, its PATH
+        kconform, path = rootfs.KCONFORM, rootfs.GUEST_PATH
     lines = [
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
@@ -159,7 +162,7 @@ Progress = Callable[[str], None]
 
 def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) -> VmResult:
     """Boot one kernel and run the suite; whatever goes wrong is this kernel's error result."""
-    res = VmResult(kernel, outdir, accel=cfg.accel.value)
+    res = VmResult(kernel, outdir, accel=guest_accel(kernel.arch, cfg.accel).value)
     launch: Launch | None = None
     tracked: list[int] = []
     try:
@@ -174,7 +177,8 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
         if config is not None:
             guest_config = outdir / f"config-{kernel.release}"
             shutil.copyfile(config, guest_config)
-        (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config, cfg.shards))
+        (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config, cfg.shards,
+                                                    kernel.arch))
         launch = backend(cfg.backend, kernel.arch).launch(kernel, cfg, outdir)
         tracked = [interrupt.track_path(p) for p in launch.cleanup]  # removed on SIGINT/SIGTERM/SIGHUP too
         return _boot(kernel, cfg, outdir, res, launch, progress)
