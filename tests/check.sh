@@ -85,7 +85,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
     "$venv/bin/python" -m conformance.tools.compare --clean "$out/pidns.json" "$out/userns.json"
 fi
 if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
-    echo "== suite in VMs: three generations of Debian kernels (6.1, 6.12, newest 7.x)"
+    echo "== suite in VMs: Debian kernels 6.1, 6.12, 7.2 and the newest 7.x"
     if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /bin/busybox ] || ! command -v ps >/dev/null \
         || ! command -v depmod >/dev/null; then
         if [ "$(id -u)" = 0 ]; then
@@ -98,9 +98,9 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
         fi
     fi
     # Resolved from Debian's own indexes through kconform's private apt state (never /etc/apt).
-    "$venv/bin/kconform" kernels fetch debian:6.1 debian:6.12 debian:7
+    "$venv/bin/kconform" kernels fetch debian:6.1 debian:6.12 debian:7.2 debian:7
     rm -rf "$out/vm"
-    "$venv/bin/kconform" vm --kernel debian:7 --kernel debian:6.12 --kernel debian:6.1 -j 2 --out "$out/vm"
+    "$venv/bin/kconform" vm --kernel debian:7 --kernel debian:7.2 --kernel debian:6.12 --kernel debian:6.1 -j 2 --out "$out/vm"
     "$venv/bin/python" -m conformance.tools.compare --executed vhost 12 "$out"/vm/debian-6.12*/run.json
     "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*/run.json
     if [ "${KCONFORM_SKIP_ARM64:-0}" != 1 ]; then
