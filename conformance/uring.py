@@ -13,12 +13,18 @@ import errno as _errno
 from typing import Annotated
 
 from conformance import native, procfs
+from conformance._kc_uring_h import HarnessError as HarnessError
+from conformance._kc_uring_h import Op as Op
+from conformance._kc_uring_h import Setup as Setup
+from conformance._kc_uring_h import WorkerKind as WorkerKind
 from conformance.native import CountedBy, const, describe_status, errno_name
 from conformance.procfs import Task
 from conformance.records import record
 from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
 from conformance.uapi import PF_KTHREAD as PF_KTHREAD
 from conformance.uapi import PF_USER_WORKER as PF_USER_WORKER
+
+native.wire("kc_thread_info")(Task)  # /proc's record of a task is also what the helpers report
 
 PATH_MAX = const("KC_U_PATH")
 WARM_MAX = const("KC_U_WARM")
@@ -59,33 +65,7 @@ class Via(enum.IntEnum):
         }[self]
 
 
-class Op(enum.IntEnum):
-    OPENAT2 = const("KC_OP_OPENAT2")
-    OPENAT = const("KC_OP_OPENAT")
-
-
-class Setup(enum.IntFlag):
-    NONE = 0
-    RING_FIRST = const("KC_US_RING_FIRST")
-    FD100 = const("KC_US_FD100")
-    SETSID = const("KC_US_SETSID")
-    CTTY = const("KC_US_CTTY")
-    NEWNET = const("KC_US_NEWNET")
-    CHROOT = const("KC_US_CHROOT")
-    FSID = const("KC_US_FSID")
-    DROP_CACHES = const("KC_US_DROP_CACHES")
-    DFD_ANY = const("KC_US_DFD_ANY")  # the dfd is opened O_PATH without O_DIRECTORY (any file)
-
-
 FD100 = 100  # the descriptor number Setup.FD100 uses
-
-
-class HarnessError(enum.IntEnum):
-    NONE = const("KC_UH_NONE")
-    TIMEOUT = const("KC_UH_TIMEOUT")
-    NO_REPORT = const("KC_UH_NO_REPORT")
-    SETUP = const("KC_UH_SETUP")
-    UNSUPPORTED = const("KC_UH_UNSUPPORTED")
 
 
 NOT_ATTEMPTED = -_errno.ENODATA
@@ -101,6 +81,7 @@ def said(ret: int) -> str:
 # --------------------------------------------------------------------------- open scenario
 
 
+@native.wire("kc_open_req")
 @record(frozen=True)
 class OpenRequest:
     """One open, issued in a fresh child after the setup and warm-up."""
@@ -129,6 +110,7 @@ class OpenRequest:
         return len(self.warm)
 
 
+@native.wire("kc_open_one")
 @record(frozen=True)
 class OpenOne:
     """struct kc_open_one: one open and what was learnt from the fd."""
@@ -194,6 +176,7 @@ class OpenOne:
         return procfs.parse_status(self.text).get(key)
 
 
+@native.wire("kc_open_res", internal=("pad0",))
 @record(frozen=True)
 class OpenResult:
     harness_error: HarnessError
@@ -246,11 +229,7 @@ def run_open(req: OpenRequest) -> OpenResult:
 # --------------------------------------------------------------------------- worker scenarios
 
 
-class WorkerKind(enum.IntEnum):
-    SIGNAL = const("KC_W_SIGNAL")  # SIGUSR1 to a worker / SQ thread, then to the submitter
-    SIGKILL = const("KC_W_SIGKILL")  # a process with workers is SIGKILLed
-
-
+@native.wire("kc_worker_res")
 @record(frozen=True)
 class WorkerResult:
     harness_error: HarnessError
@@ -284,6 +263,7 @@ class WorkerResult:
         return None
 
 
+@native.wire("kc_worker_req")
 @record(frozen=True)
 class WorkerRequest:
     kind: WorkerKind
@@ -304,6 +284,7 @@ def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10)
 # --------------------------------------------------------------------------- probes and sysctl
 
 
+@native.wire("kc_setup_probe")
 @record(frozen=True)
 class SetupProbe:
     harness_error: HarnessError
@@ -320,6 +301,7 @@ def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:
     return res
 
 
+@native.wire("kc_disabled_res")
 @record(frozen=True)
 class DisabledResult:
     original: int

@@ -16,10 +16,11 @@ restrictions die with it.  Allowed: IORING_OP_NOP, the SQE flag IOSQE_ASYNC; den
 
 from __future__ import annotations
 
-import enum
 import errno
 
 from conformance import native
+from conformance._kc_uring_h import How as How
+from conformance._kc_uring_h import Ring as Ring
 from conformance.case import AllOf, Case, HarnessProblem
 from conformance.native import errno_name
 from conformance.records import record
@@ -31,22 +32,7 @@ NOT_CALLED = native.const("KC_UR_NOT_CALLED")
 READ_LEN = 8  # the READ of /dev/zero asks for 8 bytes
 
 
-class How(enum.IntEnum):
-    SELF = native.const("KC_UR_SELF")
-    FORK = native.const("KC_UR_FORK")
-    VFORK = native.const("KC_UR_VFORK")
-    CLONE = native.const("KC_UR_CLONE")
-    CLONE3 = native.const("KC_UR_CLONE3")
-    THREAD = native.const("KC_UR_THREAD")
-    GRANDCHILD = native.const("KC_UR_GRANDCHILD")
-
-
-class Ring(enum.IntEnum):
-    PLAIN = native.const("KC_UR_RING_PLAIN")
-    IOWQ = native.const("KC_UR_RING_IOWQ")
-    SQPOLL = native.const("KC_UR_RING_SQPOLL")
-
-
+@native.wire("kc_ur_req", internal=("pad0",))
 @record(frozen=True)
 class RestrictRequest:
     """struct kc_ur_req."""
@@ -60,6 +46,7 @@ class RestrictRequest:
     timeout_ms: int = 8000
 
 
+@native.wire("kc_ur_res", internal=("pad0",))
 @record(frozen=True)
 class RestrictResult:
     """struct kc_ur_res."""

@@ -45,6 +45,7 @@ def exec_capture(argv: list[str], timeout_ms: int = 20000) -> tuple[int, str]:
 # --------------------------------------------------------------------------- the owner
 
 
+@native.wire("kc_vhost_req")
 @record(frozen=True)
 class OwnerRequest:
     """struct kc_vhost_req: what the owner process does with the device."""
@@ -63,6 +64,7 @@ class OwnerRequest:
     timeout_ms: int = 5000
 
 
+@native.wire("kc_vhost_res", internal=("ctl_fd", "res_fd"))
 @record(frozen=True)
 class OwnerSetup:
     """struct kc_vhost_res: the owner's ioctl results (NOT_CALLED where it made no call)."""
