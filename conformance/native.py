@@ -33,15 +33,15 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeAlias, TypeVar, get_type_hints
 
 from conformance._kc_clone_h import Action as Action
 from conformance._kc_clone_h import ArgsAt as ArgsAt
-from conformance._kc_clone_h import HarnessError as HarnessError
 from conformance._kc_clone_h import Ptr as Ptr
 from conformance._kc_clone_h import Setup as Setup
 from conformance._kc_clone_h import Stack as Stack
 from conformance._kc_clone_h import Syscall as Syscall
+from conformance._kc_harness_h import HarnessError as HarnessError
 from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
 from conformance._kc_pidfd_h import PidfdValue as PidfdValue
 from conformance._native import ffi, lib
@@ -531,6 +531,64 @@ def errno_name(err: int) -> str:
     return _errno.errorcode.get(err) or _NEW_ERRNOS.get(err, f"errno {err}")
 
 
+# --------------------------------------------------------------------------- the harness contract (kc_harness.h)
+
+
+class HarnessProblem(OSError):
+    """The harness, not the kernel, broke: the case's verdict is error (``judge_case``).
+
+    An OSError too, so a probe whose harness cannot start (no process or fd left) is "unknown"."""
+
+
+def harness_problem(what: str, detail: str) -> HarnessProblem:
+    """The one message format: "the <what> harness: <detail>"."""
+    return HarnessProblem(f"the {what} harness: {detail}")
+
+
+@wire("kc_harness")
+@record(frozen=True)
+class HarnessStatus:
+    """struct kc_harness, first in every result: what went wrong outside the behaviour, how the harness ended."""
+
+    error: HarnessError
+    err_no: int
+    pid: int
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is HarnessError.NONE
+
+    def describe(self) -> str:
+        """ "harness error TIMEOUT (ENOENT)"; "" when nothing went wrong."""
+        if self.ok:
+            return ""
+        return f"harness error {self.error.name}" + (f" ({errno_name(self.err_no)})" if self.err_no else "")
+
+
+class Harnessed:
+    """Base of every result record: ``harness`` (a HarnessStatus) and its two most read parts."""
+
+    harness: HarnessStatus
+
+    @property
+    def harness_error(self) -> HarnessError:
+        return self.harness.error
+
+    @property
+    def harness_errno(self) -> int:
+        return self.harness.err_no
+
+
+def run_harness(func: str, out: type[R], *args: object, what: str, fds: tuple[int, ...] = ()) -> R:
+    """The one call of a family's scenario entry (``int kc_..(..., struct res *)``, which runs
+    kc_harness_run): its result, or HarnessProblem when the harness could not be started."""
+    rc, res = call_out(func, out, *args, fds=fds)
+    if rc < 0:
+        raise harness_problem(what, f"cannot start it ({errno_name(-rc)})")
+    return res
+
+
 class Disposition(enum.IntEnum):
     DEFAULT = 0
     IGNORE = 1
@@ -609,14 +667,13 @@ class ChildReport:
 
 @wire("kc_clone_res", internal=("pad0",))
 @record(frozen=True)
-class CloneResult:
+class CloneResult(Harnessed):
     """struct kc_clone_res."""
 
+    harness: HarnessStatus
     ret: int
     err: int
     created: bool
-    harness_error: HarnessError
-    harness_errno: int
     pidfd: int
     pidfd_is_pidfd: bool
     pidfd_flags: int
@@ -659,9 +716,8 @@ class CloneResult:
 
     def describe(self) -> str:
         """One line saying what the kernel did."""
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}"
+        if not self.harness.ok:
+            return self.harness.describe()
         if self.ret < 0:
             return f"failed with {self.errno_name}"
         return f"succeeded (child {self.ret}, {describe_status(self.status)})"
@@ -678,10 +734,8 @@ def describe_status(status: int) -> str:
 def clone_scenario(req: CloneRequest) -> CloneResult:
     """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
     cg = req.cgroup
-    rc, res = call_out("kc_clone_scenario", CloneResult, req, fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the clone harness: {errno_name(-rc)}")
-    return res
+    return run_harness("kc_clone_scenario", CloneResult, req, what="clone",
+                       fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
 
 
 def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:
@@ -707,13 +761,7 @@ def umount_detach(path: str) -> int:
 # pidfd scenarios (kc_pidfd.h): one request, one result of typed slots.
 
 
-class PidfdHarnessError(enum.IntEnum):
-    NONE = lib.KC_PH_NONE
-    TIMEOUT = lib.KC_PH_TIMEOUT
-    SETUP = lib.KC_PH_SETUP
-    PROTOCOL = lib.KC_PH_PROTOCOL
-    UNSUPPORTED = lib.KC_PH_UNSUPPORTED
-    NO_WORKER = lib.KC_PH_NO_WORKER
+PidfdHarnessError: TypeAlias = HarnessError  # one set of harness errors for every family
 
 
 @wire("kc_pfd_req")
@@ -741,14 +789,12 @@ class PidfdResult:
         return self.values.get(slot)
 
 
-@wire("kc_pfd_res", internal=("pad0",))
+@wire("kc_pfd_res")
 @record(frozen=True)
 class _PidfdRaw:
     """struct kc_pfd_res as it comes back; PidfdResult is its typed view."""
 
-    harness_error: int
-    harness_errno: int
-    status: int
+    harness: HarnessStatus
     present: tuple[int, ...]
     v: tuple[int, ...]
     text: str
@@ -756,12 +802,10 @@ class _PidfdRaw:
 
 def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
     """Run one pidfd scenario in a fresh harness process (see kc_pidfd.h)."""
-    rc, raw = call_out("kc_pfd_scenario", _PidfdRaw, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the pidfd harness: {errno_name(-rc)}")
+    raw = run_harness("kc_pfd_scenario", _PidfdRaw, req, what="pidfd")
     return PidfdResult(
-        harness_error=PidfdHarnessError(raw.harness_error),
-        harness_errno=raw.harness_errno,
+        harness_error=raw.harness.error,
+        harness_errno=raw.harness.err_no,
         values={slot: raw.v[slot] for slot in PidfdValue if raw.present[slot]},
         text=raw.text,
     )

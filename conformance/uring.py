@@ -13,11 +13,11 @@ import errno as _errno
 from typing import Annotated
 
 from conformance import native, procfs
-from conformance._kc_uring_h import HarnessError as HarnessError
 from conformance._kc_uring_h import Op as Op
 from conformance._kc_uring_h import Setup as Setup
 from conformance._kc_uring_h import WorkerKind as WorkerKind
 from conformance.native import CountedBy, const, describe_status, errno_name
+from conformance.native import HarnessError as HarnessError  # one set for every family
 from conformance.procfs import Task
 from conformance.records import record
 from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
@@ -178,11 +178,8 @@ class OpenOne:
 
 @native.wire("kc_open_res", internal=("pad0",))
 @record(frozen=True)
-class OpenResult:
-    harness_error: HarnessError
-    harness_errno: int
-    child_pid: int
-    wait_status: int
+class OpenResult(native.Harnessed):
+    harness: native.HarnessStatus  # pid: the submitter (the harness process itself)
     setup_res: int
     ring_res: int
     features: int
@@ -204,11 +201,18 @@ class OpenResult:
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
 
+    @property
+    def child_pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def wait_status(self) -> int:
+        return self.harness.status
+
     def problem(self) -> str | None:
         """What kept the scenario from running, or None."""
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}, child {describe_status(self.wait_status)}"
+        if not self.harness.ok:
+            return f"{self.harness.describe()}, child {describe_status(self.wait_status)}"
         if self.setup_res < 0:
             return f"setup failed with {errno_name(-self.setup_res)}"
         if self.ring_res < 0:
@@ -220,10 +224,7 @@ def run_open(req: OpenRequest) -> OpenResult:
     """Run one open scenario in a fresh child (kc_uring_open_scenario)."""
     if req.read_len >= DATA_MAX:
         raise ValueError(f"read_len at most {DATA_MAX - 1}")
-    rc, res = native.call_out("kc_uring_open_scenario", OpenResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the open scenario: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_open_scenario", OpenResult, req, what="open scenario")
 
 
 # --------------------------------------------------------------------------- worker scenarios
@@ -231,11 +232,8 @@ def run_open(req: OpenRequest) -> OpenResult:
 
 @native.wire("kc_worker_res")
 @record(frozen=True)
-class WorkerResult:
-    harness_error: HarnessError
-    harness_errno: int
-    child_pid: int
-    wait_status: int
+class WorkerResult(native.Harnessed):
+    harness: native.HarnessStatus  # pid: the submitter (the harness process itself)
     ring_res: int
     target_tid: int
     signal_res: int
@@ -254,10 +252,17 @@ class WorkerResult:
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
 
+    @property
+    def child_pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def wait_status(self) -> int:
+        return self.harness.status
+
     def problem(self) -> str | None:
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}"
+        if not self.harness.ok:
+            return self.harness.describe()
         if self.ring_res < 0:
             return f"io_uring_setup failed with {errno_name(-self.ring_res)}"
         return None
@@ -275,10 +280,8 @@ class WorkerRequest:
 
 
 def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10) -> WorkerResult:
-    rc, res = native.call_out("kc_uring_worker_scenario", WorkerResult, WorkerRequest(kind, via, settle_ms))
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the worker scenario: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_worker_scenario", WorkerResult, WorkerRequest(kind, via, settle_ms),
+                              what="worker scenario")
 
 
 # --------------------------------------------------------------------------- probes and sysctl
@@ -286,8 +289,8 @@ def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10)
 
 @native.wire("kc_setup_probe")
 @record(frozen=True)
-class SetupProbe:
-    harness_error: HarnessError
+class SetupProbe(native.Harnessed):
+    harness: native.HarnessStatus
     setup_res: int  # 0 or -errno
     features: int
     openat2_res: int  # CQE of an inline IORING_OP_OPENAT2 of "/", or NOT_ATTEMPTED
@@ -295,18 +298,15 @@ class SetupProbe:
 
 def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:
     """io_uring_setup (and optionally one IORING_OP_OPENAT2) in a fresh child."""
-    rc, res = native.call_out("kc_uring_setup_probe", SetupProbe, flags, want_openat2)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the setup probe: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_setup_probe", SetupProbe, flags, want_openat2, what="setup probe")
 
 
 @native.wire("kc_disabled_res")
 @record(frozen=True)
-class DisabledResult:
+class DisabledResult(native.Harnessed):
+    harness: native.HarnessStatus  # of the setup child
     original: int
     write_res: int
-    harness_error: HarnessError
     setup_res: int
     restore_res: int
     after: int

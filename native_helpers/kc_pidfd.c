@@ -46,6 +46,7 @@
 #include "kc_pidfd.h"
 #include "kc_uring.h"
 #include "kc_vhost.h"
+#include "harness_internal.h"
 #include "proc_internal.h"
 #include "uring_internal.h"
 
@@ -127,9 +128,9 @@ static void text_add(const char *s)
 
 static int setup_fail(const char *what, int err)
 {
-	if (R->harness_error == KC_PH_NONE) {
-		R->harness_error = KC_PH_SETUP;
-		R->harness_errno = err;
+	if (R->harness.error == KC_HE_NONE) {
+		R->harness.error = KC_HE_SETUP;
+		R->harness.err_no = err;
 		R->text[0] = 0;
 		text_add(what);
 	}
@@ -2972,8 +2973,8 @@ static void sc_worker(const struct kc_pfd_req *q)
 		vq.cgroup_procs_fd = -1;
 		vq.timeout_ms = KP_T;
 		r = kc_vhost_start(&vq, &vr);
-		if (r < 0 || vr.harness_error) {
-			setup_fail("vhost owner", r < 0 ? (int)-r : vr.harness_errno);
+		if (r < 0 || vr.harness.error) {
+			setup_fail("vhost owner", r < 0 ? (int)-r : vr.harness.err_no);
 			return;
 		}
 		vhost_started = 1;
@@ -2981,7 +2982,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 			setup_fail("vhost open / VHOST_SET_OWNER", vr.open_ret < 0 ? -vr.open_ret : -vr.set_owner_ret);
 			goto out;
 		}
-		owner = vr.pid;
+		owner = vr.harness.pid;
 		snprintf(comm, sizeof(comm), "vhost-%d", owner);
 		{
 			struct kc_thread_info ti[KC_U_THREADS];
@@ -3019,7 +3020,7 @@ static void sc_worker(const struct kc_pfd_req *q)
 	put(KC_PV_OWNER_PID, owner);
 	put(KC_PV_WORKER_TID, worker);
 	if (!worker) {
-		R->harness_error = KC_PH_NO_WORKER;
+		R->harness.error = KC_HE_NO_WORKER;
 		goto out;
 	}
 	switch (q->arg) {
@@ -3612,58 +3613,10 @@ done:
 
 int kc_pfd_scenario(const struct kc_pfd_req *req, struct kc_pfd_res *res)
 {
-	struct kp_harness_ctx h;
-	int fds[2], st = 0;
-	long pid;
-	ssize_t n;
-	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 15000;
+	struct kp_harness_ctx h = { .req = req, .out = -1 };
 
-	memset(res, 0, sizeof(*res));
-	if (!KC_HAVE_RAW_CLONE) {
-		res->harness_error = KC_PH_UNSUPPORTED;
-		return 0;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	h.req = req;
-	h.out = fds[1];
-	pid = kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, kp_harness_main, &h, SYS_exit_group);
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return (int)pid;
-	}
-	n = kc_read_bounded(fds[0], res, sizeof(*res), timeout);
-	close(fds[0]);
-	if (n == -ETIMEDOUT) {
-		memset(res, 0, sizeof(*res));
-		res->harness_error = KC_PH_TIMEOUT;
-	} else if (n != (ssize_t)sizeof(*res)) {
-		memset(res, 0, sizeof(*res));
-		res->harness_error = KC_PH_PROTOCOL;
-		res->harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	/* Wait for the harness to end, bounded; then kill whatever is left in
-	 * its process group while the harness (a zombie) still holds the id. */
-	{
-		int64_t deadline = kc_now_ms() + 3000;
-		siginfo_t si;
-
-		for (;;) {
-			memset(&si, 0, sizeof(si));
-			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == pid)
-				break;
-			if (kc_now_ms() >= deadline) {
-				kill((pid_t)pid, SIGKILL);
-				break;
-			}
-			kc_sleep_ms(1);
-		}
-	}
-	kill(-(pid_t)pid, SIGKILL);
-	kc_reap_bounded((int)pid, 3000, &st);
-	res->status = st;
-	return 0;
+	return kc_harness_run(kp_harness_main, &h, &h.out, res, sizeof(*res),
+			      req->timeout_ms > 0 ? req->timeout_ms : 15000, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kc_uring.h"
+#include "harness_internal.h"
 #include "proc_internal.h"
 #include "uring_internal.h"
 
@@ -707,7 +708,7 @@ static int kcu_open_child(void *p)
 	memset(&res, 0, sizeof(res));
 	memset(&ring, 0, sizeof(ring));
 	ring.fd = -1;
-	res.child_pid = (int32_t)getpid();
+	res.harness.pid = (int32_t)getpid();
 	res.proc_levels = -ENODATA;
 	res.ring_res = 1;
 	res.measured.res = res.direct.res = -ENODATA;
@@ -716,8 +717,8 @@ static int kcu_open_child(void *p)
 	if (req->dir[0]) {
 		dfd = open(req->dir, O_PATH | (req->setup & KC_US_DFD_ANY ? 0 : O_DIRECTORY) | O_CLOEXEC);
 		if (dfd < 0) {
-			res.harness_error = KC_UH_SETUP;
-			res.harness_errno = errno;
+			res.harness.error = KC_HE_SETUP;
+			res.harness.err_no = errno;
 			goto out;
 		}
 	}
@@ -782,66 +783,15 @@ out:
 	return 0;
 }
 
-/* Start fn(ctx) in a raw child and read one report of len bytes into out. */
-static int kcu_run_child(kc_fn fn, void *ctx, int *wfd_slot, void *out, size_t len, int timeout_ms,
-			 int32_t *harness_error, int32_t *harness_errno, int32_t *child_pid, int32_t *wait_status)
-{
-	int fds[2];
-	long pid;
-	ssize_t n;
-	int32_t st = 0;
-
-	if (!KC_HAVE_RAW_CLONE) {
-		*harness_error = KC_UH_UNSUPPORTED;
-		return 0;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	*wfd_slot = fds[1];
-	pid = kc_spawn_fn(fn, ctx);
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (int)pid;
-	}
-	close(fds[1]);
-	n = kc_read_bounded(fds[0], out, len, timeout_ms);
-	close(fds[0]);
-	if (n == -ETIMEDOUT) {
-		*harness_error = KC_UH_TIMEOUT;
-	} else if (n != (ssize_t)len) {
-		*harness_error = KC_UH_NO_REPORT;
-		*harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	if (!kcu_reap(pid, *harness_error ? 0 : 5000, &st) && *harness_error == KC_UH_NONE)
-		*harness_error = KC_UH_TIMEOUT;
-	*child_pid = (int32_t)pid;
-	*wait_status = st;
-	return 0;
-}
-
 int kc_uring_open_scenario(const struct kc_open_req *req, struct kc_open_res *res)
 {
 	struct kcu_open_ctx ctx = { .req = req, .wfd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
 	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 10000;
-	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (req->read_len < 0 || req->read_len > KC_U_DATA || req->nwarm < 0 || req->nwarm > KC_U_WARM)
 		return -EINVAL;
-	r = kcu_run_child(kcu_open_child, &ctx, &ctx.wfd, res, sizeof(*res), timeout, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		/* a partial report is not trusted */
-		memset(res, 0, sizeof(*res));
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
-	res->child_pid = pid;
-	res->wait_status = wst;
-	return 0;
+	return kc_harness_run(kcu_open_child, &ctx, &ctx.wfd, res, sizeof(*res), timeout, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -896,14 +846,14 @@ static int kcu_signal_child(void *p)
 	memset(&res, 0, sizeof(res));
 	memset(&ring, 0, sizeof(ring));
 	ring.fd = -1;
-	res.child_pid = (int32_t)getpid();
+	res.harness.pid = (int32_t)getpid();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kcu_usr1;
 	if (sigaction(SIGUSR1, &sa, NULL) < 0) {
-		res.harness_error = KC_UH_SETUP;
-		res.harness_errno = errno;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = errno;
 		goto out;
 	}
 	if (kcu_make_workers(req, &ring, &res) < 0)
@@ -977,7 +927,7 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 	struct stat sb;
 
 	if (!KC_HAVE_RAW_CLONE) {
-		res->harness_error = KC_UH_UNSUPPORTED;
+		res->harness.error = KC_HE_UNSUPPORTED;
 		return 0;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -990,13 +940,13 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 		return (int)pid;
 	}
 	close(fds[1]);
-	res->child_pid = (int32_t)pid;
+	res->harness.pid = (int32_t)pid;
 	n = kc_read_bounded(fds[0], &b, 1, req->timeout_ms > 0 ? req->timeout_ms : 5000);
 	close(fds[0]);
 	if (n != 1 || b != 'r') {
-		res->harness_error = n == -ETIMEDOUT ? KC_UH_TIMEOUT : KC_UH_SETUP;
+		res->harness.error = n == -ETIMEDOUT ? KC_HE_TIMEOUT : KC_HE_SETUP;
 		kcu_reap(pid, 0, &st);
-		res->wait_status = st;
+		res->harness.status = st;
 		return 0;
 	}
 	res->nthreads = kc_list_threads((int32_t)pid, res->threads, KC_U_THREADS);
@@ -1006,7 +956,7 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 		res->reap_ms = (int32_t)(kc_now_ms() - t0);
 	else
 		res->reap_ms = -1;
-	res->wait_status = st;
+	res->harness.status = st;
 	kc_utoa(num, (uint64_t)pid);
 	kcu_join3(path, sizeof(path), "/proc/", num, "/task");
 	res->task_dir_after = stat(path, &sb) < 0 ? -errno : 0;
@@ -1016,25 +966,14 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 int kc_uring_worker_scenario(const struct kc_worker_req *req, struct kc_worker_res *res)
 {
 	struct kcu_worker_ctx ctx = { .req = req, .wfd = -1, .ready_fd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
-	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (req->kind == KC_W_SIGKILL)
 		return kcu_sigkill(req, res);
 	if (req->kind != KC_W_SIGNAL)
 		return -EINVAL;
-	r = kcu_run_child(kcu_signal_child, &ctx, &ctx.wfd, res, sizeof(*res),
-			  req->timeout_ms > 0 ? req->timeout_ms : 10000, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
-	res->child_pid = pid;
-	res->wait_status = wst;
-	return 0;
+	return kc_harness_run(kcu_signal_child, &ctx, &ctx.wfd, res, sizeof(*res),
+			      req->timeout_ms > 0 ? req->timeout_ms : 10000, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1059,7 +998,7 @@ static int kcu_probe_child(void *p)
 	if (ctx->drop_privileges && geteuid() == 0) {
 		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
 		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0) {
-			out.harness_error = KC_UH_SETUP;
+			out.harness.error = KC_HE_SETUP;
 			goto send;
 		}
 	}
@@ -1083,16 +1022,8 @@ send:
 static int kcu_probe(uint32_t flags, int32_t want_openat2, int32_t drop, struct kc_setup_probe *out)
 {
 	struct kcu_probe_ctx ctx = { .flags = flags, .want_openat2 = want_openat2, .drop_privileges = drop, .wfd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
-	int r;
 
-	memset(out, 0, sizeof(*out));
-	r = kcu_run_child(kcu_probe_child, &ctx, &ctx.wfd, out, sizeof(*out), 5000, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr)
-		out->harness_error = herr;
-	return 0;
+	return kc_harness_run(kcu_probe_child, &ctx, &ctx.wfd, out, sizeof(*out), 5000, NULL);
 }
 
 int kc_uring_setup_probe(uint32_t setup_flags, int32_t want_openat2, struct kc_setup_probe *out)
@@ -1125,7 +1056,7 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 	out->write_res = kc_write_file(KCU_DISABLED, text);
 	if (out->write_res == 0) {
 		r = kcu_probe(0, 0, drop_privileges, &probe);
-		out->harness_error = r < 0 ? KC_UH_SETUP : probe.harness_error;
+		out->harness.error = r < 0 ? KC_HE_SETUP : probe.harness.error;
 		if (r == 0)
 			out->setup_res = probe.setup_res;
 	}
@@ -1335,8 +1266,8 @@ copy:
 	kc_write_all(c->wfd, &res, sizeof(res));
 	return 0;
 setup_fail:
-	res.harness_error = KC_UH_SETUP;
-	res.harness_errno = errno;
+	res.harness.error = KC_HE_SETUP;
+	res.harness.err_no = errno;
 	kc_write_all(c->wfd, &res, sizeof(res));
 	return 0;
 }
@@ -1344,18 +1275,7 @@ setup_fail:
 int kc_uring_restrict_scenario(const struct kc_ur_req *req, struct kc_ur_res *res)
 {
 	struct kcu_ur_ctx ctx = { .req = req, .wfd = -1, .res = res, .report_w = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
 	int timeout = (req->timeout_ms > 0 ? req->timeout_ms : 8000) + 4000;
-	int r;
 
-	memset(res, 0, sizeof(*res));
-	r = kcu_run_child(kcu_ur_harness, &ctx, &ctx.wfd, res, sizeof(*res), timeout, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		memset(res, 0, sizeof(*res));
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
-	return 0;
+	return kc_harness_run(kcu_ur_harness, &ctx, &ctx.wfd, res, sizeof(*res), timeout, NULL);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "kc_workers.h"
+#include "harness_internal.h"
 #include "proc_internal.h"
 #include "uring_internal.h"
 
@@ -1316,15 +1317,15 @@ static int wk_harness_main(void *p)
 	res.kthread_tid = 0;
 	res.getsigmask_ret = res.setsigmask_ret = res.ring_copy_ret = KC_WK_NOT_CALLED;
 	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
-		res.harness_error = KC_WH_SETUP;
-		res.harness_errno = errno;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = errno;
 		goto out;
 	}
 	h.oc = (struct wk_owner_ctx){ .req = req, .ctl_r = ctl[0], .ctl_w = ctl[1], .rep_r = rp[0], .rep_w = rp[1] };
 	pid = kc_spawn_fn(wk_owner_main, &h.oc);
 	if (pid < 0) {
-		res.harness_error = KC_WH_SETUP;
-		res.harness_errno = (int32_t)-pid;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = (int32_t)-pid;
 		goto out;
 	}
 	h.pid = (int)pid;
@@ -1333,8 +1334,8 @@ static int wk_harness_main(void *p)
 	close(rp[1]);
 	n = kc_read_bounded(rp[0], &rep, sizeof(rep), h.timeout * 2);
 	if (n != (ssize_t)sizeof(rep)) {
-		res.harness_error = n == -ETIMEDOUT ? KC_WH_TIMEOUT : KC_WH_NO_REPORT;
-		res.harness_errno = n < 0 ? (int32_t)-n : 0;
+		res.harness.error = n == -ETIMEDOUT ? KC_HE_TIMEOUT : KC_HE_NO_REPORT;
+		res.harness.err_no = n < 0 ? (int32_t)-n : 0;
 		goto end;
 	}
 	res.setup_step = rep.setup_step;
@@ -1423,38 +1424,10 @@ out:
 int kc_workers_run(const struct kc_wk_req *req, struct kc_wk_res *res)
 {
 	struct wk_hctx hc = { .req = req, .wfd = -1 };
-	int fds[2];
-	long pid;
-	ssize_t n;
-	int st = 0;
 	int timeout = (req->timeout_ms > 0 ? req->timeout_ms : 3000) * 8 + (req->action == KC_WA_IDLE ? req->arg : 0);
 
 	memset(res, 0, sizeof(*res));
-	if (!KC_HAVE_RAW_CLONE) {
-		res->harness_error = KC_WH_UNSUPPORTED;
-		return 0;
-	}
 	if (req->nblock < 0 || req->nblock > KC_WK_REQS || req->nnop < 0 || req->nnop > KC_WK_REQS)
 		return -EINVAL;
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	hc.wfd = fds[1];
-	pid = kc_spawn_fn(wk_harness_main, &hc);
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (int)pid;
-	}
-	close(fds[1]);
-	n = kc_read_bounded(fds[0], res, sizeof(*res), timeout);
-	close(fds[0]);
-	if (n != (ssize_t)sizeof(*res)) {
-		memset(res, 0, sizeof(*res));
-		res->harness_error = n == -ETIMEDOUT ? KC_WH_TIMEOUT : KC_WH_NO_REPORT;
-		res->harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	if (kc_reap_bounded((int)pid, n == (ssize_t)sizeof(*res) ? 2000 : 0, &st) == -ETIMEDOUT &&
-	    res->harness_error == KC_WH_NONE)
-		res->harness_error = KC_WH_TIMEOUT;
-	return 0;
+	return kc_harness_run(wk_harness_main, &hc, &hc.wfd, res, sizeof(*res), timeout, NULL);
 }

@@ -27,7 +27,7 @@ from conformance.native import Wire, wire_drift
 from conformance.records import record
 
 TOP = Path(__file__).resolve().parent.parent
-MARSHALLERS = {"call_out": 1, "call_array": 1, "read": 0}  # helper -> position of the record class
+MARSHALLERS = {"call_out": 1, "run_harness": 1, "call_array": 1, "read": 0}  # helper -> where its record is
 
 
 def _load_families() -> list[ModuleType]:
@@ -76,7 +76,7 @@ def _marshalled() -> list[tuple[str, str, str, str | None]]:
 
 
 def test_records_named_in_calls_are_declared_for_that_struct() -> None:
-    """Read from the source: every call_out/call_array/read names a @wire record of its function's struct."""
+    """Read from the source: every run_harness/call_out/call_array/read names a @wire record of its struct."""
     families = _load_families()
     by_name: dict[str, list[type]] = {}
     for cls in native.WIRE:
@@ -91,7 +91,7 @@ def test_records_named_in_calls_are_declared_for_that_struct() -> None:
             continue
         if cfunc is not None:
             params = ffi.typeof(getattr(lib, cfunc)).args
-            out = params[-1] if fn == "call_out" else params[-2]
+            out = params[-2] if fn == "call_array" else params[-1]
             if not any(out.item.cname == f"struct {native.WIRE[c].struct}" for c in classes):
                 problems.append(f"{where}: {cfunc} fills {out.item.cname}, {name} is "
                                 f"{[native.WIRE[c].struct for c in classes]}")
@@ -103,22 +103,30 @@ def test_a_drifted_record_is_reported() -> None:
 
     @record(frozen=True)
     class Drifted:
-        harness_error: int
-        harness_errno: int
-        present: tuple[int, ...]
+        harness: native.HarnessStatus
         v: tuple[int, ...]
-        txt: str  # C calls it "text"; and "status" has no twin at all
+        txt: str  # C calls it "text"; and "present" has no twin at all
 
-    problems = wire_drift(Drifted, Wire("kc_pfd_res", frozenset({"pad0"})))
+    problems = wire_drift(Drifted, Wire("kc_pfd_res", frozenset()))
     assert any("Drifted.txt has no field in struct kc_pfd_res" in p for p in problems), problems
     assert any("kc_pfd_res.text has no twin" in p for p in problems), problems
-    assert any("kc_pfd_res.status has no twin" in p for p in problems), problems
+    assert any("kc_pfd_res.present has no twin" in p for p in problems), problems
     assert len(problems) == 3, problems
-    stale = wire_drift(Drifted, Wire("kc_pfd_res", frozenset({"pad0", "gone", "harness_errno"})))
+    stale = wire_drift(Drifted, Wire("kc_pfd_res", frozenset({"present", "text", "gone", "v"})))
     assert any("internal 'gone' is not a field" in p for p in stale), stale
-    assert any("internal 'harness_errno' also has a Python twin" in p for p in stale), stale
+    assert any("internal 'v' also has a Python twin" in p for p in stale), stale
     assert wire_drift(Drifted, Wire("kc_no_such", frozenset())) == [
         "Drifted: struct kc_no_such is not declared in any kc_*.h header"]
+
+    @record(frozen=True)
+    class NestedDrift:
+        harness: native.CloneRequest  # a record of another struct where C nests struct kc_harness
+        present: tuple[int, ...]
+        v: tuple[int, ...]
+        text: str
+
+    nested = wire_drift(NestedDrift, Wire("kc_pfd_res", frozenset()))
+    assert nested == ["NestedDrift.harness: CloneRequest is struct kc_clone_req, C has struct kc_harness"], nested
 
 
 def test_an_undeclared_record_never_crosses() -> None:
@@ -145,7 +153,7 @@ def test_derived_enums_are_the_headers_defines() -> None:
             assert build.enum_members(spec, consts)[int(spec.flag):], f"{spec.prefix}* matched nothing"
 
 
-@pytest.mark.parametrize(("mirror", "prefix"), [(uring.Via, "KC_VIA_"), (native.PidfdHarnessError, "KC_PH_")])
+@pytest.mark.parametrize(("mirror", "prefix"), [(uring.Via, "KC_VIA_")])
 def test_enums_kept_by_hand_match_their_defines(mirror: type[enum.IntEnum], prefix: str) -> None:
     consts = {name: value for h in (TOP / "native_helpers").glob("kc_*.h")
               for name, value in _build().defines(h.read_text()).items()}

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from conformance import native
 from conformance._kc_fchroot_h import Before as Before
-from conformance._kc_fchroot_h import FcHarnessError as FcHarnessError
 from conformance._kc_fchroot_h import Subject as Subject
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.native import const, describe_status, errno_name
@@ -46,11 +45,10 @@ class FcRequest:
 
 @native.wire("kc_fc_res")
 @record(frozen=True)
-class FcResult:
+class FcResult(native.Harnessed):
     """struct kc_fc_res."""
 
-    harness_error: FcHarnessError
-    harness_errno: int
+    harness: native.HarnessStatus
     harness_step: int
     status: int
     filled: int
@@ -77,11 +75,10 @@ class FcResult:
     nthreads: int
 
     def problem(self) -> str | None:
-        if self.harness_error is FcHarnessError.NONE:
+        if self.harness.ok:
             return None
-        extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
         step = f" at step {self.harness_step}" if self.harness_step else ""
-        return f"harness error {self.harness_error.name}{extra}{step}"
+        return f"{self.harness.describe()}{step}"
 
 
 def said(v: int) -> str:
@@ -145,9 +142,7 @@ class FchrootCase(Case[FcResult]):
 
     def observe(self) -> FcResult:
         req = self.request if self.request.exec_path else replace(self.request, exec_path=_exec_path())
-        rc, res = native.call_out("kc_fc_scenario", FcResult, req)
-        if rc < 0:
-            raise HarnessProblem(f"cannot start the fchroot scenario: {errno_name(-rc)}")
+        res = native.run_harness("kc_fc_scenario", FcResult, req, what="fchroot")
         problem = res.problem()
         if problem is not None:
             raise HarnessProblem(problem)

@@ -48,11 +48,10 @@ class RestrictRequest:
 
 @native.wire("kc_ur_res", internal=("pad0",))
 @record(frozen=True)
-class RestrictResult:
+class RestrictResult(native.Harnessed):
     """struct kc_ur_res."""
 
-    harness_error: int
-    harness_errno: int
+    harness: native.HarnessStatus
     register_ret: int
     register2_ret: int
     create_ret: int
@@ -72,10 +71,7 @@ class RestrictResult:
 
 
 def run(req: RestrictRequest) -> RestrictResult:
-    rc, res = native.call_out("kc_uring_restrict_scenario", RestrictResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the restriction harness: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_restrict_scenario", RestrictResult, req, what="restriction")
 
 
 def _show(v: int) -> str:
@@ -113,7 +109,7 @@ class RestrictCase(Case[RestrictResult]):
         except OSError as e:
             raise HarnessProblem(str(e)) from e
         if r.harness_error:
-            raise HarnessProblem(f"restriction harness error {r.harness_error} ({errno_name(r.harness_errno)})")
+            raise native.harness_problem("restriction", r.harness.describe())
         if self.request.how is not How.SELF and r.create_ret > 0 and not r.reported:
             raise HarnessProblem(f"the {self.request.how.name.lower()} child made no report")
         return r

@@ -12,7 +12,7 @@ from conformance import native
 from conformance._kc_workers_h import SetupStep as SetupStep
 from conformance._kc_workers_h import WorkerAction as WorkerAction
 from conformance._kc_workers_h import WorkerKind as WorkerKind
-from conformance.native import CountedBy, const, errno_name
+from conformance.native import CountedBy, const
 from conformance.procfs import Task
 from conformance.records import record
 
@@ -55,11 +55,10 @@ class WorkersRequest:
 
 @native.wire("kc_wk_res", internal=("pad0",))
 @record(frozen=True)
-class WorkersResult:
+class WorkersResult(native.Harnessed):
     """struct kc_wk_res."""
 
-    harness_error: int
-    harness_errno: int
+    harness: native.HarnessStatus
     owner_pid: int
     owner_status: int
     owner_ended: int
@@ -126,7 +125,4 @@ class WorkersResult:
 
 def run(req: WorkersRequest) -> WorkersResult:
     """One scenario in a throw-away harness process (kc_workers_run)."""
-    rc, res = native.call_out("kc_workers_run", WorkersResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the user-worker harness: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_workers_run", WorkersResult, req, what="user-worker")

@@ -23,7 +23,7 @@ from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance import guardian, kernel, privilege
+from conformance import guardian, kernel, native, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
@@ -465,7 +465,7 @@ class WorkerCase(Case[Obs]):
             except OSError as e:
                 raise HarnessProblem(str(e)) from e
         if r.harness_error:
-            raise HarnessProblem(f"harness error {r.harness_error} ({errno_name(r.harness_errno)})")
+            raise native.harness_problem("user-worker", r.harness.describe())
         if r.setup_ret < 0 and r.setup_step in (SetupStep.CGROUP, SetupStep.IDENTITY, SetupStep.RLIMIT,
                                                 SetupStep.OPEN, SetupStep.SUBMIT):
             raise HarnessProblem(f"owner setup step {SetupStep(r.setup_step).name}: {errno_name(-r.setup_ret)}")
