@@ -1,6 +1,6 @@
 # setuptools cannot take cffi_modules from pyproject.toml, nor install a folder (cases/) under another
 # package name (kconform_cases): both are here, with build_ext also linking the process server
-# (native_helpers/kc_serve.h).  Packages are discovered, never listed by hand.
+# (native_helpers/kc_serve.h) and writing the enums derived from the headers (build.py's ENUMS).  Packages are discovered, never listed by hand.
 import functools
 import importlib.util
 import os
@@ -36,9 +36,12 @@ class BuildExtWithServer(build_ext):
         else:
             compiler = self.compiler
         _builder().build_server(compiler, self._server_dir(), self.build_temp)
+        _builder().write_enums(self._server_dir())
 
     def get_outputs(self):
-        return [*super().get_outputs(), os.path.join(self._server_dir(), _builder().SERVER)]
+        b = _builder()
+        enums = [os.path.join(self._server_dir(), f"_{h}_h.py") for h in b.ENUMS]
+        return [*super().get_outputs(), os.path.join(self._server_dir(), b.SERVER), *enums]
 
 
 setup(

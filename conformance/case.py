@@ -18,6 +18,7 @@ from conformance import kernel
 from conformance.globallock import Lock
 from conformance.globalstate import Change
 from conformance.kernel import KernelVersion
+from conformance.native import HarnessProblem as HarnessProblem  # raised by observe(): the verdict is error
 from conformance.records import record
 from conformance.requirements import Requirement
 from conformance.verdict import Judgement, Verdict
@@ -66,10 +67,6 @@ class OldModel(Generic[O]):
     def label(self) -> str:
         commit = f"commit {self.commit}" if self.commit else "upstream commit not known: read in Debian's source"
         return f"{self.summary} (changed in {self.changed_in}, {commit})"
-
-
-class HarnessProblem(Exception):
-    """Raised by observe(): the harness broke, so the verdict is error, not the kernel's fault."""
 
 
 @record(frozen=True, kw_only=True)

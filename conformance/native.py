@@ -33,8 +33,17 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeAlias, TypeVar, get_type_hints
 
+from conformance._kc_clone_h import Action as Action
+from conformance._kc_clone_h import ArgsAt as ArgsAt
+from conformance._kc_clone_h import Ptr as Ptr
+from conformance._kc_clone_h import Setup as Setup
+from conformance._kc_clone_h import Stack as Stack
+from conformance._kc_clone_h import Syscall as Syscall
+from conformance._kc_harness_h import HarnessError as HarnessError
+from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
+from conformance._kc_pidfd_h import PidfdValue as PidfdValue
 from conformance._native import ffi, lib
 from conformance.records import record
 
@@ -45,6 +54,77 @@ def const(name: str) -> int:
     """An integer #define of a helper header (KC_*)."""
     value: int = getattr(lib, name)
     return value
+
+
+# --------------------------------------------------------------------------- wire records (record <-> struct)
+
+
+@record(frozen=True)
+class Wire:
+    """The C struct a record is marshalled to or from, and the C fields it deliberately has no twin for."""
+
+    struct: str  # "kc_clone_res" for struct kc_clone_res
+    internal: frozenset[str]  # padding and the helper's own state: reviewed, never read nor written
+
+
+WIRE: dict[type, Wire] = {}  # every record that crosses into C, by class (filled by @wire at import)
+W = TypeVar("W", bound=type)
+
+
+def wire(struct: str, *, internal: tuple[str, ...] = ()) -> Callable[[W], W]:
+    """Class decorator: this record is the Python twin of ``struct <struct>``.
+
+    The marshalling below refuses a record not declared so, or declared for another struct, and
+    ``tests/test_wire.py`` checks every declared pair both ways (``wire_drift``): a C field without a
+    Python field (or property) is an error unless ``internal`` names it."""
+    def declare(cls: W) -> W:
+        WIRE[cls] = Wire(struct, frozenset(internal))
+        return cls
+    return declare
+
+
+def _declared(cls: type, ctype: Any) -> None:
+    found = WIRE.get(cls)
+    if found is None:
+        raise TypeError(f"{cls.__name__} crosses into C ({ctype.cname}) but is not declared with @wire")
+    if ctype.cname != f"struct {found.struct}":
+        raise TypeError(f"{cls.__name__} is declared @wire({found.struct!r}) but met {ctype.cname}")
+
+
+def wire_drift(cls: type, declared: Wire | None = None) -> list[str]:
+    """What differs between a @wire record and its C struct (empty: they agree)."""
+    spec = declared or WIRE[cls]
+    name = cls.__name__
+    try:
+        ctype = ffi.typeof(f"struct {spec.struct}")
+    except ffi.error:
+        return [f"{name}: struct {spec.struct} is not declared in any kc_*.h header"]
+    cfields = dict(ctype.fields)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    props = {n for klass in cls.__mro__ for n, v in vars(klass).items() if isinstance(v, property)}
+    problems = [f"{name}.{f} has no field in struct {spec.struct}" for f in sorted(fields - cfields.keys())]
+    problems += [f"struct {spec.struct}.{f} has no twin in {name} (add one, or list it as internal)"
+                 for f in cfields if f not in fields | props | spec.internal]
+    problems += [f"{name}: internal {f!r} is not a field of struct {spec.struct}"
+                 for f in sorted(spec.internal - cfields.keys())]
+    problems += [f"{name}: internal {f!r} also has a Python twin" for f in sorted(spec.internal & fields)]
+    hints = get_type_hints(cls, include_extras=True)
+    for f in sorted(fields & cfields.keys()):
+        sub = cfields[f].type
+        while sub.kind == "array":
+            sub = sub.item
+        hint = hints[f]
+        for inner in (hint, *typing.get_args(hint)):
+            while typing.get_args(inner) and typing.get_origin(inner) is not None:
+                inner = typing.get_args(inner)[0]
+            if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+                twin = WIRE.get(inner)
+                if twin is None:
+                    problems.append(f"{name}.{f}: {inner.__name__} is not declared with @wire")
+                elif sub.kind != "struct" or sub.cname != f"struct {twin.struct}":
+                    problems.append(f"{name}.{f}: {inner.__name__} is struct {twin.struct}, C has {sub.cname}")
+                break
+    return problems
 
 
 # --------------------------------------------------------------------------- generic marshalling
@@ -107,6 +187,7 @@ def new_struct(name: str) -> Any:
 
 
 def _filler(cls: type, ctype: Any) -> Callable[[Any, object], None]:
+    _declared(cls, ctype)
     cfields = dict(ctype.fields)
     names = [f.name for f in dataclasses.fields(cls)]
     names += [n for n, v in vars(cls).items() if isinstance(v, property) and n in cfields]
@@ -202,6 +283,7 @@ def read(cls: type[R], c: Any) -> R:
     """Build the dataclass cls from the cffi struct c (a pointer or a struct)."""
     if ffi.typeof(c).kind == "pointer":
         c = c[0]
+    _declared(cls, ffi.typeof(c))
     value: R = _reader(cls)(c)
     return value
 
@@ -449,58 +531,62 @@ def errno_name(err: int) -> str:
     return _errno.errorcode.get(err) or _NEW_ERRNOS.get(err, f"errno {err}")
 
 
-class Syscall(enum.IntEnum):
-    CLONE3 = lib.KC_SYS_CLONE3
-    CLONE = lib.KC_SYS_CLONE
+# --------------------------------------------------------------------------- the harness contract (kc_harness.h)
 
 
-class ArgsAt(enum.IntEnum):
-    """Where the clone_args buffer lives."""
+class HarnessProblem(OSError):
+    """The harness, not the kernel, broke: the case's verdict is error (``judge_case``).
 
-    NORMAL = lib.KC_ARGS_NORMAL
-    NULL = lib.KC_ARGS_NULL
-    BAD_POINTER = lib.KC_ARGS_BADPTR
-    TAIL_UNMAPPED = lib.KC_ARGS_TAIL_UNMAPPED
+    An OSError too, so a probe whose harness cannot start (no process or fd left) is "unknown"."""
 
 
-class Ptr(enum.IntEnum):
-    NONE = lib.KC_PTR_NONE
-    VALID = lib.KC_PTR_VALID
-    BAD = lib.KC_PTR_BAD
-    SAME_AS_PARENT_TID = lib.KC_PTR_SAME_AS_PARENT_TID
+def harness_problem(what: str, detail: str) -> HarnessProblem:
+    """The one message format: "the <what> harness: <detail>"."""
+    return HarnessProblem(f"the {what} harness: {detail}")
 
 
-class Stack(enum.IntEnum):
-    NONE = lib.KC_STACK_NONE
-    MAPPED = lib.KC_STACK_MAPPED
-    NO_SIZE = lib.KC_STACK_NO_SIZE
-    NO_ADDR = lib.KC_STACK_NO_ADDR
-    KERNEL_ADDR = lib.KC_STACK_KERNEL
+@wire("kc_harness")
+@record(frozen=True)
+class HarnessStatus:
+    """struct kc_harness, first in every result: what went wrong outside the behaviour, how the harness ended."""
+
+    error: HarnessError
+    err_no: int
+    pid: int
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is HarnessError.NONE
+
+    def describe(self) -> str:
+        """ "harness error TIMEOUT (ENOENT)"; "" when nothing went wrong."""
+        if self.ok:
+            return ""
+        return f"harness error {self.error.name}" + (f" ({errno_name(self.err_no)})" if self.err_no else "")
 
 
-class Action(enum.IntEnum):
-    EXIT = lib.KC_ACT_EXIT
-    REPORT = lib.KC_ACT_REPORT
-    REPORT_WAIT = lib.KC_ACT_REPORT_WAIT
-    HANG = lib.KC_ACT_HANG
+class Harnessed:
+    """Base of every result record: ``harness`` (a HarnessStatus) and its two most read parts."""
+
+    harness: HarnessStatus
+
+    @property
+    def harness_error(self) -> HarnessError:
+        return self.harness.error
+
+    @property
+    def harness_errno(self) -> int:
+        return self.harness.err_no
 
 
-class Setup(enum.IntFlag):
-    NONE = 0
-    HANDLE_USR1 = lib.KC_SETUP_HANDLE_USR1
-    IGNORE_USR2 = lib.KC_SETUP_IGNORE_USR2
-    HANDLE_RTMIN1 = lib.KC_SETUP_HANDLE_RTMIN1
-    DROP_PRIVILEGES = lib.KC_SETUP_SETUID_NOBODY
-    UNSHARE_PIDNS = lib.KC_SETUP_UNSHARE_PIDNS
-
-
-class HarnessError(enum.IntEnum):
-    NONE = lib.KC_HERR_NONE
-    TIMEOUT = lib.KC_HERR_TIMEOUT
-    SETUP = lib.KC_HERR_SETUP
-    NO_REPORT = lib.KC_HERR_NO_REPORT
-    PROTOCOL = lib.KC_HERR_PROTOCOL
-    UNSUPPORTED = lib.KC_HERR_UNSUPPORTED
+def run_harness(func: str, out: type[R], *args: object, what: str, fds: tuple[int, ...] = ()) -> R:
+    """The one call of a family's scenario entry (``int kc_..(..., struct res *)``, which runs
+    kc_harness_run): its result, or HarnessProblem when the harness could not be started."""
+    rc, res = call_out(func, out, *args, fds=fds)
+    if rc < 0:
+        raise harness_problem(what, f"cannot start it ({errno_name(-rc)})")
+    return res
 
 
 class Disposition(enum.IntEnum):
@@ -525,6 +611,7 @@ class Ref(enum.Enum):
     CLOSED_FD = enum.auto()  # a descriptor number that is not open
 
 
+@wire("kc_clone_req", internal=("pad0", "pad1", "tls"))
 @record(frozen=True)
 class CloneRequest:
     """struct kc_clone_req: one call of clone3() (or legacy clone()) and what its child does.
@@ -554,6 +641,7 @@ class CloneRequest:
     timeout_ms: int = 5000
 
 
+@wire("kc_child_report", internal=("pad0", "pad1"))
 @record(frozen=True)
 class ChildReport:
     """struct kc_child_report: what the child saw (valid == False: it sent nothing)."""
@@ -577,15 +665,15 @@ class ChildReport:
         return tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in self.disp)
 
 
+@wire("kc_clone_res", internal=("pad0",))
 @record(frozen=True)
-class CloneResult:
+class CloneResult(Harnessed):
     """struct kc_clone_res."""
 
+    harness: HarnessStatus
     ret: int
     err: int
     created: bool
-    harness_error: HarnessError
-    harness_errno: int
     pidfd: int
     pidfd_is_pidfd: bool
     pidfd_flags: int
@@ -628,9 +716,8 @@ class CloneResult:
 
     def describe(self) -> str:
         """One line saying what the kernel did."""
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}"
+        if not self.harness.ok:
+            return self.harness.describe()
         if self.ret < 0:
             return f"failed with {self.errno_name}"
         return f"succeeded (child {self.ret}, {describe_status(self.status)})"
@@ -647,10 +734,8 @@ def describe_status(status: int) -> str:
 def clone_scenario(req: CloneRequest) -> CloneResult:
     """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
     cg = req.cgroup
-    rc, res = call_out("kc_clone_scenario", CloneResult, req, fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the clone harness: {errno_name(-rc)}")
-    return res
+    return run_harness("kc_clone_scenario", CloneResult, req, what="clone",
+                       fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
 
 
 def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:
@@ -676,144 +761,10 @@ def umount_detach(path: str) -> int:
 # pidfd scenarios (kc_pidfd.h): one request, one result of typed slots.
 
 
-class PidfdScenario(enum.IntEnum):
-    OPEN = lib.KC_PS_OPEN
-    POLL = lib.KC_PS_POLL
-    WAITID = lib.KC_PS_WAITID
-    SIGNAL = lib.KC_PS_SIGNAL
-    SCOPE = lib.KC_PS_SCOPE
-    GETFD = lib.KC_PS_GETFD
-    PIDFS = lib.KC_PS_PIDFS
-    NSIOCTL = lib.KC_PS_NSIOCTL
-    SETNS = lib.KC_PS_SETNS
-    FHANDLE = lib.KC_PS_FHANDLE
-    INFO = lib.KC_PS_INFO
-    THREAD = lib.KC_PS_THREAD
-    WORKER = lib.KC_PS_WORKER
-    CLONE71 = lib.KC_PS_CLONE71
-    COREDUMP = lib.KC_PS_COREDUMP
-    REAP_RACE = lib.KC_PS_REAP_RACE
+PidfdHarnessError: TypeAlias = HarnessError  # one set of harness errors for every family
 
 
-class PidfdValue(enum.IntEnum):
-    """Result slots of a pidfd scenario (see kc_pidfd.h)."""
-
-    RET = lib.KC_PV_RET
-    RET2 = lib.KC_PV_RET2
-    RET3 = lib.KC_PV_RET3
-    FD_FLAGS = lib.KC_PV_FD_FLAGS
-    FL_FLAGS = lib.KC_PV_FL_FLAGS
-    REVENTS_EARLY = lib.KC_PV_REVENTS_EARLY
-    REVENTS = lib.KC_PV_REVENTS
-    REVENTS_REAPED = lib.KC_PV_REVENTS_REAPED
-    STATUS = lib.KC_PV_STATUS
-    CHILD_PID = lib.KC_PV_CHILD_PID
-    CHILD_TID = lib.KC_PV_CHILD_TID
-    SELF_PID = lib.KC_PV_SELF_PID
-    SI_PID = lib.KC_PV_SI_PID
-    SI_CODE = lib.KC_PV_SI_CODE
-    SI_STATUS = lib.KC_PV_SI_STATUS
-    SI_SIGNO = lib.KC_PV_SI_SIGNO
-    SI_VALUE = lib.KC_PV_SI_VALUE
-    SI_UID = lib.KC_PV_SI_UID
-    PARENT_TID = lib.KC_PV_PARENT_TID
-    HITS = lib.KC_PV_HITS
-    HANDLER_TID = lib.KC_PV_HANDLER_TID
-    PEND_LEADER = lib.KC_PV_PEND_LEADER
-    PEND_THREAD = lib.KC_PV_PEND_THREAD
-    PEND_SHARED = lib.KC_PV_PEND_SHARED
-    PEND_PEER = lib.KC_PV_PEND_PEER
-    INO1 = lib.KC_PV_INO1
-    INO2 = lib.KC_PV_INO2
-    INO3 = lib.KC_PV_INO3
-    FSTYPE = lib.KC_PV_FSTYPE
-    KCMP = lib.KC_PV_KCMP
-    INFO_MASK = lib.KC_PV_INFO_MASK
-    INFO_PID = lib.KC_PV_INFO_PID
-    INFO_TGID = lib.KC_PV_INFO_TGID
-    INFO_PPID = lib.KC_PV_INFO_PPID
-    INFO_RUID = lib.KC_PV_INFO_RUID
-    INFO_EUID = lib.KC_PV_INFO_EUID
-    INFO_SUID = lib.KC_PV_INFO_SUID
-    INFO_FSUID = lib.KC_PV_INFO_FSUID
-    INFO_RGID = lib.KC_PV_INFO_RGID
-    INFO_EGID = lib.KC_PV_INFO_EGID
-    INFO_SGID = lib.KC_PV_INFO_SGID
-    INFO_FSGID = lib.KC_PV_INFO_FSGID
-    INFO_CGROUPID = lib.KC_PV_INFO_CGROUPID
-    INFO_EXIT = lib.KC_PV_INFO_EXIT
-    INFO_CORE_MASK = lib.KC_PV_INFO_CORE_MASK
-    INFO_CORE_SIGNAL = lib.KC_PV_INFO_CORE_SIGNAL
-    INFO_SUPPORTED = lib.KC_PV_INFO_SUPPORTED
-    CH_RUID = lib.KC_PV_CH_RUID
-    CH_EUID = lib.KC_PV_CH_EUID
-    CH_SUID = lib.KC_PV_CH_SUID
-    CH_FSUID = lib.KC_PV_CH_FSUID
-    CH_RGID = lib.KC_PV_CH_RGID
-    CH_EGID = lib.KC_PV_CH_EGID
-    CH_SGID = lib.KC_PV_CH_SGID
-    CH_FSGID = lib.KC_PV_CH_FSGID
-    CH_PPID = lib.KC_PV_CH_PPID
-    CGROUP_ID = lib.KC_PV_CGROUP_ID
-    NS_IOCTL = lib.KC_PV_NS_IOCTL
-    NS_PROC = lib.KC_PV_NS_PROC
-    NNP_CHILD = lib.KC_PV_NNP_CHILD
-    NNP_PARENT = lib.KC_PV_NNP_PARENT
-    MOUNTS = lib.KC_PV_MOUNTS
-    ALIVE = lib.KC_PV_ALIVE
-    WAIT = lib.KC_PV_WAIT
-    SIGCHLD = lib.KC_PV_SIGCHLD
-    ROUNDS = lib.KC_PV_ROUNDS
-    WORKER_TID = lib.KC_PV_WORKER_TID
-    OWNER_PID = lib.KC_PV_OWNER_PID
-    OWNER_ALIVE = lib.KC_PV_OWNER_ALIVE
-    WORKER_ALIVE = lib.KC_PV_WORKER_ALIVE
-    ROOT_ENTRIES = lib.KC_PV_ROOT_ENTRIES
-    PROC_GONE = lib.KC_PV_PROC_GONE
-    REVENTS2 = lib.KC_PV_REVENTS2
-    INFO_TRUNC = lib.KC_PV_INFO_TRUNC
-    OWNER_UID = lib.KC_PV_OWNER_UID
-    CORE_MASK_AFTER = lib.KC_PV_CORE_MASK_AFTER
-    WORKER_KTHREAD = lib.KC_PV_WORKER_KTHREAD
-    XATTR_GET = lib.KC_PV_XATTR_GET
-    XATTR_MATCH = lib.KC_PV_XATTR_MATCH
-    XATTR_LIST = lib.KC_PV_XATTR_LIST
-    XATTR_REOPEN = lib.KC_PV_XATTR_REOPEN
-    XATTR_REMOVED = lib.KC_PV_XATTR_REMOVED
-    REOPEN = lib.KC_PV_REOPEN
-    PEER_PIDFD = lib.KC_PV_PEER_PIDFD
-    INFO_CORE_CODE = lib.KC_PV_INFO_CORE_CODE
-    DUMP_BYTES = lib.KC_PV_DUMP_BYTES
-    DUMP_ELF = lib.KC_PV_DUMP_ELF
-    REQ_SIZE = lib.KC_PV_REQ_SIZE
-    REQ_SIZE_ACK = lib.KC_PV_REQ_SIZE_ACK
-    REQ_MASK = lib.KC_PV_REQ_MASK
-    MARK = lib.KC_PV_MARK
-    PATTERN_WRITE = lib.KC_PV_PATTERN_WRITE
-    PATTERN_SAME = lib.KC_PV_PATTERN_SAME
-    CORE_SIGNAL_AFTER = lib.KC_PV_CORE_SIGNAL_AFTER
-    CORE_CODE_AFTER = lib.KC_PV_CORE_CODE_AFTER
-    ACCEPTED = lib.KC_PV_ACCEPTED
-    RACE_ESRCH = lib.KC_PV_RACE_ESRCH
-    RACE_EMPTY = lib.KC_PV_RACE_EMPTY
-    RACE_OTHER = lib.KC_PV_RACE_OTHER
-    RACE_EXIT = lib.KC_PV_RACE_EXIT
-    RACE_BADCODE = lib.KC_PV_RACE_BADCODE
-    RACE_CALLS = lib.KC_PV_RACE_CALLS
-    RACE_ANOMALY = lib.KC_PV_RACE_ANOMALY
-    RACE_STUCK = lib.KC_PV_RACE_STUCK
-    RACE_MS = lib.KC_PV_RACE_MS
-
-
-class PidfdHarnessError(enum.IntEnum):
-    NONE = lib.KC_PH_NONE
-    TIMEOUT = lib.KC_PH_TIMEOUT
-    SETUP = lib.KC_PH_SETUP
-    PROTOCOL = lib.KC_PH_PROTOCOL
-    UNSUPPORTED = lib.KC_PH_UNSUPPORTED
-    NO_WORKER = lib.KC_PH_NO_WORKER
-
-
+@wire("kc_pfd_req")
 @record(frozen=True)
 class PidfdRequest:
     """One pidfd scenario: which, which variant, and its parameters."""
@@ -838,13 +789,12 @@ class PidfdResult:
         return self.values.get(slot)
 
 
+@wire("kc_pfd_res")
 @record(frozen=True)
 class _PidfdRaw:
     """struct kc_pfd_res as it comes back; PidfdResult is its typed view."""
 
-    harness_error: int
-    harness_errno: int
-    status: int
+    harness: HarnessStatus
     present: tuple[int, ...]
     v: tuple[int, ...]
     text: str
@@ -852,12 +802,10 @@ class _PidfdRaw:
 
 def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
     """Run one pidfd scenario in a fresh harness process (see kc_pidfd.h)."""
-    rc, raw = call_out("kc_pfd_scenario", _PidfdRaw, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the pidfd harness: {errno_name(-rc)}")
+    raw = run_harness("kc_pfd_scenario", _PidfdRaw, req, what="pidfd")
     return PidfdResult(
-        harness_error=PidfdHarnessError(raw.harness_error),
-        harness_errno=raw.harness_errno,
+        harness_error=raw.harness.error,
+        harness_errno=raw.harness.err_no,
         values={slot: raw.v[slot] for slot in PidfdValue if raw.present[slot]},
         text=raw.text,
     )

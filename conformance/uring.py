@@ -13,12 +13,18 @@ import errno as _errno
 from typing import Annotated
 
 from conformance import native, procfs
+from conformance._kc_uring_h import Op as Op
+from conformance._kc_uring_h import Setup as Setup
+from conformance._kc_uring_h import WorkerKind as WorkerKind
 from conformance.native import CountedBy, const, describe_status, errno_name
+from conformance.native import HarnessError as HarnessError  # one set for every family
 from conformance.procfs import Task
 from conformance.records import record
 from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
 from conformance.uapi import PF_KTHREAD as PF_KTHREAD
 from conformance.uapi import PF_USER_WORKER as PF_USER_WORKER
+
+native.wire("kc_thread_info")(Task)  # /proc's record of a task is also what the helpers report
 
 PATH_MAX = const("KC_U_PATH")
 WARM_MAX = const("KC_U_WARM")
@@ -59,33 +65,7 @@ class Via(enum.IntEnum):
         }[self]
 
 
-class Op(enum.IntEnum):
-    OPENAT2 = const("KC_OP_OPENAT2")
-    OPENAT = const("KC_OP_OPENAT")
-
-
-class Setup(enum.IntFlag):
-    NONE = 0
-    RING_FIRST = const("KC_US_RING_FIRST")
-    FD100 = const("KC_US_FD100")
-    SETSID = const("KC_US_SETSID")
-    CTTY = const("KC_US_CTTY")
-    NEWNET = const("KC_US_NEWNET")
-    CHROOT = const("KC_US_CHROOT")
-    FSID = const("KC_US_FSID")
-    DROP_CACHES = const("KC_US_DROP_CACHES")
-    DFD_ANY = const("KC_US_DFD_ANY")  # the dfd is opened O_PATH without O_DIRECTORY (any file)
-
-
 FD100 = 100  # the descriptor number Setup.FD100 uses
-
-
-class HarnessError(enum.IntEnum):
-    NONE = const("KC_UH_NONE")
-    TIMEOUT = const("KC_UH_TIMEOUT")
-    NO_REPORT = const("KC_UH_NO_REPORT")
-    SETUP = const("KC_UH_SETUP")
-    UNSUPPORTED = const("KC_UH_UNSUPPORTED")
 
 
 NOT_ATTEMPTED = -_errno.ENODATA
@@ -101,6 +81,7 @@ def said(ret: int) -> str:
 # --------------------------------------------------------------------------- open scenario
 
 
+@native.wire("kc_open_req")
 @record(frozen=True)
 class OpenRequest:
     """One open, issued in a fresh child after the setup and warm-up."""
@@ -129,6 +110,7 @@ class OpenRequest:
         return len(self.warm)
 
 
+@native.wire("kc_open_one")
 @record(frozen=True)
 class OpenOne:
     """struct kc_open_one: one open and what was learnt from the fd."""
@@ -194,12 +176,10 @@ class OpenOne:
         return procfs.parse_status(self.text).get(key)
 
 
+@native.wire("kc_open_res", internal=("pad0",))
 @record(frozen=True)
-class OpenResult:
-    harness_error: HarnessError
-    harness_errno: int
-    child_pid: int
-    wait_status: int
+class OpenResult(native.Harnessed):
+    harness: native.HarnessStatus  # pid: the submitter (the harness process itself)
     setup_res: int
     ring_res: int
     features: int
@@ -221,11 +201,18 @@ class OpenResult:
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
 
+    @property
+    def child_pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def wait_status(self) -> int:
+        return self.harness.status
+
     def problem(self) -> str | None:
         """What kept the scenario from running, or None."""
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}, child {describe_status(self.wait_status)}"
+        if not self.harness.ok:
+            return f"{self.harness.describe()}, child {describe_status(self.wait_status)}"
         if self.setup_res < 0:
             return f"setup failed with {errno_name(-self.setup_res)}"
         if self.ring_res < 0:
@@ -237,26 +224,16 @@ def run_open(req: OpenRequest) -> OpenResult:
     """Run one open scenario in a fresh child (kc_uring_open_scenario)."""
     if req.read_len >= DATA_MAX:
         raise ValueError(f"read_len at most {DATA_MAX - 1}")
-    rc, res = native.call_out("kc_uring_open_scenario", OpenResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the open scenario: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_open_scenario", OpenResult, req, what="open scenario")
 
 
 # --------------------------------------------------------------------------- worker scenarios
 
 
-class WorkerKind(enum.IntEnum):
-    SIGNAL = const("KC_W_SIGNAL")  # SIGUSR1 to a worker / SQ thread, then to the submitter
-    SIGKILL = const("KC_W_SIGKILL")  # a process with workers is SIGKILLed
-
-
+@native.wire("kc_worker_res")
 @record(frozen=True)
-class WorkerResult:
-    harness_error: HarnessError
-    harness_errno: int
-    child_pid: int
-    wait_status: int
+class WorkerResult(native.Harnessed):
+    harness: native.HarnessStatus  # pid: the submitter (the harness process itself)
     ring_res: int
     target_tid: int
     signal_res: int
@@ -275,15 +252,23 @@ class WorkerResult:
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
 
+    @property
+    def child_pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def wait_status(self) -> int:
+        return self.harness.status
+
     def problem(self) -> str | None:
-        if self.harness_error is not HarnessError.NONE:
-            extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
-            return f"harness error {self.harness_error.name}{extra}"
+        if not self.harness.ok:
+            return self.harness.describe()
         if self.ring_res < 0:
             return f"io_uring_setup failed with {errno_name(-self.ring_res)}"
         return None
 
 
+@native.wire("kc_worker_req")
 @record(frozen=True)
 class WorkerRequest:
     kind: WorkerKind
@@ -295,18 +280,17 @@ class WorkerRequest:
 
 
 def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10) -> WorkerResult:
-    rc, res = native.call_out("kc_uring_worker_scenario", WorkerResult, WorkerRequest(kind, via, settle_ms))
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the worker scenario: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_worker_scenario", WorkerResult, WorkerRequest(kind, via, settle_ms),
+                              what="worker scenario")
 
 
 # --------------------------------------------------------------------------- probes and sysctl
 
 
+@native.wire("kc_setup_probe")
 @record(frozen=True)
-class SetupProbe:
-    harness_error: HarnessError
+class SetupProbe(native.Harnessed):
+    harness: native.HarnessStatus
     setup_res: int  # 0 or -errno
     features: int
     openat2_res: int  # CQE of an inline IORING_OP_OPENAT2 of "/", or NOT_ATTEMPTED
@@ -314,17 +298,15 @@ class SetupProbe:
 
 def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:
     """io_uring_setup (and optionally one IORING_OP_OPENAT2) in a fresh child."""
-    rc, res = native.call_out("kc_uring_setup_probe", SetupProbe, flags, want_openat2)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the setup probe: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_setup_probe", SetupProbe, flags, want_openat2, what="setup probe")
 
 
+@native.wire("kc_disabled_res")
 @record(frozen=True)
-class DisabledResult:
+class DisabledResult(native.Harnessed):
+    harness: native.HarnessStatus  # of the setup child
     original: int
     write_res: int
-    harness_error: HarnessError
     setup_res: int
     restore_res: int
     after: int

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kc_clone.h"
+#include "harness_internal.h"
 #include "proc_internal.h"
 
 #ifndef __NR_clone3
@@ -248,8 +249,8 @@ static int kc_setup(const struct kc_clone_req *req, struct kc_clone_res *res)
 	}
 	return 0;
 fail:
-	res->harness_error = KC_HERR_SETUP;
-	res->harness_errno = errno;
+	res->harness.error = KC_HE_SETUP;
+	res->harness.err_no = errno;
 	return -1;
 }
 
@@ -307,8 +308,8 @@ static int kc_harness_main(void *p)
 	 * when it shares our mm... MAP_PRIVATE: a fork child gets its own copy). */
 	argbuf = mmap(NULL, (size_t)page * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (argbuf == MAP_FAILED) {
-		res.harness_error = KC_HERR_SETUP;
-		res.harness_errno = errno;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = errno;
 		goto send;
 	}
 	shared = (volatile int32_t *)(argbuf + page);
@@ -323,8 +324,8 @@ static int kc_harness_main(void *p)
 	sigprocmask(SIG_BLOCK, &all, NULL);
 
 	if (pipe2(report_pipe, O_CLOEXEC) < 0 || pipe2(release_pipe, O_CLOEXEC) < 0) {
-		res.harness_error = KC_HERR_SETUP;
-		res.harness_errno = errno;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = errno;
 		goto send;
 	}
 
@@ -334,16 +335,16 @@ static int kc_harness_main(void *p)
 		 * into... the first 88 bytes are the last bytes of the RW page. */
 		args_mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (args_mem == MAP_FAILED || mprotect(args_mem + page, (size_t)page, PROT_NONE) < 0) {
-			res.harness_error = KC_HERR_SETUP;
-			res.harness_errno = errno;
+			res.harness.error = KC_HE_SETUP;
+			res.harness.err_no = errno;
 			goto send;
 		}
 		ca = (struct kc_clone_args *)(args_mem + page - KC_CLONE_ARGS_BYTES);
 	} else {
 		args_mem = mmap(NULL, KC_ARGS_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (args_mem == MAP_FAILED) {
-			res.harness_error = KC_HERR_SETUP;
-			res.harness_errno = errno;
+			res.harness.error = KC_HE_SETUP;
+			res.harness.err_no = errno;
 			goto send;
 		}
 		ca = (struct kc_clone_args *)args_mem;
@@ -385,8 +386,8 @@ static int kc_harness_main(void *p)
 		stack = mmap(NULL, req->stack_size ? req->stack_size : 65536, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (stack == MAP_FAILED) {
-			res.harness_error = KC_HERR_SETUP;
-			res.harness_errno = errno;
+			res.harness.error = KC_HE_SETUP;
+			res.harness.err_no = errno;
 			goto send;
 		}
 		ca->stack = (uint64_t)(uintptr_t)stack;
@@ -478,9 +479,9 @@ static int kc_harness_main(void *p)
 		ssize_t n = kc_read_bounded(report_pipe[0], &res.report, sizeof(res.report), timeout);
 
 		if (n == -ETIMEDOUT)
-			res.harness_error = KC_HERR_TIMEOUT;
+			res.harness.error = KC_HE_TIMEOUT;
 		else if (n != (ssize_t)sizeof(res.report))
-			res.harness_error = KC_HERR_NO_REPORT;
+			res.harness.error = KC_HE_NO_REPORT;
 	}
 	/* Release it: a byte, so that copies of the write end held by the child
 	 * itself (a child without CLONE_FILES) do not keep it blocked. */
@@ -498,7 +499,7 @@ static int kc_harness_main(void *p)
 			res.pidfd_poll_exit = poll(&pfd, 1, timeout) > 0 ? pfd.revents : 0;
 		}
 		if (!res.child_exited)
-			res.harness_error = KC_HERR_TIMEOUT;
+			res.harness.error = KC_HE_TIMEOUT;
 		goto send;
 	}
 
@@ -510,7 +511,7 @@ static int kc_harness_main(void *p)
 	res.child_exited = kc_wait_exited((int)ret, timeout);
 	if (!res.child_exited) {
 		kill((pid_t)ret, SIGKILL);
-		res.harness_error = KC_HERR_TIMEOUT;
+		res.harness.error = KC_HE_TIMEOUT;
 		kc_wait_exited((int)ret, 2000);
 	}
 	res.shared_word = *shared;
@@ -557,64 +558,22 @@ send:
 /* ------------------------------------------------------------------------ */
 /* the Python-facing entry points                                             */
 
-int kc_clone_scenario(const struct kc_clone_req *req, struct kc_clone_res *res)
+static void kc_clone_reset(void *out)
 {
-	struct kc_harness_ctx h;
-	int fds[2];
-	long pid;
-	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 5000;
-	ssize_t n;
-	int st;
-	int64_t deadline;
+	struct kc_clone_res *res = out;
 
 	memset(res, 0, sizeof(*res));
 	res->pidfd = -1;
-#if !KC_HAVE_RAW_CLONE
-	res->harness_error = KC_HERR_UNSUPPORTED;
-	return 0;
-#endif
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	h.req = req;
-	h.result_fd = fds[1];
+}
+
+int kc_clone_scenario(const struct kc_clone_req *req, struct kc_clone_res *res)
+{
+	struct kc_harness_ctx h = { .req = req, .result_fd = -1 };
+	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 5000;
 
 	/* The harness: a plain fork-like child created with legacy clone
 	 * (works on every kernel, no clone3 needed). */
-	pid = kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, kc_harness_main, &h, SYS_exit_group);
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (int)pid;
-	}
-	close(fds[1]);
-	n = kc_read_bounded(fds[0], res, sizeof(*res), timeout + 2000);
-	close(fds[0]);
-	if (n == -ETIMEDOUT) {
-		res->harness_error = KC_HERR_TIMEOUT;
-	} else if (n != (ssize_t)sizeof(*res)) {
-		memset(res, 0, sizeof(*res));
-		res->pidfd = -1;
-		res->harness_error = KC_HERR_PROTOCOL;
-		res->harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	/* Reap the harness, bounded; kill its process group if needed. */
-	deadline = kc_now_ms() + 2000;
-	for (;;) {
-		pid_t w = waitpid((pid_t)pid, &st, WNOHANG | __WALL);
-
-		if (w == (pid_t)pid || (w < 0 && errno != EINTR))
-			break;
-		if (kc_now_ms() >= deadline) {
-			kill(-(pid_t)pid, SIGKILL);
-			kill((pid_t)pid, SIGKILL);
-			waitpid((pid_t)pid, &st, __WALL);
-			if (res->harness_error == KC_HERR_NONE)
-				res->harness_error = KC_HERR_TIMEOUT;
-			break;
-		}
-		kc_pid_wait((int)pid, (int)(deadline - kc_now_ms()));
-	}
-	return 0;
+	return kc_harness_run(kc_harness_main, &h, &h.result_fd, res, sizeof(*res), timeout + 2000, kc_clone_reset);
 }
 
 int64_t kc_sys_clone3_nochild(uint64_t size, int32_t args_mode)

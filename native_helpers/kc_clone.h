@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
+
 #define KC_SET_TID_MAX 64
 #define KC_NS_COUNT 8
 #define KC_NSIG 65
@@ -59,13 +61,6 @@
 #define KC_SETUP_SETUID_NOBODY 0x8 /* when euid 0: drop to uid/gid 65534 (and all caps) before the call */
 #define KC_SETUP_UNSHARE_PIDNS 0x10 /* unshare(CLONE_NEWPID) before the call */
 
-/* harness error codes (kc_clone_res.harness_error) */
-#define KC_HERR_NONE 0
-#define KC_HERR_TIMEOUT 1       /* the harness or child did not finish in time */
-#define KC_HERR_SETUP 2         /* a setup step failed (errno in harness_errno) */
-#define KC_HERR_NO_REPORT 3     /* the child exited without a report */
-#define KC_HERR_PROTOCOL 4      /* short read of the result */
-#define KC_HERR_UNSUPPORTED 5   /* not possible on this architecture */
 
 struct kc_clone_req {
 	int32_t syscall;          /* KC_SYS_* */
@@ -107,11 +102,10 @@ struct kc_child_report {
 };
 
 struct kc_clone_res {
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int64_t ret;              /* return of the call under test */
 	int32_t err;              /* errno when ret < 0 */
 	int32_t created;          /* a child (process or thread) was created */
-	int32_t harness_error;    /* KC_HERR_* */
-	int32_t harness_errno;
 	int32_t pidfd;            /* value written by the kernel (-1 when none) */
 	int32_t pidfd_is_pidfd;   /* 1: readlink says anon_inode:[pidfd] / pidfs */
 	int32_t pidfd_flags;      /* fcntl(F_GETFL) of the pidfd */

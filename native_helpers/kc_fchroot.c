@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kc_fchroot.h"
+#include "harness_internal.h"
 #include "proc_internal.h"
 #include "uring_internal.h"
 
@@ -258,16 +259,16 @@ static int fc_subject(void *p)
 		int d = fc_drop();
 
 		if (d < 0) {
-			r->harness_error = KC_FCH_SETUP;
-			r->harness_errno = -d;
+			r->harness.error = KC_HE_SETUP;
+			r->harness.err_no = -d;
 			r->harness_step = 1;
 			r->filled = 1;
 			return 0;
 		}
 	}
 	if (req->subject == KC_FCS_PRCTL_NNP && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		r->harness_error = KC_FCH_SETUP;
-		r->harness_errno = errno;
+		r->harness.error = KC_HE_SETUP;
+		r->harness.err_no = errno;
 		r->harness_step = 2;
 		r->filled = 1;
 		return 0;
@@ -309,8 +310,10 @@ static int fc_subject(void *p)
 
 /* ------------------------------------------------------------------ the harness */
 
-static void fc_init(struct kc_fc_res *r)
+static void fc_init(void *out)
 {
+	struct kc_fc_res *r = out;
+
 	memset(r, 0, sizeof(*r));
 	r->ret = r->ret2 = r->probe_after = r->root_after = r->cwd_after = KC_FC_NOT_RUN;
 	r->fork_probe = r->clone3_probe = r->clone3_fs_probe = r->clone3_fs_fchroot = KC_FC_NOT_RUN;
@@ -340,8 +343,8 @@ static int fc_harness(void *p)
 	fc_init(&out);
 	page = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED) {
-		out.harness_error = KC_FCH_SETUP;
-		out.harness_errno = errno;
+		out.harness.error = KC_HE_SETUP;
+		out.harness.err_no = errno;
 		out.harness_step = 3;
 		kc_write_all(h->wfd, &out, sizeof(out));
 		return 0;
@@ -353,8 +356,8 @@ static int fc_harness(void *p)
 	c.park_rfd = c.exec_fd = -1;
 	pid = fc_clone3(req->subject == KC_FCS_CLONE_NNP ? CLONE_NNP : 0, fc_subject, &c);
 	if (pid < 0) {
-		out.harness_error = KC_FCH_SETUP;
-		out.harness_errno = (int32_t)-pid;
+		out.harness.error = KC_HE_SETUP;
+		out.harness.err_no = (int32_t)-pid;
 		out.harness_step = 4;
 		kc_write_all(h->wfd, &out, sizeof(out));
 		return 0;
@@ -364,9 +367,9 @@ static int fc_harness(void *p)
 	out.status = status;
 	out.harness_nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
 	if (rr == -ETIMEDOUT) {
-		out.harness_error = KC_FCH_TIMEOUT;
-	} else if (!out.filled && out.harness_error == KC_FCH_NONE) {
-		out.harness_error = KC_FCH_NO_REPORT;
+		out.harness.error = KC_HE_TIMEOUT;
+	} else if (!out.filled && out.harness.error == KC_HE_NONE) {
+		out.harness.error = KC_HE_NO_REPORT;
 	}
 	kc_write_all(h->wfd, &out, sizeof(out));
 	return 0;
@@ -374,41 +377,10 @@ static int fc_harness(void *p)
 
 int kc_fc_scenario(const struct kc_fc_req *req, struct kc_fc_res *res)
 {
-	struct fc_harness h;
-	int fds[2];
-	long pid;
-	ssize_t n;
-	int status = 0;
-	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 10000;
+	struct fc_harness h = { .req = req, .wfd = -1 };
 
-	fc_init(res);
-	if (!KC_HAVE_RAW_CLONE) {
-		res->harness_error = KC_FCH_UNSUPPORTED;
-		return 0;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	h.req = req;
-	h.wfd = fds[1];
-	pid = kc_spawn_fn(fc_harness, &h);
-	close(fds[1]);
-	if (pid < 0) {
-		close(fds[0]);
-		return (int)pid;
-	}
-	n = kc_read_bounded(fds[0], res, sizeof(*res), timeout);
-	close(fds[0]);
-	if (kc_reap_bounded((int)pid, 2000, &status) == -ETIMEDOUT || n == -ETIMEDOUT) {
-		fc_init(res);
-		res->harness_error = KC_FCH_TIMEOUT;
-		return 0;
-	}
-	if (n != (ssize_t)sizeof(*res)) {
-		fc_init(res);
-		res->harness_error = KC_FCH_NO_REPORT;
-		res->harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	return 0;
+	return kc_harness_run(fc_harness, &h, &h.wfd, res, sizeof(*res),
+			      req->timeout_ms > 0 ? req->timeout_ms : 10000, fc_init);
 }
 
 int kc_fc_probe(void)

@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
+
 #define KC_FC_PATH 256
 
 /* struct kc_fc_req.subject: how the process that calls fchroot() is made */
@@ -41,12 +43,6 @@
 /* struct kc_fc_req.fd */
 #define KC_FD_FAILFS_ROOT -10004 /* include/uapi/linux/fcntl.h FD_FAILFS_ROOT (7.3) */
 
-/* harness errors */
-#define KC_FCH_NONE 0
-#define KC_FCH_TIMEOUT 1
-#define KC_FCH_SETUP 2        /* errno in harness_errno; step names which */
-#define KC_FCH_NO_REPORT 3    /* the subject ended without filling the page */
-#define KC_FCH_UNSUPPORTED 4  /* no raw clone on this architecture */
 
 #define KC_FC_NOT_RUN -61     /* -ENODATA: the step did not run */
 
@@ -65,8 +61,7 @@ struct kc_fc_req {
 };
 
 struct kc_fc_res {
-	int32_t harness_error;    /* KC_FCH_* */
-	int32_t harness_errno;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t harness_step;     /* which setup step failed (1-based), 0 when none */
 	int32_t status;           /* wait status of the subject */
 	int32_t filled;           /* 1: the subject filled the page */

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
+
 #define KC_PFD_NV 112
 #define KC_PFD_TEXT 768
 
@@ -323,13 +325,6 @@
 #define KC_PV_RACE_STUCK 103   /* rounds the getter gave up on (no exit information within the bound) */
 #define KC_PV_RACE_MS 104      /* how long the rounds took */
 
-/* harness errors */
-#define KC_PH_NONE 0
-#define KC_PH_TIMEOUT 1
-#define KC_PH_SETUP 2         /* errno in harness_errno; text says which step */
-#define KC_PH_PROTOCOL 3
-#define KC_PH_UNSUPPORTED 4   /* no raw clone on this architecture */
-#define KC_PH_NO_WORKER 5     /* the worker did not show up */
 
 struct kc_pfd_req {
 	int32_t scenario;
@@ -342,10 +337,7 @@ struct kc_pfd_req {
 };
 
 struct kc_pfd_res {
-	int32_t harness_error;    /* KC_PH_* */
-	int32_t harness_errno;
-	int32_t status;           /* wait status of the harness */
-	int32_t pad0;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	uint8_t present[KC_PFD_NV];
 	int64_t v[KC_PFD_NV];
 	char text[KC_PFD_TEXT];

@@ -7,55 +7,14 @@
  *    Python process, so io-wq workers and SQPOLL threads die with the child;
  *  - children use raw syscalls and async-signal-safe libc wrappers only;
  *  - every wait is bounded; a child that does not report is killed and reaped.
+ * The task-restriction scenario is in kc_uring_restrict.c (uring_split_internal.h).
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/io_uring.h>
-#include <linux/openat2.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-#include <sys/fsuid.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "kc_uring.h"
-#include "proc_internal.h"
-#include "uring_internal.h"
-
-#ifndef __NR_io_uring_setup
-#define __NR_io_uring_setup 425
-#endif
-#ifndef __NR_io_uring_enter
-#define __NR_io_uring_enter 426
-#endif
-#ifndef __NR_openat2
-#define __NR_openat2 437
-#endif
-#ifndef TIOCGDEV
-#define TIOCGDEV _IOR('T', 0x32, unsigned int)
-#endif
-#ifndef __WALL
-#define __WALL 0x40000000
-#endif
-
-#define KCU_CANCEL_BIT (1ULL << 63)
-#define KCU_FD100 100
+#include "uring_split_internal.h"
 
 /* Reap pid within timeout_ms (SIGKILL when it does not go): 1 when it ended
  * by itself in time, 0 when it had to be killed.  The status is stored. */
-static int kcu_reap(long pid, int timeout_ms, int32_t *status)
+int kcu_reap(long pid, int timeout_ms, int32_t *status)
 {
 	int st = 0;
 	int r = kc_reap_bounded((int)pid, timeout_ms, &st);
@@ -418,7 +377,7 @@ static int kcu_wait_ud(struct kcu_ring *r, uint64_t ud, int timeout_ms, int32_t 
 	}
 }
 
-static int kcu_run(struct kcu_ring *r, struct io_uring_sqe *sqe, uint32_t sqe_flags, int timeout_ms, int32_t *res)
+int kcu_run(struct kcu_ring *r, struct io_uring_sqe *sqe, uint32_t sqe_flags, int timeout_ms, int32_t *res)
 {
 	uint64_t ud = r->next_ud++ & ~KCU_CANCEL_BIT;
 	int ret;
@@ -707,7 +666,7 @@ static int kcu_open_child(void *p)
 	memset(&res, 0, sizeof(res));
 	memset(&ring, 0, sizeof(ring));
 	ring.fd = -1;
-	res.child_pid = (int32_t)getpid();
+	res.harness.pid = (int32_t)getpid();
 	res.proc_levels = -ENODATA;
 	res.ring_res = 1;
 	res.measured.res = res.direct.res = -ENODATA;
@@ -716,8 +675,8 @@ static int kcu_open_child(void *p)
 	if (req->dir[0]) {
 		dfd = open(req->dir, O_PATH | (req->setup & KC_US_DFD_ANY ? 0 : O_DIRECTORY) | O_CLOEXEC);
 		if (dfd < 0) {
-			res.harness_error = KC_UH_SETUP;
-			res.harness_errno = errno;
+			res.harness.error = KC_HE_SETUP;
+			res.harness.err_no = errno;
 			goto out;
 		}
 	}
@@ -782,66 +741,15 @@ out:
 	return 0;
 }
 
-/* Start fn(ctx) in a raw child and read one report of len bytes into out. */
-static int kcu_run_child(kc_fn fn, void *ctx, int *wfd_slot, void *out, size_t len, int timeout_ms,
-			 int32_t *harness_error, int32_t *harness_errno, int32_t *child_pid, int32_t *wait_status)
-{
-	int fds[2];
-	long pid;
-	ssize_t n;
-	int32_t st = 0;
-
-	if (!KC_HAVE_RAW_CLONE) {
-		*harness_error = KC_UH_UNSUPPORTED;
-		return 0;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	*wfd_slot = fds[1];
-	pid = kc_spawn_fn(fn, ctx);
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return (int)pid;
-	}
-	close(fds[1]);
-	n = kc_read_bounded(fds[0], out, len, timeout_ms);
-	close(fds[0]);
-	if (n == -ETIMEDOUT) {
-		*harness_error = KC_UH_TIMEOUT;
-	} else if (n != (ssize_t)len) {
-		*harness_error = KC_UH_NO_REPORT;
-		*harness_errno = n < 0 ? (int32_t)-n : 0;
-	}
-	if (!kcu_reap(pid, *harness_error ? 0 : 5000, &st) && *harness_error == KC_UH_NONE)
-		*harness_error = KC_UH_TIMEOUT;
-	*child_pid = (int32_t)pid;
-	*wait_status = st;
-	return 0;
-}
-
 int kc_uring_open_scenario(const struct kc_open_req *req, struct kc_open_res *res)
 {
 	struct kcu_open_ctx ctx = { .req = req, .wfd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
 	int timeout = req->timeout_ms > 0 ? req->timeout_ms : 10000;
-	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (req->read_len < 0 || req->read_len > KC_U_DATA || req->nwarm < 0 || req->nwarm > KC_U_WARM)
 		return -EINVAL;
-	r = kcu_run_child(kcu_open_child, &ctx, &ctx.wfd, res, sizeof(*res), timeout, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		/* a partial report is not trusted */
-		memset(res, 0, sizeof(*res));
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
-	res->child_pid = pid;
-	res->wait_status = wst;
-	return 0;
+	return kc_harness_run(kcu_open_child, &ctx, &ctx.wfd, res, sizeof(*res), timeout, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -896,14 +804,14 @@ static int kcu_signal_child(void *p)
 	memset(&res, 0, sizeof(res));
 	memset(&ring, 0, sizeof(ring));
 	ring.fd = -1;
-	res.child_pid = (int32_t)getpid();
+	res.harness.pid = (int32_t)getpid();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kcu_usr1;
 	if (sigaction(SIGUSR1, &sa, NULL) < 0) {
-		res.harness_error = KC_UH_SETUP;
-		res.harness_errno = errno;
+		res.harness.error = KC_HE_SETUP;
+		res.harness.err_no = errno;
 		goto out;
 	}
 	if (kcu_make_workers(req, &ring, &res) < 0)
@@ -977,7 +885,7 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 	struct stat sb;
 
 	if (!KC_HAVE_RAW_CLONE) {
-		res->harness_error = KC_UH_UNSUPPORTED;
+		res->harness.error = KC_HE_UNSUPPORTED;
 		return 0;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -990,13 +898,13 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 		return (int)pid;
 	}
 	close(fds[1]);
-	res->child_pid = (int32_t)pid;
+	res->harness.pid = (int32_t)pid;
 	n = kc_read_bounded(fds[0], &b, 1, req->timeout_ms > 0 ? req->timeout_ms : 5000);
 	close(fds[0]);
 	if (n != 1 || b != 'r') {
-		res->harness_error = n == -ETIMEDOUT ? KC_UH_TIMEOUT : KC_UH_SETUP;
+		res->harness.error = n == -ETIMEDOUT ? KC_HE_TIMEOUT : KC_HE_SETUP;
 		kcu_reap(pid, 0, &st);
-		res->wait_status = st;
+		res->harness.status = st;
 		return 0;
 	}
 	res->nthreads = kc_list_threads((int32_t)pid, res->threads, KC_U_THREADS);
@@ -1006,7 +914,7 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 		res->reap_ms = (int32_t)(kc_now_ms() - t0);
 	else
 		res->reap_ms = -1;
-	res->wait_status = st;
+	res->harness.status = st;
 	kc_utoa(num, (uint64_t)pid);
 	kcu_join3(path, sizeof(path), "/proc/", num, "/task");
 	res->task_dir_after = stat(path, &sb) < 0 ? -errno : 0;
@@ -1016,25 +924,14 @@ static int kcu_sigkill(const struct kc_worker_req *req, struct kc_worker_res *re
 int kc_uring_worker_scenario(const struct kc_worker_req *req, struct kc_worker_res *res)
 {
 	struct kcu_worker_ctx ctx = { .req = req, .wfd = -1, .ready_fd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
-	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (req->kind == KC_W_SIGKILL)
 		return kcu_sigkill(req, res);
 	if (req->kind != KC_W_SIGNAL)
 		return -EINVAL;
-	r = kcu_run_child(kcu_signal_child, &ctx, &ctx.wfd, res, sizeof(*res),
-			  req->timeout_ms > 0 ? req->timeout_ms : 10000, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
-	res->child_pid = pid;
-	res->wait_status = wst;
-	return 0;
+	return kc_harness_run(kcu_signal_child, &ctx, &ctx.wfd, res, sizeof(*res),
+			      req->timeout_ms > 0 ? req->timeout_ms : 10000, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1059,7 +956,7 @@ static int kcu_probe_child(void *p)
 	if (ctx->drop_privileges && geteuid() == 0) {
 		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
 		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0) {
-			out.harness_error = KC_UH_SETUP;
+			out.harness.error = KC_HE_SETUP;
 			goto send;
 		}
 	}
@@ -1083,16 +980,8 @@ send:
 static int kcu_probe(uint32_t flags, int32_t want_openat2, int32_t drop, struct kc_setup_probe *out)
 {
 	struct kcu_probe_ctx ctx = { .flags = flags, .want_openat2 = want_openat2, .drop_privileges = drop, .wfd = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
-	int r;
 
-	memset(out, 0, sizeof(*out));
-	r = kcu_run_child(kcu_probe_child, &ctx, &ctx.wfd, out, sizeof(*out), 5000, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr)
-		out->harness_error = herr;
-	return 0;
+	return kc_harness_run(kcu_probe_child, &ctx, &ctx.wfd, out, sizeof(*out), 5000, NULL);
 }
 
 int kc_uring_setup_probe(uint32_t setup_flags, int32_t want_openat2, struct kc_setup_probe *out)
@@ -1125,237 +1014,12 @@ int kc_uring_disabled_try(int32_t value, int32_t drop_privileges, struct kc_disa
 	out->write_res = kc_write_file(KCU_DISABLED, text);
 	if (out->write_res == 0) {
 		r = kcu_probe(0, 0, drop_privileges, &probe);
-		out->harness_error = r < 0 ? KC_UH_SETUP : probe.harness_error;
+		out->harness.error = r < 0 ? KC_HE_SETUP : probe.harness.error;
 		if (r == 0)
 			out->setup_res = probe.setup_res;
 	}
 	kc_utoa(text, (uint64_t)(uint32_t)out->original);
 	out->restore_res = kc_write_file(KCU_DISABLED, text);
 	out->after = kcu_read_sysctl_int(KCU_DISABLED);
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* io_uring task restrictions across process creation                        */
-
-#define KCU_RESTRICT_SIZE 16 /* struct io_uring_task_restriction before restrictions[] (7.0) */
-
-struct kcu_task_restriction {
-	uint16_t flags;
-	uint16_t nr_res;
-	uint32_t resv[3];
-	struct io_uring_restriction res[2];
-};
-
-struct kcu_ur_ctx {
-	const struct kc_ur_req *req;
-	int wfd;
-	struct kc_ur_res *res;  /* the harness's report (a vfork child and a thread write into it) */
-	int report_w;           /* the using task's report pipe */
-};
-
-/* IORING_REGISTER_RESTRICTIONS for the calling task: NOP allowed, IOSQE_ASYNC allowed as a flag. */
-static int kcu_register_task(int bad_flags)
-{
-	struct kcu_task_restriction tr;
-
-	memset(&tr, 0, sizeof(tr));
-	tr.flags = bad_flags ? 1 : 0;
-	tr.nr_res = 2;
-	tr.res[0].opcode = IORING_RESTRICTION_SQE_OP;
-	tr.res[0].sqe_op = IORING_OP_NOP;
-	tr.res[1].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	tr.res[1].sqe_flags = IOSQE_ASYNC;
-	return syscall(__NR_io_uring_register, -1, IORING_REGISTER_RESTRICTIONS, &tr, 1) < 0 ? -errno : 0;
-}
-
-struct kcu_ur_rep {
-	int32_t setup_ret, nop_res, read_res, child_register_ret, nnp_child, nthreads;
-};
-
-/* What the task that uses the ring does: set one up, a NOP, a READ of /dev/zero, its own registration. */
-static void kcu_ur_use(const struct kc_ur_req *req, struct kcu_ur_rep *rep)
-{
-	struct kcu_ring ring;
-	struct kc_thread_info ti[KC_U_THREADS];
-	uint32_t feat = 0, sqe_flags = req->ring == KC_UR_RING_IOWQ ? IOSQE_ASYNC : 0;
-	static uint64_t buf;
-	int zfd;
-
-	memset(&ring, 0, sizeof(ring));
-	ring.fd = -1;
-	rep->nop_res = rep->read_res = KC_UR_NOT_CALLED;
-	rep->nnp_child = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
-	rep->setup_ret = kcu_ring_open(&ring, req->ring == KC_UR_RING_SQPOLL ? IORING_SETUP_SQPOLL : 0, &feat);
-	if (rep->setup_ret == 0) {
-		rep->nop_res = kcu_ring_nop(&ring, sqe_flags, 3000);
-		zfd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-		if (zfd < 0) {
-			rep->read_res = -errno;
-		} else {
-			struct io_uring_sqe *sqe = kcu_get_sqe(&ring);
-			int32_t v = 0;
-			int ret;
-
-			if (!sqe) {
-				rep->read_res = -EBUSY;
-			} else {
-				sqe->opcode = IORING_OP_READ;
-				sqe->fd = zfd;
-				sqe->addr = (uint64_t)(uintptr_t)&buf;
-				sqe->len = sizeof(buf);
-				ret = kcu_run(&ring, sqe, sqe_flags, 3000, &v);
-				rep->read_res = ret < 0 ? ret : v;
-			}
-			close(zfd);
-		}
-	}
-	rep->nthreads = kc_list_threads(0, ti, KC_U_THREADS);
-	rep->child_register_ret = kcu_register_task(0);
-	kcu_ring_close(&ring);
-}
-
-static int kcu_ur_child(void *p)
-{
-	struct kcu_ur_ctx *c = p;
-	struct kcu_ur_rep rep;
-
-	memset(&rep, 0, sizeof(rep));
-	kcu_ur_use(c->req, &rep);
-	kc_write_all(c->report_w, &rep, sizeof(rep));
-	return 0;
-}
-
-/* KC_UR_GRANDCHILD: the child forks again and the grandchild uses the ring. */
-static int kcu_ur_middle(void *p)
-{
-	long pid = kc_spawn_fn(kcu_ur_child, p);
-	int32_t st = 0;
-
-	if (pid < 0)
-		return 1;
-	kcu_reap(pid, 10000, &st);
-	return 0;
-}
-
-static int kcu_ur_harness(void *p)
-{
-	struct kcu_ur_ctx *c = p;
-	const struct kc_ur_req *req = c->req;
-	struct kc_ur_res res;
-	struct kcu_ur_rep rep;
-	int fds[2] = { -1, -1 };
-	long pid = 0;
-	char *stack = NULL;
-	const size_t sz = 256 * 1024;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	memset(&res, 0, sizeof(res));
-	memset(&rep, 0, sizeof(rep));
-	res.register_ret = res.register2_ret = res.child_register_ret = KC_UR_NOT_CALLED;
-	res.nop_res = res.read_res = KC_UR_NOT_CALLED;
-	if (req->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		goto setup_fail;
-	if (req->drop && geteuid() == 0 &&
-	    (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
-	     syscall(SYS_setresuid, 65534, 65534, 65534) < 0))
-		goto setup_fail;
-	if (req->do_register) {
-		res.register_ret = kcu_register_task(req->bad_flags);
-		res.register2_ret = kcu_register_task(0);
-	}
-	if (req->how == KC_UR_SELF) {
-		kcu_ur_use(req, &rep);
-		res.reported = 1;
-		goto copy;
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		goto setup_fail;
-	c->report_w = fds[1];
-	stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		goto setup_fail;
-	switch (req->how) {
-	case KC_UR_FORK:
-		pid = fork();
-		if (pid == 0) {
-			kcu_ur_child(c);
-			_exit(0);
-		}
-		if (pid < 0)
-			pid = -errno;
-		break;
-	case KC_UR_VFORK:
-		pid = kc_raw_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, stack + sz, NULL, NULL, 0, kcu_ur_child, c,
-				   SYS_exit_group);
-		break;
-	case KC_UR_CLONE:
-		pid = kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, kcu_ur_child, c, SYS_exit_group);
-		break;
-	case KC_UR_CLONE3: {
-		uint64_t args[11];
-
-		memset(args, 0, sizeof(args));
-		args[4] = SIGCHLD; /* exit_signal */
-		pid = kc_raw_clone3(args, sizeof(args), kcu_ur_child, c, SYS_exit_group);
-		break;
-	}
-	case KC_UR_THREAD:
-		pid = kc_raw_clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
-				   stack + sz, NULL, NULL, 0, kcu_ur_child, c, SYS_exit);
-		break;
-	case KC_UR_GRANDCHILD:
-		pid = kc_raw_clone(SIGCHLD, NULL, NULL, NULL, 0, kcu_ur_middle, c, SYS_exit_group);
-		break;
-	default:
-		pid = -EINVAL;
-	}
-	res.create_ret = (int32_t)pid;
-	if (req->how != KC_UR_THREAD) {
-		/* a thread shares this fd table: its write end stays open until it has reported */
-		close(fds[1]);
-		fds[1] = -1;
-	}
-	if (pid > 0) {
-		ssize_t n = kc_read_bounded(fds[0], &rep, sizeof(rep), req->timeout_ms > 0 ? req->timeout_ms : 8000);
-
-		res.reported = n == (ssize_t)sizeof(rep);
-		if (req->how != KC_UR_THREAD)
-			kcu_reap(pid, 5000, &res.child_status);
-	}
-copy:
-	if (res.reported) {
-		res.setup_ret = rep.setup_ret;
-		res.nop_res = rep.nop_res;
-		res.read_res = rep.read_res;
-		res.child_register_ret = rep.child_register_ret;
-		res.nnp_child = rep.nnp_child;
-		res.nthreads = rep.nthreads;
-	}
-	kc_write_all(c->wfd, &res, sizeof(res));
-	return 0;
-setup_fail:
-	res.harness_error = KC_UH_SETUP;
-	res.harness_errno = errno;
-	kc_write_all(c->wfd, &res, sizeof(res));
-	return 0;
-}
-
-int kc_uring_restrict_scenario(const struct kc_ur_req *req, struct kc_ur_res *res)
-{
-	struct kcu_ur_ctx ctx = { .req = req, .wfd = -1, .res = res, .report_w = -1 };
-	int32_t herr = 0, herrno = 0, pid = 0, wst = 0;
-	int timeout = (req->timeout_ms > 0 ? req->timeout_ms : 8000) + 4000;
-	int r;
-
-	memset(res, 0, sizeof(*res));
-	r = kcu_run_child(kcu_ur_harness, &ctx, &ctx.wfd, res, sizeof(*res), timeout, &herr, &herrno, &pid, &wst);
-	if (r < 0)
-		return r;
-	if (herr) {
-		memset(res, 0, sizeof(*res));
-		res->harness_error = herr;
-		res->harness_errno = herrno;
-	}
 	return 0;
 }

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
+
 #define KC_U_PATH 256       /* bytes of every path field (with the NUL) */
 #define KC_U_WARM 3         /* warm-up lookups per scenario */
 #define KC_U_DATA 256       /* bytes of file content carried back per open */
@@ -45,12 +47,6 @@
 #define KC_US_DROP_CACHES 0x80 /* after the warm-up: write 2 to /proc/sys/vm/drop_caches */
 #define KC_US_DFD_ANY 0x100   /* dir is opened O_PATH without O_DIRECTORY (any file: the O_EMPTYPATH dfd) */
 
-/* harness errors (kc_*_res.harness_error) */
-#define KC_UH_NONE 0
-#define KC_UH_TIMEOUT 1     /* no report in time: the child was killed */
-#define KC_UH_NO_REPORT 2   /* the child ended without a complete report */
-#define KC_UH_SETUP 3       /* a setup step failed (errno in harness_errno) */
-#define KC_UH_UNSUPPORTED 4 /* no raw clone on this architecture */
 
 /* io_uring constants the Python side uses */
 #define KC_IORING_SETUP_SQPOLL 2
@@ -108,10 +104,7 @@ struct kc_thread_info {
 };
 
 struct kc_open_res {
-	int32_t harness_error;    /* KC_UH_* */
-	int32_t harness_errno;
-	int32_t child_pid;        /* the submitter: the child's pid == its tid */
-	int32_t wait_status;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) ; pid: the submitter (pid == tid) */
 	int32_t setup_res;        /* 0 or -errno of the failed setup step */
 	int32_t ring_res;         /* 0, -errno of io_uring_setup, or 1 when no ring was needed */
 	uint32_t features;        /* io_uring_params.features */
@@ -150,10 +143,7 @@ struct kc_worker_req {
 };
 
 struct kc_worker_res {
-	int32_t harness_error;
-	int32_t harness_errno;
-	int32_t child_pid;
-	int32_t wait_status;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t ring_res;
 	int32_t target_tid;       /* the worker / SQ thread signalled (0: none found) */
 	int32_t signal_res;       /* tgkill result */
@@ -174,7 +164,7 @@ int kc_uring_worker_scenario(const struct kc_worker_req *req, struct kc_worker_r
 /* io_uring_setup in a fresh child: is it there, what does it report.
  * With want_openat2, an inline IORING_OP_OPENAT2 of "/" (O_PATH) follows. */
 struct kc_setup_probe {
-	int32_t harness_error;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t setup_res;        /* 0 or -errno */
 	uint32_t features;
 	int32_t openat2_res;      /* CQE result (fd or -errno); -ENODATA when not attempted */
@@ -186,9 +176,9 @@ int kc_uring_setup_probe(uint32_t setup_flags, int32_t want_openat2, struct kc_s
  * uid/gid 65534 without capabilities when drop_privileges and root), write
  * the original value back.  Everything happens inside this call. */
 struct kc_disabled_res {
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t original;         /* value before (-errno when unreadable) */
 	int32_t write_res;        /* 0 or -errno */
-	int32_t harness_error;
 	int32_t setup_res;        /* io_uring_setup in the child: 0 or -errno */
 	int32_t restore_res;      /* 0 or -errno */
 	int32_t after;            /* value read back after the restore */
@@ -241,8 +231,7 @@ struct kc_ur_req {
 };
 
 struct kc_ur_res {
-	int32_t harness_error;    /* KC_UH_* */
-	int32_t harness_errno;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t register_ret;     /* the registration: 0 or -errno (KC_UR_NOT_CALLED) */
 	int32_t register2_ret;    /* a second registration by the same task */
 	int32_t create_ret;       /* the child's id or -errno (0 for KC_UR_SELF) */

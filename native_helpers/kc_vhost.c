@@ -50,7 +50,7 @@ static int kc_owner_main(void *p)
 	close(c->parent_ends[0]);
 	close(c->parent_ends[1]);
 	memset(&r, 0, sizeof(r));
-	r.pid = (int32_t)syscall(SYS_getpid);
+	r.harness.pid = (int32_t)syscall(SYS_getpid);
 	r.get_before_ret = r.fork_owner_ret = r.set_owner_ret = r.set_owner2_ret = KC_VHOST_NOT_CALLED;
 	r.fork_owner_after_ret = r.get_after_ret = KC_VHOST_NOT_CALLED;
 	for (int i = 0; i < KC_VHOST_MAX_WORKERS; i++)
@@ -62,16 +62,16 @@ static int kc_owner_main(void *p)
 		goto report;
 	if (req->cgroup_procs_fd >= 0) {
 		if (write(req->cgroup_procs_fd, "0", 1) < 0) {
-			r.harness_error = 2;
-			r.harness_errno = errno;
+			r.harness.error = KC_HE_SETUP;
+			r.harness.err_no = errno;
 			goto report;
 		}
 	}
 	if (req->drop_privileges) {
 		if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 65534, 65534, 65534) < 0 ||
 		    syscall(SYS_setresuid, 65534, 65534, 65534) < 0) {
-			r.harness_error = 2;
-			r.harness_errno = errno;
+			r.harness.error = KC_HE_SETUP;
+			r.harness.err_no = errno;
 			goto report;
 		}
 	}
@@ -79,8 +79,8 @@ static int kc_owner_main(void *p)
 		struct rlimit rl = { .rlim_cur = (rlim_t)req->nproc_limit, .rlim_max = (rlim_t)req->nproc_limit };
 
 		if (setrlimit(RLIMIT_NPROC, &rl) < 0) {
-			r.harness_error = 2;
-			r.harness_errno = errno;
+			r.harness.error = KC_HE_SETUP;
+			r.harness.err_no = errno;
 			goto report;
 		}
 	}
@@ -177,11 +177,11 @@ int kc_vhost_start(const struct kc_vhost_req *req, struct kc_vhost_res *res)
 	res->ctl_fd = ctl[1];
 	res->res_fd = rp[0];
 	if (n != (ssize_t)sizeof(*res)) {
-		res->pid = (int32_t)pid;
-		res->harness_error = n == -ETIMEDOUT ? 1 : 3;
-		res->harness_errno = n < 0 ? (int32_t)-n : 0;
+		res->harness.pid = (int32_t)pid;
+		res->harness.error = n == -ETIMEDOUT ? KC_HE_TIMEOUT : KC_HE_PROTOCOL;
+		res->harness.err_no = n < 0 ? (int32_t)-n : 0;
 	}
-	res->pid = (int32_t)pid;
+	res->harness.pid = (int32_t)pid;
 	return 0;
 }
 
@@ -215,18 +215,18 @@ int kc_vhost_finish(struct kc_vhost_res *res, int32_t do_kill, int32_t timeout_m
 {
 	int st = 0, r;
 
-	if (res->pid <= 0)
+	if (res->harness.pid <= 0)
 		return -ESRCH;
 	if (do_kill)
-		kill(res->pid, SIGKILL);
+		kill(res->harness.pid, SIGKILL);
 	if (res->ctl_fd >= 0)
 		close(res->ctl_fd);
 	if (res->res_fd >= 0)
 		close(res->res_fd);
 	res->ctl_fd = res->res_fd = -1;
-	r = kc_reap_bounded(res->pid, timeout_ms, &st);
-	res->status = st;
-	res->pid = -res->pid; /* finished: never signal it again */
+	r = kc_reap_bounded(res->harness.pid, timeout_ms, &st);
+	res->harness.status = st;
+	res->harness.pid = -res->harness.pid; /* finished: never signal it again */
 	return r;
 }
 

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
+
 #define KC_VHOST_MAX_WORKERS 4
 #define KC_VHOST_NOT_CALLED -10000
 
@@ -39,9 +41,7 @@ struct kc_vhost_req {
 };
 
 struct kc_vhost_res {
-	int32_t pid;                 /* owner pid (= its tid) */
-	int32_t harness_error;       /* 0 ok, 1 timeout, 2 setup, 3 protocol */
-	int32_t harness_errno;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) ; pid: the owner (= its tid), status once finished */
 	int32_t open_ret;            /* 0 or -errno */
 	int32_t get_before_ret;      /* 0, -errno or KC_VHOST_NOT_CALLED */
 	int32_t get_before_val;
@@ -54,7 +54,6 @@ struct kc_vhost_res {
 	int32_t new_worker_ret[KC_VHOST_MAX_WORKERS];
 	int32_t new_worker_id[KC_VHOST_MAX_WORKERS];
 	int32_t free_worker_ret[KC_VHOST_MAX_WORKERS];
-	int32_t status;              /* wait status once finished */
 	int32_t ctl_fd;              /* parent end of the control pipe (internal) */
 	int32_t res_fd;              /* parent end of the result pipe (internal) */
 };

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "kc_harness.h"
 #include "kc_uring.h"
 
 #define KC_WK_PATH 192       /* bytes of every path field (with the NUL) */
@@ -48,14 +49,6 @@
 #define KC_WA_KILL 12        /* SIGKILL to the owner */
 #define KC_WA_IDLE 13        /* the blocked requests finish, the ring stays open: idle workers */
 #define KC_WA_NEW_WORKER 14  /* vhost: RLIMIT_NPROC = arg, then VHOST_NEW_WORKER */
-
-/* kc_wk_res.harness_error */
-#define KC_WH_NONE 0
-#define KC_WH_TIMEOUT 1      /* no report in time */
-#define KC_WH_NO_REPORT 2    /* the harness ended without a complete report */
-#define KC_WH_SETUP 3        /* a setup step outside the kernel behaviour failed */
-#define KC_WH_UNSUPPORTED 4  /* no raw clone on this architecture */
-#define KC_WH_PROTOCOL 5     /* the owner did not answer a command */
 
 /* kc_wk_res.setup_step: the step setup_ret belongs to */
 #define KC_WS_OK 0
@@ -101,8 +94,7 @@ struct kc_wk_req {
 };
 
 struct kc_wk_res {
-	int32_t harness_error;    /* KC_WH_* */
-	int32_t harness_errno;
+	struct kc_harness harness;  /* first in every result (kc_harness.h) */
 	int32_t owner_pid;
 	int32_t owner_status;     /* wait status */
 	int32_t owner_ended;      /* 1: the owner ended by itself (or by the action), 0: killed at the end */

@@ -8,13 +8,14 @@ never satisfies a check that expects a result.
 
 from __future__ import annotations
 
-import enum
 import errno as _errno
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from conformance import native
+from conformance._kc_fchroot_h import Before as Before
+from conformance._kc_fchroot_h import Subject as Subject
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globalstate import USES_IO_URING
 from conformance.native import const, describe_status, errno_name
@@ -26,34 +27,7 @@ NOT_RUN = const("KC_FC_NOT_RUN")
 PROBE_PATH = "/proc"  # an absolute path that exists in every setting the suite runs in
 
 
-class Subject(enum.IntEnum):
-    """How the process that calls fchroot() is made."""
-
-    CLONE_NNP = const("KC_FCS_CLONE_NNP")  # clone3(CLONE_NNP), 7.1
-    PRCTL_NNP = const("KC_FCS_PRCTL_NNP")  # clone3(0), then PR_SET_NO_NEW_PRIVS
-    PLAIN = const("KC_FCS_PLAIN")  # clone3(0), no no_new_privs
-
-
-class Before(enum.IntEnum):
-    """What the subject does before fchroot()."""
-
-    NONE = const("KC_FCB_NONE")
-    CLONE_FS_SIBLING = const("KC_FCB_CLONE_FS_SIBLING")
-    CHROOT = const("KC_FCB_CHROOT")
-    FAILFS_TWICE = const("KC_FCB_FAILFS_TWICE")
-    THREAD = const("KC_FCB_THREAD")
-    IOWQ = const("KC_FCB_IOWQ")
-    SQPOLL = const("KC_FCB_SQPOLL")
-
-
-class FcHarnessError(enum.IntEnum):
-    NONE = const("KC_FCH_NONE")
-    TIMEOUT = const("KC_FCH_TIMEOUT")
-    SETUP = const("KC_FCH_SETUP")
-    NO_REPORT = const("KC_FCH_NO_REPORT")
-    UNSUPPORTED = const("KC_FCH_UNSUPPORTED")
-
-
+@native.wire("kc_fc_req", internal=("pad0",))
 @record(frozen=True)
 class FcRequest:
     """struct kc_fc_req."""
@@ -70,12 +44,12 @@ class FcRequest:
     chroot_dir: str = "/proc"
 
 
+@native.wire("kc_fc_res")
 @record(frozen=True)
-class FcResult:
+class FcResult(native.Harnessed):
     """struct kc_fc_res."""
 
-    harness_error: FcHarnessError
-    harness_errno: int
+    harness: native.HarnessStatus
     harness_step: int
     status: int
     filled: int
@@ -102,11 +76,10 @@ class FcResult:
     nthreads: int
 
     def problem(self) -> str | None:
-        if self.harness_error is FcHarnessError.NONE:
+        if self.harness.ok:
             return None
-        extra = f" ({errno_name(self.harness_errno)})" if self.harness_errno else ""
         step = f" at step {self.harness_step}" if self.harness_step else ""
-        return f"harness error {self.harness_error.name}{extra}{step}"
+        return f"{self.harness.describe()}{step}"
 
 
 def said(v: int) -> str:
@@ -170,9 +143,7 @@ class FchrootCase(Case[FcResult]):
 
     def observe(self) -> FcResult:
         req = self.request if self.request.exec_path else replace(self.request, exec_path=_exec_path())
-        rc, res = native.call_out("kc_fc_scenario", FcResult, req)
-        if rc < 0:
-            raise HarnessProblem(f"cannot start the fchroot scenario: {errno_name(-rc)}")
+        res = native.run_harness("kc_fc_scenario", FcResult, req, what="fchroot")
         problem = res.problem()
         if problem is not None:
             raise HarnessProblem(problem)

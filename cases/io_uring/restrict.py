@@ -16,10 +16,11 @@ restrictions die with it.  Allowed: IORING_OP_NOP, the SQE flag IOSQE_ASYNC; den
 
 from __future__ import annotations
 
-import enum
 import errno
 
 from conformance import native
+from conformance._kc_uring_h import How as How
+from conformance._kc_uring_h import Ring as Ring
 from conformance.case import AllOf, Case, HarnessProblem
 from conformance.globalstate import USES_IO_URING
 from conformance.native import errno_name
@@ -32,22 +33,7 @@ NOT_CALLED = native.const("KC_UR_NOT_CALLED")
 READ_LEN = 8  # the READ of /dev/zero asks for 8 bytes
 
 
-class How(enum.IntEnum):
-    SELF = native.const("KC_UR_SELF")
-    FORK = native.const("KC_UR_FORK")
-    VFORK = native.const("KC_UR_VFORK")
-    CLONE = native.const("KC_UR_CLONE")
-    CLONE3 = native.const("KC_UR_CLONE3")
-    THREAD = native.const("KC_UR_THREAD")
-    GRANDCHILD = native.const("KC_UR_GRANDCHILD")
-
-
-class Ring(enum.IntEnum):
-    PLAIN = native.const("KC_UR_RING_PLAIN")
-    IOWQ = native.const("KC_UR_RING_IOWQ")
-    SQPOLL = native.const("KC_UR_RING_SQPOLL")
-
-
+@native.wire("kc_ur_req", internal=("pad0",))
 @record(frozen=True)
 class RestrictRequest:
     """struct kc_ur_req."""
@@ -61,12 +47,12 @@ class RestrictRequest:
     timeout_ms: int = 8000
 
 
+@native.wire("kc_ur_res", internal=("pad0",))
 @record(frozen=True)
-class RestrictResult:
+class RestrictResult(native.Harnessed):
     """struct kc_ur_res."""
 
-    harness_error: int
-    harness_errno: int
+    harness: native.HarnessStatus
     register_ret: int
     register2_ret: int
     create_ret: int
@@ -86,10 +72,7 @@ class RestrictResult:
 
 
 def run(req: RestrictRequest) -> RestrictResult:
-    rc, res = native.call_out("kc_uring_restrict_scenario", RestrictResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the restriction harness: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_uring_restrict_scenario", RestrictResult, req, what="restriction")
 
 
 def _show(v: int) -> str:
@@ -127,7 +110,7 @@ class RestrictCase(Case[RestrictResult]):
         except OSError as e:
             raise HarnessProblem(str(e)) from e
         if r.harness_error:
-            raise HarnessProblem(f"restriction harness error {r.harness_error} ({errno_name(r.harness_errno)})")
+            raise native.harness_problem("restriction", r.harness.describe())
         if self.request.how is not How.SELF and r.create_ret > 0 and not r.reported:
             raise HarnessProblem(f"the {self.request.how.name.lower()} child made no report")
         return r

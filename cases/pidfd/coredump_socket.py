@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 
+from conformance._kc_pidfd_h import Coredump, CoredumpAnswer, CoredumpPattern
 from conformance.case import AllOf, Check, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import Sysctl
@@ -29,7 +30,6 @@ from .model import (
     Bits,
     Eq,
     Exited,
-    K,
     PidfdCase,
     Positive,
     S,
@@ -47,10 +47,9 @@ REQ_MASK = 0xF  # COREDUMP_KERNEL | USERSPACE | REJECT | WAIT
 MARK_REQACK, MARK_MINSIZE, MARK_MAXSIZE, MARK_UNSUPPORTED, MARK_CONFLICTING = 0, 1, 2, 3, 4
 CORE_PATTERN = Sysctl("kernel.core_pattern")
 
-PC = {n: K(f"PC_{n}") for n in ("SOCKET_SEGV", "SOCKET_ABORT", "CLIENT", "NO_LISTENER", "INVALID", "REQUEST")}
-PCI = {n: K(f"PCI_{n}") for n in ("SPACE", "RELATIVE", "DOTDOT", "ATATAT")}
-PCA = {n: K(f"PCA_{n}") for n in ("KERNEL", "USERSPACE", "REJECT", "SIZE_SMALL", "SIZE_BIG", "FLAG_UNKNOWN",
-                                  "CONFLICTING", "SPARE")}
+PC = Coredump
+PCI = CoredumpPattern
+PCA = CoredumpAnswer
 
 SOCKET: tuple[Requirement, ...] = (
     Feature("pidfd.coredump_socket"), Feature("pidfd_open"), Feature("pidfd.info"), Feature("pidfd.info_exit"),
@@ -68,7 +67,7 @@ REAPED = (Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT | INFO_COREDUMP), Bits(V.CORE_MA
 def _row(id: str, behaviour: str, variant: str, *checks: Check[PidfdResult], arg: int = 0,
          old: OldModel[PidfdResult] | None = None, doc: str = "") -> PidfdCase:
     return PidfdCase(id=id, behaviour=behaviour,
-                     request=PidfdRequest(S.COREDUMP, PC[variant], arg=arg, timeout_ms=45000),
+                     request=PidfdRequest(S.COREDUMP, PC.__members__[variant], arg=arg, timeout_ms=45000),
                      expect=AllOf(checks), old=old, needs=SOCKET, lock=Lock.EXCLUSIVE, changes=(CORE_PATTERN,),
                      doc=doc)
 
@@ -107,7 +106,7 @@ REQUEST_OLD = ("6.17", "12b5b138d111", "the sysctl refused \"@@\" patterns (no r
 def _request(id: str, answer: str, *checks: Check[PidfdResult], doc: str) -> PidfdCase:
     return _row(id, "pidfd.coredump_request", "REQUEST", Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1),
                 AtLeast(V.REQ_SIZE, 16), AtLeast(V.REQ_SIZE_ACK, 16), Bits(V.REQ_MASK, REQ_MASK), *checks,
-                arg=PCA[answer], old=old(*REQUEST_OLD, fails(errno.EINVAL, V.PATTERN_WRITE)),
+                arg=PCA.__members__[answer], old=old(*REQUEST_OLD, fails(errno.EINVAL, V.PATTERN_WRITE)),
                 doc="kselftest coredump_socket_protocol_test: " + doc)
 
 
@@ -119,7 +118,7 @@ def _refused(id: str, answer: str, mark: int, doc: str) -> PidfdCase:
 
 def _invalid(id: str, which: str, pattern: str) -> PidfdCase:
     return _row(id, "pidfd.coredump_pattern", "INVALID", fails(errno.EINVAL, V.PATTERN_WRITE),
-                Eq(V.PATTERN_SAME, 1), arg=PCI[which],
+                Eq(V.PATTERN_SAME, 1), arg=PCI.__members__[which],
                 doc=f"writing {pattern!r} to kernel.core_pattern is EINVAL and leaves the old value "
                 "(proc_dostring_coredump puts it back)")
 

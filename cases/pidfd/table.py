@@ -10,6 +10,20 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
+from conformance._kc_pidfd_h import (
+    PidfdFs,
+    PidfdGetfd,
+    PidfdHandle,
+    PidfdInfo,
+    PidfdPoll,
+    PidfdSetns,
+    PidfdSignal,
+    PidfdTarget,
+    PidfdThread,
+    PidfdWait,
+    PidfdWorker,
+    PidfdWorkerOp,
+)
 from conformance.case import AllOf, Check, OldModel
 from conformance.native import PidfdRequest, PidfdResult
 from conformance.probes import probe
@@ -79,7 +93,6 @@ from .model import (
     Eq,
     Exited,
     FdinfoSelfPid,
-    K,
     Ok,
     PidfdCase,
     Positive,
@@ -112,29 +125,18 @@ URING = (*THREAD, Feature("io_uring"), Feature("io_uring.native_workers"))
 SQPOLL = (*URING, Feature("io_uring.sqpoll"))
 VHOST = (*THREAD, PRIVILEGED, Feature("vhost.device"), Feature("vhost.task_mode"))
 
-PT = {n: K(f"PT_{n}") for n in ("CHILD", "MINUS1", "ZERO", "UNUSED", "NONLEADER", "REAPED", "ZOMBIE", "SELF")}
-PP = {n: K(f"PP_{n}") for n in ("EXIT", "THREAD_EXEC", "LEADER_FIRST", "KILL_ROUNDS")}
-PW = {n: K(f"PW_{n}") for n in ("EXITED", "KILLED", "STOPPED", "CONTINUED", "PARENT_TID", "NONBLOCK",
-                                "NONBLOCK_WNOHANG", "NOT_CHILD", "PROC_DIRFD", "DEVNULL", "NEGATIVE", "CLOSED",
-                                "TWICE", "NONBLOCK_NOT_CHILD", "NONBLOCK_CLEARED")}
-PSIG = {n: K(f"PSIG_{n}") for n in ("DELIVER", "REAPED", "ZOMBIE", "PROC_DIRFD", "INFO_SELF", "INFO_OTHER_USER",
-                                    "INFO_OTHER_QUEUE", "INFO_MISMATCH", "BAD_FLAGS", "TWO_SCOPES", "ZERO",
-                                    "SELF_THREAD", "SELF_PROCESS", "OTHER_UID", "THREAD_GONE", "NOT_PIDFD",
-                                    "RECYCLED", "BAD_SIG")}
-PG = {n: K(f"PG_{n}") for n in ("SAME", "BADFD", "FLAGS", "NONDUMPABLE", "OTHER_UID", "REAPED", "NONDUMPABLE_ROOT",
-                                "NOT_PIDFD", "KILLED")}
-PF = {n: K(f"PF_{n}") for n in ("INO", "STATFS", "READLINK", "FDINFO", "FDINFO_REAPED", "FDINFO_NESTED",
-                                "FDINFO_SIBLING", "FCHOWN", "FCHMOD", "EXECVEAT", "XATTR", "BIND_MOUNT")}
-PN = {n: K(f"PN_{n}") for n in ("UTS", "USER_UTS", "NO_FLAGS", "BAD_FLAGS", "EXITED", "NOT_NSFD", "NO_FOUL_PLAY",
-                                "INCREMENTAL", "MIXED")}
-PH = {n: K(f"PH_{n}") for n in ("LIVE", "ZOMBIE", "REAPED", "THREAD_FLAG", "BAD_FLAG", "CHILD_PIDNS", "FOREIGN_PIDNS",
-                                "LOOKUP", "FID", "CONNECTABLE")}
-PI = {n: K(f"PI_{n}") for n in ("BASIC", "CREDS", "SIZE", "NULL", "REAPED", "EXIT", "KILLED", "ZOMBIE", "REMOTE",
-                                "CORE_CRASH", "CORE_LIVE", "SUPPORTED", "NOT_PIDFD", "THREAD", "UNKNOWN_MASK",
-                                "EXIT_PIDNS", "EXEC_THREAD", "EXEC_LEADER", "CORE_DUMPED")}
-PTH = {n: K(f"PTH_{n}") for n in ("THREAD_EXIT", "LEADER_EXIT")}
-WK = {n: K(f"WK_{n}") for n in ("IOWQ", "SQPOLL", "VHOST", "VHOST_KTHREAD")}
-WO = {n: K(f"WO_{n}") for n in ("OPEN", "INFO", "SIGNAL", "CLOSE", "AUTOKILL_FLAG")}
+PT = PidfdTarget
+PP = PidfdPoll
+PW = PidfdWait
+PSIG = PidfdSignal
+PG = PidfdGetfd
+PF = PidfdFs
+PN = PidfdSetns
+PH = PidfdHandle
+PI = PidfdInfo
+PTH = PidfdThread
+WK = PidfdWorker
+WO = PidfdWorkerOp
 NS = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts")
 
 NONLEADER_OLD = old("6.16", "8cf4b738f6d8", "pidfd_open of a non-leader tid without PIDFD_THREAD was EINVAL",
@@ -157,113 +159,113 @@ OPEN: tuple[PidfdCase, ...] = (
     row("open-flag-high", "pidfd.open", S.OPEN, fails(EINVAL), flags=0x80000000, needs=PIDFD),
     row("open-flag-autokill-bit", "pidfd.open", S.OPEN, fails(EINVAL), flags=O_TRUNC, needs=PIDFD,
         doc="PIDFD_AUTOKILL (O_TRUNC) is kernel-internal: pidfd_open never takes it"),
-    row("open-zombie", "pidfd.open", S.OPEN, Ok(), Bits(V.REVENTS, POLLIN, POLLHUP), variant=PT["ZOMBIE"],
+    row("open-zombie", "pidfd.open", S.OPEN, Ok(), Bits(V.REVENTS, POLLIN, POLLHUP), variant=PT.ZOMBIE,
         needs=PIDFD),
-    row("open-self", "pidfd.open", S.OPEN, Ok(), Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PT["SELF"], needs=PIDFD),
-    row("open-pid-minus1", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT["MINUS1"], needs=PIDFD,
+    row("open-self", "pidfd.open", S.OPEN, Ok(), Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PT.SELF, needs=PIDFD),
+    row("open-pid-minus1", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT.MINUS1, needs=PIDFD,
         doc="kselftest pidfd_open_test (pid -1), LTP pidfd_open02 (invalid pid)"),
-    row("open-pid-zero", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT["ZERO"], needs=PIDFD),
-    row("open-pid-unused", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT["UNUSED"], arg=4194305,
+    row("open-pid-zero", "pidfd.open_pids", S.OPEN, fails(EINVAL), variant=PT.ZERO, needs=PIDFD),
+    row("open-pid-unused", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT.UNUSED, arg=4194305,
         needs=PIDFD, doc="LTP pidfd_open02 (expired pid): above the largest pid_max, never in use"),
-    row("open-reaped", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT["REAPED"], needs=PIDFD),
-    row("open-nonleader", "pidfd.open_nonleader", S.OPEN, fails(ENOENT), variant=PT["NONLEADER"], needs=PIDFD,
+    row("open-reaped", "pidfd.open_pids", S.OPEN, fails(ESRCH), variant=PT.REAPED, needs=PIDFD),
+    row("open-nonleader", "pidfd.open_nonleader", S.OPEN, fails(ENOENT), variant=PT.NONLEADER, needs=PIDFD,
         old=NONLEADER_OLD, doc="kselftest pidfd_info_test (non-leader without PIDFD_THREAD fails)"),
     row("open-nonleader-thread-flag", "pidfd.thread", S.OPEN, Ok(), Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0),
-        variant=PT["NONLEADER"], flags=O_EXCL, needs=THREAD),
+        variant=PT.NONLEADER, flags=O_EXCL, needs=THREAD),
 )
 
 POLL: tuple[PidfdCase, ...] = (
     row("poll-exit", "pidfd.poll", S.POLL, NOT_READABLE, Bits(V.REVENTS, POLLIN, POLLHUP), Exited(V.STATUS, 3),
-        variant=PP["EXIT"], arg=3, needs=PIDFD, doc="LTP pidfd_open03 (POLLIN at exit)"),
-    row("poll-hup-after-reap", "pidfd.poll", S.POLL, Bits(V.REVENTS_REAPED, POLLIN | POLLHUP), variant=PP["EXIT"],
+        variant=PP.EXIT, arg=3, needs=PIDFD, doc="LTP pidfd_open03 (POLLIN at exit)"),
+    row("poll-hup-after-reap", "pidfd.poll", S.POLL, Bits(V.REVENTS_REAPED, POLLIN | POLLHUP), variant=PP.EXIT,
         needs=PIDFD, doc="kselftest pidfd_info_test (POLLIN|POLLHUP after the reap)",
         old=old("6.9", "43f0df54c96f", "a reaped process's pidfd polled POLLIN only, no POLLHUP",
                 Bits(V.REVENTS_REAPED, POLLIN, POLLHUP))),
-    row("poll-sigkill-rounds", "pidfd.poll", S.POLL, Eq(V.ROUNDS, 50), Eq(V.RET2, 0), variant=PP["KILL_ROUNDS"],
+    row("poll-sigkill-rounds", "pidfd.poll", S.POLL, Eq(V.ROUNDS, 50), Eq(V.RET2, 0), variant=PP.KILL_ROUNDS,
         arg=50, needs=PIDFD, doc="kselftest pidfd_poll_test (10000 rounds there; 50 here)"),
     row("poll-thread-exec", "pidfd.poll_threads", S.POLL, Eq(V.RET2, 1), NOT_READABLE, Bits(V.REVENTS, POLLIN),
-        Exited(V.STATUS, 3), variant=PP["THREAD_EXEC"], needs=(*PIDFD, SH),
+        Exited(V.STATUS, 3), variant=PP.THREAD_EXEC, needs=(*PIDFD, SH),
         doc="kselftest pidfd_test (non-leader exec, poll and waitpid)"),
     row("poll-leader-exits-first", "pidfd.poll_threads", S.POLL, Eq(V.RET2, 1), NOT_READABLE,
-        Bits(V.REVENTS, POLLIN), Exited(V.STATUS, 0), variant=PP["LEADER_FIRST"], needs=PIDFD,
+        Bits(V.REVENTS, POLLIN), Exited(V.STATUS, 0), variant=PP.LEADER_FIRST, needs=PIDFD,
         doc="kselftest pidfd_test (leader exits while a thread lives)"),
 )
 
 WAITID: tuple[PidfdCase, ...] = (
     row("waitid-exited", "pidfd.waitid", S.WAITID, Ok(), Same(V.SI_PID, V.CHILD_PID), Eq(V.SI_CODE, CLD_EXITED),
-        Eq(V.SI_STATUS, 5), Eq(V.SI_SIGNO, SIGCHLD), fails(ECHILD, V.WAIT), variant=PW["EXITED"], arg=5,
+        Eq(V.SI_STATUS, 5), Eq(V.SI_SIGNO, SIGCHLD), fails(ECHILD, V.WAIT), variant=PW.EXITED, arg=5,
         needs=PIDFD, doc="kselftest pidfd_wait (reap), LTP pidfd_open04"),
-    row("waitid-twice", "pidfd.waitid", S.WAITID, Ok(), fails(ECHILD, V.RET2), variant=PW["TWICE"], needs=PIDFD),
+    row("waitid-twice", "pidfd.waitid", S.WAITID, Ok(), fails(ECHILD, V.RET2), variant=PW.TWICE, needs=PIDFD),
     row("waitid-killed", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_KILLED), Eq(V.SI_STATUS, SIGKILL),
-        variant=PW["KILLED"], needs=PIDFD, doc="kselftest pidfd_wait (CLD_KILLED)"),
+        variant=PW.KILLED, needs=PIDFD, doc="kselftest pidfd_wait (CLD_KILLED)"),
     row("waitid-stopped", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_STOPPED), Eq(V.SI_STATUS, 19),
-        Same(V.SI_PID, V.CHILD_PID), variant=PW["STOPPED"], needs=PIDFD, doc="kselftest pidfd_wait (WSTOPPED)"),
+        Same(V.SI_PID, V.CHILD_PID), variant=PW.STOPPED, needs=PIDFD, doc="kselftest pidfd_wait (WSTOPPED)"),
     row("waitid-continued", "pidfd.waitid", S.WAITID, Ok(), Eq(V.SI_CODE, CLD_CONTINUED), Eq(V.SI_STATUS, 18),
-        variant=PW["CONTINUED"], needs=PIDFD, doc="kselftest pidfd_wait (WCONTINUED)"),
+        variant=PW.CONTINUED, needs=PIDFD, doc="kselftest pidfd_wait (WCONTINUED)"),
     row("waitid-parent-tid", "pidfd.waitid", S.WAITID, Ok(), Same(V.SI_PID, V.PARENT_TID), Eq(V.SI_STATUS, 5),
-        variant=PW["PARENT_TID"], arg=5, needs=(*PIDFD, Feature("clone3")),
+        variant=PW.PARENT_TID, arg=5, needs=(*PIDFD, Feature("clone3")),
         doc="kselftest pidfd_wait (clone3 CLONE_PIDFD|CLONE_PARENT_SETTID: si_pid == parent_tid)"),
-    row("waitid-not-child", "pidfd.waitid", S.WAITID, fails(ECHILD), variant=PW["NOT_CHILD"], needs=PIDFD),
-    row("waitid-proc-dirfd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["PROC_DIRFD"], needs=PIDFD,
+    row("waitid-not-child", "pidfd.waitid", S.WAITID, fails(ECHILD), variant=PW.NOT_CHILD, needs=PIDFD),
+    row("waitid-proc-dirfd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW.PROC_DIRFD, needs=PIDFD,
         doc="kselftest pidfd_wait (/proc/self dirfd rejected)"),
-    row("waitid-devnull", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["DEVNULL"], needs=PIDFD,
+    row("waitid-devnull", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW.DEVNULL, needs=PIDFD,
         doc="kselftest pidfd_wait (/dev/null rejected)"),
-    row("waitid-negative-fd", "pidfd.waitid_badfd", S.WAITID, fails(EINVAL), variant=PW["NEGATIVE"], needs=PIDFD),
-    row("waitid-closed-fd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW["CLOSED"], needs=PIDFD),
-    row("waitid-nonblock-running", "pidfd.waitid_nonblock", S.WAITID, fails(EAGAIN), variant=PW["NONBLOCK"],
+    row("waitid-negative-fd", "pidfd.waitid_badfd", S.WAITID, fails(EINVAL), variant=PW.NEGATIVE, needs=PIDFD),
+    row("waitid-closed-fd", "pidfd.waitid_badfd", S.WAITID, fails(EBADF), variant=PW.CLOSED, needs=PIDFD),
+    row("waitid-nonblock-running", "pidfd.waitid_nonblock", S.WAITID, fails(EAGAIN), variant=PW.NONBLOCK,
         needs=NONBLOCK, doc="kselftest pidfd_wait (EAGAIN), LTP pidfd_open04"),
     row("waitid-nonblock-wnohang", "pidfd.waitid_nonblock", S.WAITID, Eq(V.RET, 0), Eq(V.SI_PID, 0),
-        variant=PW["NONBLOCK_WNOHANG"], needs=NONBLOCK, doc="kselftest pidfd_wait (0 with WNOHANG)"),
+        variant=PW.NONBLOCK_WNOHANG, needs=NONBLOCK, doc="kselftest pidfd_wait (0 with WNOHANG)"),
     row("waitid-nonblock-cleared", "pidfd.waitid_nonblock", S.WAITID, fails(EAGAIN, V.RET2),
         Bits(V.FL_FLAGS, 0, O_NONBLOCK), Ok(), Eq(V.SI_CODE, CLD_EXITED), Same(V.SI_PID, V.CHILD_PID),
-        variant=PW["NONBLOCK_CLEARED"], needs=NONBLOCK,
+        variant=PW.NONBLOCK_CLEARED, needs=NONBLOCK,
         doc="kselftest pidfd_wait (wait_nonblock: F_SETFL clears O_NONBLOCK, then waitid blocks until the exit)"),
     row("waitid-nonblock-not-child", "pidfd.waitid_nonblock", S.WAITID, fails(ECHILD),
-        variant=PW["NONBLOCK_NOT_CHILD"], needs=NONBLOCK, doc="kselftest pidfd_wait (ECHILD without a child)"),
+        variant=PW.NONBLOCK_NOT_CHILD, needs=NONBLOCK, doc="kselftest pidfd_wait (ECHILD without a child)"),
 )
 
 SIGNAL: tuple[PidfdCase, ...] = (
     row("signal-deliver", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.SI_SIGNO, SIGUSR1),
         Eq(V.SI_CODE, SI_USER), Same(V.SI_PID, V.SELF_PID), Same(V.SI_UID, V.SI_VALUE),
-        variant=PSIG["DELIVER"], needs=PIDFD, doc="LTP pidfd_send_signal01"),
-    row("signal-reaped", "pidfd.send_signal", S.SIGNAL, fails(ESRCH), variant=PSIG["REAPED"], needs=PIDFD,
+        variant=PSIG.DELIVER, needs=PIDFD, doc="LTP pidfd_send_signal01"),
+    row("signal-reaped", "pidfd.send_signal", S.SIGNAL, fails(ESRCH), variant=PSIG.REAPED, needs=PIDFD,
         doc="kselftest pidfd_test (exited process: ESRCH), LTP pidfd_send_signal03"),
-    row("signal-zombie", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), variant=PSIG["ZOMBIE"], needs=PIDFD),
+    row("signal-zombie", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), variant=PSIG.ZOMBIE, needs=PIDFD),
     row("signal-proc-dirfd-self", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1),
-        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG["PROC_DIRFD"], needs=PIDFD,
+        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG.PROC_DIRFD, needs=PIDFD,
         doc="kselftest pidfd_test (SIGUSR1 to self through a /proc/self dirfd)"),
-    row("signal-zero", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 0), variant=PSIG["ZERO"],
+    row("signal-zero", "pidfd.send_signal", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 0), variant=PSIG.ZERO,
         needs=PIDFD),
-    row("signal-not-pidfd", "pidfd.send_signal", S.SIGNAL, fails(EBADF), variant=PSIG["NOT_PIDFD"], needs=PIDFD,
+    row("signal-not-pidfd", "pidfd.send_signal", S.SIGNAL, fails(EBADF), variant=PSIG.NOT_PIDFD, needs=PIDFD,
         doc="LTP pidfd_send_signal02 (fd not a pidfd)"),
-    row("signal-flags-unknown", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_FLAGS"],
+    row("signal-flags-unknown", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG.BAD_FLAGS,
         flags=8, needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid flags)"),
-    row("signal-other-uid", "pidfd.send_signal_perm", S.SIGNAL, fails(EPERM), variant=PSIG["OTHER_UID"],
+    row("signal-other-uid", "pidfd.send_signal_perm", S.SIGNAL, fails(EPERM), variant=PSIG.OTHER_UID,
         needs=(*PIDFD, DROPS_PRIVILEGES, Pid1NotOurs()),
         doc="LTP pidfd_send_signal02 (EPERM); root: the target is root, the sender drops to 65534; "
         "unprivileged: the target is pid 1"),
     row("signal-siginfo-self", "pidfd.send_signal_siginfo", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1),
-        Eq(V.SI_CODE, SI_USER), variant=PSIG["INFO_SELF"], needs=PIDFD,
+        Eq(V.SI_CODE, SI_USER), variant=PSIG.INFO_SELF, needs=PIDFD,
         doc="LTP pidfd_send_signal01 (siginfo to self)"),
     row("signal-siginfo-other-si-user", "pidfd.send_signal_siginfo", S.SIGNAL, fails(EPERM),
-        variant=PSIG["INFO_OTHER_USER"], needs=PIDFD, doc="LTP pidfd_send_signal02 (EPERM for si_code SI_USER)"),
+        variant=PSIG.INFO_OTHER_USER, needs=PIDFD, doc="LTP pidfd_send_signal02 (EPERM for si_code SI_USER)"),
     row("signal-siginfo-other-si-queue", "pidfd.send_signal_siginfo", S.SIGNAL, Eq(V.RET, 0),
         Eq(V.SI_CODE, SI_QUEUE), Eq(V.SI_VALUE, 4242), Same(V.SI_PID, V.SELF_PID),
-        variant=PSIG["INFO_OTHER_QUEUE"], needs=PIDFD),
+        variant=PSIG.INFO_OTHER_QUEUE, needs=PIDFD),
     row("signal-siginfo-signo-mismatch", "pidfd.send_signal_siginfo", S.SIGNAL, fails(EINVAL),
-        variant=PSIG["INFO_MISMATCH"], needs=PIDFD, doc="LTP pidfd_send_signal02 (si_signo != sig)"),
-    row("signal-bad-signal", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG["BAD_SIG"], arg=100,
+        variant=PSIG.INFO_MISMATCH, needs=PIDFD, doc="LTP pidfd_send_signal02 (si_signo != sig)"),
+    row("signal-bad-signal", "pidfd.send_signal_perm", S.SIGNAL, fails(EINVAL), variant=PSIG.BAD_SIG, arg=100,
         needs=PIDFD, doc="LTP pidfd_send_signal02 (invalid signal)"),
     row("signal-recycled-pid", "pidfd.send_signal", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), Eq(V.HITS, 0),
-        variant=PSIG["RECYCLED"], needs=(*PIDFD, PIDNS_PRIVILEGED, Feature("clone3.set_tid")),
+        variant=PSIG.RECYCLED, needs=(*PIDFD, PIDNS_PRIVILEGED, Feature("clone3.set_tid")),
         doc="kselftest pidfd_test and LTP pidfd_send_signal03 (a recycled pid is not signalled): the new process "
         "gets the reaped one's pid through clone3 set_tid, no sysctl needed"),
-    row("signal-thread-gone", "pidfd.thread", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), variant=PSIG["THREAD_GONE"],
+    row("signal-thread-gone", "pidfd.thread", S.SIGNAL, Eq(V.RET2, 1), fails(ESRCH), variant=PSIG.THREAD_GONE,
         needs=THREAD),
     row("signal-self-thread", "pidfd.self", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1), Eq(V.SI_CODE, SI_TKILL),
-        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG["SELF_THREAD"], needs=SELF),
+        Same(V.HANDLER_TID, V.SELF_PID), variant=PSIG.SELF_THREAD, needs=SELF),
     row("signal-self-process", "pidfd.self", S.SIGNAL, Eq(V.RET, 0), Eq(V.HITS, 1), Eq(V.SI_CODE, SI_USER),
-        variant=PSIG["SELF_PROCESS"], needs=SELF),
+        variant=PSIG.SELF_PROCESS, needs=SELF),
 )
 
 
@@ -280,74 +282,74 @@ SCOPE_ROWS: tuple[PidfdCase, ...] = (
     _scope("scope-thread-group", 0, 2, 0, 0, 1, 0),
     _scope("scope-thread-group-from-thread-pidfd", 1, 2, 0, 0, 1, 0),
     _scope("scope-process-group", 0, 4, 0, 0, 1, 1),
-    row("scope-two-flags", "pidfd.send_signal_scope", S.SIGNAL, fails(EINVAL), variant=PSIG["TWO_SCOPES"], flags=3,
+    row("scope-two-flags", "pidfd.send_signal_scope", S.SIGNAL, fails(EINVAL), variant=PSIG.TWO_SCOPES, flags=3,
         needs=SCOPE),
 )
 
 GETFD_ROWS: tuple[PidfdCase, ...] = (
     row("getfd-same-file", "pidfd.getfd", S.GETFD, Ok(), Eq(V.KCMP, 0), Same(V.INO1, V.INO2),
-        Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PG["SAME"], needs=GETFD,
+        Bits(V.FD_FLAGS, FD_CLOEXEC), variant=PG.SAME, needs=GETFD,
         doc="kselftest pidfd_getfd_test (kcmp KCMP_FILE, FD_CLOEXEC), LTP pidfd_getfd01"),
-    row("getfd-badfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG["BADFD"], needs=GETFD,
+    row("getfd-badfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG.BADFD, needs=GETFD,
         doc="kselftest pidfd_getfd_test (unknown fd), LTP pidfd_getfd02"),
-    row("getfd-flags", "pidfd.getfd", S.GETFD, fails(EINVAL), variant=PG["FLAGS"], needs=GETFD,
+    row("getfd-flags", "pidfd.getfd", S.GETFD, fails(EINVAL), variant=PG.FLAGS, needs=GETFD,
         doc="kselftest pidfd_getfd_test (flags != 0), LTP pidfd_getfd02"),
-    row("getfd-not-pidfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG["NOT_PIDFD"], needs=GETFD,
+    row("getfd-not-pidfd", "pidfd.getfd", S.GETFD, fails(EBADF), variant=PG.NOT_PIDFD, needs=GETFD,
         doc="LTP pidfd_getfd02 (fd not a pidfd)"),
-    row("getfd-reaped", "pidfd.getfd", S.GETFD, fails(ESRCH), variant=PG["REAPED"], needs=GETFD,
+    row("getfd-reaped", "pidfd.getfd", S.GETFD, fails(ESRCH), variant=PG.REAPED, needs=GETFD,
         doc="LTP pidfd_getfd02 (ESRCH)"),
     row("getfd-killed-unreaped", "pidfd.getfd", S.GETFD, Bits(V.REVENTS, POLLIN), fails(ESRCH),
-        variant=PG["KILLED"], needs=GETFD, doc="kselftest pidfd_getfd_test (no_strange_EBADF)",
+        variant=PG.KILLED, needs=GETFD, doc="kselftest pidfd_getfd_test (no_strange_EBADF)",
         old=old("6.9", "0c9bd6bc4bb2", "an exiting target without files answered EBADF", Bits(V.REVENTS, POLLIN),
                 fails(EBADF))),
-    row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["NONDUMPABLE"],
+    row("getfd-nondumpable", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG.NONDUMPABLE,
         needs=(*GETFD, DROPS_PRIVILEGES),
         doc="kselftest pidfd_getfd_test (EPERM, non-dumpable target, unprivileged caller), LTP pidfd_getfd02"),
-    row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG["OTHER_UID"],
+    row("getfd-other-uid", "pidfd.getfd_perm", S.GETFD, fails(EPERM), variant=PG.OTHER_UID,
         needs=(*GETFD, DROPS_PRIVILEGES, Pid1NotOurs())),
     row("getfd-nondumpable-privileged", "pidfd.getfd_perm", S.GETFD, Ok(), Eq(V.KCMP, 0),
-        variant=PG["NONDUMPABLE_ROOT"], needs=(*GETFD, PRIVILEGED)),
+        variant=PG.NONDUMPABLE_ROOT, needs=(*GETFD, PRIVILEGED)),
 )
 
 PIDFS_ROWS: tuple[PidfdCase, ...] = (
-    row("pidfs-ino-same-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO2), variant=PF["INO"], needs=PIDFD),
-    row("pidfs-ino-other-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO3, equal=False), variant=PF["INO"],
+    row("pidfs-ino-same-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO2), variant=PF.INO, needs=PIDFD),
+    row("pidfs-ino-other-process", "pidfd.pidfs", S.PIDFS, Same(V.INO1, V.INO3, equal=False), variant=PF.INO,
         needs=PIDFD, old=old("6.9", "cb12fd8e0dab", "pidfds were anon_inode files sharing one inode",
                              Same(V.INO1, V.INO3))),
-    row("pidfs-magic", "pidfd.pidfs", S.PIDFS, Eq(V.FSTYPE, PID_FS_MAGIC), variant=PF["STATFS"], needs=PIDFD,
+    row("pidfs-magic", "pidfd.pidfs", S.PIDFS, Eq(V.FSTYPE, PID_FS_MAGIC), variant=PF.STATFS, needs=PIDFD,
         old=PIDFS_OLD),
-    row("pidfs-readlink", "pidfd.open", S.PIDFS, Text("anon_inode:[pidfd]"), variant=PF["READLINK"], needs=PIDFD),
-    row("fdinfo-pid", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("Pid"), FdinfoSelfPid("NSpid"), variant=PF["FDINFO"],
+    row("pidfs-readlink", "pidfd.open", S.PIDFS, Text("anon_inode:[pidfd]"), variant=PF.READLINK, needs=PIDFD),
+    row("fdinfo-pid", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("Pid"), FdinfoSelfPid("NSpid"), variant=PF.FDINFO,
         needs=PIDFD),
     row("fdinfo-reaped", "pidfd.fdinfo", S.PIDFS, Text(key="Pid", value="-1"), Text(key="NSpid", value="-1"),
-        variant=PF["FDINFO_REAPED"], needs=PIDFD, doc="kselftest pidfd_fdinfo_test (dead process: -1)"),
-    row("fdinfo-nested-pidns", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("NSpid"), variant=PF["FDINFO_NESTED"],
+        variant=PF.FDINFO_REAPED, needs=PIDFD, doc="kselftest pidfd_fdinfo_test (dead process: -1)"),
+    row("fdinfo-nested-pidns", "pidfd.fdinfo", S.PIDFS, FdinfoSelfPid("NSpid"), variant=PF.FDINFO_NESTED,
         needs=ROOT, doc="NSpid: lists the outer pid and 1 (the child is init of its pid namespace)"),
     row("fdinfo-sibling-pidns", "pidfd.fdinfo", S.PIDFS, Positive(V.RET2), Text(key="NSpid", value="0"),
-        Text(key="Pid", value="0"), variant=PF["FDINFO_SIBLING"], needs=ROOT,
+        Text(key="Pid", value="0"), variant=PF.FDINFO_SIBLING, needs=ROOT,
         doc="kselftest pidfd_fdinfo_test (NSpid 0 from a sibling pid namespace): read under a private /proc "
         "of a new pid + mount namespace"),
-    row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHOWN"],
+    row("pidfs-fchown", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF.FCHOWN,
         needs=(*PIDFS, OwnIdsMapped()), old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
-    row("pidfs-fchmod", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF["FCHMOD"], needs=PIDFS,
+    row("pidfs-fchmod", "pidfd.setattr", S.PIDFS, fails(EOPNOTSUPP, V.RET2), variant=PF.FCHMOD, needs=PIDFS,
         old=SETATTR_OLD, doc="kselftest pidfd_setattr_test"),
-    row("pidfs-execveat", "pidfd.setattr", S.PIDFS, fails(EACCES, V.RET2), variant=PF["EXECVEAT"], needs=PIDFD,
+    row("pidfs-execveat", "pidfd.setattr", S.PIDFS, fails(EACCES, V.RET2), variant=PF.EXECVEAT, needs=PIDFD,
         doc="kselftest pidfd_setattr_test"),
 )
 
 SETNS_ROWS: tuple[PidfdCase, ...] = (
     row("setns-uts", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Same(V.INO1, V.INO2), Same(V.INO2, V.INO3, equal=False),
-        Text("kc-pidfd-uts"), variant=PN["UTS"], needs=ROOT, doc="kselftest pidfd_setns_test"),
+        Text("kc-pidfd-uts"), variant=PN.UTS, needs=ROOT, doc="kselftest pidfd_setns_test"),
     row("setns-user-uts", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Same(V.INO1, V.INO2), Text("kc-pidfd-uts"),
-        variant=PN["USER_UTS"], needs=(*PIDFD, Feature("userns")),
+        variant=PN.USER_UTS, needs=(*PIDFD, Feature("userns")),
         doc="kselftest pidfd_setns_test (user + uts namespaces, unprivileged)"),
-    row("setns-no-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["NO_FLAGS"], needs=PIDFD,
+    row("setns-no-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN.NO_FLAGS, needs=PIDFD,
         doc="kselftest pidfd_setns_test (invalid_flags: 0)"),
-    row("setns-bad-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["BAD_FLAGS"], needs=PIDFD,
+    row("setns-bad-flags", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN.BAD_FLAGS, needs=PIDFD,
         doc="kselftest pidfd_setns_test (invalid_flags)"),
-    row("setns-exited", "pidfd.setns", S.SETNS, fails(ESRCH), Same(V.INO1, V.INO3), variant=PN["EXITED"],
+    row("setns-exited", "pidfd.setns", S.SETNS, fails(ESRCH), Same(V.INO1, V.INO3), variant=PN.EXITED,
         needs=PIDFD, doc="kselftest pidfd_setns_test (pidfd_exited_child: ESRCH, no namespace changed)"),
-    row("setns-not-nsfd", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN["NOT_NSFD"], needs=PIDFD,
+    row("setns-not-nsfd", "pidfd.setns", S.SETNS, fails(EINVAL), variant=PN.NOT_NSFD, needs=PIDFD,
         doc="kselftest pidfd_setns_test (setns_einval: a memfd)"),
 )
 
@@ -364,25 +366,25 @@ SETNS_DOC = ("the target kids are created with CLONE_NEWUSER|NEWNS|NEWCGROUP|NEW
 SETNS_MORE_ROWS: tuple[PidfdCase, ...] = (
     row("setns-no-foul-play", "pidfd.setns", S.SETNS, Eq(V.RET, 0), Text(key="joined", value=ALL_NS),
         Eq(V.ROUNDS, 8), Eq(V.RET2, 8), fails(EPERM, V.RET3), Text(key="changed", value="none"),
-        variant=PN["NO_FOUL_PLAY"], needs=(*USERNS, TIMENS),
+        variant=PN.NO_FOUL_PLAY, needs=(*USERNS, TIMENS),
         doc="kselftest pidfd_setns_test (no_foul_play): join every namespace of kid 1 at once, then each "
         "CLONE_NEW* flag of kid 2 (a sibling user namespace: no capability there, whoever the caller is) and all "
         "of them together are EPERM, and none of the caller's namespaces moves; " + SETNS_DOC),
     row("setns-incremental", "pidfd.setns", S.SETNS, Eq(V.ROUNDS, 8), Eq(V.RET2, 8),
-        *(Text(key=flag, value=moved) for flag, moved in INCREMENTAL), variant=PN["INCREMENTAL"],
+        *(Text(key=flag, value=moved) for flag, moved in INCREMENTAL), variant=PN.INCREMENTAL,
         needs=(*USERNS, TIMENS),
         doc="kselftest pidfd_setns_test (pidfd_incremental_setns): setns(pidfd, one flag) for user, mnt, pid, uts, "
         "ipc, net, cgroup, time in turn; each moves exactly its namespace to the target's (CLONE_NEWPID: "
         "pid_for_children, the caller's own pid namespace stays; CLONE_NEWTIME: time and time_for_children); "
         + SETNS_DOC),
     row("setns-mixed-flags-atomic", "pidfd.setns", S.SETNS, Eq(V.RET, 0), fails(EPERM, V.RET2),
-        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN["MIXED"],
+        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN.MIXED,
         flags=CLONE_NEWUTS | CLONE_NEWNET, needs=USERNS,
         doc="setns is all or nothing: inside the kid's user namespace (joined first), CLONE_NEWUTS|CLONE_NEWNET is "
         "EPERM (the kid's net namespace is the initial one, owned by the initial user namespace) and the uts "
         "namespace, which alone is joinable (the last call), does not move either"),
     row("setns-namespace-and-other-flag", "pidfd.setns", S.SETNS, Eq(V.RET, 0), fails(EINVAL, V.RET2),
-        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN["MIXED"],
+        Text(key="changed", value="none"), Eq(V.RET3, 0), Text(key="alone", value="uts"), variant=PN.MIXED,
         flags=CLONE_NEWUTS | CLONE_VM, needs=USERNS,
         doc="kselftest pidfd_setns_test (invalid_flags: a namespace flag with a non-namespace one): EINVAL, nothing "
         "moves, the uts namespace alone is joinable"),
@@ -397,50 +399,50 @@ NS_ROWS: tuple[PidfdCase, ...] = tuple(
 
 FHANDLE_ROWS: tuple[PidfdCase, ...] = (
     row("fhandle-live", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2), Same(V.INO1, V.INO2),
-        variant=PH["LIVE"], needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test"),
+        variant=PH.LIVE, needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test"),
     row("fhandle-zombie", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2), Same(V.INO1, V.INO2),
-        variant=PH["ZOMBIE"], needs=(*FHANDLE, PRIVILEGED),
+        variant=PH.ZOMBIE, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (exited, unreaped)"),
     row("fhandle-reaped", "pidfd.file_handle", S.FHANDLE, Eq(V.RET, 0), fails(ESTALE, V.RET2),
-        variant=PH["REAPED"], needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (reaped)"),
+        variant=PH.REAPED, needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (reaped)"),
     row("fhandle-thread-flag", "pidfd.file_handle", S.FHANDLE, Ok(V.RET2), Same(V.INO1, V.INO2),
-        variant=PH["THREAD_FLAG"], needs=(*FHANDLE, PRIVILEGED),
+        variant=PH.THREAD_FLAG, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (O_EXCL = PIDFD_THREAD is a valid open flag; 6.18 does not show it "
         "in F_GETFL)"),
-    row("fhandle-bad-flag", "pidfd.file_handle", S.FHANDLE, fails(EINVAL, V.RET2), variant=PH["BAD_FLAG"],
+    row("fhandle-bad-flag", "pidfd.file_handle", S.FHANDLE, fails(EINVAL, V.RET2), variant=PH.BAD_FLAG,
         needs=(*FHANDLE, PRIVILEGED), doc="kselftest pidfd_file_handle_test (invalid O_* flags)"),
     row("fhandle-child-pidns", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2),
-        Same(V.INO1, V.INO2), variant=PH["CHILD_PIDNS"], needs=(*FHANDLE, PRIVILEGED),
+        Same(V.INO1, V.INO2), variant=PH.CHILD_PIDNS, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (file_handle_child_pidns): the process is init of a child pid "
         "namespace, decoded from its parent's"),
     row("fhandle-foreign-pidns", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), fails(ESTALE, V.RET2),
-        variant=PH["FOREIGN_PIDNS"], needs=(*FHANDLE, PRIVILEGED),
+        variant=PH.FOREIGN_PIDNS, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (file_handle_foreign_pidns): the process is init of one new pid "
         "namespace, the decoder init of a sibling one; the kernel answers ESTALE (6.18, 7.3)"),
     row("fhandle-lookup-enotdir", "pidfd.file_handle_pidns", S.FHANDLE, Ok(V.RET2), fails(ENOTDIR, V.RET3),
-        variant=PH["LOOKUP"], needs=(*FHANDLE, PRIVILEGED),
+        variant=PH.LOOKUP, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (lookup through the decoded pidfd: openat(fd, \"x\") ENOTDIR)"),
     row("fhandle-at-handle-fid", "pidfd.file_handle_pidns", S.FHANDLE, Eq(V.RET, 0), Ok(V.RET2),
-        Same(V.INO1, V.INO2), variant=PH["FID"], needs=(*FHANDLE, PRIVILEGED),
+        Same(V.INO1, V.INO2), variant=PH.FID, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (AT_HANDLE_FID is accepted and decodes)"),
     row("fhandle-at-handle-connectable", "pidfd.file_handle_pidns", S.FHANDLE, fails(EINVAL),
-        variant=PH["CONNECTABLE"], needs=(*FHANDLE, PRIVILEGED),
+        variant=PH.CONNECTABLE, needs=(*FHANDLE, PRIVILEGED),
         doc="kselftest pidfd_file_handle_test (AT_HANDLE_CONNECTABLE is rejected)"),
 )
 
 XATTR_ROWS: tuple[PidfdCase, ...] = (
     row("xattr-set-get-list-remove", "pidfd.xattr", S.PIDFS, Eq(V.RET2, 0), Eq(V.XATTR_GET, 9),
         Eq(V.XATTR_MATCH, 1), Eq(V.XATTR_LIST, 1), Eq(V.RET, 0), fails(ENODATA, V.XATTR_REMOVED),
-        variant=PF["XATTR"], needs=XATTR, doc="kselftest pidfd_xattr_test (set, get, list, remove)"),
+        variant=PF.XATTR, needs=XATTR, doc="kselftest pidfd_xattr_test (set, get, list, remove)"),
     row("bind-mount-same-inode", "pidfd.bind_mount", S.PIDFS, Ok(V.RET2), Eq(V.RET3, 0), Same(V.INO1, V.INO2),
-        Ok(V.REOPEN), Same(V.INO1, V.INO3), variant=PF["BIND_MOUNT"],
+        Ok(V.REOPEN), Same(V.INO1, V.INO3), variant=PF.BIND_MOUNT,
         needs=(*PIDFD, INIT_PRIVILEGED, Feature("pidfd.bind_mount")),
         doc="kselftest pidfd_bind_mount (open_tree + move_mount onto a file, the same inode through the mount); "
         "done in a child's private mount namespace on its own tmpfs, so no mount outlives the row. Root of the "
         "initial user namespace: the reopen through the mount is a permission check against the pidfs inode's "
         "owner, which a container's root may not have mapped (EACCES there, correctly)"),
     row("xattr-persists-reopen", "pidfd.xattr", S.PIDFS, Eq(V.RET2, 0), Ok(V.RET3), Eq(V.XATTR_REOPEN, 9),
-        variant=PF["XATTR"], needs=XATTR,
+        variant=PF.XATTR, needs=XATTR,
         doc="kselftest pidfd_xattr_test (the xattr is there after the pidfd is closed and pidfd_open'ed again on "
         "the live process)"),
 )
@@ -453,60 +455,60 @@ BASIC_MASK = INFO_PID | INFO_CREDS | INFO_CGROUPID
 
 def _size(size: int) -> PidfdCase:
     return row(f"info-size-{size}", "pidfd.info_args", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK),
-               Same(V.INFO_PID, V.CHILD_PID), Eq(V.INFO_TRUNC, 1), variant=PI["SIZE"], arg=size, needs=INFO,
+               Same(V.INFO_PID, V.CHILD_PID), Eq(V.INFO_TRUNC, 1), variant=PI.SIZE, arg=size, needs=INFO,
                doc="each published struct pidfd_info size; nothing is written past it")
 
 
 INFO_ROWS: tuple[PidfdCase, ...] = (
     row("info-basic", "pidfd.info", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, INFO_EXIT),
         Same(V.INFO_PID, V.CHILD_PID), Same(V.INFO_TGID, V.CHILD_PID), Same(V.INFO_PPID, V.SELF_PID),
-        Same(V.INFO_CGROUPID, V.CGROUP_ID), Positive(V.INFO_CGROUPID), *CREDS_MATCH, variant=PI["BASIC"],
+        Same(V.INFO_CGROUPID, V.CGROUP_ID), Positive(V.INFO_CGROUPID), *CREDS_MATCH, variant=PI.BASIC,
         needs=INFO, doc="kselftest pidfd_open_test (PIDFD_GET_INFO vs getters, cgroupid non-zero)"),
     row("info-creds-distinct", "pidfd.info", S.INFO, Eq(V.RET, 0), Eq(V.INFO_RUID, 1001), Eq(V.INFO_EUID, 1002),
         Eq(V.INFO_SUID, 1003), Eq(V.INFO_FSUID, 1002), Eq(V.INFO_RGID, 2001), Eq(V.INFO_EGID, 2002),
-        Eq(V.INFO_SGID, 2003), Eq(V.INFO_FSGID, 2002), variant=PI["CREDS"], needs=(*INFO, PRIVILEGED, CREDS_1001)),
+        Eq(V.INFO_SGID, 2003), Eq(V.INFO_FSGID, 2002), variant=PI.CREDS, needs=(*INFO, PRIVILEGED, CREDS_1001)),
     row("info-thread-pidfd", "pidfd.info", S.INFO, Eq(V.RET, 0), Same(V.INFO_PID, V.CHILD_TID),
-        Same(V.INFO_TGID, V.CHILD_PID), variant=PI["THREAD"], needs=(*INFO, Feature("pidfd.thread"))),
+        Same(V.INFO_TGID, V.CHILD_PID), variant=PI.THREAD, needs=(*INFO, Feature("pidfd.thread"))),
     _size(64), _size(72), _size(80), _size(88), _size(96),
-    row("info-size-56", "pidfd.info_small", S.INFO, fails(ENOTTY), variant=PI["SIZE"], arg=56, needs=INFO,
+    row("info-size-56", "pidfd.info_small", S.INFO, fails(ENOTTY), variant=PI.SIZE, arg=56, needs=INFO,
         doc="LTP ioctl_pidfd05 (wrong size: EINVAL or ENOTTY since 6.18-rc1)",
         old=old("6.18", "3c17001b21b9", "pidfd_info() itself rejected sizes below VER0 with EINVAL", fails(EINVAL))),
-    row("info-null", "pidfd.info_args", S.INFO, fails(EINVAL), variant=PI["NULL"], needs=INFO,
+    row("info-null", "pidfd.info_args", S.INFO, fails(EINVAL), variant=PI.NULL, needs=INFO,
         doc="LTP ioctl_pidfd05 (NULL argument)"),
-    row("info-not-pidfd", "pidfd.info_args", S.INFO, fails(ENOTTY), variant=PI["NOT_PIDFD"], needs=INFO,
+    row("info-not-pidfd", "pidfd.info_args", S.INFO, fails(ENOTTY), variant=PI.NOT_PIDFD, needs=INFO,
         doc="LTP ioctl_pidfd01 (a non-pidfd fd)"),
     row("info-unknown-mask-bits", "pidfd.info_args", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, 1 << 40),
-        variant=PI["UNKNOWN_MASK"], needs=INFO),
-    row("info-reaped", "pidfd.info_reaped", S.INFO, fails(ESRCH), variant=PI["REAPED"], needs=INFO,
+        variant=PI.UNKNOWN_MASK, needs=INFO),
+    row("info-reaped", "pidfd.info_reaped", S.INFO, fails(ESRCH), variant=PI.REAPED, needs=INFO,
         doc="kselftest pidfd_info_test and LTP ioctl_pidfd04 (ESRCH without PIDFD_INFO_EXIT)"),
     row("info-exit-code", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS),
-        Exited(V.INFO_EXIT, 7), variant=PI["EXIT"], arg=7, needs=INFO_EXIT_NEEDS,
+        Exited(V.INFO_EXIT, 7), variant=PI.EXIT, arg=7, needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (exit code, no CREDS), LTP ioctl_pidfd02"),
     row("info-exit-in-pidns", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT),
-        Exited(V.INFO_EXIT, 6), Eq(V.RET2, 1), variant=PI["EXIT_PIDNS"], arg=6, needs=(*INFO_EXIT_NEEDS, PRIVILEGED),
+        Exited(V.INFO_EXIT, 6), Eq(V.RET2, 1), variant=PI.EXIT_PIDNS, arg=6, needs=(*INFO_EXIT_NEEDS, PRIVILEGED),
         doc="LTP ioctl_pidfd03 (exit status seen by an isolated parent: the init of a new pid namespace)"),
     row("info-exit-killed", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_EXIT),
-        Exited(V.INFO_EXIT, signal=SIGKILL), variant=PI["KILLED"], needs=INFO_EXIT_NEEDS,
+        Exited(V.INFO_EXIT, signal=SIGKILL), variant=PI.KILLED, needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (WIFSIGNALED SIGKILL), LTP ioctl_pidfd03"),
     row("info-exit-zombie", "pidfd.info_exit", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, BASIC_MASK, INFO_EXIT),
-        variant=PI["ZOMBIE"], needs=INFO_EXIT_NEEDS,
+        variant=PI.ZOMBIE, needs=INFO_EXIT_NEEDS,
         doc="kselftest pidfd_info_test (exited but unreaped: creds, no EXIT)"),
-    row("info-remote-pidns", "pidfd.info_remote", S.INFO, fails(EREMOTE), Eq(V.RET2, 1), variant=PI["REMOTE"],
+    row("info-remote-pidns", "pidfd.info_remote", S.INFO, fails(EREMOTE), Eq(V.RET2, 1), variant=PI.REMOTE,
         needs=(*INFO, PRIVILEGED), doc="LTP ioctl_pidfd06 (no information across pid namespaces): the parent's "
         "pidfd used from inside a new pid namespace (6.18.y has the change as a stable backport)",
         old=old("7.0", "ab89060fbc92", "a pid outside the caller's pid namespace was ESRCH, like a reaped one",
                 fails(ESRCH), Eq(V.RET2, 1))),
     row("info-coredump-live", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0), Bits(V.INFO_MASK, INFO_COREDUMP),
-        Eq(V.INFO_CORE_MASK, COREDUMP_USER), variant=PI["CORE_LIVE"], needs=(*INFO, Feature("pidfd.info_coredump"))),
+        Eq(V.INFO_CORE_MASK, COREDUMP_USER), variant=PI.CORE_LIVE, needs=(*INFO, Feature("pidfd.info_coredump"))),
     row("info-coredump-crash-nondumpable", "pidfd.info_coredump", S.INFO, Eq(V.RET, 0),
         Bits(V.INFO_MASK, INFO_COREDUMP), Eq(V.INFO_CORE_MASK, COREDUMP_SKIP), Exited(V.STATUS, signal=SIGSEGV),
         Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT), Exited(V.INFO_EXIT, signal=SIGSEGV), Eq(V.CORE_MASK_AFTER, 0),
-        variant=PI["CORE_CRASH"],
+        variant=PI.CORE_CRASH,
         needs=(*INFO_EXIT_NEEDS, Feature("pidfd.info_coredump")),
         doc="a non-dumpable child: SKIP while it lives; it crashes (SIGSEGV, no core flag): the dump is skipped "
         "before core_pattern is read, so no global setting is touched; after the reap no dump is recorded"),
     row("info-supported-mask", "pidfd.info_supported", S.INFO, Eq(V.RET, 0),
-        Bits(V.INFO_MASK, INFO_SUPPORTED_MASK), Bits(V.INFO_SUPPORTED, 0xFF), variant=PI["SUPPORTED"],
+        Bits(V.INFO_MASK, INFO_SUPPORTED_MASK), Bits(V.INFO_SUPPORTED, 0xFF), variant=PI.SUPPORTED,
         needs=(*INFO, Feature("pidfd.info_supported"))),
 )
 
@@ -518,7 +520,7 @@ EXEC_DOC = ("kselftest pidfd_info_test (thread_group_exec_thread; with the leade
 
 def _exec_thread(id: str, leader_gone: int) -> PidfdCase:
     return row(id, "pidfd.info_exec", S.INFO, Eq(V.RET2, 1), Bits(V.REVENTS, POLLIN | POLLHUP), Eq(V.RET, 0),
-               Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS), Exited(V.INFO_EXIT, 0), variant=PI["EXEC_THREAD"],
+               Bits(V.INFO_MASK, INFO_EXIT, INFO_CREDS), Exited(V.INFO_EXIT, 0), variant=PI.EXEC_THREAD,
                arg=leader_gone, needs=EXEC_NEEDS,
                doc=EXEC_DOC + ": the exec'ing thread's own thread pidfd polls POLLIN|POLLHUP and PIDFD_INFO_EXIT "
                "reports a clean exit (exit 0: the zapped or already exited leader), no credentials")
@@ -529,7 +531,7 @@ def _exec_leader(id: str, leader_gone: int) -> PidfdCase:
                Bits(V.INFO_MASK, INFO_CREDS, INFO_EXIT), Same(V.INFO_PID, V.CHILD_PID),
                Bits(V.REVENTS, POLLIN, POLLHUP), Exited(V.STATUS, signal=SIGKILL), Bits(V.RET3, INFO_EXIT, INFO_CREDS),
                Exited(V.INFO_EXIT, signal=SIGKILL),
-               variant=PI["EXEC_LEADER"], arg=leader_gone, needs=EXEC_NEEDS,
+               variant=PI.EXEC_LEADER, arg=leader_gone, needs=EXEC_NEEDS,
                doc=EXEC_DOC + ": the leader's thread pidfd gets no notification (revents_early), the process pidfd "
                "names the live exec'd process (credentials, no exit, pid = tgid); after SIGKILL the leader's thread "
                "pidfd polls POLLIN without POLLHUP until the reap, then the process pidfd reports SIGKILL")
@@ -571,7 +573,7 @@ CORE_DUMPED_ROWS: tuple[PidfdCase, ...] = (
     row("info-coredump-crash-dumped", "pidfd.info_coredump_file", S.INFO, Eq(V.RET, 0),
         Eq(V.INFO_CORE_MASK, COREDUMP_USER), Exited(V.STATUS, signal=SIGSEGV), Bits(V.STATUS, WCOREFLAG),
         Eq(V.ROOT_ENTRIES, 1), Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT), Exited(V.INFO_EXIT, signal=SIGSEGV),
-        Bits(V.INFO_EXIT, WCOREFLAG), Eq(V.CORE_MASK_AFTER, 0), variant=PI["CORE_DUMPED"],
+        Bits(V.INFO_EXIT, WCOREFLAG), Eq(V.CORE_MASK_AFTER, 0), variant=PI.CORE_DUMPED,
         needs=(*INFO_EXIT_NEEDS, Feature("pidfd.info_coredump"), CoreFileDump()),
         doc="a dumpable child raises RLIMIT_CORE to its hard limit, sets coredump_filter 0 (a small core), "
         "enters a private scratch directory (removed afterwards with the core) and crashes: the core file is "
@@ -584,10 +586,10 @@ CORE_DUMPED_ROWS: tuple[PidfdCase, ...] = (
 
 THREAD_ROWS: tuple[PidfdCase, ...] = (
     row("thread-pidfd-polls-on-thread-exit", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), NOT_READABLE,
-        Bits(V.REVENTS, POLLIN), Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH["THREAD_EXIT"],
+        Bits(V.REVENTS, POLLIN), Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH.THREAD_EXIT,
         needs=THREAD),
     row("thread-pidfd-leader-waits-for-group", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), Eq(V.REVENTS, 0),
-        Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH["LEADER_EXIT"], needs=THREAD,
+        Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH.LEADER_EXIT, needs=THREAD,
         doc="kselftest pidfd_info_test (an early-exiting leader is not reported until the group is empty)"),
 )
 
@@ -595,7 +597,8 @@ THREAD_ROWS: tuple[PidfdCase, ...] = (
 def _worker(id: str, behaviour: str, which: str, what: str, *checks: Check[PidfdResult],
             extra: tuple[Requirement, ...] = (), doc: str = "", old: OldModel[PidfdResult] | None = None) -> PidfdCase:
     needs = {"IOWQ": URING, "SQPOLL": SQPOLL, "VHOST": VHOST}[which]
-    return row(id, behaviour, S.WORKER, *checks, variant=WK[which], arg=WO[what], needs=(*needs, *extra), doc=doc,
+    return row(id, behaviour, S.WORKER, *checks, variant=WK.__members__[which], arg=WO.__members__[what],
+               needs=(*needs, *extra), doc=doc,
                old=old)
 
 
@@ -642,7 +645,7 @@ KTHREAD_DOC = ("A vhost worker in kthread mode (6.1; VHOST_SET_FORK_FROM_OWNER(0
 
 def _kthread(what: str, *checks: Check[PidfdResult], extra: tuple[Requirement, ...] = ()) -> PidfdCase:
     return row(f"worker-vhost-kthread-{what.lower().replace('_', '-')}", "pidfd.worker_kthread", S.WORKER,
-               Eq(V.WORKER_KTHREAD, 1), *checks, variant=WK["VHOST_KTHREAD"], arg=WO[what],
+               Eq(V.WORKER_KTHREAD, 1), *checks, variant=WK.VHOST_KTHREAD, arg=WO.__members__[what],
                needs=(*VHOST_KTHREAD, *extra), doc=KTHREAD_DOC)
 
 
@@ -658,7 +661,7 @@ KTHREAD_ROWS: tuple[PidfdCase, ...] = (
 AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
     row(f"worker-{label}-autokill-owner", "pidfd.worker_autokill", S.WORKER, Ok(V.RET2),
         Bits(V.REVENTS, POLLIN), Eq(V.RET, 0), Exited(V.INFO_EXIT, signal=SIGKILL), Eq(V.WORKER_ALIVE, 0),
-        Eq(V.OWNER_ALIVE, 0), variant=WK[which], arg=K("WO_AUTOKILL_OWNER"),
+        Eq(V.OWNER_ALIVE, 0), variant=WK.__members__[which], arg=WO.AUTOKILL_OWNER,
         needs=(*needs, Feature("clone3.pidfd_autokill"), Feature("pidfd.info_exit")),
         doc="an AUTOKILL|AUTOREAP|NNP child owns the ring; closing its clone3 pidfd kills it with its worker")
     for which, label, needs in (("IOWQ", "iowq", URING), ("SQPOLL", "sqpoll", SQPOLL))

@@ -6,49 +6,15 @@ conformance.native marshals them.
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 from conformance import native
-from conformance.native import CountedBy, const, errno_name
+from conformance._kc_workers_h import SetupStep as SetupStep
+from conformance._kc_workers_h import WorkerAction as WorkerAction
+from conformance._kc_workers_h import WorkerKind as WorkerKind
+from conformance.native import CountedBy, const
 from conformance.procfs import Task
 from conformance.records import record
-
-
-class WorkerKind(enum.IntEnum):
-    IOWQ = const("KC_WK_IOWQ")
-    SQPOLL = const("KC_WK_SQPOLL")
-    VHOST = const("KC_WK_VHOST")
-
-
-class WorkerAction(enum.IntEnum):
-    NONE = const("KC_WA_NONE")
-    TGKILL = const("KC_WA_TGKILL")
-    PTRACE = const("KC_WA_PTRACE")
-    PROCFS = const("KC_WA_PROCFS")
-    STOP = const("KC_WA_STOP")
-    FREEZE = const("KC_WA_FREEZE")
-    MOVE = const("KC_WA_MOVE")
-    EXEC = const("KC_WA_EXEC")
-    EXIT = const("KC_WA_EXIT")
-    CORE = const("KC_WA_CORE")
-    UNSHARE = const("KC_WA_UNSHARE")
-    CLOSE = const("KC_WA_CLOSE")
-    KILL = const("KC_WA_KILL")
-    IDLE = const("KC_WA_IDLE")
-    NEW_WORKER = const("KC_WA_NEW_WORKER")
-
-
-class SetupStep(enum.IntEnum):
-    OK = const("KC_WS_OK")
-    CGROUP = const("KC_WS_CGROUP")
-    IDENTITY = const("KC_WS_IDENTITY")
-    RLIMIT = const("KC_WS_RLIMIT")
-    RING = const("KC_WS_RING")
-    OPEN = const("KC_WS_OPEN")
-    SET_OWNER = const("KC_WS_SET_OWNER")
-    SUBMIT = const("KC_WS_SUBMIT")
-
 
 PTRACE_ATTACH = const("KC_PTRACE_ATTACH")
 PTRACE_SEIZE = const("KC_PTRACE_SEIZE")
@@ -57,6 +23,7 @@ CLONE_NEWUSER = const("KC_CLONE_NEWUSER")
 NOT_CALLED = const("KC_WK_NOT_CALLED")
 
 
+@native.wire("kc_wk_req")
 @record(frozen=True)
 class WorkersRequest:
     """struct kc_wk_req."""
@@ -86,12 +53,12 @@ class WorkersRequest:
     exec_cqes: bool = False
 
 
+@native.wire("kc_wk_res", internal=("pad0",))
 @record(frozen=True)
-class WorkersResult:
+class WorkersResult(native.Harnessed):
     """struct kc_wk_res."""
 
-    harness_error: int
-    harness_errno: int
+    harness: native.HarnessStatus
     owner_pid: int
     owner_status: int
     owner_ended: int
@@ -158,7 +125,4 @@ class WorkersResult:
 
 def run(req: WorkersRequest) -> WorkersResult:
     """One scenario in a throw-away harness process (kc_workers_run)."""
-    rc, res = native.call_out("kc_workers_run", WorkersResult, req)
-    if rc < 0:
-        raise OSError(-rc, f"cannot start the user-worker harness: {errno_name(-rc)}")
-    return res
+    return native.run_harness("kc_workers_run", WorkersResult, req, what="user-worker")

@@ -19,11 +19,10 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import field, replace
+from dataclasses import field
 from pathlib import Path
-from typing import Any
 
-from conformance import guardian, kernel, privilege
+from conformance import guardian, kernel, native, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
@@ -134,11 +133,83 @@ class Obs:
     def maxw_now_unbound(self) -> int:
         return self.r.maxw_now[1]
 
-    def value(self, name: str) -> int:
-        v = getattr(self, name) if hasattr(type(self), name) else getattr(self.r, name)
-        if not isinstance(v, int):
-            raise TypeError(f"{name} is not an integer observation")
-        return v
+
+@record(frozen=True)
+class Field:
+    """One integer of an observation a check reads: its name (in messages) and a typed getter."""
+
+    name: str
+    get: Callable[[Obs], int]
+
+
+@record(frozen=True)
+class Results:
+    """A tuple of results of an observation (nop_results, completed): its name and a typed getter."""
+
+    name: str
+    get: Callable[[Obs], tuple[int, ...]]
+
+
+class F:
+    """Every observed integer a row or a description names, as a typed getter (a misspelt field is a type
+    error, not a string; tests/test_fields.py checks that each name is the attribute its getter reads)."""
+
+    nop_results = Results("nop_results", lambda o: o.nop_results)
+    completed = Results("completed", lambda o: o.completed)
+    action_ms = Field("action_ms", lambda o: o.r.action_ms)
+    action_ret = Field("action_ret", lambda o: o.r.action_ret)
+    after_in_cgroup = Field("after_in_cgroup", lambda o: o.r.after_in_cgroup)
+    after_kthread = Field("after_kthread", lambda o: o.r.after_kthread)
+    after_nthreads = Field("after_nthreads", lambda o: o.r.after_nthreads)
+    after_nworkers = Field("after_nworkers", lambda o: o.r.after_nworkers)
+    all_stopped = Field("all_stopped", lambda o: o.all_stopped)
+    attach_ret = Field("attach_ret", lambda o: o.r.attach_ret)
+    core_dumped = Field("core_dumped", lambda o: o.r.core_dumped)
+    core_prstatus = Field("core_prstatus", lambda o: o.r.core_prstatus)
+    core_size = Field("core_size", lambda o: o.r.core_size)
+    exec_sqes = Field("exec_sqes", lambda o: o.r.exec_sqes)
+    exit_code = Field("exit_code", lambda o: o.exit_code)
+    fd_count = Field("fd_count", lambda o: o.r.fd_count)
+    free_ret = Field("free_ret", lambda o: o.r.free_ret)
+    frozen = Field("frozen", lambda o: o.r.frozen)
+    get_vring_id = Field("get_vring_id", lambda o: o.r.get_vring_id)
+    get_vring_ret = Field("get_vring_ret", lambda o: o.r.get_vring_ret)
+    getsigmask_ret = Field("getsigmask_ret", lambda o: o.r.getsigmask_ret)
+    handler_hits = Field("handler_hits", lambda o: o.r.handler_hits)
+    in_cgroup = Field("in_cgroup", lambda o: o.r.in_cgroup)
+    in_dst = Field("in_dst", lambda o: o.r.in_dst)
+    kthread = Field("kthread", lambda o: o.kthread)
+    leaked = Field("leaked", lambda o: o.r.leaked)
+    maxw_now_bound = Field("maxw_now_bound", lambda o: o.maxw_now_bound)
+    maxw_now_unbound = Field("maxw_now_unbound", lambda o: o.maxw_now_unbound)
+    maxw_old_bound = Field("maxw_old_bound", lambda o: o.maxw_old_bound)
+    maxw_old_unbound = Field("maxw_old_unbound", lambda o: o.maxw_old_unbound)
+    maxw_query_ret = Field("maxw_query_ret", lambda o: o.r.maxw_query_ret)
+    maxw_ret = Field("maxw_ret", lambda o: o.r.maxw_ret)
+    mem_match = Field("mem_match", lambda o: o.r.mem_match)
+    mem_ret = Field("mem_ret", lambda o: o.r.mem_ret)
+    mntns_differs = Field("mntns_differs", lambda o: o.mntns_differs)
+    ncomplete = Field("ncomplete", lambda o: o.r.ncomplete)
+    new_worker_id = Field("new_worker_id", lambda o: o.r.new_worker_id)
+    new_worker_ret = Field("new_worker_ret", lambda o: o.r.new_worker_ret)
+    nthreads = Field("nthreads", lambda o: o.r.nthreads)
+    nworkers = Field("nworkers", lambda o: o.r.nworkers)
+    owner_ended = Field("owner_ended", lambda o: o.r.owner_ended)
+    owner_fd_count = Field("owner_fd_count", lambda o: o.r.owner_fd_count)
+    owner_stopped = Field("owner_stopped", lambda o: o.owner_stopped)
+    pids_current = Field("pids_current", lambda o: o.r.pids_current)
+    pids_max_events = Field("pids_max_events", lambda o: o.r.pids_max_events)
+    post_ret = Field("post_ret", lambda o: o.r.post_ret)
+    ring_copy_ret = Field("ring_copy_ret", lambda o: o.r.ring_copy_ret)
+    setsigmask_ret = Field("setsigmask_ret", lambda o: o.r.setsigmask_ret)
+    setup_ret = Field("setup_ret", lambda o: o.r.setup_ret)
+    setup_step = Field("setup_step", lambda o: o.r.setup_step)
+    sigmask_changed = Field("sigmask_changed", lambda o: o.sigmask_changed)
+    target_stopped = Field("target_stopped", lambda o: o.target_stopped)
+    term_signal = Field("term_signal", lambda o: o.term_signal)
+    thawed = Field("thawed", lambda o: o.r.thawed)
+    usr1_pending = Field("usr1_pending", lambda o: o.usr1_pending)
+    workers = Field("workers", lambda o: o.workers)
 
 
 def _show(v: int, name: str = "") -> str:
@@ -152,84 +223,86 @@ def _show(v: int, name: str = "") -> str:
 
 @record(frozen=True)
 class Is:
-    """Observation field ``name`` equals ``value`` (``what`` says it in words)."""
+    """Observation field ``field`` equals ``value`` (``what`` says it in words)."""
 
-    name: str
+    field: Field
     value: int
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        v = obs.value(self.name)
+        v = self.field.get(obs)
         if v == self.value:
             return None
-        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {_show(self.value, self.name)}"
+        name = self.field.name
+        return f"{self.what}: {name} is {_show(v, name)}, expected {_show(self.value, name)}"
 
 
 @record(frozen=True)
 class OneOf:
-    name: str
+    field: Field
     values: tuple[int, ...]
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        v = obs.value(self.name)
+        v = self.field.get(obs)
         if v in self.values:
             return None
-        want = " or ".join(_show(x, self.name) for x in self.values)
-        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected {want}"
+        want = " or ".join(_show(x, self.field.name) for x in self.values)
+        return f"{self.what}: {self.field.name} is {_show(v, self.field.name)}, expected {want}"
 
 
 @record(frozen=True)
 class AtLeast:
-    name: str
+    field: Field
     value: int
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        v = obs.value(self.name)
+        v = self.field.get(obs)
         if v >= self.value:
             return None
-        return f"{self.what}: {self.name} is {_show(v, self.name)}, expected >= {self.value}"
+        return f"{self.what}: {self.field.name} is {_show(v, self.field.name)}, expected >= {self.value}"
 
 
 @record(frozen=True)
 class Between:
-    name: str
+    field: Field
     low: int
     high: int
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        v = obs.value(self.name)
+        v = self.field.get(obs)
         ok = self.low <= v <= self.high
-        return None if ok else f"{self.what}: {self.name} is {_show(v, self.name)}, expected {self.low}..{self.high}"
+        name = self.field.name
+        return None if ok else f"{self.what}: {name} is {_show(v, name)}, expected {self.low}..{self.high}"
 
 
 @record(frozen=True)
 class SameAs:
-    name: str
-    other: str
+    field: Field
+    other: Field
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        a, b = obs.value(self.name), obs.value(self.other)
+        a, b = self.field.get(obs), self.other.get(obs)
         if a == b:
             return None
-        return f"{self.what}: {self.name} {_show(a, self.name)} != {self.other} {_show(b, self.other)}"
+        x, y = self.field.name, self.other.name
+        return f"{self.what}: {x} {_show(a, x)} != {y} {_show(b, y)}"
 
 
 @record(frozen=True)
 class AllResults:
-    """Every result in the tuple ``name`` (nop_results, completed) is one of ``values``; count at least ``count``."""
+    """Every result in the tuple ``results`` (nop_results, completed) is one of ``values``; count at least ``count``."""
 
-    name: str
+    results: Results
     values: tuple[int, ...]
     count: int
     what: str
 
     def mismatch(self, obs: Obs) -> str | None:
-        got = getattr(obs, self.name)
-        assert isinstance(got, tuple)
+        got = self.results.get(obs)
         shown = ", ".join(_show(v) for v in got) or "none"
         if len(got) < self.count or any(v not in self.values for v in got):
             want = "/".join(_show(v) for v in self.values)
@@ -465,7 +538,7 @@ class WorkerCase(Case[Obs]):
             except OSError as e:
                 raise HarnessProblem(str(e)) from e
         if r.harness_error:
-            raise HarnessProblem(f"harness error {r.harness_error} ({errno_name(r.harness_errno)})")
+            raise native.harness_problem("user-worker", r.harness.describe())
         if r.setup_ret < 0 and r.setup_step in (SetupStep.CGROUP, SetupStep.IDENTITY, SetupStep.RLIMIT,
                                                 SetupStep.OPEN, SetupStep.SUBMIT):
             raise HarnessProblem(f"owner setup step {SetupStep(r.setup_step).name}: {errno_name(-r.setup_ret)}")
@@ -488,31 +561,31 @@ class WorkerCase(Case[Obs]):
             if v:
                 parts.append(f"{name} {','.join(_show(x) for x in v)}")
         extra = DESCRIBE.get(a, ())
-        parts += [f"{n}={_show(obs.value(n), n)}" for n in extra]
+        parts += [f"{f.name}={_show(f.get(obs), f.name)}" for f in extra]
         if r.owner_status or a in (WorkerAction.EXIT, WorkerAction.KILL, WorkerAction.CORE):
             parts.append(f"owner {describe_status(r.owner_status)}")
         return "; ".join(parts)
 
 
-DESCRIBE: Mapping[WorkerAction, tuple[str, ...]] = {
-    WorkerAction.TGKILL: ("owner_stopped", "target_stopped", "all_stopped", "usr1_pending", "handler_hits",
-                          "post_ret", "owner_ended"),
-    WorkerAction.PTRACE: ("target_stopped", "owner_stopped", "post_ret", "getsigmask_ret", "setsigmask_ret",
-                          "sigmask_changed"),
-    WorkerAction.PROCFS: ("fd_count", "owner_fd_count", "mem_ret", "mem_match"),
-    WorkerAction.STOP: ("owner_stopped", "all_stopped", "target_stopped", "post_ret"),
-    WorkerAction.FREEZE: ("frozen", "thawed", "post_ret"),
-    WorkerAction.MOVE: ("in_cgroup", "in_dst", "after_in_cgroup"),
-    WorkerAction.EXEC: ("after_nthreads", "after_nworkers", "after_kthread", "ring_copy_ret", "exec_sqes"),
-    WorkerAction.EXIT: ("owner_ended", "leaked"),
-    WorkerAction.CORE: ("core_dumped", "core_size", "core_prstatus", "nthreads"),
-    WorkerAction.UNSHARE: ("mntns_differs", "post_ret"),
-    WorkerAction.CLOSE: ("after_nworkers", "after_kthread"),
-    WorkerAction.KILL: ("after_nworkers", "after_kthread", "leaked"),
-    WorkerAction.IDLE: ("after_nworkers",),
-    WorkerAction.NEW_WORKER: ("after_nworkers",),
-    WorkerAction.NONE: ("in_cgroup", "pids_current", "pids_max_events", "new_worker_ret", "attach_ret",
-                        "get_vring_ret", "get_vring_id", "free_ret", "maxw_ret", "maxw_query_ret"),
+DESCRIBE: Mapping[WorkerAction, tuple[Field, ...]] = {
+    WorkerAction.TGKILL: (F.owner_stopped, F.target_stopped, F.all_stopped, F.usr1_pending, F.handler_hits,
+                          F.post_ret, F.owner_ended),
+    WorkerAction.PTRACE: (F.target_stopped, F.owner_stopped, F.post_ret, F.getsigmask_ret, F.setsigmask_ret,
+                          F.sigmask_changed),
+    WorkerAction.PROCFS: (F.fd_count, F.owner_fd_count, F.mem_ret, F.mem_match),
+    WorkerAction.STOP: (F.owner_stopped, F.all_stopped, F.target_stopped, F.post_ret),
+    WorkerAction.FREEZE: (F.frozen, F.thawed, F.post_ret),
+    WorkerAction.MOVE: (F.in_cgroup, F.in_dst, F.after_in_cgroup),
+    WorkerAction.EXEC: (F.after_nthreads, F.after_nworkers, F.after_kthread, F.ring_copy_ret, F.exec_sqes),
+    WorkerAction.EXIT: (F.owner_ended, F.leaked),
+    WorkerAction.CORE: (F.core_dumped, F.core_size, F.core_prstatus, F.nthreads),
+    WorkerAction.UNSHARE: (F.mntns_differs, F.post_ret),
+    WorkerAction.CLOSE: (F.after_nworkers, F.after_kthread),
+    WorkerAction.KILL: (F.after_nworkers, F.after_kthread, F.leaked),
+    WorkerAction.IDLE: (F.after_nworkers,),
+    WorkerAction.NEW_WORKER: (F.after_nworkers,),
+    WorkerAction.NONE: (F.in_cgroup, F.pids_current, F.pids_max_events, F.new_worker_ret, F.attach_ret,
+                        F.get_vring_ret, F.get_vring_id, F.free_ret, F.maxw_ret, F.maxw_query_ret),
 }
 
 
@@ -555,11 +628,4 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
     return tuple(out)
 
 
-def with_(**changes: Any) -> Callable[[Scenario], Scenario]:
-    """A variant's change to the behaviour's scenario."""
-
-    def f(sc: Scenario) -> Scenario:
-        return replace(sc, **changes)
-
-    return f
 

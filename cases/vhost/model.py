@@ -45,6 +45,7 @@ def exec_capture(argv: list[str], timeout_ms: int = 20000) -> tuple[int, str]:
 # --------------------------------------------------------------------------- the owner
 
 
+@native.wire("kc_vhost_req")
 @record(frozen=True)
 class OwnerRequest:
     """struct kc_vhost_req: what the owner process does with the device."""
@@ -63,13 +64,12 @@ class OwnerRequest:
     timeout_ms: int = 5000
 
 
+@native.wire("kc_vhost_res", internal=("ctl_fd", "res_fd"))
 @record(frozen=True)
-class OwnerSetup:
+class OwnerSetup(native.Harnessed):
     """struct kc_vhost_res: the owner's ioctl results (NOT_CALLED where it made no call)."""
 
-    pid: int
-    harness_error: int
-    harness_errno: int
+    harness: native.HarnessStatus  # pid: the owner (negative once finished); status: its wait status
     open_ret: int
     get_before_ret: int
     get_before_val: int
@@ -82,7 +82,14 @@ class OwnerSetup:
     new_worker_ret: tuple[int, ...]
     new_worker_id: tuple[int, ...]
     free_worker_ret: tuple[int, ...]
-    status: int
+
+    @property
+    def pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def status(self) -> int:
+        return self.harness.status
 
 
 def _ret(v: int) -> str:
@@ -102,7 +109,7 @@ class Owner:
     def start(self) -> OwnerSetup:
         rc = self._h.call("kc_vhost_start", self.req)
         if rc < 0:
-            raise OSError(-rc, f"cannot start the vhost owner: {errno_name(-rc)}")
+            raise native.harness_problem("vhost owner", f"cannot start it ({errno_name(-rc)})")
         return self._h.read(OwnerSetup)
 
     def free_workers(self) -> tuple[int, ...]:
@@ -476,7 +483,7 @@ class VhostCase(Case[Observation]):
             raise HarnessProblem(str(e)) from e
         s = obs.setup
         if s.harness_error:
-            raise HarnessProblem(f"owner setup failed ({errno_name(s.harness_errno)})")
+            raise native.harness_problem("vhost owner", s.harness.describe())
         if s.open_ret < 0:
             raise HarnessProblem(f"open {self.scenario.owner.device}: {_ret(s.open_ret)}")
         if obs.ps_status != 0:  # ps itself failed or timed out: nothing was learnt about the kernel

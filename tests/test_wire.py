@@ -1,0 +1,161 @@
+"""Every Python record that crosses into C against its struct, and every mirrored #define against its header.
+
+The pairs are declared where the records are (``@native.wire("kc_..._res", internal=(...))``) and the
+marshalling refuses an undeclared record, so what is checked here is what the calls use: field names
+both ways (a C field without a Python twin is an error unless the declaration lists it as internal:
+padding, the helper's own state), nested records against nested structs, and no struct without a
+record.  The enums mirroring ``#define``s are written by native_helpers/build.py from the headers;
+the few kept by hand are checked here member by member.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import importlib
+import importlib.util
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from conformance import native, registry, uring
+from conformance._native import ffi, lib
+from conformance.native import Wire, wire_drift
+from conformance.records import record
+
+TOP = Path(__file__).resolve().parent.parent
+MARSHALLERS = {"call_out": 1, "run_harness": 1, "call_array": 1, "read": 0}  # helper -> where its record is
+
+
+def _load_families() -> list[ModuleType]:
+    return [importlib.import_module(m.name)
+            for m in pkgutil.walk_packages([str(registry.cases_dir())], "kconform_cases.")
+            if not m.name.rsplit(".", 1)[-1].startswith("test_")]
+
+
+def _build() -> Any:
+    spec = importlib.util.spec_from_file_location("kc_build", TOP / "native_helpers" / "build.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_record_matches_its_struct() -> None:
+    _load_families()
+    problems = [p for cls in native.WIRE for p in wire_drift(cls)]
+    assert problems == []
+
+
+def test_every_struct_has_a_record() -> None:
+    _load_families()
+    structs = {name for name in ffi.list_types()[1] if name.startswith("kc_")}
+    assert structs - {w.struct for w in native.WIRE.values()} == set()
+
+
+def _marshalled() -> list[tuple[str, str, str, str | None]]:
+    """(file, record class name, marshalling helper, C function) of every call that names its record."""
+    found = []
+    for path in [*(TOP / "conformance").rglob("*.py"), *(TOP / "cases").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            at = MARSHALLERS.get(fn)
+            arg = node.args[at] if at is not None and len(node.args) > at else None
+            if not isinstance(arg, ast.Name) or not arg.id.lstrip("_")[:1].isupper():  # a class, not os.read(fd)
+                continue
+            first = node.args[0]
+            cfunc = first.value if at == 1 and isinstance(first, ast.Constant) and isinstance(first.value, str) \
+                else None
+            found.append((str(path.relative_to(TOP)), arg.id, fn, cfunc))
+    return found
+
+
+def test_records_named_in_calls_are_declared_for_that_struct() -> None:
+    """Read from the source: every run_harness/call_out/call_array/read names a @wire record of its struct."""
+    families = _load_families()
+    by_name: dict[str, list[type]] = {}
+    for cls in native.WIRE:
+        by_name.setdefault(cls.__name__, []).append(cls)
+    calls = _marshalled()
+    assert len(calls) >= 10, calls  # the scan finds the calls (a broken scan must not pass silently)
+    problems = []
+    for where, name, fn, cfunc in calls:
+        classes = by_name.get(name, [])
+        if not classes:
+            problems.append(f"{where}: {fn}(... {name} ...) but {name} is not declared with @wire")
+            continue
+        if cfunc is not None:
+            params = ffi.typeof(getattr(lib, cfunc)).args
+            out = params[-2] if fn == "call_array" else params[-1]
+            if not any(out.item.cname == f"struct {native.WIRE[c].struct}" for c in classes):
+                problems.append(f"{where}: {cfunc} fills {out.item.cname}, {name} is "
+                                f"{[native.WIRE[c].struct for c in classes]}")
+    assert families and problems == []
+
+
+def test_a_drifted_record_is_reported() -> None:
+    """A copy of the pidfd result with one field renamed and one dropped: both directions are reported."""
+
+    @record(frozen=True)
+    class Drifted:
+        harness: native.HarnessStatus
+        v: tuple[int, ...]
+        txt: str  # C calls it "text"; and "present" has no twin at all
+
+    problems = wire_drift(Drifted, Wire("kc_pfd_res", frozenset()))
+    assert any("Drifted.txt has no field in struct kc_pfd_res" in p for p in problems), problems
+    assert any("kc_pfd_res.text has no twin" in p for p in problems), problems
+    assert any("kc_pfd_res.present has no twin" in p for p in problems), problems
+    assert len(problems) == 3, problems
+    stale = wire_drift(Drifted, Wire("kc_pfd_res", frozenset({"present", "text", "gone", "v"})))
+    assert any("internal 'gone' is not a field" in p for p in stale), stale
+    assert any("internal 'v' also has a Python twin" in p for p in stale), stale
+    assert wire_drift(Drifted, Wire("kc_no_such", frozenset())) == [
+        "Drifted: struct kc_no_such is not declared in any kc_*.h header"]
+
+    @record(frozen=True)
+    class NestedDrift:
+        harness: native.CloneRequest  # a record of another struct where C nests struct kc_harness
+        present: tuple[int, ...]
+        v: tuple[int, ...]
+        text: str
+
+    nested = wire_drift(NestedDrift, Wire("kc_pfd_res", frozenset()))
+    assert nested == ["NestedDrift.harness: CloneRequest is struct kc_clone_req, C has struct kc_harness"], nested
+
+
+def test_an_undeclared_record_never_crosses() -> None:
+    @record(frozen=True)
+    class Undeclared:
+        ret: int
+
+    with pytest.raises(TypeError, match="not declared with @wire"):
+        native.read(Undeclared, native.new_struct("kc_clone_res"))
+    with pytest.raises(TypeError, match="declared @wire"):
+        native.read(native.CloneRequest, native.new_struct("kc_clone_res"))
+
+
+def test_derived_enums_are_the_headers_defines() -> None:
+    build = _build()
+    for header, specs in build.ENUMS.items():
+        consts = build.defines((TOP / "native_helpers" / f"{header}.h").read_text())
+        generated = importlib.import_module(f"conformance._{header}_h")
+        for spec in specs:
+            members = [(m.name, int(m)) for m in getattr(generated, spec.name)]
+            if spec.flag:
+                members = [("NONE", 0), *members]
+            assert members == build.enum_members(spec, consts), (header, spec.name)
+            assert build.enum_members(spec, consts)[int(spec.flag):], f"{spec.prefix}* matched nothing"
+
+
+@pytest.mark.parametrize(("mirror", "prefix"), [(uring.Via, "KC_VIA_")])
+def test_enums_kept_by_hand_match_their_defines(mirror: type[enum.IntEnum], prefix: str) -> None:
+    consts = {name: value for h in (TOP / "native_helpers").glob("kc_*.h")
+              for name, value in _build().defines(h.read_text()).items()}
+    for member in mirror:
+        assert consts.get(prefix + member.name) == int(member), member
