@@ -40,8 +40,9 @@ A = WorkerAction
 KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
 
 ERESTARTSYS = -512  # kernel-internal (include/linux/errno.h)
-RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel completed with -ERESTARTSYS (-512) in its "
-                  "CQE (before the stable 'io_uring: don't pass restart error codes to userspace')")
+RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel, the freezer or a stop completed with "
+                  "-ERESTARTSYS (-512) in its CQE (before the stable 'io_uring: don't pass restart error codes to "
+                  "userspace')")
 SETSIGMASK_CHANGE = ("7.3", "", "PTRACE_SETSIGMASK replaced the blocked mask of a user worker (7.2.13, 6.18.44; "
                      "6.12.118 has the backport)")
 KIND_NEEDS: dict[Kind, tuple[Requirement, ...]] = {
@@ -158,9 +159,15 @@ CASES: tuple[WorkerCase, ...] = (
     *B("interrupted_result", Scenario(cgroups=1, action=A.FREEZE, nblock=1, nnop=0), {
         Kind.IOWQ: V(HAS_WORKER, Is(F.frozen, 1, "cgroup.events frozen 1"),
                      AllResults(F.completed, (1, -errno.EINTR), 1, "an interrupted splice gives -EINTR or its result"),
-                     doc="6.1, 6.12 and 7.3 complete it with -EINTR; 6.18.15 and 6.18.44 put -512 (-ERESTARTSYS, "
-                     "which include/linux/errno.h says user programs never see) into the CQE, also after a group "
-                     "stop or a ptrace stop of the worker."),
+                     old=OldModel(*RESTART_CHANGE, expect(
+                         HAS_WORKER, Is(F.frozen, 1, "cgroup.events frozen 1"),
+                         AllResults(F.completed, (ERESTARTSYS,), 1,
+                                    "the interrupted splice completed with -ERESTARTSYS"))),
+                     doc="6.1, 6.12.118 and 7.3.4 complete it with -EINTR; 6.18.15, 6.18.44 and 7.2.13 put -512 "
+                     "(-ERESTARTSYS, which include/linux/errno.h says user programs never see) into the CQE, also "
+                     "after a group stop or a ptrace stop of the worker, until 7.3.2's stable 'io_uring: don't pass "
+                     "restart error codes to userspace' (io_issue_sqe() maps the restart codes; 6.12.118 has it as a "
+                     "backport): the old model, as for exec_cancels."),
     }, needs=(Cgroup2Writable(),)),
     *B("owner_stop", Scenario(action=A.STOP), {
         **{k: V(HAS_WORKER, Is(F.owner_stopped, 1, "owner stopped"), Is(F.all_stopped, 1, "every worker stopped"),
