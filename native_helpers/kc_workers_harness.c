@@ -203,7 +203,7 @@ static int wk_copy_ring(int pid)
 		if (n <= 0)
 			continue;
 		target[n] = 0;
-		if (strstr(target, "io_uring")) {
+		if (!strcmp(target, "anon_inode:[io_uring]")) { /* not a file whose path says io_uring (a sysctl's) */
 			found = atoi(e->d_name);
 			break;
 		}
