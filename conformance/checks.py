@@ -1,19 +1,21 @@
 """The shared check vocabulary: typed getters and the checks every family's rows use.
 
-A row names an observed value by a ``Field[O]`` (its name, for messages, and a typed getter), never by a
-string: a misspelt field is a type error.  The checks (``Is``, ``OneOf``, ``AtLeast``, ``Between``, ``SameAs``,
-``Bits``, ``AllResults``) fit ``conformance.case.Check``: ``mismatch(obs)`` is None when the property holds,
-else one line ``"<what>: <name> is <value>, expected <want>"``.  How a value is shown is the field's: its
-``show`` formatter (``errno_or_int`` shows -4095..-1 as -ENAME); ``what`` may be "" (the message then starts
-with the field's name).  Families keep only their domain checks.
+A row names an observed value by a ``Field[O]`` (its name, for messages, a typed getter and how its values
+are shown), never by a string: a misspelt field is a type error.  A getter returns None for a value the
+scenario did not fill, and every check then says "<name> not observed", never passes silently.
+
+The checks (``Is``, ``OneOf``, ``AtLeast``, ``Between``, ``SameAs``, ``Bits``, ``ExitedWith``, ``AllResults``)
+fit ``conformance.case.Check``: ``mismatch(obs)`` is None when the property holds, else one line
+``"<what>: <name> is <value>, expected <want>"`` (without ``<what>: `` when ``what`` is "").  Values are shown
+by the field's ``show`` (``errno_or_int``: -4095..-1 as -ENAME).  Families keep only their domain checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from conformance.native import errno_name
+from conformance.native import describe_status, errno_name
 from conformance.records import record
 
 O = TypeVar("O")  # noqa: E741 - a family's observation type
@@ -36,7 +38,7 @@ class Field(Generic[O_contra]):
     """One integer of an observation: its name (in messages), a typed getter and how its values are shown."""
 
     name: str
-    get: Callable[[O_contra], int]
+    get: Callable[[O_contra], int | None]
     show: Show = plain
 
 
@@ -49,8 +51,18 @@ class Results(Generic[O_contra]):
     show: Show = errno_or_int
 
 
+def shown(f: Field[O], obs: O) -> str:
+    """The value of ``f`` in ``obs`` as ``f`` shows it ("not observed" when the scenario did not fill it)."""
+    v = f.get(obs)
+    return "not observed" if v is None else f.show(v)
+
+
 def _said(what: str, text: str) -> str:
     return f"{what}: {text}" if what else text
+
+
+def _absent(f: Field[Any]) -> str:
+    return f"{f.name} not observed"
 
 
 @record(frozen=True)
@@ -63,6 +75,8 @@ class Is(Generic[O]):
 
     def mismatch(self, obs: O) -> str | None:
         v, f = self.field.get(obs), self.field
+        if v is None:
+            return _absent(f)
         return None if v == self.value else _said(self.what, f"{f.name} is {f.show(v)}, expected {f.show(self.value)}")
 
 
@@ -74,6 +88,8 @@ class OneOf(Generic[O]):
 
     def mismatch(self, obs: O) -> str | None:
         v, f = self.field.get(obs), self.field
+        if v is None:
+            return _absent(f)
         if v in self.values:
             return None
         want = " or ".join(f.show(x) for x in self.values)
@@ -88,6 +104,8 @@ class AtLeast(Generic[O]):
 
     def mismatch(self, obs: O) -> str | None:
         v, f = self.field.get(obs), self.field
+        if v is None:
+            return _absent(f)
         return None if v >= self.value else _said(self.what, f"{f.name} is {f.show(v)}, expected >= {self.value}")
 
 
@@ -100,6 +118,8 @@ class Between(Generic[O]):
 
     def mismatch(self, obs: O) -> str | None:
         v, f = self.field.get(obs), self.field
+        if v is None:
+            return _absent(f)
         if self.low <= v <= self.high:
             return None
         return _said(self.what, f"{f.name} is {f.show(v)}, expected {self.low}..{self.high}")
@@ -107,21 +127,26 @@ class Between(Generic[O]):
 
 @record(frozen=True)
 class SameAs(Generic[O]):
+    """``field`` equals ``other`` (or differs from it, with equal=False)."""
+
     field: Field[O]
     other: Field[O]
     what: str = ""
+    equal: bool = True
 
     def mismatch(self, obs: O) -> str | None:
-        a, b = self.field.get(obs), self.other.get(obs)
-        if a == b:
-            return None
         x, y = self.field, self.other
-        return _said(self.what, f"{x.name} {x.show(a)} != {y.name} {y.show(b)}")
+        a, b = x.get(obs), y.get(obs)
+        if a is None or b is None:
+            return _absent(x if a is None else y)
+        if (a == b) == self.equal:
+            return None
+        return _said(self.what, f"{x.name} {x.show(a)} {'!=' if self.equal else '=='} {y.name} {y.show(b)}")
 
 
 @record(frozen=True)
 class Bits(Generic[O]):
-    """The bits of ``set`` are set in ``field`` and those of ``clear`` are clear."""
+    """The bits of ``set`` are set in ``field`` and those of ``clear`` are clear (a negative value never is)."""
 
     field: Field[O]
     set: int = 0
@@ -130,9 +155,30 @@ class Bits(Generic[O]):
 
     def mismatch(self, obs: O) -> str | None:
         v, f = self.field.get(obs), self.field
-        if v & self.set == self.set and v & self.clear == 0:
+        if v is None:
+            return _absent(f)
+        if v >= 0 and v & self.set == self.set and v & self.clear == 0:
             return None
-        return _said(self.what, f"{f.name} is {v:#x}, expected bits {self.set:#x} set and {self.clear:#x} clear")
+        got = f"{v:#x}" if v >= 0 else f.show(v)
+        return _said(self.what, f"{f.name} is {got}, expected bits {self.set:#x} set and {self.clear:#x} clear")
+
+
+@record(frozen=True)
+class ExitedWith(Generic[O]):
+    """The wait status in ``field``: exited with ``code``, or killed by ``signal`` when it is not 0."""
+
+    field: Field[O]
+    code: int = 0
+    signal: int = 0
+    what: str = ""
+
+    def mismatch(self, obs: O) -> str | None:
+        st, f = self.field.get(obs), self.field
+        if st is None:
+            return _absent(f)
+        ok = (st & 0x7F == self.signal) if self.signal else (st & 0x7F == 0 and (st >> 8) & 0xFF == self.code)
+        want = f"killed by signal {self.signal}" if self.signal else f"exit {self.code}"
+        return None if ok else _said(self.what, f"{f.name} is {describe_status(st)}, expected {want}")
 
 
 @record(frozen=True)
@@ -151,3 +197,12 @@ class AllResults(Generic[O]):
             want = "/".join(show(v) for v in self.values)
             return _said(self.what, f"results {shown}, expected {self.count} x {want}")
         return None
+
+
+def fields_of(check: object) -> tuple[Field[Any], ...]:
+    """The fields a check of this vocabulary reads (a description shows them), () for any other check."""
+    if isinstance(check, SameAs):
+        return (check.field, check.other)
+    if isinstance(check, Is | OneOf | AtLeast | Between | Bits | ExitedWith):
+        return (check.field,)
+    return ()

@@ -141,6 +141,8 @@ class ExecFailed:
 
     def mismatch(self, obs: FcResult) -> str | None:
         got, status = self.res.get(obs), self.status.get(obs)
+        if got is None or status is None:
+            return f"{self.res.name} not observed"
         if got == NOT_RUN:
             return f"the exec was not refused: the child {describe_status(status)} without reporting an error"
         if got != -self.err:

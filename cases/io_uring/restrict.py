@@ -23,7 +23,7 @@ from conformance import native
 from conformance._kc_uring_h import How as How
 from conformance._kc_uring_h import Ring as Ring
 from conformance.case import AllOf, Case, HarnessProblem
-from conformance.checks import Field, Is
+from conformance.checks import Field, Is, shown
 from conformance.globalstate import USES_IO_URING
 from conformance.native import errno_name
 from conformance.records import record
@@ -116,7 +116,7 @@ class RestrictCase(Case[RestrictResult]):
 
     def describe(self, obs: RestrictResult) -> str:
         return f"{self.request.how.name.lower()}/{self.request.ring.name.lower()}: " + ", ".join(
-            f"{f.name}={f.show(f.get(obs))}" for f in SHOWN)
+            f"{f.name}={shown(f, obs)}" for f in SHOWN)
 
 
 EACCES, EPERM, EINVAL = -errno.EACCES, -errno.EPERM, -errno.EINVAL

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from conformance import guardian, kernel, native, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
-from conformance.checks import Field, Results, errno_or_int, plain
+from conformance.checks import Field, Results, errno_or_int, plain, shown
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
@@ -466,7 +466,7 @@ class WorkerCase(Case[Obs]):
             if v:
                 parts.append(f"{name} {','.join(_show(x) for x in v)}")
         extra = DESCRIBE.get(a, ())
-        parts += [f"{f.name}={f.show(f.get(obs))}" for f in extra]
+        parts += [f"{f.name}={shown(f, obs)}" for f in extra]
         if r.owner_status or a in (WorkerAction.EXIT, WorkerAction.KILL, WorkerAction.CORE):
             parts.append(f"owner {describe_status(r.owner_status)}")
         return "; ".join(parts)
