@@ -178,7 +178,7 @@ class ExitedWith(Generic[O]):
             return _absent(f)
         ok = (st & 0x7F == self.signal) if self.signal else (st & 0x7F == 0 and (st >> 8) & 0xFF == self.code)
         want = f"killed by signal {self.signal}" if self.signal else f"exit {self.code}"
-        return None if ok else _said(self.what, f"{f.name} is {describe_status(st)}, expected {want}")
+        return None if ok else _said(self.what, f"{f.name}: {describe_status(st)}, expected {want}")
 
 
 @record(frozen=True)
