@@ -2,7 +2,7 @@
 
 Each family's getters (user_workers ``F``, fchroot and io_uring restriction ``R``) read the field they are
 named after; no check of any row holds a field named by a string; no model reads an observation by
-``getattr``.
+``getattr`` nor picks an enum member by its name (``E.__members__[name]``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def test_no_check_names_a_field_by_a_string(family: str) -> None:
     assert not bad, bad
 
 
-def test_no_model_reads_an_observation_by_name() -> None:
-    pattern = re.compile(r"getattr\((obs|self|res|r|o)\b")
+def test_no_model_reads_an_observation_or_a_member_by_name() -> None:
+    pattern = re.compile(r"getattr\((obs|self|res|r|o)\b|__members__\[")
     hits = [f"{p.relative_to(CASES_DIR)}:{n}: {line.strip()}" for p in sorted(CASES_DIR.rglob("*.py"))
             for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not hits, hits
