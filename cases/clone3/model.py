@@ -19,6 +19,7 @@ from pathlib import Path
 
 from conformance import kernel, native, privilege
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
+from conformance.checks import ExitedWith, Field
 from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
 from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
@@ -117,6 +118,9 @@ class Observation:
     resolved: Resolved
 
 
+CHILD_STATUS: Field[Observation] = Field("child status", lambda o: o.result.status)
+
+
 def _sig(n: int) -> str:
     try:
         return signal.Signals(n).name
@@ -130,15 +134,14 @@ def _sig(n: int) -> str:
 
 @record(frozen=True)
 class Exited:
+    """The child was reaped (__WALL) and exited with ``code`` (the shared ExitedWith on its wait status)."""
+
     code: int
 
     def mismatch(self, obs: Observation) -> str | None:
-        st = obs.result.status
         if obs.result.wait_all <= 0:
             return f"child could not be reaped with __WALL ({obs.result.wait_all})"
-        if st & 0x7F == 0 and (st >> 8) & 0xFF == self.code:
-            return None
-        return f"child status: {native.describe_status(st)}, expected exit {self.code}"
+        return ExitedWith(CHILD_STATUS, self.code).mismatch(obs)
 
 
 @record(frozen=True)

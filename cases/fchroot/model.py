@@ -1,4 +1,4 @@
-"""The fchroot family's model: the request, the result, checks on its named fields, the case type.
+"""The fchroot family's model: the request, the result, typed getters of its fields, the case type.
 
 A row is a ``FchrootCase``: one ``FcRequest`` (how the subject is made, what it does before
 fchroot(), the fd and flags) and checks on the fields of the ``FcResult`` the C scenario
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from conformance import native
 from conformance._kc_fchroot_h import Before as Before
 from conformance._kc_fchroot_h import Subject as Subject
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.checks import Field, Is
 from conformance.globalstate import USES_IO_URING
 from conformance.native import const, describe_status, errno_name
 from conformance.records import record
@@ -91,23 +93,41 @@ def said(v: int) -> str:
 # --------------------------------------------------------------------------- checks
 
 
-@record(frozen=True)
-class Is:
-    """A field holds this value (0, a count, or -errno)."""
-
-    field: str
-    want: int
-
-    def mismatch(self, obs: FcResult) -> str | None:
-        got: int = getattr(obs, self.field)
-        return None if got == self.want else f"{self.field} {said(got)}, expected {said(self.want)}"
+def _field(name: str, get: Callable[[FcResult], int]) -> Field[FcResult]:
+    return Field(name, get, said)
 
 
-def fails(err: int, field: str = "ret") -> Is:
+class R:
+    """The fields of ``FcResult`` a row checks, as typed getters (shown as ``said`` does)."""
+
+    ret = _field("ret", lambda o: o.ret)
+    ret2 = _field("ret2", lambda o: o.ret2)
+    euid = _field("euid", lambda o: o.euid)
+    nnp = _field("nnp", lambda o: o.nnp)
+    harness_nnp = _field("harness_nnp", lambda o: o.harness_nnp)
+    before_res = _field("before_res", lambda o: o.before_res)
+    probe_before = _field("probe_before", lambda o: o.probe_before)
+    probe_after = _field("probe_after", lambda o: o.probe_after)
+    root_after = _field("root_after", lambda o: o.root_after)
+    cwd_after = _field("cwd_after", lambda o: o.cwd_after)
+    fork_probe = _field("fork_probe", lambda o: o.fork_probe)
+    clone3_probe = _field("clone3_probe", lambda o: o.clone3_probe)
+    clone3_fs_probe = _field("clone3_fs_probe", lambda o: o.clone3_fs_probe)
+    clone3_fs_fchroot = _field("clone3_fs_fchroot", lambda o: o.clone3_fs_fchroot)
+    clone3_fs_fchdir = _field("clone3_fs_fchdir", lambda o: o.clone3_fs_fchdir)
+    cwd_after_sibling_fchdir = _field("cwd_after_sibling_fchdir", lambda o: o.cwd_after_sibling_fchdir)
+    exec_path_res = _field("exec_path_res", lambda o: o.exec_path_res)
+    exec_fd_res = _field("exec_fd_res", lambda o: o.exec_fd_res)
+    exec_path_status = _field("exec_path_status", lambda o: o.exec_path_status)
+    exec_fd_status = _field("exec_fd_status", lambda o: o.exec_fd_status)
+    nthreads = _field("nthreads", lambda o: o.nthreads)
+
+
+def fails(err: int, field: Field[FcResult] = R.ret) -> Is[FcResult]:
     return Is(field, -err)
 
 
-def ok(field: str = "ret") -> Is:
+def ok(field: Field[FcResult] = R.ret) -> Is[FcResult]:
     return Is(field, 0)
 
 
@@ -115,17 +135,18 @@ def ok(field: str = "ret") -> Is:
 class ExecFailed:
     """A child's exec failed with err: the child reported it and exited 0 (it never became the program)."""
 
-    res: str
-    status: str
+    res: Field[FcResult]
+    status: Field[FcResult]
     err: int
 
     def mismatch(self, obs: FcResult) -> str | None:
-        got: int = getattr(obs, self.res)
-        status: int = getattr(obs, self.status)
+        got, status = self.res.get(obs), self.status.get(obs)
+        if got is None or status is None:
+            return f"{self.res.name} not observed"
         if got == NOT_RUN:
             return f"the exec was not refused: the child {describe_status(status)} without reporting an error"
         if got != -self.err:
-            return f"{self.res} {said(got)}, expected {errno_name(self.err)}"
+            return f"{self.res.name} {said(got)}, expected {errno_name(self.err)}"
         return None
 
 

@@ -12,6 +12,7 @@ the subject as uid/gid 65534 without capabilities (DROPS_PRIVILEGES when run as 
 from __future__ import annotations
 
 from conformance import kernel
+from conformance.checks import Is
 from conformance.requirements import DROPS_PRIVILEGES, Cap, Feature, Requirement
 
 from .model import (
@@ -22,7 +23,7 @@ from .model import (
     ExecFailed,
     FchrootCase,
     FcRequest,
-    Is,
+    R,
     Subject,
     fails,
     ok,
@@ -34,7 +35,7 @@ NNP: tuple[Requirement, ...] = (*FCHROOT, Feature("clone3"), Feature("clone3.nnp
 UNPRIV: tuple[Requirement, ...] = (*FCHROOT, Feature("clone3"), DROPS_PRIVILEGES)
 ROOT: tuple[Requirement, ...] = (*FCHROOT, Feature("clone3"), Cap(kernel.CAP_SYS_CHROOT))
 ESCAPED = ("the subject's root is failfs: ")
-SUBJECT_OK = (ok(), Is("nnp", 1), Is("probe_before", 0))
+SUBJECT_OK = (ok(), Is(R.nnp, 1), Is(R.probe_before, 0))
 FOLLOW = FcRequest(follow_up=True)
 
 CASES: tuple[FchrootCase, ...] = (
@@ -42,60 +43,60 @@ CASES: tuple[FchrootCase, ...] = (
     row("flags-one", "flags", FcRequest(flags=1), fails(EINVAL), needs=NNP,
         doc="an unprivileged CLONE_NNP child, which could otherwise enter failfs"),
     row("flags-high-bit", "flags", FcRequest(flags=0x80000000), fails(EINVAL), needs=NNP),
-    row("flags-before-privilege", "flags", FcRequest(subject=Subject.PLAIN, flags=1), fails(EINVAL), Is("nnp", 0),
+    row("flags-before-privilege", "flags", FcRequest(subject=Subject.PLAIN, flags=1), fails(EINVAL), Is(R.nnp, 0),
         needs=UNPRIV, doc="without no_new_privs the call would be EPERM: the flags are checked first"),
     # ---- unprivileged rules ---------------------------------------------------------------------------
     row("unprivileged-without-nnp", "failfs_unprivileged", FcRequest(subject=Subject.PLAIN), fails(EPERM),
-        Is("nnp", 0), needs=UNPRIV),
-    row("clone-nnp-child", "failfs_unprivileged", FcRequest(), *SUBJECT_OK, Is("harness_nnp", 0), needs=NNP,
+        Is(R.nnp, 0), needs=UNPRIV),
+    row("clone-nnp-child", "failfs_unprivileged", FcRequest(), *SUBJECT_OK, Is(R.harness_nnp, 0), needs=NNP,
         doc="a clone3(CLONE_NNP) child has no_new_privs from birth (its parent does not) and may enter failfs"),
     row("prctl-nnp", "failfs_unprivileged", FcRequest(subject=Subject.PRCTL_NNP), *SUBJECT_OK, needs=UNPRIV,
         doc="PR_SET_NO_NEW_PRIVS set by the subject itself does the same"),
     row("clone-fs-sibling", "failfs_unprivileged", FcRequest(before=Before.CLONE_FS_SIBLING), fails(EINVAL),
-        Is("before_res", 0), Is("nnp", 1), needs=NNP,
+        Is(R.before_res, 0), Is(R.nnp, 1), needs=NNP,
         doc="a parked clone3(CLONE_FS) child shares the subject's fs_struct (users 2): EINVAL, even with "
             "no_new_privs, since the sibling might exec a setuid program with the new root"),
     row("thread-shares-fs", "failfs_unprivileged", FcRequest(before=Before.THREAD), fails(EINVAL),
-        Is("before_res", 0), Is("nthreads", 2), needs=NNP,
+        Is(R.before_res, 0), Is(R.nthreads, 2), needs=NNP,
         doc="a second thread shares the fs_struct (CLONE_FS is part of every pthread): a multithreaded process "
             "cannot enter failfs unprivileged"),
     row("iowq-worker-shares-fs", "failfs_unprivileged", FcRequest(before=Before.IOWQ), fails(EINVAL),
-        Is("before_res", 0), Is("nthreads", 2), needs=(*NNP, Feature("io_uring")),
+        Is(R.before_res, 0), Is(R.nthreads, 2), needs=(*NNP, Feature("io_uring")),
         doc="an io-wq worker (iou-wrk-*, made by an IOSQE_ASYNC NOP and kept while the ring is open) is a "
             "create_io_thread() thread: CLONE_FS, so fs->users is 2 and the call is EINVAL"),
     row("sqpoll-thread-shares-fs", "failfs_unprivileged", FcRequest(before=Before.SQPOLL), fails(EINVAL),
-        Is("before_res", 0), Is("nthreads", 2), needs=(*NNP, Feature("io_uring"), Feature("io_uring.sqpoll")),
+        Is(R.before_res, 0), Is(R.nthreads, 2), needs=(*NNP, Feature("io_uring"), Feature("io_uring.sqpoll")),
         doc="the SQPOLL thread (iou-sqp-*) shares the fs_struct the same way"),
-    row("already-failfs", "failfs_unprivileged", FcRequest(before=Before.FAILFS_TWICE), Is("ret2", 0),
+    row("already-failfs", "failfs_unprivileged", FcRequest(before=Before.FAILFS_TWICE), Is(R.ret2, 0),
         fails(EPERM), needs=NNP,
         doc="the first fchroot(FD_FAILFS_ROOT) works; the second is EPERM: failfs is not the mount namespace's "
             "root, so current_chrooted() is true"),
-    row("already-chrooted", "failfs_unprivileged", FcRequest(before=Before.CHROOT), Is("before_res", 0),
-        Is("euid", 65534), fails(EPERM), needs=(*NNP, Cap(kernel.CAP_SYS_CHROOT)),
+    row("already-chrooted", "failfs_unprivileged", FcRequest(before=Before.CHROOT), Is(R.before_res, 0),
+        Is(R.euid, 65534), fails(EPERM), needs=(*NNP, Cap(kernel.CAP_SYS_CHROOT)),
         doc="the subject chroot()s into /proc while still root, drops to 65534, then asks for failfs: EPERM"),
     row("privileged-without-nnp", "failfs_unprivileged", FcRequest(subject=Subject.PLAIN, drop_privileges=False),
-        ok(), Is("nnp", 0), needs=ROOT, doc="CAP_SYS_CHROOT skips the three unprivileged rules"),
+        ok(), Is(R.nnp, 0), needs=ROOT, doc="CAP_SYS_CHROOT skips the three unprivileged rules"),
     row("privileged-clone-fs-sibling", "failfs_unprivileged",
         FcRequest(subject=Subject.PLAIN, before=Before.CLONE_FS_SIBLING, drop_privileges=False), ok(),
-        Is("before_res", 0), needs=ROOT, doc="with CAP_SYS_CHROOT a shared fs_struct does not matter"),
+        Is(R.before_res, 0), needs=ROOT, doc="with CAP_SYS_CHROOT a shared fs_struct does not matter"),
     # ---- the failfs root --------------------------------------------------------------------------------
-    row("lookups-fail", "failfs_root", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, "probe_after"),
-        fails(EOPNOTSUPP, "root_after"), ok("cwd_after"), needs=NNP,
+    row("lookups-fail", "failfs_root", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, R.probe_after),
+        fails(EOPNOTSUPP, R.root_after), ok(R.cwd_after), needs=NNP,
         doc=ESCAPED + "an absolute path (/proc, looked up fine just before) and '/' itself (O_PATH) are "
             "EOPNOTSUPP; the cwd (not moved by fchroot) still opens"),
-    row("exec-by-path", "failfs_root", FOLLOW, *SUBJECT_OK, ExecFailed("exec_path_res", "exec_path_status",
+    row("exec-by-path", "failfs_root", FOLLOW, *SUBJECT_OK, ExecFailed(R.exec_path_res, R.exec_path_status,
         EOPNOTSUPP), needs=NNP, doc=ESCAPED + "a fork() child's execve() of an absolute path fails"),
-    row("exec-by-fd-interpreter", "failfs_root", FOLLOW, *SUBJECT_OK, ExecFailed("exec_fd_res", "exec_fd_status",
+    row("exec-by-fd-interpreter", "failfs_root", FOLLOW, *SUBJECT_OK, ExecFailed(R.exec_fd_res, R.exec_fd_status,
         EOPNOTSUPP), needs=NNP,
         doc=ESCAPED + "execveat(fd, \"\", AT_EMPTY_PATH) of the same dynamic ELF, opened before fchroot: the "
             "binary needs no lookup, its PT_INTERP interpreter does, so the exec fails before the point of no "
             "return"),
     # ---- inherited and shared ---------------------------------------------------------------------------
-    row("inherited-fork", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, "fork_probe"), needs=NNP,
+    row("inherited-fork", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, R.fork_probe), needs=NNP,
         doc="a fork() child of the subject gets a copy of its fs_struct: failfs root"),
-    row("inherited-clone3", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, "clone3_probe"), needs=NNP),
-    row("shared-clone-fs", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, "clone3_fs_probe"),
-        fails(EINVAL, "clone3_fs_fchroot"), ok("clone3_fs_fchdir"), fails(EOPNOTSUPP, "cwd_after_sibling_fchdir"),
+    row("inherited-clone3", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, R.clone3_probe), needs=NNP),
+    row("shared-clone-fs", "failfs_inherited", FOLLOW, *SUBJECT_OK, fails(EOPNOTSUPP, R.clone3_fs_probe),
+        fails(EINVAL, R.clone3_fs_fchroot), ok(R.clone3_fs_fchdir), fails(EOPNOTSUPP, R.cwd_after_sibling_fchdir),
         needs=NNP,
         doc="a clone3(CLONE_FS) child shares the fs_struct: failfs root; its own fchroot(FD_FAILFS_ROOT) is "
             "EINVAL (users 2); its fchdir(FD_FAILFS_ROOT) moves the shared cwd, so the subject's '.' then fails "

@@ -17,11 +17,13 @@ restrictions die with it.  Allowed: IORING_OP_NOP, the SQE flag IOSQE_ASYNC; den
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 from conformance import native
 from conformance._kc_uring_h import How as How
 from conformance._kc_uring_h import Ring as Ring
 from conformance.case import AllOf, Case, HarnessProblem
+from conformance.checks import Field, Is, shown
 from conformance.globalstate import USES_IO_URING
 from conformance.native import errno_name
 from conformance.records import record
@@ -65,11 +67,6 @@ class RestrictResult(native.Harnessed):
     nnp_child: int
     nthreads: int
 
-    def value(self, name: str) -> int:
-        v = getattr(self, name)
-        assert isinstance(v, int)
-        return v
-
 
 def run(req: RestrictRequest) -> RestrictResult:
     return native.run_harness("kc_uring_restrict_scenario", RestrictResult, req, what="restriction")
@@ -81,23 +78,25 @@ def _show(v: int) -> str:
     return f"-{errno_name(-v)}" if -4095 <= v < 0 else str(v)
 
 
-@record(frozen=True)
-class Is:
-    """Result field ``name`` equals ``value`` (``what`` says it in words)."""
-
-    name: str
-    value: int
-    what: str
-
-    def mismatch(self, obs: RestrictResult) -> str | None:
-        v = obs.value(self.name)
-        if v == self.value:
-            return None
-        return f"{self.what}: {self.name} is {_show(v)}, expected {_show(self.value)}"
+def _field(name: str, get: Callable[[RestrictResult], int]) -> Field[RestrictResult]:
+    return Field(name, get, _show)
 
 
-SHOWN = ("register_ret", "register2_ret", "create_ret", "setup_ret", "nop_res", "read_res", "child_register_ret",
-         "nnp_child")
+class R:
+    """The fields of ``RestrictResult`` a row checks or a description shows, as typed getters."""
+
+    register_ret = _field("register_ret", lambda o: o.register_ret)
+    register2_ret = _field("register2_ret", lambda o: o.register2_ret)
+    create_ret = _field("create_ret", lambda o: o.create_ret)
+    setup_ret = _field("setup_ret", lambda o: o.setup_ret)
+    nop_res = _field("nop_res", lambda o: o.nop_res)
+    read_res = _field("read_res", lambda o: o.read_res)
+    child_register_ret = _field("child_register_ret", lambda o: o.child_register_ret)
+    nnp_child = _field("nnp_child", lambda o: o.nnp_child)
+
+
+SHOWN = (R.register_ret, R.register2_ret, R.create_ret, R.setup_ret, R.nop_res, R.read_res, R.child_register_ret,
+         R.nnp_child)
 
 
 @record(frozen=True, kw_only=True)
@@ -117,19 +116,19 @@ class RestrictCase(Case[RestrictResult]):
 
     def describe(self, obs: RestrictResult) -> str:
         return f"{self.request.how.name.lower()}/{self.request.ring.name.lower()}: " + ", ".join(
-            f"{n}={_show(obs.value(n))}" for n in SHOWN)
+            f"{f.name}={shown(f, obs)}" for f in SHOWN)
 
 
 EACCES, EPERM, EINVAL = -errno.EACCES, -errno.EPERM, -errno.EINVAL
 NEEDS: tuple[Requirement, ...] = (Feature(FEATURE),)
-REGISTERED = (Is("register_ret", 0, "the task registration"),
-              Is("register2_ret", EPERM, "a second registration by the same task"))
-RESTRICTED = (Is("setup_ret", 0, "io_uring_setup"), Is("nop_res", 0, "the allowed NOP completes"),
-              Is("read_res", EACCES, "the READ the restrictions leave out completes with -EACCES"),
-              Is("child_register_ret", EPERM, "a task with restrictions cannot register others"))
+REGISTERED = (Is(R.register_ret, 0, "the task registration"),
+              Is(R.register2_ret, EPERM, "a second registration by the same task"))
+RESTRICTED = (Is(R.setup_ret, 0, "io_uring_setup"), Is(R.nop_res, 0, "the allowed NOP completes"),
+              Is(R.read_res, EACCES, "the READ the restrictions leave out completes with -EACCES"),
+              Is(R.child_register_ret, EPERM, "a task with restrictions cannot register others"))
 
 
-def restrict_row(id: str, req: RestrictRequest, *checks: Is, needs: tuple[Requirement, ...] = (),
+def restrict_row(id: str, req: RestrictRequest, *checks: Is[RestrictResult], needs: tuple[Requirement, ...] = (),
                  doc: str = "") -> RestrictCase:
     return RestrictCase(id=id, behaviour=BEHAVIOUR, request=req, expect=AllOf(checks), needs=(*NEEDS, *needs),
                         doc=doc, reads=USES_IO_URING)
@@ -144,7 +143,7 @@ RESTRICT_ROWS: tuple[RestrictCase, ...] = (
                  doc="the registering task's own new ring; liburing test/task-restrict.c checks the fork case "
                  "only"),
     *(restrict_row(f"task-restrict-{how.name.lower()}-inherits", RestrictRequest(how), *REGISTERED, *RESTRICTED,
-                   Is("nnp_child", 1, "no_new_privs came along"), doc=INHERIT_DOC)
+                   Is(R.nnp_child, 1, "no_new_privs came along"), doc=INHERIT_DOC)
       for how in (How.FORK, How.VFORK, How.CLONE, How.CLONE3, How.THREAD, How.GRANDCHILD)),
     restrict_row("task-restrict-iowq", RestrictRequest(How.FORK, Ring.IOWQ), *REGISTERED, *RESTRICTED,
                  needs=(Feature("io_uring.native_workers"),),
@@ -155,18 +154,18 @@ RESTRICT_ROWS: tuple[RestrictCase, ...] = (
                  doc="a SQPOLL ring of a restricted child: the SQPOLL thread submits the NOP and refuses the READ "
                  "with -EACCES like io_uring_enter would."),
     restrict_row("task-restrict-control", RestrictRequest(How.FORK, do_register=False),
-                 Is("register_ret", NOT_CALLED, "nothing registered"), Is("setup_ret", 0, "io_uring_setup"),
-                 Is("nop_res", 0, "the NOP completes"), Is("read_res", READ_LEN, "the READ of /dev/zero reads 8"),
-                 Is("child_register_ret", 0, "the child may register its own"),
+                 Is(R.register_ret, NOT_CALLED, "nothing registered"), Is(R.setup_ret, 0, "io_uring_setup"),
+                 Is(R.nop_res, 0, "the NOP completes"), Is(R.read_res, READ_LEN, "the READ of /dev/zero reads 8"),
+                 Is(R.child_register_ret, 0, "the child may register its own"),
                  doc="control for the rows above: without a registration the same READ works."),
     restrict_row("task-restrict-needs-nnp", RestrictRequest(How.SELF, nnp=False, drop=True),
-                 Is("register_ret", EACCES, "no no_new_privs and no CAP_SYS_ADMIN"),
-                 Is("register2_ret", EACCES, "still refused"), Is("setup_ret", 0, "io_uring_setup"),
-                 Is("read_res", READ_LEN, "nothing was restricted"),
-                 Is("child_register_ret", EACCES, "refused again"), needs=(DROPS_PRIVILEGES,),
+                 Is(R.register_ret, EACCES, "no no_new_privs and no CAP_SYS_ADMIN"),
+                 Is(R.register2_ret, EACCES, "still refused"), Is(R.setup_ret, 0, "io_uring_setup"),
+                 Is(R.read_res, READ_LEN, "nothing was restricted"),
+                 Is(R.child_register_ret, EACCES, "refused again"), needs=(DROPS_PRIVILEGES,),
                  doc="like seccomp: uid 65534 without capabilities and without no_new_privs."),
     restrict_row("task-restrict-bad-flags", RestrictRequest(How.SELF, bad_flags=True),
-                 Is("register_ret", EINVAL, "flags 1"), Is("register2_ret", 0, "nothing was kept: a valid one works"),
-                 Is("read_res", EACCES, "the valid registration restricts"),
+                 Is(R.register_ret, EINVAL, "flags 1"), Is(R.register2_ret, 0, "nothing was kept: a valid one works"),
+                 Is(R.read_res, EACCES, "the valid registration restricts"),
                  doc="struct io_uring_task_restriction.flags must be 0 in 7.3."),
 )

@@ -64,10 +64,10 @@ SERVED = (Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1), Eq(V.PEER_PIDFD, 0), Eq(V.R
 REAPED = (Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT | INFO_COREDUMP), Bits(V.CORE_MASK_AFTER, COREDUMPED | COREDUMP_USER))
 
 
-def _row(id: str, behaviour: str, variant: str, *checks: Check[PidfdResult], arg: int = 0,
+def _row(id: str, behaviour: str, variant: PC, *checks: Check[PidfdResult], arg: int = 0,
          old: OldModel[PidfdResult] | None = None, doc: str = "") -> PidfdCase:
     return PidfdCase(id=id, behaviour=behaviour,
-                     request=PidfdRequest(S.COREDUMP, PC.__members__[variant], arg=arg, timeout_ms=45000),
+                     request=PidfdRequest(S.COREDUMP, variant, arg=arg, timeout_ms=45000),
                      expect=AllOf(checks), old=old, needs=SOCKET, lock=Lock.EXCLUSIVE, changes=(CORE_PATTERN,),
                      doc=doc)
 
@@ -82,7 +82,7 @@ SIGNAL_OLD = ("6.19", "036375522be8", "PIDFD_INFO_COREDUMP came without the sign
 CODE_OLD = ("7.1", "701f7f4fbabb", "PIDFD_INFO_COREDUMP came without the si_code (no PIDFD_INFO_COREDUMP_CODE)")
 
 
-def _signal_row(id: str, variant: str, signal: int) -> PidfdCase:
+def _signal_row(id: str, variant: PC, signal: int) -> PidfdCase:
     return _row(id, "pidfd.coredump_socket_signal", variant, *SERVED, Bits(V.INFO_MASK, INFO_COREDUMP_SIGNAL),
                 Eq(V.INFO_CORE_SIGNAL, signal), *REAPED, Eq(V.CORE_SIGNAL_AFTER, signal),
                 old=old(*SIGNAL_OLD, *SERVED, Bits(V.INFO_MASK, 0, INFO_COREDUMP_SIGNAL)),
@@ -90,7 +90,7 @@ def _signal_row(id: str, variant: str, signal: int) -> PidfdCase:
                 "the server's pidfd and, after the reap, through the parent's")
 
 
-def _code_row(id: str, variant: str, code: int) -> PidfdCase:
+def _code_row(id: str, variant: PC, code: int) -> PidfdCase:
     return _row(id, "pidfd.coredump_socket_code", variant, *SERVED, Bits(V.INFO_MASK, INFO_COREDUMP_CODE),
                 Eq(V.INFO_CORE_CODE, code), *REAPED, Eq(V.CORE_CODE_AFTER, code),
                 old=old(*CODE_OLD, *SERVED, Bits(V.INFO_MASK, 0, INFO_COREDUMP_CODE)),
@@ -103,67 +103,67 @@ OFFERED = ("PIDFD_COREDUMPED is recorded by pidfs_coredump() before the kernel c
 REQUEST_OLD = ("6.17", "12b5b138d111", "the sysctl refused \"@@\" patterns (no request protocol)")
 
 
-def _request(id: str, answer: str, *checks: Check[PidfdResult], doc: str) -> PidfdCase:
-    return _row(id, "pidfd.coredump_request", "REQUEST", Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1),
+def _request(id: str, answer: PCA, *checks: Check[PidfdResult], doc: str) -> PidfdCase:
+    return _row(id, "pidfd.coredump_request", PC.REQUEST, Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1),
                 AtLeast(V.REQ_SIZE, 16), AtLeast(V.REQ_SIZE_ACK, 16), Bits(V.REQ_MASK, REQ_MASK), *checks,
-                arg=PCA.__members__[answer], old=old(*REQUEST_OLD, fails(errno.EINVAL, V.PATTERN_WRITE)),
+                arg=answer, old=old(*REQUEST_OLD, fails(errno.EINVAL, V.PATTERN_WRITE)),
                 doc="kselftest coredump_socket_protocol_test: " + doc)
 
 
-def _refused(id: str, answer: str, mark: int, doc: str) -> PidfdCase:
+def _refused(id: str, answer: PCA, mark: int, doc: str) -> PidfdCase:
     return _request(id, answer, Eq(V.MARK, mark), Eq(V.DUMP_BYTES, 0), *_crashed(SIGSEGV, core=False), *REAPED,
                     doc=doc + "; the kernel answers with its mark and aborts the dump: nothing follows, no core flag, "
                     "yet pidfs keeps COREDUMPED (" + OFFERED + ")")
 
 
-def _invalid(id: str, which: str, pattern: str) -> PidfdCase:
-    return _row(id, "pidfd.coredump_pattern", "INVALID", fails(errno.EINVAL, V.PATTERN_WRITE),
-                Eq(V.PATTERN_SAME, 1), arg=PCI.__members__[which],
+def _invalid(id: str, which: PCI, pattern: str) -> PidfdCase:
+    return _row(id, "pidfd.coredump_pattern", PC.INVALID, fails(errno.EINVAL, V.PATTERN_WRITE),
+                Eq(V.PATTERN_SAME, 1), arg=which,
                 doc=f"writing {pattern!r} to kernel.core_pattern is EINVAL and leaves the old value "
                 "(proc_dostring_coredump puts it back)")
 
 
 COREDUMP_SOCKET: tuple[PidfdCase, ...] = (
-    _row("coredump-socket-dump", "pidfd.coredump_socket", "SOCKET_SEGV", *SERVED, Positive(V.DUMP_BYTES),
+    _row("coredump-socket-dump", "pidfd.coredump_socket", PC.SOCKET_SEGV, *SERVED, Positive(V.DUMP_BYTES),
          Eq(V.DUMP_ELF, 1), *_crashed(SIGSEGV, core=True), *REAPED,
          doc="kselftest coredump_socket_test (socket): the kernel connects to the listening socket for the "
          "crashing child and streams an ELF core; the server's SO_PEERPIDFD names the child, PIDFD_GET_INFO "
          "shows COREDUMPED|USER; the parent's wait status and PIDFD_INFO_EXIT carry the core flag"),
-    _row("coredump-socket-client-not-dump", "pidfd.coredump_socket", "CLIENT", Eq(V.PATTERN_WRITE, 0),
+    _row("coredump-socket-client-not-dump", "pidfd.coredump_socket", PC.CLIENT, Eq(V.PATTERN_WRITE, 0),
          Eq(V.PEER_PIDFD, 0), Eq(V.RET, 0), Same(V.INFO_PID, V.SELF_PID), Bits(V.INFO_MASK, INFO_COREDUMP),
          Bits(V.INFO_CORE_MASK, COREDUMP_USER, COREDUMPED),
          doc="kselftest coredump_socket_test (socket_detect_userspace_client): an ordinary process connecting "
          "to the coredump socket is not marked as dumping (no COREDUMPED through its SO_PEERPIDFD)"),
-    _row("coredump-socket-no-listener", "pidfd.coredump_socket", "NO_LISTENER", Eq(V.PATTERN_WRITE, 0),
+    _row("coredump-socket-no-listener", "pidfd.coredump_socket", PC.NO_LISTENER, Eq(V.PATTERN_WRITE, 0),
          *_crashed(SIGSEGV, core=False), *REAPED,
          doc="kselftest coredump_socket_test (socket_no_listener): the socket exists but nobody listens: the "
          "connect fails, no dump, no core flag; after the reap coredump_mask still has COREDUMPED (" + OFFERED
          + "; 6.18.44, 7.3.4)"),
-    _signal_row("coredump-socket-signal-segv", "SOCKET_SEGV", SIGSEGV),
-    _signal_row("coredump-socket-signal-abort", "SOCKET_ABORT", SIGABRT),
-    _code_row("coredump-socket-code-segv", "SOCKET_SEGV", SEGV_MAPERR),
-    _code_row("coredump-socket-code-abort", "SOCKET_ABORT", SI_TKILL),
-    _invalid("coredump-pattern-space", "SPACE", "@ /kc"),
-    _invalid("coredump-pattern-relative", "RELATIVE", "@../kc"),
-    _invalid("coredump-pattern-dotdot", "DOTDOT", "@/kc/.."),
-    _invalid("coredump-pattern-atatat", "ATATAT", "@@@"),
-    _request("coredump-request-kernel", "KERNEL", Eq(V.MARK, MARK_REQACK), Positive(V.DUMP_BYTES),
+    _signal_row("coredump-socket-signal-segv", PC.SOCKET_SEGV, SIGSEGV),
+    _signal_row("coredump-socket-signal-abort", PC.SOCKET_ABORT, SIGABRT),
+    _code_row("coredump-socket-code-segv", PC.SOCKET_SEGV, SEGV_MAPERR),
+    _code_row("coredump-socket-code-abort", PC.SOCKET_ABORT, SI_TKILL),
+    _invalid("coredump-pattern-space", PCI.SPACE, "@ /kc"),
+    _invalid("coredump-pattern-relative", PCI.RELATIVE, "@../kc"),
+    _invalid("coredump-pattern-dotdot", PCI.DOTDOT, "@/kc/.."),
+    _invalid("coredump-pattern-atatat", PCI.ATATAT, "@@@"),
+    _request("coredump-request-kernel", PCA.KERNEL, Eq(V.MARK, MARK_REQACK), Positive(V.DUMP_BYTES),
              Eq(V.DUMP_ELF, 1), *_crashed(SIGSEGV, core=True), *REAPED,
              doc="the server answers COREDUMP_KERNEL: mark REQACK, then the kernel writes the core"),
-    _request("coredump-request-userspace", "USERSPACE", Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
+    _request("coredump-request-userspace", PCA.USERSPACE, Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
              *_crashed(SIGSEGV, core=True), *REAPED,
              doc="the server answers COREDUMP_USERSPACE: mark REQACK, the kernel writes nothing and the parent "
              "still sees the core flag (user space took the dump)"),
-    _request("coredump-request-reject", "REJECT", Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
+    _request("coredump-request-reject", PCA.REJECT, Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
              *_crashed(SIGSEGV, core=False), *REAPED,
              doc="the server answers COREDUMP_REJECT: mark REQACK, no dump, no core flag; COREDUMPED stays ("
              + OFFERED + ")"),
-    _refused("coredump-request-ack-too-small", "SIZE_SMALL", MARK_MINSIZE, "an ack of size 8 (below VER0 16)"),
-    _refused("coredump-request-ack-too-big", "SIZE_BIG", MARK_MAXSIZE,
+    _refused("coredump-request-ack-too-small", PCA.SIZE_SMALL, MARK_MINSIZE, "an ack of size 8 (below VER0 16)"),
+    _refused("coredump-request-ack-too-big", PCA.SIZE_BIG, MARK_MAXSIZE,
              "an ack of size 32 (above the size_ack the kernel sent)"),
-    _refused("coredump-request-ack-unknown-flag", "FLAG_UNKNOWN", MARK_UNSUPPORTED,
+    _refused("coredump-request-ack-unknown-flag", PCA.FLAG_UNKNOWN, MARK_UNSUPPORTED,
              "an ack with a mask bit the request did not offer (1 << 5)"),
-    _refused("coredump-request-ack-conflicting", "CONFLICTING", MARK_CONFLICTING,
+    _refused("coredump-request-ack-conflicting", PCA.CONFLICTING, MARK_CONFLICTING,
              "an ack asking for COREDUMP_KERNEL and COREDUMP_USERSPACE at once"),
-    _refused("coredump-request-ack-spare", "SPARE", MARK_UNSUPPORTED, "an ack with a non-zero spare field"),
+    _refused("coredump-request-ack-spare", PCA.SPARE, MARK_UNSUPPORTED, "an ack with a non-zero spare field"),
 )

@@ -9,10 +9,12 @@ fill is a mismatch of its own ("not observed"), never a silent pass.
 from __future__ import annotations
 
 import errno as _errno
+from collections.abc import Callable, Mapping
 from dataclasses import field
 
-from conformance import native
+from conformance import checks, native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.checks import Field
 from conformance.globalstate import USES_IO_URING
 from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
 from conformance.records import record
@@ -55,121 +57,55 @@ def _val(v: int) -> str:
 RAW_SLOTS = frozenset((V.INFO_CORE_CODE, V.CORE_CODE_AFTER))  # si_code values (SI_TKILL is -6), never an errno
 
 
-def _need(obs: PidfdResult, slot: V) -> int | str:
-    got = obs.get(slot)
-    return f"{_slot(slot)} not observed" if got is None else got
+def _getter(v: V) -> Callable[[PidfdResult], int | None]:
+    return lambda obs: obs.get(v)
+
+
+# One typed getter per result slot; a slot the scenario did not fill reads as None ("not observed").
+SLOTS: Mapping[V, Field[PidfdResult]] = {
+    v: Field(_slot(v), _getter(v), str if v in RAW_SLOTS else _val) for v in V
+}
 
 
 # ---------------------------------------------------------------------------
-# Checks (each returns what the kernel showed instead).
+# Checks over the slots: the shared vocabulary (conformance.checks) under the names the rows use (CapWords:
+# each returns a check).
 
 
-@record(frozen=True)
-class Eq:
-    slot: V
-    want: int
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        got = _need(obs, self.slot)
-        if isinstance(got, str):
-            return got
-        return None if got == self.want else f"{_slot(self.slot)} {_val(got)}, expected {_val(self.want)}"
+def Eq(slot: V, want: int) -> checks.Is[PidfdResult]:
+    return checks.Is(SLOTS[slot], want)
 
 
-def fails(err: int, slot: V = V.RET) -> Eq:
+def fails(err: int, slot: V = V.RET) -> checks.Is[PidfdResult]:
     return Eq(slot, -err)
 
 
-@record(frozen=True)
-class Ok:
+def Ok(slot: V = V.RET) -> checks.AtLeast[PidfdResult]:
     """The call in this slot succeeded (>= 0)."""
-
-    slot: V = V.RET
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        got = _need(obs, self.slot)
-        if isinstance(got, str):
-            return got
-        return None if got >= 0 else f"{_slot(self.slot)} failed with {_val(got)}"
+    return checks.AtLeast(SLOTS[slot], 0)
 
 
-@record(frozen=True)
-class Same:
+def Same(a: V, b: V, equal: bool = True) -> checks.SameAs[PidfdResult]:
     """Two slots hold the same value (or differ, with equal=False)."""
-
-    a: V
-    b: V
-    equal: bool = True
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        x, y = _need(obs, self.a), _need(obs, self.b)
-        if isinstance(x, str):
-            return x
-        if isinstance(y, str):
-            return y
-        if (x == y) == self.equal:
-            return None
-        rel = "differs from" if self.equal else "equals"
-        return f"{_slot(self.a)} {x} {rel} {_slot(self.b)} {y}"
+    return checks.SameAs(SLOTS[a], SLOTS[b], equal=equal)
 
 
-@record(frozen=True)
-class Bits:
+def Bits(slot: V, on: int = 0, off: int = 0) -> checks.Bits[PidfdResult]:
     """The bits of ``on`` are set and those of ``off`` are clear."""
-
-    slot: V
-    on: int = 0
-    off: int = 0
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        got = _need(obs, self.slot)
-        if isinstance(got, str):
-            return got
-        if got < 0:
-            return f"{_slot(self.slot)} failed with {_val(got)}"
-        if got & self.on == self.on and not got & self.off:
-            return None
-        return f"{_slot(self.slot)} is {got:#x}, needs {self.on:#x} set and {self.off:#x} clear"
+    return checks.Bits(SLOTS[slot], on, off)
 
 
-@record(frozen=True)
-class AtLeast:
-    slot: V
-    least: int
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        got = _need(obs, self.slot)
-        if isinstance(got, str):
-            return got
-        return None if got >= self.least else f"{_slot(self.slot)} is {_val(got)}, expected >= {self.least}"
+def AtLeast(slot: V, least: int) -> checks.AtLeast[PidfdResult]:
+    return checks.AtLeast(SLOTS[slot], least)
 
 
-@record(frozen=True)
-class Positive:
-    slot: V
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        got = _need(obs, self.slot)
-        if isinstance(got, str):
-            return got
-        return None if got > 0 else f"{_slot(self.slot)} is {_val(got)}, expected > 0"
+def Positive(slot: V) -> checks.AtLeast[PidfdResult]:
+    return checks.AtLeast(SLOTS[slot], 1)
 
 
-@record(frozen=True)
-class Exited:
+def Exited(slot: V, code: int = 0, signal: int = 0) -> checks.ExitedWith[PidfdResult]:
     """A wait status in slot: exited with code (or killed by signal when signal != 0)."""
-
-    slot: V
-    code: int = 0
-    signal: int = 0
-
-    def mismatch(self, obs: PidfdResult) -> str | None:
-        st = _need(obs, self.slot)
-        if isinstance(st, str):
-            return st
-        ok = (st & 0x7F == self.signal) if self.signal else (st & 0x7F == 0 and (st >> 8) & 0xFF == self.code)
-        want = f"killed by signal {self.signal}" if self.signal else f"exit {self.code}"
-        return None if ok else f"{_slot(self.slot)}: {native.describe_status(st)}, expected {want}"
+    return checks.ExitedWith(SLOTS[slot], code, signal)
 
 
 @record(frozen=True)
@@ -227,14 +163,10 @@ class PidfdCase(Case[PidfdResult]):
         return res
 
     def describe(self, obs: PidfdResult) -> str:
-        slots: list[V] = [V.RET]
+        fields: list[Field[PidfdResult]] = [SLOTS[V.RET]]
         for c in self.expect.checks:
-            for name in ("slot", "a", "b"):
-                s = getattr(c, name, None)
-                if isinstance(s, V) and s not in slots:
-                    slots.append(s)
-        shown = [f"{_slot(s)}={obs.values[s] if s in RAW_SLOTS else _val(obs.values[s])}" for s in slots
-                 if s in obs.values]
+            fields += [f for f in checks.fields_of(c) if f not in fields]
+        shown = [f"{f.name}={f.show(v)}" for f in fields if (v := f.get(obs)) is not None]
         if obs.text and any(isinstance(c, Text | FdinfoSelfPid) for c in self.expect.checks):
             shown.append(f"text={obs.text.strip()!r}"[:160])
         return ", ".join(shown) or "nothing observed"

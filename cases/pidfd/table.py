@@ -594,10 +594,10 @@ THREAD_ROWS: tuple[PidfdCase, ...] = (
 )
 
 
-def _worker(id: str, behaviour: str, which: str, what: str, *checks: Check[PidfdResult],
+def _worker(id: str, behaviour: str, which: WK, what: WO, *checks: Check[PidfdResult],
             extra: tuple[Requirement, ...] = (), doc: str = "", old: OldModel[PidfdResult] | None = None) -> PidfdCase:
-    needs = {"IOWQ": URING, "SQPOLL": SQPOLL, "VHOST": VHOST}[which]
-    return row(id, behaviour, S.WORKER, *checks, variant=WK.__members__[which], arg=WO.__members__[what],
+    needs = {WK.IOWQ: URING, WK.SQPOLL: SQPOLL}.get(which, VHOST)
+    return row(id, behaviour, S.WORKER, *checks, variant=which, arg=what,
                needs=(*needs, *extra), doc=doc,
                old=old)
 
@@ -606,23 +606,23 @@ WORKER_DOC = ("What each kernel showed is in the README (What the kernels showed
               "thread of its owner, so pidfds of it follow the thread rules.")
 WORKER_ROWS: tuple[PidfdCase, ...] = tuple(
     r
-    for which, label in (("IOWQ", "iowq"), ("SQPOLL", "sqpoll"), ("VHOST", "vhost"))
+    for which, label in ((WK.IOWQ, "iowq"), (WK.SQPOLL, "sqpoll"), (WK.VHOST, "vhost"))
     for r in (
-        _worker(f"worker-{label}-open", "pidfd.worker_open", which, "OPEN", fails(ENOENT), Ok(V.RET2),
+        _worker(f"worker-{label}-open", "pidfd.worker_open", which, WO.OPEN, fails(ENOENT), Ok(V.RET2),
                 Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0), doc=WORKER_DOC,
                 old=old("6.16", "8cf4b738f6d8", "pidfd_open of a non-leader tid without PIDFD_THREAD was EINVAL",
                         fails(EINVAL), Ok(V.RET2), Bits(V.FL_FLAGS, O_EXCL), Eq(V.REVENTS, 0))),
-        _worker(f"worker-{label}-info", "pidfd.worker_info", which, "INFO", Eq(V.RET, 0),
+        _worker(f"worker-{label}-info", "pidfd.worker_info", which, WO.INFO, Eq(V.RET, 0),
                 Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.OWNER_PID),
-                *((Same(V.INFO_PPID, V.SELF_PID), *CREDS_MATCH) if which != "VHOST" else
+                *((Same(V.INFO_PPID, V.SELF_PID), *CREDS_MATCH) if which is not WK.VHOST else
                   (Same(V.INFO_RUID, V.OWNER_UID),)),
                 extra=(Feature("pidfd.info"),), doc=WORKER_DOC),
-        _worker(f"worker-{label}-signal", "pidfd.worker_signal", which, "SIGNAL", Eq(V.RET, 0),
+        _worker(f"worker-{label}-signal", "pidfd.worker_signal", which, WO.SIGNAL, Eq(V.RET, 0),
                 Eq(V.PEND_THREAD, 1), Eq(V.PEND_SHARED, 0), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1),
-                *((Eq(V.HITS, 0),) if which != "VHOST" else ()), doc=WORKER_DOC),
-        _worker(f"worker-{label}-close-kills-nothing", "pidfd.worker_autokill", which, "CLOSE", Ok(V.RET2),
+                *((Eq(V.HITS, 0),) if which is not WK.VHOST else ()), doc=WORKER_DOC),
+        _worker(f"worker-{label}-close-kills-nothing", "pidfd.worker_autokill", which, WO.CLOSE, Ok(V.RET2),
                 Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1), doc=WORKER_DOC),
-        _worker(f"worker-{label}-autokill-bit-refused", "pidfd.worker_autokill", which, "AUTOKILL_FLAG",
+        _worker(f"worker-{label}-autokill-bit-refused", "pidfd.worker_autokill", which, WO.AUTOKILL_FLAG,
                 fails(EINVAL), doc=WORKER_DOC),
     )
 )
@@ -643,28 +643,28 @@ KTHREAD_DOC = ("A vhost worker in kthread mode (6.1; VHOST_SET_FORK_FROM_OWNER(0
                "own thread-group leader with ppid 2 (kthreadd): a process pidfd of it opens.")
 
 
-def _kthread(what: str, *checks: Check[PidfdResult], extra: tuple[Requirement, ...] = ()) -> PidfdCase:
-    return row(f"worker-vhost-kthread-{what.lower().replace('_', '-')}", "pidfd.worker_kthread", S.WORKER,
-               Eq(V.WORKER_KTHREAD, 1), *checks, variant=WK.VHOST_KTHREAD, arg=WO.__members__[what],
+def _kthread(what: WO, *checks: Check[PidfdResult], extra: tuple[Requirement, ...] = ()) -> PidfdCase:
+    return row(f"worker-vhost-kthread-{what.name.lower().replace('_', '-')}", "pidfd.worker_kthread", S.WORKER,
+               Eq(V.WORKER_KTHREAD, 1), *checks, variant=WK.VHOST_KTHREAD, arg=what,
                needs=(*VHOST_KTHREAD, *extra), doc=KTHREAD_DOC)
 
 
 KTHREAD_ROWS: tuple[PidfdCase, ...] = (
-    _kthread("OPEN", Ok()),
-    _kthread("INFO", Eq(V.RET, 0), Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.WORKER_TID),
+    _kthread(WO.OPEN, Ok()),
+    _kthread(WO.INFO, Eq(V.RET, 0), Same(V.INFO_PID, V.WORKER_TID), Same(V.INFO_TGID, V.WORKER_TID),
              Eq(V.INFO_PPID, 2), Eq(V.INFO_RUID, 0), extra=(Feature("pidfd.info"),)),
-    _kthread("SIGNAL", Eq(V.RET, 0), Eq(V.PEND_THREAD, 0), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
-    _kthread("CLOSE", Ok(), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
-    _kthread("AUTOKILL_FLAG", fails(EINVAL)),
+    _kthread(WO.SIGNAL, Eq(V.RET, 0), Eq(V.PEND_THREAD, 0), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
+    _kthread(WO.CLOSE, Ok(), Eq(V.OWNER_ALIVE, 1), Eq(V.WORKER_ALIVE, 1)),
+    _kthread(WO.AUTOKILL_FLAG, fails(EINVAL)),
 )
 
 AUTOKILL_OWNER_ROWS: tuple[PidfdCase, ...] = tuple(
     row(f"worker-{label}-autokill-owner", "pidfd.worker_autokill", S.WORKER, Ok(V.RET2),
         Bits(V.REVENTS, POLLIN), Eq(V.RET, 0), Exited(V.INFO_EXIT, signal=SIGKILL), Eq(V.WORKER_ALIVE, 0),
-        Eq(V.OWNER_ALIVE, 0), variant=WK.__members__[which], arg=WO.AUTOKILL_OWNER,
+        Eq(V.OWNER_ALIVE, 0), variant=which, arg=WO.AUTOKILL_OWNER,
         needs=(*needs, Feature("clone3.pidfd_autokill"), Feature("pidfd.info_exit")),
         doc="an AUTOKILL|AUTOREAP|NNP child owns the ring; closing its clone3 pidfd kills it with its worker")
-    for which, label, needs in (("IOWQ", "iowq", URING), ("SQPOLL", "sqpoll", SQPOLL))
+    for which, label, needs in ((WK.IOWQ, "iowq", URING), (WK.SQPOLL, "sqpoll", SQPOLL))
 )
 
 REAP_RACE_ROUNDS = 1000

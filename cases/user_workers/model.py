@@ -24,6 +24,7 @@ from pathlib import Path
 
 from conformance import guardian, kernel, native, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.checks import Field, Results, errno_or_int, plain, shown
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
@@ -134,180 +135,84 @@ class Obs:
         return self.r.maxw_now[1]
 
 
-@record(frozen=True)
-class Field:
-    """One integer of an observation a check reads: its name (in messages) and a typed getter."""
-
-    name: str
-    get: Callable[[Obs], int]
+def _errnoish(name: str) -> bool:
+    """An errno-carrying field: ``*_ret``, and counts read from /proc."""
+    return name.endswith("_ret") or name in ("fd_count", "owner_fd_count", "core_size")
 
 
-@record(frozen=True)
-class Results:
-    """A tuple of results of an observation (nop_results, completed): its name and a typed getter."""
+def _show(v: int, name: str = "") -> str:
+    """An errno-carrying field (or a value with no name) as -ENAME, anything else as a number."""
+    return errno_or_int(v) if not name or _errnoish(name) else str(v)
 
-    name: str
-    get: Callable[[Obs], tuple[int, ...]]
+
+def _field(name: str, get: Callable[[Obs], int]) -> Field[Obs]:
+    """A getter whose values are shown as ``_show`` does for its name."""
+    return Field(name, get, errno_or_int if _errnoish(name) else plain)
 
 
 class F:
     """Every observed integer a row or a description names, as a typed getter (a misspelt field is a type
     error, not a string; tests/test_fields.py checks that each name is the attribute its getter reads)."""
 
-    nop_results = Results("nop_results", lambda o: o.nop_results)
-    completed = Results("completed", lambda o: o.completed)
-    action_ms = Field("action_ms", lambda o: o.r.action_ms)
-    action_ret = Field("action_ret", lambda o: o.r.action_ret)
-    after_in_cgroup = Field("after_in_cgroup", lambda o: o.r.after_in_cgroup)
-    after_kthread = Field("after_kthread", lambda o: o.r.after_kthread)
-    after_nthreads = Field("after_nthreads", lambda o: o.r.after_nthreads)
-    after_nworkers = Field("after_nworkers", lambda o: o.r.after_nworkers)
-    all_stopped = Field("all_stopped", lambda o: o.all_stopped)
-    attach_ret = Field("attach_ret", lambda o: o.r.attach_ret)
-    core_dumped = Field("core_dumped", lambda o: o.r.core_dumped)
-    core_prstatus = Field("core_prstatus", lambda o: o.r.core_prstatus)
-    core_size = Field("core_size", lambda o: o.r.core_size)
-    exec_sqes = Field("exec_sqes", lambda o: o.r.exec_sqes)
-    exit_code = Field("exit_code", lambda o: o.exit_code)
-    fd_count = Field("fd_count", lambda o: o.r.fd_count)
-    free_ret = Field("free_ret", lambda o: o.r.free_ret)
-    frozen = Field("frozen", lambda o: o.r.frozen)
-    get_vring_id = Field("get_vring_id", lambda o: o.r.get_vring_id)
-    get_vring_ret = Field("get_vring_ret", lambda o: o.r.get_vring_ret)
-    getsigmask_ret = Field("getsigmask_ret", lambda o: o.r.getsigmask_ret)
-    handler_hits = Field("handler_hits", lambda o: o.r.handler_hits)
-    in_cgroup = Field("in_cgroup", lambda o: o.r.in_cgroup)
-    in_dst = Field("in_dst", lambda o: o.r.in_dst)
-    kthread = Field("kthread", lambda o: o.kthread)
-    leaked = Field("leaked", lambda o: o.r.leaked)
-    maxw_now_bound = Field("maxw_now_bound", lambda o: o.maxw_now_bound)
-    maxw_now_unbound = Field("maxw_now_unbound", lambda o: o.maxw_now_unbound)
-    maxw_old_bound = Field("maxw_old_bound", lambda o: o.maxw_old_bound)
-    maxw_old_unbound = Field("maxw_old_unbound", lambda o: o.maxw_old_unbound)
-    maxw_query_ret = Field("maxw_query_ret", lambda o: o.r.maxw_query_ret)
-    maxw_ret = Field("maxw_ret", lambda o: o.r.maxw_ret)
-    mem_match = Field("mem_match", lambda o: o.r.mem_match)
-    mem_ret = Field("mem_ret", lambda o: o.r.mem_ret)
-    mntns_differs = Field("mntns_differs", lambda o: o.mntns_differs)
-    ncomplete = Field("ncomplete", lambda o: o.r.ncomplete)
-    new_worker_id = Field("new_worker_id", lambda o: o.r.new_worker_id)
-    new_worker_ret = Field("new_worker_ret", lambda o: o.r.new_worker_ret)
-    nthreads = Field("nthreads", lambda o: o.r.nthreads)
-    nworkers = Field("nworkers", lambda o: o.r.nworkers)
-    owner_ended = Field("owner_ended", lambda o: o.r.owner_ended)
-    owner_fd_count = Field("owner_fd_count", lambda o: o.r.owner_fd_count)
-    owner_stopped = Field("owner_stopped", lambda o: o.owner_stopped)
-    pids_current = Field("pids_current", lambda o: o.r.pids_current)
-    pids_max_events = Field("pids_max_events", lambda o: o.r.pids_max_events)
-    post_ret = Field("post_ret", lambda o: o.r.post_ret)
-    ring_copy_ret = Field("ring_copy_ret", lambda o: o.r.ring_copy_ret)
-    setsigmask_ret = Field("setsigmask_ret", lambda o: o.r.setsigmask_ret)
-    setup_ret = Field("setup_ret", lambda o: o.r.setup_ret)
-    setup_step = Field("setup_step", lambda o: o.r.setup_step)
-    sigmask_changed = Field("sigmask_changed", lambda o: o.sigmask_changed)
-    target_stopped = Field("target_stopped", lambda o: o.target_stopped)
-    term_signal = Field("term_signal", lambda o: o.term_signal)
-    thawed = Field("thawed", lambda o: o.r.thawed)
-    usr1_pending = Field("usr1_pending", lambda o: o.usr1_pending)
-    workers = Field("workers", lambda o: o.workers)
-
-
-def _show(v: int, name: str = "") -> str:
-    """An errno-carrying field (``*_ret``, counts read from /proc) as -ENAME, anything else as a number."""
-    errnoish = not name or name.endswith("_ret") or name in ("fd_count", "owner_fd_count", "core_size")
-    return f"-{errno_name(-v)}" if errnoish and -4095 <= v < 0 else str(v)
+    nop_results: Results[Obs] = Results("nop_results", lambda o: o.nop_results)
+    completed: Results[Obs] = Results("completed", lambda o: o.completed)
+    action_ms = _field("action_ms", lambda o: o.r.action_ms)
+    action_ret = _field("action_ret", lambda o: o.r.action_ret)
+    after_in_cgroup = _field("after_in_cgroup", lambda o: o.r.after_in_cgroup)
+    after_kthread = _field("after_kthread", lambda o: o.r.after_kthread)
+    after_nthreads = _field("after_nthreads", lambda o: o.r.after_nthreads)
+    after_nworkers = _field("after_nworkers", lambda o: o.r.after_nworkers)
+    all_stopped = _field("all_stopped", lambda o: o.all_stopped)
+    attach_ret = _field("attach_ret", lambda o: o.r.attach_ret)
+    core_dumped = _field("core_dumped", lambda o: o.r.core_dumped)
+    core_prstatus = _field("core_prstatus", lambda o: o.r.core_prstatus)
+    core_size = _field("core_size", lambda o: o.r.core_size)
+    exec_sqes = _field("exec_sqes", lambda o: o.r.exec_sqes)
+    exit_code = _field("exit_code", lambda o: o.exit_code)
+    fd_count = _field("fd_count", lambda o: o.r.fd_count)
+    free_ret = _field("free_ret", lambda o: o.r.free_ret)
+    frozen = _field("frozen", lambda o: o.r.frozen)
+    get_vring_id = _field("get_vring_id", lambda o: o.r.get_vring_id)
+    get_vring_ret = _field("get_vring_ret", lambda o: o.r.get_vring_ret)
+    getsigmask_ret = _field("getsigmask_ret", lambda o: o.r.getsigmask_ret)
+    handler_hits = _field("handler_hits", lambda o: o.r.handler_hits)
+    in_cgroup = _field("in_cgroup", lambda o: o.r.in_cgroup)
+    in_dst = _field("in_dst", lambda o: o.r.in_dst)
+    kthread = _field("kthread", lambda o: o.kthread)
+    leaked = _field("leaked", lambda o: o.r.leaked)
+    maxw_now_bound = _field("maxw_now_bound", lambda o: o.maxw_now_bound)
+    maxw_now_unbound = _field("maxw_now_unbound", lambda o: o.maxw_now_unbound)
+    maxw_old_bound = _field("maxw_old_bound", lambda o: o.maxw_old_bound)
+    maxw_old_unbound = _field("maxw_old_unbound", lambda o: o.maxw_old_unbound)
+    maxw_query_ret = _field("maxw_query_ret", lambda o: o.r.maxw_query_ret)
+    maxw_ret = _field("maxw_ret", lambda o: o.r.maxw_ret)
+    mem_match = _field("mem_match", lambda o: o.r.mem_match)
+    mem_ret = _field("mem_ret", lambda o: o.r.mem_ret)
+    mntns_differs = _field("mntns_differs", lambda o: o.mntns_differs)
+    ncomplete = _field("ncomplete", lambda o: o.r.ncomplete)
+    new_worker_id = _field("new_worker_id", lambda o: o.r.new_worker_id)
+    new_worker_ret = _field("new_worker_ret", lambda o: o.r.new_worker_ret)
+    nthreads = _field("nthreads", lambda o: o.r.nthreads)
+    nworkers = _field("nworkers", lambda o: o.r.nworkers)
+    owner_ended = _field("owner_ended", lambda o: o.r.owner_ended)
+    owner_fd_count = _field("owner_fd_count", lambda o: o.r.owner_fd_count)
+    owner_stopped = _field("owner_stopped", lambda o: o.owner_stopped)
+    pids_current = _field("pids_current", lambda o: o.r.pids_current)
+    pids_max_events = _field("pids_max_events", lambda o: o.r.pids_max_events)
+    post_ret = _field("post_ret", lambda o: o.r.post_ret)
+    ring_copy_ret = _field("ring_copy_ret", lambda o: o.r.ring_copy_ret)
+    setsigmask_ret = _field("setsigmask_ret", lambda o: o.r.setsigmask_ret)
+    setup_ret = _field("setup_ret", lambda o: o.r.setup_ret)
+    setup_step = _field("setup_step", lambda o: o.r.setup_step)
+    sigmask_changed = _field("sigmask_changed", lambda o: o.sigmask_changed)
+    target_stopped = _field("target_stopped", lambda o: o.target_stopped)
+    term_signal = _field("term_signal", lambda o: o.term_signal)
+    thawed = _field("thawed", lambda o: o.r.thawed)
+    usr1_pending = _field("usr1_pending", lambda o: o.usr1_pending)
+    workers = _field("workers", lambda o: o.workers)
 
 
 # --------------------------------------------------------------------------- checks
-
-
-@record(frozen=True)
-class Is:
-    """Observation field ``field`` equals ``value`` (``what`` says it in words)."""
-
-    field: Field
-    value: int
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        v = self.field.get(obs)
-        if v == self.value:
-            return None
-        name = self.field.name
-        return f"{self.what}: {name} is {_show(v, name)}, expected {_show(self.value, name)}"
-
-
-@record(frozen=True)
-class OneOf:
-    field: Field
-    values: tuple[int, ...]
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        v = self.field.get(obs)
-        if v in self.values:
-            return None
-        want = " or ".join(_show(x, self.field.name) for x in self.values)
-        return f"{self.what}: {self.field.name} is {_show(v, self.field.name)}, expected {want}"
-
-
-@record(frozen=True)
-class AtLeast:
-    field: Field
-    value: int
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        v = self.field.get(obs)
-        if v >= self.value:
-            return None
-        return f"{self.what}: {self.field.name} is {_show(v, self.field.name)}, expected >= {self.value}"
-
-
-@record(frozen=True)
-class Between:
-    field: Field
-    low: int
-    high: int
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        v = self.field.get(obs)
-        ok = self.low <= v <= self.high
-        name = self.field.name
-        return None if ok else f"{self.what}: {name} is {_show(v, name)}, expected {self.low}..{self.high}"
-
-
-@record(frozen=True)
-class SameAs:
-    field: Field
-    other: Field
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        a, b = self.field.get(obs), self.other.get(obs)
-        if a == b:
-            return None
-        x, y = self.field.name, self.other.name
-        return f"{self.what}: {x} {_show(a, x)} != {y} {_show(b, y)}"
-
-
-@record(frozen=True)
-class AllResults:
-    """Every result in the tuple ``results`` (nop_results, completed) is one of ``values``; count at least ``count``."""
-
-    results: Results
-    values: tuple[int, ...]
-    count: int
-    what: str
-
-    def mismatch(self, obs: Obs) -> str | None:
-        got = self.results.get(obs)
-        shown = ", ".join(_show(v) for v in got) or "none"
-        if len(got) < self.count or any(v not in self.values for v in got):
-            want = "/".join(_show(v) for v in self.values)
-            return f"{self.what}: results {shown}, expected {self.count} x {want}"
-        return None
 
 
 def expect(*checks: Check[Obs]) -> AllOf[Obs]:
@@ -561,13 +466,13 @@ class WorkerCase(Case[Obs]):
             if v:
                 parts.append(f"{name} {','.join(_show(x) for x in v)}")
         extra = DESCRIBE.get(a, ())
-        parts += [f"{f.name}={_show(f.get(obs), f.name)}" for f in extra]
+        parts += [f"{f.name}={shown(f, obs)}" for f in extra]
         if r.owner_status or a in (WorkerAction.EXIT, WorkerAction.KILL, WorkerAction.CORE):
             parts.append(f"owner {describe_status(r.owner_status)}")
         return "; ".join(parts)
 
 
-DESCRIBE: Mapping[WorkerAction, tuple[Field, ...]] = {
+DESCRIBE: Mapping[WorkerAction, tuple[Field[Obs], ...]] = {
     WorkerAction.TGKILL: (F.owner_stopped, F.target_stopped, F.all_stopped, F.usr1_pending, F.handler_hits,
                           F.post_ret, F.owner_ended),
     WorkerAction.PTRACE: (F.target_stopped, F.owner_stopped, F.post_ret, F.getsigmask_ret, F.setsigmask_ret,

@@ -8,25 +8,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from conformance.case import Check, OldModel
+from conformance.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
 from conformance.globallock import Lock
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
 
 from .harness import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
 from .model import (
     IDLE_BOUND_MS,
-    AllResults,
-    AtLeast,
     Behaviour,
-    Between,
     CanSetuid,
     CoreToCwd,
     F,
-    Is,
     Kind,
     Obs,
-    OneOf,
     PidsController,
-    SameAs,
     Scenario,
     SleepBinary,
     UringForAnyUser,
