@@ -85,6 +85,10 @@ class Case(Generic[O]):
     # Global state the case changes (e.g. Sysctl("kernel.io_uring_disabled")): saved, journaled and
     # restored around it (globalstate.py); implies the exclusive lock.
     changes: tuple[Change, ...] = ()
+    # Global state the case depends on (e.g. Sysctl("kernel.io_uring_disabled") for every io_uring row):
+    # read under the machine-wide lock (shared), and a case whose observation overlapped a change of it,
+    # by any run of any user, is an error naming the change (machine.py)
+    reads: tuple[Change, ...] = ()
     doc: str = ""
 
     @property

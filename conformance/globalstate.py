@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from conformance import globallock, paths, procfs
+from conformance import globallock, machine, paths, procfs
 from conformance.records import record
 
 
@@ -284,8 +284,9 @@ def replay() -> list[str]:
 
 
 @contextlib.contextmanager
-def changing(changes: Sequence[Change]) -> Iterator[list[str]]:
-    """Save, journal, run the case, restore.  Yields the list that receives the leaks found."""
+def changing(changes: Sequence[Change], case: str = "") -> Iterator[list[str]]:
+    """Save, journal, announce (machine.py: other users' runs see it), run the case, restore.  Yields
+    the list that receives the leaks found."""
     leaks: list[str] = []
     j = journal()
     held: list[tuple[Entry, Path | None]] = []
@@ -297,6 +298,8 @@ def changing(changes: Sequence[Change]) -> Iterator[list[str]]:
             e = Entry("value", c.path, c.what, saved)
             held.append((e, j.add(e)))
             _guard()
+        if held:
+            machine.announce_start(case, [(e.what, e.saved) for e, _ in held])
         yield leaks
     finally:
         for e, path in held:
@@ -304,6 +307,8 @@ def changing(changes: Sequence[Change]) -> Iterator[list[str]]:
             if said is not None:
                 leaks.append(said)
             j.drop(path)
+        if held:
+            machine.announce_end([(e.what, _read_value(e.target) or "?") for e, _ in held])
 
 
 # --------------------------------------------------------------------------- changes that need permission
@@ -351,6 +356,9 @@ def change_refused(name: str) -> str | None:
 
 
 IO_URING_DISABLED = Sysctl("kernel.io_uring_disabled")
+# What every case that sets up an io_uring depends on (its rows declare ``reads=USES_IO_URING``):
+# io_uring_disabled 2 refuses io_uring_setup to everyone, 1 to those outside io_uring_group.
+USES_IO_URING: tuple[Sysctl, ...] = (IO_URING_DISABLED, Sysctl("kernel.io_uring_group"))
 
 
 class RunState:

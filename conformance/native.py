@@ -22,6 +22,7 @@ the way out (padding, the helper's internal state).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import enum
 import errno as _errno
@@ -252,6 +253,7 @@ def call_out(func: str, out: type[R], *args: object, fds: tuple[int, ...] = ()) 
 SERVER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kconform-server")
 SERVER_TIMEOUT_MS = 300_000  # far beyond any scenario's own bound: a server that long silent is broken
 IN_PROCESS_ENV = "KCONFORM_IN_PROCESS"  # "1": run every scenario in this process (no server)
+ANSWER_SLICE_MS = 100  # the runner waits for an answer in slices this long, handling signals between them
 
 
 class Server:
@@ -278,21 +280,40 @@ class Server:
         self.sock = mine
 
     def call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
+        """Run func in the server.  The answer is awaited in slices of ANSWER_SLICE_MS with Python
+        between them, so a signal's handler runs within one slice: an interruption (or any exception)
+        raised meanwhile stops the server and the scenario's processes with it."""
         rc = ffi.new("int32_t *")
         carried = [fd for fd in fds if fd >= 3]
         arr = ffi.new("int32_t[]", carried) if carried else ffi.NULL
-        err = int(lib.kc_serve_call(self.sock, func.encode(), req, ffi.sizeof(ffi.typeof(req).item), res,
-                                    ffi.sizeof(ffi.typeof(res).item), arr, len(carried), SERVER_TIMEOUT_MS, rc))
+        err = int(lib.kc_serve_send(self.sock, func.encode(), req, ffi.sizeof(ffi.typeof(req).item),
+                                    ffi.sizeof(ffi.typeof(res).item), arr, len(carried)))
+        deadline = time.monotonic() + SERVER_TIMEOUT_MS / 1000
+        size = ffi.sizeof(ffi.typeof(res).item)
+        try:
+            while err == 0:
+                err = int(lib.kc_serve_answer(self.sock, res, size, ANSWER_SLICE_MS, rc))
+                if err != -_errno.EINPROGRESS:
+                    break
+                err = -_errno.ETIMEDOUT if time.monotonic() > deadline else 0
+        except BaseException:
+            stop_server(kill=True)
+            raise
         if err < 0:
             stop_server()
             raise OSError(-err, f"the process server did not answer {func}: {errno_name(-err)}")
         return int(rc[0])
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Close the socket (the server leaves), kill it if it has not within the bound, reap it."""
+    def stop(self, timeout_s: float = 5.0, kill: bool = False) -> None:
+        """Close the socket (the server leaves), kill it if it has not within the bound, reap it.
+        ``kill``: at once, with its process group (a scenario cut short: its processes go too; the
+        rest die with their parents, PR_SET_PDEATHSIG)."""
         os.close(self.sock)
+        if kill:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout_s
-        killed = False
+        killed = kill
         while True:
             try:
                 pid, _ = os.waitpid(self.pid, os.WNOHANG)
@@ -372,12 +393,12 @@ def server_mode() -> str:
 
 
 @atexit.register
-def stop_server() -> None:
-    """Stop this process's server (it is started again by the next scenario)."""
+def stop_server(kill: bool = False) -> None:
+    """Stop this process's server (it is started again by the next scenario); ``kill``: at once."""
     global _SERVER
     server, _SERVER = _SERVER, None
     if server is not None and server.owner == os.getpid():
-        server.stop()
+        server.stop(kill=kill)
 
 
 def call_array(func: str, item: type[R], count: int, *args: object) -> tuple[int, tuple[R, ...]]:

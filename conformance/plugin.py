@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conformance import globallock, globalstate, guardian, kernel, native, privilege, registry
+from conformance import globallock, globalstate, guardian, kernel, limits, machine, native, privilege, probes, registry
 from conformance.case import Case, judge_case
 from conformance.expectations import ExpectationError, Expectations
 from conformance.guards import Findings, KernelLog, compare_and_clean
@@ -65,16 +65,23 @@ class Conformance:
     def check(self, case: Case[Any]) -> None:
         # Identity first: a case that times out still reports under its id.
         self.item.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour, "name": case.id})))
-        reason = case.unmet()
-        if reason is not None:
-            j = Judgement(Verdict.SKIP, reason)
-        else:
-            if case.lock is globallock.Lock.EXCLUSIVE or case.changes:
-                self.lock.acquire(globallock.Lock.EXCLUSIVE)
-            with globalstate.changing(case.changes) as self.restored:
-                j = judge_case(case)
-            if self.expectations is not None:
-                j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
+        hold = machine.Hold()  # the machine-wide lock: other users' runs that change what the case reads
+        reads = (*case.reads, *case.changes)  # a case depends on what it changes too (its requirements)
+        try:
+            if reads:
+                hold.acquire(exclusive=False)
+            before = machine.snapshot(reads) if reads else None
+            if before is not None and machine.moved(before):
+                probes.probe.cache_clear()  # what they answered depended on the old value
+            j = self._judge(case, hold)
+            why = machine.overlap(before, machine.snapshot(reads), hold) if before is not None else None
+        finally:
+            hold.release()
+        if why is not None:  # requirements, probes or observation met a change of what the case reads
+            j = Judgement(Verdict.ERROR, why)
+            probes.probe.cache_clear()  # a probe answered meanwhile may have seen the change: ask again
+        elif self.expectations is not None:
+            j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         record_judgement(self.item, j)
         if j.verdict is Verdict.PASS:
             return
@@ -82,6 +89,22 @@ class Conformance:
             pytest.skip(j.with_prefix())
         prefix = "error: " if j.verdict is Verdict.ERROR else ""
         pytest.fail(prefix + j.message, pytrace=False)
+
+    def _judge(self, case: Case[Any], hold: machine.Hold) -> Judgement:
+        reason = case.unmet()
+        if reason is not None:
+            return Judgement(Verdict.SKIP, reason)
+        if case.lock is globallock.Lock.EXCLUSIVE or case.changes:
+            hold.release()  # the per-user lock first, then the machine-wide one (one order for all)
+            self.lock.acquire(globallock.Lock.EXCLUSIVE)
+        if case.changes:  # state other users' cases declare they read
+            hold.acquire(exclusive=True)  # bounded: past it the change is announced all the same
+        with globalstate.changing(case.changes, f"{case.behaviour}/{case.id}") as self.restored:
+            try:
+                j = judge_case(case)
+            except OSError as e:  # e.g. no fd or process left for the harness: its error, not a fail
+                j = Judgement(Verdict.ERROR, f"harness: {e}")
+        return limits.explain(j)  # red under a tight ulimit: an error naming the limit
 
 
 # --------------------------------------------------------------------------- options
@@ -139,6 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
         writers.check_plugin_options(config.getoption)
         # Before anything else: repair what a killed run left, note what others changed.
         config.stash[_RUNSTATE] = globalstate.RunState(WATCHED_SYSCTLS)
+        config.stash[_LIMITS] = limits.run_notes()  # checked once, before the cases
         collector = RecordCollector(config)
         collector.write_provisional()
         config.pluginmanager.register(collector, "kconform-records")
@@ -155,6 +179,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _EXPECTATIONS = pytest.StashKey[Expectations | None]()
 _KLOG = pytest.StashKey[KernelLog]()
 _RUNSTATE = pytest.StashKey[globalstate.RunState]()
+_LIMITS = pytest.StashKey[list[str]]()
 _SHARD = pytest.StashKey[Shard]()
 _SHARDED = pytest.StashKey[set[str]]()  # the test functions whose rows were sharded as they were made
 
@@ -491,6 +516,9 @@ class RecordCollector:
         state = self.config.stash.get(_RUNSTATE, None)
         if state is not None:
             props.update(state.properties())
+        tight = self.config.stash.get(_LIMITS, [])
+        if tight:
+            props["run.limits"] = "; ".join(tight)
         name = self.config.getoption("--kc-suite-name")
         if name:
             props["run.label"] = str(name)
@@ -549,7 +577,7 @@ class RecordCollector:
         run = self.run_record()
         line = ", ".join(f"{n} {v.value}" for v, n in run.counts().items() if n)
         state = self.config.stash.get(_RUNSTATE, None)
-        for note in state.lines() if state is not None else ():
+        for note in [*(state.lines() if state is not None else ()), *self.config.stash.get(_LIMITS, [])]:
             terminalreporter.write_line(note)
         if signum is not None:
             self._mark_interrupted(run, signum)

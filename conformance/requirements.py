@@ -8,6 +8,7 @@ names the feature, privilege or path.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 from pathlib import Path
 from typing import Protocol
@@ -159,6 +160,19 @@ class Cgroup2Writable:
         if not os.access(own, os.W_OK):
             return f"needs write access to the cgroup v2 directory {own}"
         return None
+
+
+@record(frozen=True)
+class FdNumber:
+    """The case puts an fd at this number: the soft RLIMIT_NOFILE must be above it."""
+
+    fd: int
+
+    def unmet(self) -> str | None:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY or soft > self.fd:
+            return None
+        return f"needs fd {self.fd}, at or above the soft RLIMIT_NOFILE {soft} (ulimit -n)"
 
 
 @record(frozen=True)

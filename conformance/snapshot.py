@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
-from conformance import globallock, native, procfs
+from conformance import globallock, machine, native, procfs
 from conformance.records import record
 
 PREFIX = "kconform-"  # every name kconform creates in a shared place starts with it
@@ -149,7 +149,7 @@ def open_fds() -> frozenset[int]:
 
 def _harness_fds() -> set[int]:
     server = native.server_process()
-    mine = HARNESS_FDS | globallock.harness_fds()
+    mine = HARNESS_FDS | globallock.harness_fds() | machine.harness_fds()
     return mine | {server[1]} if server is not None else mine
 
 

@@ -782,6 +782,8 @@ static int kp_start3(struct kp_kid *k, uint64_t flags, uint64_t exit_signal)
 		pid = kc_spawn_fn(kp_kid_main, k);
 	}
 	kp_kid_parent_ends(k);
+	if (pid < 0 && !flags)  /* a plain helper kid: not the call under test */
+		return setup_fail("fork of a helper kid", (int)-pid);
 	if (pid < 0) {
 		put(KC_PV_RET, pid);
 		return -2;

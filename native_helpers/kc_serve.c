@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +29,7 @@
 #define KC_SERVE_MAGIC 0x6b637376u /* "kcsv" */
 #define KC_SERVE_MAX (16u << 20)
 #define KC_SERVE_FUNC 48
-#define KC_SERVE_HIGH_FD 512       /* the server's own fds live here; carried fds must be below */
+#define KC_SERVE_HIGH_FD 512       /* the server's own fds live here, or below RLIMIT_NOFILE when lower */
 
 struct kc_serve_hdr {
 	uint32_t magic;
@@ -118,11 +120,10 @@ static int recv_exact(int fd, void *buf, size_t len, int timeout_ms)
 
 /* ------------------------------------------------------------------ the caller's end */
 
-int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_len, void *res,
-		  uint32_t res_len, const int32_t *fds, int32_t nfds, int32_t timeout_ms, int32_t *rc)
+int kc_serve_send(int32_t sock, const char *func, const void *req, uint32_t req_len, uint32_t res_len,
+		  const int32_t *fds, int32_t nfds)
 {
 	struct kc_serve_hdr h;
-	struct kc_serve_ans a;
 	char ctl[CMSG_SPACE(sizeof(int) * KC_SERVE_FDS)];
 	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -142,7 +143,7 @@ int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_
 		struct cmsghdr *c;
 
 		for (int i = 0; i < nfds; i++) {
-			if (fds[i] < 3 || fds[i] >= KC_SERVE_HIGH_FD)
+			if (fds[i] < 3)
 				return -EBADF;
 			h.fds[i] = fds[i];
 		}
@@ -163,9 +164,21 @@ int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_
 		return -errno;
 	if ((size_t)n < sizeof(h) && (err = send_all(sock, (char *)&h + n, sizeof(h) - (size_t)n)) < 0)
 		return err;
-	if ((err = send_all(sock, req, req_len)) < 0)
-		return err;
-	if ((err = recv_exact(sock, &a, sizeof(a), timeout_ms)) < 0)
+	return send_all(sock, req, req_len);
+}
+
+int kc_serve_answer(int32_t sock, void *res, uint32_t res_len, int32_t wait_ms, int32_t *rc)
+{
+	struct kc_serve_ans a;
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int r, err;
+
+	r = poll(&pfd, 1, wait_ms);
+	if (r < 0 && errno != EINTR)
+		return -errno;
+	if (r <= 0)
+		return -EINPROGRESS;  /* nothing yet (or a signal): the caller looks at its signals, then again */
+	if ((err = recv_exact(sock, &a, sizeof(a), 5000)) < 0)
 		return err;
 	if (a.magic != KC_SERVE_MAGIC || a.res_len != res_len)
 		return -EPROTO;
@@ -179,8 +192,49 @@ int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_
 
 /* ------------------------------------------------------------------ the server's end */
 
-/* The header and the fds it carries, moved to the caller's numbers: 1, 0 at EOF, or -errno. */
-static int recv_request(int sock, struct kc_serve_hdr *h, int *installed)
+/* Where the server keeps its own fds: KC_SERVE_HIGH_FD, or lower when RLIMIT_NOFILE is lower (the
+ * runner was spawned with the same limit, so its fds are below it too; a collision is moved aside). */
+static int high_base(void)
+{
+	struct rlimit rl;
+	rlim_t room = 2 * KC_SERVE_FDS + 4;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= (rlim_t)KC_SERVE_HIGH_FD + room)
+		return KC_SERVE_HIGH_FD;
+	return rl.rlim_cur > room + 3 ? (int)(rl.rlim_cur - room) : 3;
+}
+
+static int is_target(int fd, const int32_t *targets, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (targets[i] == fd)
+			return 1;
+	return 0;
+}
+
+/* A copy of fd (close-on-exec) at a number >= base (else >= 3) that is none of targets[n]; fd is closed. */
+static int move_aside(int fd, const int32_t *targets, int n, int base)
+{
+	for (int from = base, round = 0; round < 2; from = 3, round++)
+		for (;;) {
+			int c = fcntl(fd, F_DUPFD_CLOEXEC, from);
+
+			if (c < 0)
+				break;
+			if (!is_target(c, targets, n)) {
+				close(fd);
+				return c;
+			}
+			close(c);
+			from = c + 1;
+		}
+	return -EMFILE;
+}
+
+/* The header and the fds it carries, moved to the caller's numbers (the server's socket *sock moved
+ * out of their way first): 1, 0 at EOF, or -errno. */
+static int recv_request(int *sock, struct kc_serve_hdr *h, int *installed)
 {
 	char ctl[CMSG_SPACE(sizeof(int) * KC_SERVE_FDS)];
 	struct iovec iov = { .iov_base = h, .iov_len = sizeof(*h) };
@@ -189,7 +243,7 @@ static int recv_request(int sock, struct kc_serve_hdr *h, int *installed)
 	ssize_t n;
 
 	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+		n = recvmsg(*sock, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	while (n < 0 && errno == EINTR);
 	if (n == 0)
 		return 0;
@@ -206,29 +260,38 @@ static int recv_request(int sock, struct kc_serve_hdr *h, int *installed)
 				else
 					close(fd);
 			}
-	if ((size_t)n < sizeof(*h) && (err = recv_exact(sock, (char *)h + n, sizeof(*h) - (size_t)n, 5000)) < 0)
+	if ((size_t)n < sizeof(*h) && (err = recv_exact(*sock, (char *)h + n, sizeof(*h) - (size_t)n, 5000)) < 0)
 		goto drop;
 	if (h->magic != KC_SERVE_MAGIC || h->nfds != ngot || h->req_len > KC_SERVE_MAX || h->res_len > KC_SERVE_MAX) {
 		err = -EPROTO;
 		goto drop;
 	}
 	h->func[KC_SERVE_FUNC - 1] = 0;
-	/* First out of the way of every target number, then onto the caller's numbers. */
-	for (int i = 0; i < ngot; i++) {
-		int high = fcntl(got[i], F_DUPFD_CLOEXEC, KC_SERVE_HIGH_FD + 16);
-
-		if (high < 0) {
-			err = -errno;
-			goto drop;
-		}
-		close(got[i]);
-		got[i] = high;
-	}
-	for (int i = 0; i < ngot; i++) {
-		if (h->fds[i] < 3 || h->fds[i] >= KC_SERVE_HIGH_FD) {
+	for (int i = 0; i < ngot; i++)
+		if (h->fds[i] < 3) {
 			err = -EBADF;
 			goto drop;
 		}
+	/* First out of the way of every target number (the socket too), then onto the caller's numbers. */
+	if (is_target(*sock, h->fds, ngot)) {
+		int moved = move_aside(*sock, h->fds, ngot, high_base());
+
+		if (moved < 0) {
+			err = moved;
+			goto drop;
+		}
+		*sock = moved;
+	}
+	for (int i = 0; i < ngot; i++) {
+		int high = move_aside(got[i], h->fds, ngot, high_base());
+
+		if (high < 0) {
+			err = high;
+			goto drop;
+		}
+		got[i] = high;
+	}
+	for (int i = 0; i < ngot; i++) {
 		if (dup3(got[i], h->fds[i], O_CLOEXEC) < 0) {
 			err = -errno;
 			goto drop;
@@ -247,7 +310,7 @@ drop:
 int kc_server_loop(int sock)
 {
 	void *req = NULL, *res = NULL;
-	int s = fcntl(sock, F_DUPFD_CLOEXEC, KC_SERVE_HIGH_FD);
+	int s = fcntl(sock, F_DUPFD_CLOEXEC, high_base());
 
 	if (s < 0)
 		return 1;
@@ -263,7 +326,7 @@ int kc_server_loop(int sock)
 			;
 		for (int i = 0; i < KC_SERVE_FDS; i++)
 			installed[i] = -1;
-		r = recv_request(s, &h, installed);
+		r = recv_request(&s, &h, installed);
 		if (r <= 0)
 			return r == 0 ? 0 : 1;
 		free(req);

@@ -21,12 +21,16 @@
 
 #define KC_SERVE_FDS 4            /* fds a request can carry */
 
-/* Run func(req, res) in the server on socket sock: 0 with *rc its return value,
- * or -errno when the server could not be reached or did not answer within
- * timeout_ms (the caller then stops it).  fds[nfds] are fds of this process
- * that the request refers to. */
-int kc_serve_call(int32_t sock, const char *func, const void *req, uint32_t req_len, void *res,
-		  uint32_t res_len, const int32_t *fds, int32_t nfds, int32_t timeout_ms, int32_t *rc);
+/* Send func's request to the server on socket sock: 0, or -errno when the server could not be
+ * reached.  fds[nfds] are fds of this process (>= 3) that the request refers to; the server installs
+ * them at the same numbers. */
+int kc_serve_send(int32_t sock, const char *func, const void *req, uint32_t req_len, uint32_t res_len,
+		  const int32_t *fds, int32_t nfds);
+
+/* Its answer: 0 with *rc the function's return value and res filled, -EINPROGRESS when none began
+ * within wait_ms or a signal arrived (the caller handles its signals and asks again: waiting in slices
+ * keeps the runner interruptible), else -errno (the caller then stops the server). */
+int kc_serve_answer(int32_t sock, void *res, uint32_t res_len, int32_t wait_ms, int32_t *rc);
 
 /* 1 when the server serves func with these struct sizes (this build's table), else 0. */
 int kc_serve_known(const char *func, uint32_t req_len, uint32_t res_len);

@@ -35,7 +35,8 @@ for name in ("kconform-gate-0.lock", "kconform-main-0.lock"):
     except OSError:
         pass
 held = []
-for pattern in ("/run/kconform/*.lock", tmp + "/kconform-*.lock", tmp + "/kconform-0-*/*.lock"):
+for pattern in ("/run/kconform/*.lock", tmp + "/kconform-*.lock", tmp + "/kconform-0-*/*.lock",
+                "/run/kconform-shared/*.lock"):  # the machine-wide lock: any user may hold it, root waits boundedly
     for p in glob.glob(pattern):
         try:
             fd = os.open(p, os.O_RDONLY)

@@ -26,7 +26,7 @@ from pathlib import Path
 from conformance import guardian, kernel, paths, uring
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
-from conformance.globalstate import Sysctl
+from conformance.globalstate import USES_IO_URING, Sysctl
 from conformance.harness import interrupt
 from conformance.native import describe_status, errno_name
 from conformance.procfs import Task
@@ -514,16 +514,16 @@ IoUringCase = WorkerOpenCase | SignalCase | DisabledCase
 def worker_case(id: str, behaviour: str, spec: WorkerOpen, *checks: Check[Observation],
                 needs: tuple[Requirement, ...] = (), old: OldModel[Observation] | None = None,
                 doc: str = "") -> WorkerOpenCase:
-    """A row: every io_uring case reads kernel.io_uring_disabled (Lock.SHARED)."""
+    """A row: every io_uring case reads kernel.io_uring_disabled (declared: reads=USES_IO_URING)."""
     extra: tuple[Requirement, ...] = (SQPOLL,) if spec.via is Via.SQPOLL else ()
     return WorkerOpenCase(id=id, behaviour=f"io_uring.{behaviour}", spec=spec, expect=AllOf(checks),
-                          needs=(*BASE, *extra, *needs), old=old, doc=doc, lock=Lock.SHARED)
+                          needs=(*BASE, *extra, *needs), old=old, doc=doc, lock=Lock.SHARED, reads=USES_IO_URING)
 
 
 def signal_case(id: str, kind: WorkerKind, via: Via, *checks: Check[SignalObservation], doc: str = "") -> SignalCase:
     needs: tuple[Requirement, ...] = (*BASE, SQPOLL) if via is Via.SQPOLL else BASE
     return SignalCase(id=id, behaviour="io_uring.worker_signals", kind=kind, via=via, expect=AllOf(checks),
-                      needs=needs, doc=doc, lock=Lock.SHARED)
+                      needs=needs, doc=doc, lock=Lock.SHARED, reads=USES_IO_URING)
 
 
 def disabled_case(id: str, value: int, setup_gives: int, *, drop_privileges: bool = False,

@@ -13,9 +13,10 @@ from dataclasses import field
 
 from conformance import native
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.globalstate import USES_IO_URING
 from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
 from conformance.records import record
-from conformance.requirements import Requirement
+from conformance.requirements import Feature, Requirement
 
 V = PidfdValue
 S = PidfdScenario
@@ -260,6 +261,8 @@ def row(
         expect=AllOf(checks),
         old=old,
         needs=needs,
+        # a row that sets up an io_uring (an io-wq or SQPOLL worker) depends on io_uring_disabled
+        reads=USES_IO_URING if any(isinstance(n, Feature) and n.probe.startswith("io_uring") for n in needs) else (),
         doc=doc,
     )
 

@@ -44,10 +44,11 @@ from pathlib import Path
 from conformance import guardian, kernel, paths, uring
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.globallock import Lock
+from conformance.globalstate import USES_IO_URING, Change
 from conformance.harness import interrupt
 from conformance.native import errno_name
 from conformance.records import record
-from conformance.requirements import SETS_FSID, Feature, Requirement
+from conformance.requirements import SETS_FSID, FdNumber, Feature, Requirement
 from conformance.uring import RESOLVE_CACHED, OpenRequest, OpenResult, Setup, Via
 
 # statfs f_type of filesystems that keep (negative) dentries the usual way and
@@ -511,7 +512,9 @@ def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
     elif scenario.fs is Fs.TMPFS:
         base.append(TmpfsShm())
     if scenario.setup & Setup.FSID:
-        base.append(SETS_FSID)  # fsuid 65534 must be mapped where we hold CAP_SETUID
+        base.append(SETS_FSID)
+    if scenario.setup & Setup.FD100:
+        base.append(FdNumber(100))  # fsuid 65534 must be mapped where we hold CAP_SETUID
     return CachedCase(id=id, behaviour=f"resolve_cached.{behaviour}", scenario=scenario, expect=expect,
                       needs=(*base, *needs), old=old, doc=doc, lock=lock, uring=uring)
 
@@ -528,13 +531,15 @@ class Variant:
     behaviour: str  # "" = the row's own; else the behaviour every case of this variant checks
     needs: tuple[Requirement, ...] = ()
     doc: str = ""
+    reads: tuple[Change, ...] = ()  # global state the variant depends on (see Case.reads)
 
 
 VARIANTS: tuple[Variant, ...] = (
     Variant(Via.SYSCALL, "", ""),
     Variant(Via.INLINE, ".io_uring", "io_uring.openat2_cached", (Feature("io_uring"), Feature("io_uring.openat2")),
             "IORING_OP_OPENAT2 with the application's RESOLVE_CACHED, submitted inline; EAGAIN must come back in "
-            "the CQE (never retried in io-wq) and equal openat2() done next in the same child."),
+            "the CQE (never retried in io-wq) and equal openat2() done next in the same child.",
+            reads=USES_IO_URING),
 )
 
 
@@ -545,7 +550,8 @@ def in_variant(row: CachedCase, v: Variant) -> CachedCase:
     doc = f"{v.doc.removesuffix('.')} (variant of resolve_cached/{row.id}). {row.doc}".strip()
     expect: Expectation[Observation] = AndAgrees(row.expect) if row.uring is None else Diverges(row.uring, row.expect)
     return replace(row, id=row.id + v.suffix, behaviour=v.behaviour or row.behaviour, via=v.via,
-                   needs=(*row.needs, *v.needs), expect=expect, old=old, doc=doc)
+                   needs=(*row.needs, *v.needs), expect=expect, old=old, doc=doc,
+                   reads=(*row.reads, *v.reads))
 
 
 def with_variants(rows: tuple[CachedCase, ...]) -> tuple[CachedCase, ...]:

@@ -26,6 +26,7 @@ from typing import Any
 from conformance import guardian, kernel, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.globallock import Lock
+from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
 from conformance.records import record
 from conformance.requirements import Requirement
@@ -521,7 +522,7 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
         out.append(WorkerCase(
             id=f"{b.name.replace('_', '-')}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
-            kind=kind, scenario=sc, lock=b.lock,
+            kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING,
         ))
     return tuple(out)
 
