@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import guardian, kernel, privilege
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
@@ -513,6 +513,7 @@ class Behaviour:
     doc: str = ""
     kind_needs: Mapping[Kind, tuple[Requirement, ...]] = field(default_factory=dict)
     lock: Lock = Lock.SHARED  # EXCLUSIVE: the rows may change global state (a root cgroup's subtree_control)
+    waits: ClockWait | None = None  # the scenario waits on a kernel timer (run beside the other cases)
 
 
 def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
@@ -522,7 +523,7 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
         out.append(WorkerCase(
             id=f"{b.name.replace('_', '-')}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
-            kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING,
+            kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING, waits=b.waits,
         ))
     return tuple(out)
 

@@ -6,7 +6,7 @@ import errno
 import signal
 from collections.abc import Callable
 
-from conformance.case import Check, OldModel
+from conformance.case import Check, ClockWait, OldModel
 from conformance.globallock import Lock
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
 
@@ -53,11 +53,13 @@ def old_kthread(*checks: Check[Obs]) -> OldModel[Obs]:
 
 
 def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str = "",
-      needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED) -> tuple[WorkerCase, ...]:
+      needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED, waits: ClockWait | None = None
+      ) -> tuple[WorkerCase, ...]:
     """One behaviour, its kinds expanded into rows user_workers.<name>.<kind>."""
     if scenario.private_uid:
         needs = (*needs, CanSetuid())  # a namespaced root may not map the private uid
-    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock))
+    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock,
+                          waits=waits))
 
 
 def V(*checks: Check[Obs], old: OldModel[Obs] | None = None, needs: tuple[Requirement, ...] = (),
@@ -69,6 +71,11 @@ HAS_WORKER = AtLeast("workers", 1, "a worker of the kind exists")
 KTHREAD = Is("kthread", 1, "the worker is a kernel thread outside the owner")
 ECANCELED, EAGAIN, ENOMEM, EINVAL, EPERM, EBUSY = (-errno.ECANCELED, -errno.EAGAIN, -errno.ENOMEM, -errno.EINVAL,
                                                   -errno.EPERM, -errno.EBUSY)
+
+# The harness waits for want_workers in 1.5 s slices; a row that expects fewer (a limit holds) waits the
+# whole slice: the only time a wrong kernel has to show a worker too many.
+SETTLE_WAIT = ClockWait(1.5, "fewer workers than requests are expected: the harness watches the whole 1.5 s for "
+                        "one more")
 
 CASES: tuple[WorkerCase, ...] = (
     # ---------------------------------------------------------------- accounting
@@ -87,7 +94,7 @@ CASES: tuple[WorkerCase, ...] = (
     *B("nproc_count", Scenario(private_uid=True, nproc=3, nblock=5, nnop=0, want=5), {
         Kind.IOWQ: V(Is("nworkers", 2, "owner + workers = RLIMIT_NPROC 3"),
                      AllResults("completed", (1,), 5, "all five splices complete once unblocked")),
-    }, needs=(CanSetuid(), UringForAnyUser()),
+    }, needs=(CanSetuid(), UringForAnyUser()), waits=SETTLE_WAIT,
        doc="Five splices block on empty pipes (unbounded io-wq work) under RLIMIT_NPROC 3."),
     *B("max_workers_unbounded", Scenario(maxw=(0, 2), maxw_query=True, nblock=4, nnop=0, want=4), {
         Kind.IOWQ: V(Is("maxw_ret", 0, "the register call"), AtLeast("maxw_old_bound", 1, "bounded limit reported"),
@@ -96,7 +103,7 @@ CASES: tuple[WorkerCase, ...] = (
                      SameAs("maxw_now_bound", "maxw_old_bound", "a 0 leaves the bounded limit"),
                      Is("nworkers", 2, "two unbounded workers for four blocked splices"),
                      AllResults("completed", (1,), 4, "queued splices complete once unblocked")),
-    }),
+    }, waits=SETTLE_WAIT),
     *B("max_workers_bounded", Scenario(maxw=(1, 0), maxw_query=True, nnop=4, want=0), {
         Kind.IOWQ: V(Is("maxw_ret", 0, "the register call"), Is("maxw_now_bound", 1, "new bounded limit"),
                      SameAs("maxw_now_unbound", "maxw_old_unbound", "a 0 leaves the unbounded limit"),
@@ -282,7 +289,8 @@ CASES: tuple[WorkerCase, ...] = (
     *B("idle_timeout", Scenario(action=A.IDLE, arg=IDLE_BOUND_MS, nblock=3, nnop=0), {
         Kind.IOWQ: V(Is("nworkers", 3, "three workers"), Is("after_nworkers", 1, "the last worker stays"),
                      Between("action_ms", 4000, IDLE_BOUND_MS, "after the 5 s idle timeout")),
-    }),
+    }, waits=ClockWait(IDLE_BOUND_MS / 1000, "io-wq's idle timeout (WORKER_IDLE_TIMEOUT, 5 s) must pass for the "
+                       "idle workers to exit; the harness watches up to its bound")),
     *B("vring_worker", Scenario(vhost_new_workers=1, vhost_attach=True, scsi=True), {
         Kind.VHOST: V(Is("new_worker_ret", 0, "VHOST_NEW_WORKER"), Is("attach_ret", 0, "VHOST_ATTACH_VRING_WORKER"),
                       Is("get_vring_ret", 0, "VHOST_GET_VRING_WORKER"),
