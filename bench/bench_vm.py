@@ -3,7 +3,10 @@
 the suite, the suite and the total, then two kernels with -j 2 against one.
 
     python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
-                             [--accel tcg] [-- kconform run options for the guest]
+                             [--accel tcg] [--against OTHER/kconform] [-- kconform run options for the guest]
+
+``--against``: per kernel, the whole suite also through another checkout's ``kconform`` (the previous
+code's, in a venv of its own), right after this one's: the two suite times and their ratio.
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
 same machine, CPU count, memory and kernel command line as the real run.
@@ -23,8 +26,8 @@ from pathlib import Path
 from conformance.vm import backends, kernels, runner
 
 
-def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str]) -> float:
-    cmd = [str(Path(sys.executable).with_name("kconform")), "vm", "--out", str(out), "-j", str(jobs),
+def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], kconform: str = "") -> float:
+    cmd = [kconform or str(Path(sys.executable).with_name("kconform")), "vm", "--out", str(out), "-j", str(jobs),
            "--accel", accel]
     for s in specs:
         cmd += ["--kernel", s]
@@ -55,6 +58,7 @@ def main() -> int:
     ap.add_argument("--kernel", action="append", default=[])
     ap.add_argument("--floor-runs", type=int, default=3)
     ap.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
+    ap.add_argument("--against", metavar="KCONFORM", help="another checkout's kconform, run after this one")
     ns = ap.parse_args(argv)
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
     ks = [kernels.resolve(s) for s in specs]
@@ -72,6 +76,12 @@ def main() -> int:
             ratio = boot / floor if boot else float("nan")
             print(f"{k.label:26} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
                   f"{suite or float('nan'):8.2f} {singles[spec]:8.2f}")
+            if ns.against:
+                other = Path(tmp) / "against"
+                took = kconform_vm([spec], 1, ns.accel, other, extra, ns.against)
+                _, other_suite = timings(other / k.label)
+                print(f"{'  against':26} {'':8} {'':7} {'':6} {other_suite or float('nan'):8.2f} {took:8.2f}"
+                      f"   suite ratio {(suite or float('nan')) / (other_suite or float('nan')):.2f}")
         if len(specs) >= 2:
             both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra)
             one = max(singles[s] for s in specs[:2])
