@@ -83,6 +83,9 @@ class Conformance:
             waits.QUIET.release()  # held by the kc fixture; the row needs it to finish
             try:
                 outcome = bg.result()
+            except BaseException:  # the case's timeout or an interruption: the row stops too
+                bg.cancel.set()
+                raise
             finally:
                 waits.QUIET.acquire()
             j, overlapped = outcome.judgement, outcome.overlapped
