@@ -141,9 +141,12 @@ def _fd(name: str) -> int | None:
     return fd
 
 
+_OWN_FDS: set[int] = set()  # the files of holds of their own (rows waiting in the background)
+
+
 def harness_fds() -> frozenset[int]:
     """The files this process keeps open between cases (not a case's fds)."""
-    return frozenset((*_FDS.values(), *_VALUE_FDS.values())) if os.getpid() == _FDS_PID else frozenset()
+    return frozenset((*_FDS.values(), *_VALUE_FDS.values(), *_OWN_FDS)) if os.getpid() == _FDS_PID else frozenset()
 
 
 def holders(fd: int) -> list[str]:
@@ -169,6 +172,7 @@ class Hold:
         global _short_waits
         if self.own:
             self.opened = [fd for fd in (_open(GATE), _open(MAIN)) if fd is not None]
+            _OWN_FDS.update(self.opened)
             gate, main = (self.opened[0], self.opened[1]) if len(self.opened) == 2 else (None, None)
         else:
             gate, main = _fd(GATE), _fd(MAIN)
@@ -198,6 +202,7 @@ class Hold:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         self.held = []
         for fd in self.opened:
+            _OWN_FDS.discard(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.opened = []

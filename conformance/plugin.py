@@ -104,16 +104,18 @@ class Conformance:
         pytest.fail(prefix + j.message, pytrace=False)
 
 
-def judge(case: Case[Any], lock: globallock.Holder, restored: list[str], own_hold: bool = False
+def judge(case: Case[Any], lock: globallock.Holder, restored: list[str], held: machine.Hold | None = None
           ) -> tuple[Judgement, bool]:
     """The case's verdict under the locks its declarations ask for (before expectations), and whether it
     is an error because what the case reads changed meanwhile (no expectation applies to that).  The
-    declared global changes it left behind (now undone) go into ``restored``.  ``own_hold``: the
-    machine-wide read hold on files of its own (a row waiting in the background, beside the foreground)."""
-    hold = machine.Hold(own=own_hold)  # the machine-wide lock: other users' runs that change what the case reads
+    declared global changes it left behind (now undone) go into ``restored``.  ``held``: the
+    machine-wide read hold taken already (a row waiting in the background holds one on files of its own,
+    beside the foreground case's, before it takes QUIET)."""
+    # the machine-wide lock: other users' runs that change what the case reads (``held``: taken already)
+    hold = held if held is not None else machine.Hold()
     reads = (*case.reads, *case.changes)  # a case depends on what it changes too (its requirements)
     try:
-        if reads:
+        if reads and held is None:
             hold.acquire(exclusive=False)
         before = machine.snapshot(reads) if reads else None
         if before is not None and machine.moved(before):
@@ -198,7 +200,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from None
     config.stash[_KLOG] = KernelLog()
     global _WAITS
-    _WAITS = waits.Waits(lambda case, lock, restored: judge(case, lock, restored, own_hold=True))
+    _WAITS = waits.Waits(judge)
     interrupt.install()
     if not _is_worker(config):
         from conformance.report import writers

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conformance import globallock, native, snapshot
+from conformance import globallock, machine, native, snapshot
 from conformance.case import Case, ClockWait
 from conformance.guards import Findings, KernelLog, compare_and_clean
 from conformance.records import record
@@ -86,9 +86,9 @@ class FairLock:
 # its server calls (see the module's doc).
 QUIET = FairLock()
 
-# (case, its shared hold, the list of what it left changed) -> (its verdict, whether it met a change of
-# what it reads); plugin.judge with the machine-wide read hold on files of its own
-Judge = Callable[[Case[Any], globallock.Holder, list[str]], tuple[Judgement, bool]]
+# (case, its shared hold, the list of what it left changed, its machine-wide read hold) -> (its verdict,
+# whether it met a change of what it reads): plugin.judge
+Judge = Callable[[Case[Any], globallock.Holder, list[str], machine.Hold], tuple[Judgement, bool]]
 
 
 def eligible(case: Case[Any]) -> bool:
@@ -127,17 +127,21 @@ class Background:
 
     def _run(self) -> None:
         lock = globallock.Holder()
+        hold = machine.Hold(own=True)  # files of its own: flock belongs to the open file
         server: native.Server | None = None
         quiet = False
         try:
-            lock.acquire(globallock.Lock.SHARED)  # before QUIET: a wait for it never stalls the foreground
+            # before QUIET: a wait for either never stalls the foreground
+            lock.acquire(globallock.Lock.SHARED)
+            if self.case.reads:
+                hold.acquire(exclusive=False)
             QUIET.acquire()
             quiet = True
             generation = _GENERATION.bump()
             with native.own_server(self.cancel, QUIET) as server:
                 before = snapshot.RunnerState.take()
                 restored: list[str] = []
-                j, overlapped = self.judge(self.case, lock, restored)
+                j, overlapped = self.judge(self.case, lock, restored, hold)
                 if _GENERATION.bump() != generation + 1:
                     # another row waited meanwhile: what it opened or created in the runner is not this
                     # row's, so only what is this row's alone is compared (its server's fds and processes)
@@ -153,6 +157,7 @@ class Background:
             self.outcome = Outcome(Judgement(Verdict.ERROR, f"harness: background wait: {e}"), False, [],
                                    Findings())
         finally:
+            hold.release()
             lock.release()
             snapshot.forget()
             if quiet and (server is None or not server.quiet_lost):
