@@ -2,8 +2,9 @@
 
 A row whose scenario waits on the kernel's clock (io-wq's 5 s idle timeout, a bound that proves a
 negative) declares it: ``waits=ClockWait(seconds=..., why=...)``.  The plugin starts such a row's
-scenario as soon as it knows this process will run the item (session start in a serial run; the moment
-the item is queued to an xdist worker), in a thread of its own with a process server of its own
+scenario as soon as it knows this process will run the item and no case that takes the global lock
+exclusively is known to come before it (the plugin orders those first; under xdist: once the item is
+queued to this worker), in a thread of its own with a process server of its own
 (``native.own_server``: cffi lets the GIL go in the C calls), and judges it when the item comes: the
 verdict is the one the row gives in the foreground, under the same id.
 
@@ -14,9 +15,14 @@ What keeps the cases apart:
   in the runner (a cgroup, an fd, its server) appears or goes in the middle of a foreground case; the
   background server and thread are left out of every other case's count (``snapshot``), and their
   children are counted only against the row that owns the server.
-* The background row has guards of its own, taken in its thread around its scenario (the runner's fds,
-  cgroups and mounts, its server's fds and children): a leak is reported on its item, as a foreground
-  leak would be.  The kernel log and the taint stay with the foreground case running meanwhile.
+* The background row has guards of its own, taken in its thread around its scenario (its server's fds
+  and children; the runner's fds, cgroups and mounts too when no other row started or ended meanwhile,
+  whose could not be told from its own): a leak is reported on its item, as a foreground leak would be,
+  and the item itself takes no snapshot.  The kernel log and the taint stay with the foreground case
+  running meanwhile.  A waiting row's item that times out, or an interruption, cancels the row.
+* The row takes its shared hold and its machine-wide read hold (on files of its own) before ``QUIET``, so
+  waiting for another run's change never stalls the foreground; ``QUIET`` is handed over in order
+  (``FairLock``), so a row asking between two cases gets it before the next case.
 * Global state: only a row that holds the global lock shared and changes nothing (``eligible``) runs in
   the background; it holds its own shared hold (this user's exclusive cases wait for it, as for any
   case) and its own machine-wide read hold, and its overlap check is the foreground one.  Before a
@@ -199,13 +205,15 @@ class Waits:
         self.rows: dict[str, Background] = {}  # started, not yet judged
         self.started: list[Background] = []
         self.taken: set[str] = set()
+        self.declined: set[str] = set()
 
     def start(self, key: str, case: Case[Any]) -> bool:
         """Start the row's scenario unless it runs already, ran, or its requirements are not met."""
-        if key in self.rows or key in self.taken or not eligible(case):
+        if key in self.rows or key in self.taken or key in self.declined or not eligible(case):
             return False
         if native.server_mode() != "server" or case.unmet() is not None:
-            return False  # in-process scenarios stay in the foreground; a skip starts nothing
+            self.declined.add(key)  # in-process scenarios stay in the foreground; a skip starts nothing
+            return False
         bg = Background(key, case, self.judge)
         self.rows[key] = bg
         self.started.append(bg)
