@@ -176,6 +176,8 @@ class Background:
         hold ``QUIET``."""
         _wait(self)
         self.thread.join(5.0)
+        if not self.thread.is_alive() and self.thread.native_id is not None:
+            snapshot.BACKGROUND_TIDS.discard(self.thread.native_id)  # gone: its number may be reused
         assert self.outcome is not None
         return self.outcome
 

@@ -500,6 +500,7 @@ class Variant:
     needs: tuple[Requirement, ...] = ()
     scenario: Callable[[Scenario], Scenario] | None = None
     doc: str = ""
+    waits: ClockWait | None = None  # this kind waits on the clock (else the behaviour's ``waits``)
 
 
 @record(frozen=True)
@@ -523,7 +524,8 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
         out.append(WorkerCase(
             id=f"{b.name.replace('_', '-')}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
-            kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING, waits=b.waits,
+            kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING,
+            waits=v.waits or b.waits,
         ))
     return tuple(out)
 

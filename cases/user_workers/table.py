@@ -63,8 +63,9 @@ def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str 
 
 
 def V(*checks: Check[Obs], old: OldModel[Obs] | None = None, needs: tuple[Requirement, ...] = (),
-      scenario: Callable[[Scenario], Scenario] | None = None, doc: str = "") -> Variant:
-    return Variant(expect(*checks), old, needs, scenario, doc)
+      scenario: Callable[[Scenario], Scenario] | None = None, doc: str = "", waits: ClockWait | None = None
+      ) -> Variant:
+    return Variant(expect(*checks), old, needs, scenario, doc, waits)
 
 
 HAS_WORKER = AtLeast("workers", 1, "a worker of the kind exists")
@@ -79,6 +80,10 @@ ECANCELED, EAGAIN, ENOMEM, EINVAL, EPERM, EBUSY = (-errno.ECANCELED, -errno.EAGA
 # wait in the background, beside the other cases.
 SETTLE_WAIT = ClockWait(1.5, "fewer workers than requests are expected: the harness watches the whole 1.5 s for "
                         "one more")
+
+# A vhost kernel thread neither freezes nor leaves with an exec (the device stays open): the harness watches
+# its whole bound (TIMEOUT_MS) for a frozen group or a gone worker that must not come.
+KTHREAD_STAYS = ClockWait(4.0, "the harness watches its 4 s bound for what the kernel thread does not do")
 
 CASES: tuple[WorkerCase, ...] = (
     # ---------------------------------------------------------------- accounting
@@ -152,7 +157,7 @@ CASES: tuple[WorkerCase, ...] = (
                 if k is Kind.VHOST else None)
            for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
         Kind.VHOST_KTHREAD: V(KTHREAD, Is("frozen", 0, "a PF_NOFREEZE kernel thread keeps the group unfrozen"),
-                              Is("post_ret", 0, "a request after the thaw completes")),
+                              Is("post_ret", 0, "a request after the thaw completes"), waits=KTHREAD_STAYS),
     }, needs=(Cgroup2Writable(),)),
     *B("freeze_blocked", Scenario(cgroups=1, action=A.FREEZE, nblock=1, nnop=0), {
         Kind.IOWQ: V(HAS_WORKER, Is("frozen", 1, "cgroup.events frozen 1"),
@@ -185,7 +190,7 @@ CASES: tuple[WorkerCase, ...] = (
                 if k is Kind.VHOST else None)
            for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
         Kind.VHOST_KTHREAD: V(KTHREAD, Is("action_ret", 0, "exec succeeds"),
-                              Is("after_nthreads", 1, "single-threaded after")),
+                              Is("after_nthreads", 1, "single-threaded after"), waits=KTHREAD_STAYS),
     }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
     *B("exit_in_flight", Scenario(action=A.EXIT, nblock=2, nnop=0), {
         k: V(HAS_WORKER, Is("owner_ended", 1, "the owner is reaped in time"), Is("exit_code", 0, "exit status"),
