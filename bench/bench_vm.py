@@ -6,11 +6,13 @@ each architecture and the first one (``--arch amd64 --arch arm64``: arm64/amd64)
 
     python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
                              [--accel tcg] [--arch amd64 --arch arm64] [--backend qemu --backend vng]
-                             [-- kconform run options for the guest]
+                             [--against OTHER/kconform] [-- kconform run options for the guest]
 
 With several ``--backend`` each kernel is booted by each backend in turn (the
 same guest command), one line per backend; virtme-ng (``vng``) needs the vng
-extra, found next to this interpreter.
+extra, found next to this interpreter.  ``--against``: per kernel, the whole
+suite also through another checkout's ``kconform`` (the previous code's, in a
+venv of its own), right after this one's: the two suite times and their ratio.
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
 same machine, CPU count, memory and kernel command line as the real run.
@@ -33,10 +35,13 @@ from conformance.vm.arch import Arch, by_debian_name, host_arch
 
 
 def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], arch: Arch,
-                backend: str = "qemu") -> float:
+                backend: str = "qemu", kconform: str = "") -> float:
     bindir = Path(sys.executable).parent
-    cmd = [str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs),
-           "--accel", accel, "--arch", arch.debian, "--backend", backend]
+    cmd = [kconform or str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs), "--accel", accel]
+    if arch != host_arch():  # only what differs from the defaults: an older kconform (--against) knows neither
+        cmd += ["--arch", arch.debian]
+    if backend != "qemu":
+        cmd += ["--backend", backend]
     for s in specs:
         cmd += ["--kernel", s]
     if extra:
@@ -69,6 +74,7 @@ def main() -> int:
     ap.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
     ap.add_argument("--backend", action="append", default=[], choices=sorted(backends.BACKENDS))
     ap.add_argument("--arch", action="append", default=[], help="Debian's name; repeatable (default the host's)")
+    ap.add_argument("--against", metavar="KCONFORM", help="another checkout's kconform, run after this one")
     ns = ap.parse_args(argv)
     names = ns.backend or ["qemu"]
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
@@ -95,6 +101,12 @@ def main() -> int:
                     ratio = boot / floor if boot else float("nan")
                     print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
                           f"{suite or float('nan'):8.2f} {total:8.2f}", flush=True)
+                if ns.against:
+                    other = Path(tmp) / "against"
+                    took = kconform_vm([spec], 1, ns.accel, other, extra, arch, names[0], ns.against)
+                    _, other_suite = timings(other / k.label)
+                    print(f"{'  against':26} {'':7} {'':8} {'':7} {'':6} {other_suite or float('nan'):8.2f} "
+                          f"{took:8.2f}   suite ratio {(suite or float('nan')) / (other_suite or float('nan')):.2f}")
         for arch in arches[1:]:
             for spec in specs:
                 a, b = suites.get((arch.debian, spec)), suites.get((arches[0].debian, spec))

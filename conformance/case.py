@@ -69,6 +69,15 @@ class OldModel(Generic[O]):
         return f"{self.summary} (changed in {self.changed_in}, {commit})"
 
 
+@record(frozen=True)
+class ClockWait:
+    """A row whose scenario waits on a kernel timer (at most ``seconds``, for the reason ``why``): the
+    runner starts it early, beside the other cases, and judges it when its item comes (waits.py)."""
+
+    seconds: float
+    why: str
+
+
 @record(frozen=True, kw_only=True)
 class Case(Generic[O]):
     """One row of a family's table."""
@@ -87,6 +96,9 @@ class Case(Generic[O]):
     # read under the machine-wide lock (shared), and a case whose observation overlapped a change of it,
     # by any run of any user, is an error naming the change (machine.py)
     reads: tuple[Change, ...] = ()
+    # The scenario waits on the kernel's clock: run beside the other cases (only a row that changes no
+    # global state and holds the lock shared; see waits.py)
+    waits: ClockWait | None = None
     doc: str = ""
 
     @property

@@ -24,6 +24,7 @@ import contextlib
 import enum
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,8 +72,16 @@ def _names() -> tuple[str, str]:
     return _NAMES[2]
 
 
+_POOL_LOCK = threading.Lock()  # a row waiting in the background takes its hold from another thread
+
+
 def _take_pair() -> tuple[tuple[str, str], int, int]:
     """(the names, the gate fd, the main fd) of a free pair, opened when none is free."""
+    with _POOL_LOCK:
+        return _take_pair_locked()
+
+
+def _take_pair_locked() -> tuple[tuple[str, str], int, int]:
     global _POOL_PID
     if os.getpid() != _POOL_PID:  # a forked copy: the parent's open files are the parent's locks
         _POOL.clear()
@@ -95,11 +104,12 @@ def _take_pair() -> tuple[tuple[str, str], int, int]:
 def _give_back(key: tuple[str, str], gate: int, main: int) -> None:
     for fd in (main, gate):
         fcntl.flock(fd, fcntl.LOCK_UN)
-    if os.getpid() == _POOL_PID and gate in _POOL_FDS:
-        _POOL.setdefault(key, []).append((gate, main))
-    else:
-        os.close(main)
-        os.close(gate)
+    with _POOL_LOCK:
+        if os.getpid() == _POOL_PID and gate in _POOL_FDS:
+            _POOL.setdefault(key, []).append((gate, main))
+            return
+    os.close(main)
+    os.close(gate)
 
 
 def harness_fds() -> frozenset[int]:

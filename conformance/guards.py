@@ -39,6 +39,13 @@ class KernelLog:
             self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             os.lseek(self.fd, 0, os.SEEK_END)
 
+    @classmethod
+    def closed(cls) -> KernelLog:
+        """A log that reads nothing (a background row leaves the kernel log to the foreground case)."""
+        log = cls.__new__(cls)
+        log.fd = None
+        return log
+
     @property
     def readable(self) -> bool:
         return self.fd is not None
@@ -90,8 +97,9 @@ class Findings:
         return bool(self.leaks or self.health)
 
 
-def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.0) -> Findings:
-    """Compare the runner's state now with ``before``; undo what leaked; report it all."""
+def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.0, keep: bool = True) -> Findings:
+    """Compare the runner's state now with ``before``; undo what leaked; report it all.  ``keep``: a clean
+    state is the next case's "before" (not for a background row, whose view differs)."""
     f = Findings()
     deadline = time.monotonic() + settle_s
     # Threads and children may take a moment to go (io-wq workers exit
@@ -139,7 +147,8 @@ def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.
     extra_server_fds = after.server_fds - before.server_fds if before.server_fds else frozenset()
     if extra_server_fds:
         f.leaks.append(f"{len(extra_server_fds)} open fd(s) in the process server (it is restarted)")
-        native.stop_server()
+        if keep:  # a background row's own server is stopped when the row ends
+            native.stop_server()
     extra_cgroups = after.cgroups - before.cgroups
     if extra_cgroups:
         f.leaks.append(f"cgroup(s) {', '.join(sorted(extra_cgroups))} under {after.cgroup_dir}")
@@ -157,6 +166,6 @@ def compare_and_clean(before: RunnerState, klog: KernelLog, settle_s: float = 1.
     bad = [line for line in klog.new_lines() if KLOG_BAD.search(line)]
     if bad:
         f.health.append("kernel log: " + " / ".join(bad[:5]))
-    if not f.leaks:
+    if not f.leaks and keep:
         after.keep()  # clean: the next case's "before", so each case reads the state once
     return f

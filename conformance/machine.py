@@ -141,9 +141,12 @@ def _fd(name: str) -> int | None:
     return fd
 
 
+_OWN_FDS: set[int] = set()  # the files of holds of their own (rows waiting in the background)
+
+
 def harness_fds() -> frozenset[int]:
     """The files this process keeps open between cases (not a case's fds)."""
-    return frozenset((*_FDS.values(), *_VALUE_FDS.values())) if os.getpid() == _FDS_PID else frozenset()
+    return frozenset((*_FDS.values(), *_VALUE_FDS.values(), *_OWN_FDS)) if os.getpid() == _FDS_PID else frozenset()
 
 
 def holders(fd: int) -> list[str]:
@@ -156,14 +159,23 @@ class Hold:
     """One case's hold on the machine-wide lock.  ``acquire`` never raises: past the bound it gives up
     and says so in ``missed`` (the case then runs and the overlap detection decides)."""
 
-    def __init__(self) -> None:
+    def __init__(self, own: bool = False) -> None:
         self.exclusive = False
         self.held: list[int] = []
         self.missed = ""
+        # own: files opened for this hold alone (a row waiting in the background holds beside the
+        # foreground case, and flock belongs to the open file), closed on release
+        self.own = own
+        self.opened: list[int] = []
 
     def acquire(self, exclusive: bool) -> None:
         global _short_waits
-        gate, main = _fd(GATE), _fd(MAIN)
+        if self.own:
+            self.opened = [fd for fd in (_open(GATE), _open(MAIN)) if fd is not None]
+            _OWN_FDS.update(self.opened)
+            gate, main = (self.opened[0], self.opened[1]) if len(self.opened) == 2 else (None, None)
+        else:
+            gate, main = _fd(GATE), _fd(MAIN)
         if gate is None or main is None:
             return
         bound = WAIT_AFTER_TIMEOUT_S if _short_waits else WAIT_S
@@ -189,6 +201,11 @@ class Hold:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
         self.held = []
+        for fd in self.opened:
+            _OWN_FDS.discard(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.opened = []
 
 
 def _flock(fd: int, op: int, deadline: float) -> bool:

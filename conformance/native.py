@@ -29,6 +29,7 @@ import errno as _errno
 import os
 import signal
 import socket
+import threading
 import time
 import types
 import typing
@@ -338,6 +339,16 @@ IN_PROCESS_ENV = "KCONFORM_IN_PROCESS"  # "1": run every scenario in this proces
 ANSWER_SLICE_MS = 100  # the runner waits for an answer in slices this long, handling signals between them
 
 
+class QuietLock(typing.Protocol):
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Cancelled(Exception):
+    """A call to a server whose ``cancel`` event was set (the run stops): its scenario was killed."""
+
+
 class Server:
     """The kconform-server of this process: spawned (not forked) once, so scenarios fork a small process."""
 
@@ -360,8 +371,26 @@ class Server:
         finally:
             os.close(theirs)
         self.sock = mine
+        self.stopped = False
+        self.cancel: threading.Event | None = None  # set: a call in progress stops within one slice
+        # held by the calling thread outside its calls (a background wait: see waits.py), let go inside
+        self.quiet: QuietLock | None = None
+        self.quiet_lost = False
 
     def call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
+        """Run func in the server (with ``quiet`` let go while the scenario runs, when set)."""
+        if self.quiet is None:
+            return self._call(func, req, res, fds)
+        self.quiet.release()
+        try:
+            return self._call(func, req, res, fds)
+        finally:
+            while not self.quiet.acquire(timeout=ANSWER_SLICE_MS / 1000):
+                if self.cancel is not None and self.cancel.is_set():
+                    self.quiet_lost = True  # the run stops: its owner must not wait for the foreground
+                    break
+
+    def _call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
         """Run func in the server.  The answer is awaited in slices of ANSWER_SLICE_MS with Python
         between them, so a signal's handler runs within one slice: an interruption (or any exception)
         raised meanwhile stops the server and the scenario's processes with it."""
@@ -378,18 +407,37 @@ class Server:
                 if err != -_errno.EINPROGRESS:
                     break
                 err = -_errno.ETIMEDOUT if time.monotonic() > deadline else 0
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Cancelled(f"{func} stopped: the run is stopping")
         except BaseException:
-            stop_server(kill=True)
+            self._drop(kill=True)
             raise
         if err < 0:
-            stop_server()
+            self._drop()
             raise OSError(-err, f"the process server did not answer {func}: {errno_name(-err)}")
         return int(rc[0])
+
+    def wait_ready(self, timeout_s: float = 2.0) -> None:
+        """Until the server has moved its socket off fd 3 (its fds are then the ones it keeps), bounded."""
+        deadline = time.monotonic() + timeout_s
+        while os.path.lexists(f"/proc/{self.pid}/fd/3") and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _drop(self, kill: bool = False) -> None:
+        """Stop this server after a failed call: the process's own one is started again by the next
+        scenario; another (a background wait's) is its owner's to replace."""
+        if self is _SERVER:
+            stop_server(kill=kill)
+        elif not self.stopped:
+            self.stop(kill=kill)
 
     def stop(self, timeout_s: float = 5.0, kill: bool = False) -> None:
         """Close the socket (the server leaves), kill it if it has not within the bound, reap it.
         ``kill``: at once, with its process group (a scenario cut short: its processes go too; the
         rest die with their parents, PR_SET_PDEATHSIG)."""
+        if self.stopped:
+            return
+        self.stopped = True
         os.close(self.sock)
         if kill:
             with contextlib.suppress(OSError):
@@ -439,6 +487,9 @@ def _server_for(func: str, ctypes: Any) -> Server | None:
             and bool(lib.kc_serve_known(func.encode(), ffi.sizeof(ctypes[0].item), ffi.sizeof(ctypes[1].item)))
     if not _SERVED[func]:
         return None
+    own: Server | None = getattr(_THREAD, "server", None)
+    if own is not None:  # a thread with a server of its own (a background wait); never runs one here
+        return own
     if _SERVER is not None and _SERVER.owner == os.getpid():
         return _SERVER
     if _SERVER is not None:  # a forked copy of this module: the server is the parent's
@@ -455,8 +506,55 @@ def _server_for(func: str, ctypes: Any) -> Server | None:
     return _SERVER
 
 
+_THREAD = threading.local()  # .server: the Server this thread's scenarios run in, instead of the process's
+
+
+@contextlib.contextmanager
+def own_server(cancel: threading.Event, quiet: QuietLock) -> typing.Iterator[Server | None]:
+    """Run this thread's scenarios in a server of their own (a second connection, so a long scenario waits
+    beside the process's one); ``cancel`` set stops a call within one slice.  Stopped on leaving."""
+    server: Server | None = None
+    if _SERVER_BROKEN is None and os.environ.get(IN_PROCESS_ENV) != "1" and os.access(SERVER_PATH, os.X_OK):
+        try:
+            server = Server()
+        except OSError:
+            server = None
+    if server is not None:
+        server.cancel, server.quiet = cancel, quiet
+        _BACKGROUND[server.pid] = server
+        server.wait_ready()
+    _THREAD.server = server
+    try:
+        yield server
+    finally:
+        _THREAD.server = None
+        if server is not None:
+            server.stop(kill=cancel.is_set())
+            _BACKGROUND.pop(server.pid, None)
+
+
+_BACKGROUND: dict[int, Server] = {}  # pid -> the servers of rows waiting in the background
+
+
+def background_server_pids() -> frozenset[int]:
+    """The servers of rows waiting in the background, and (seen from such a row's thread) the process's
+    own one: none is a case's child."""
+    pids = {pid for pid, s in list(_BACKGROUND.items()) if s.owner == os.getpid()}
+    if getattr(_THREAD, "server", None) is not None and _SERVER is not None and _SERVER.owner == os.getpid():
+        pids.add(_SERVER.pid)
+    return frozenset(pids)
+
+
+def background_server_fds() -> frozenset[int]:
+    return frozenset(s.sock for s in list(_BACKGROUND.values()) if s.owner == os.getpid() and not s.stopped)
+
+
 def server_process() -> tuple[int, int] | None:
-    """(pid, socket fd) of this process's server, when one runs: its children are the runner's."""
+    """(pid, socket fd) of this thread's server (this process's, or a background wait's own), when one
+    runs: its children are the runner's."""
+    own: Server | None = getattr(_THREAD, "server", None)
+    if own is not None and not own.stopped:
+        return own.pid, own.sock
     if _SERVER is None or _SERVER.owner != os.getpid():
         return None
     return _SERVER.pid, _SERVER.sock

@@ -40,6 +40,7 @@ from conformance import (
     probes,
     registry,
     version,
+    waits,
 )
 from conformance.case import Case, judge_case
 from conformance.cli.errors import UsageError, positive_seconds
@@ -48,7 +49,7 @@ from conformance.guards import Findings, KernelLog, compare_and_clean
 from conformance.harness import interrupt, outputs, stdio
 from conformance.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
 from conformance.shard import Shard, parse_shard
-from conformance.snapshot import WATCHED_SYSCTLS, RunnerState
+from conformance.snapshot import WATCHED_SYSCTLS, RunnerState, forget
 from conformance.verdict import Judgement, Verdict
 
 DEFAULT_TIMEOUT = 60.0
@@ -76,26 +77,27 @@ class Conformance:
         self.expectations = expectations
         self.lock = lock
         self.restored: list[str] = []  # declared global changes the case left behind (now undone)
+        self.background_leaks: list[str] = []  # what the row's guards found, when it ran in the background
 
     def check(self, case: Case[Any]) -> None:
         # Identity first: a case that times out still reports under its id.
         self.item.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour, "name": case.id})))
-        hold = machine.Hold()  # the machine-wide lock: other users' runs that change what the case reads
-        reads = (*case.reads, *case.changes)  # a case depends on what it changes too (its requirements)
-        try:
-            if reads:
-                hold.acquire(exclusive=False)
-            before = machine.snapshot(reads) if reads else None
-            if before is not None and machine.moved(before):
-                probes.probe.cache_clear()  # what they answered depended on the old value
-            j = self._judge(case, hold)
-            why = machine.overlap(before, machine.snapshot(reads), hold) if before is not None else None
-        finally:
-            hold.release()
-        if why is not None:  # requirements, probes or observation met a change of what the case reads
-            j = Judgement(Verdict.ERROR, why)
-            probes.probe.cache_clear()  # a probe answered meanwhile may have seen the change: ask again
-        elif self.expectations is not None:
+        bg = _WAITS.take(self.item.nodeid) if _WAITS is not None else None
+        if bg is not None:  # its scenario ran (or runs) in the background: its outcome, and its guards'
+            waits.QUIET.release()  # held by the kc fixture; the row needs it to finish
+            try:
+                outcome = bg.result()
+            except BaseException:  # the case's timeout or an interruption: the row stops too
+                bg.cancel.set()
+                raise
+            finally:
+                waits.QUIET.acquire()
+            j, overlapped = outcome.judgement, outcome.overlapped
+            self.restored.extend(outcome.restored)
+            self.background_leaks = outcome.findings.leaks
+        else:
+            j, overlapped = judge(case, self.lock, self.restored)
+        if not overlapped and self.expectations is not None:
             j = self.expectations.apply(case.behaviour, case.id, kernel.facts().release, j)
         record_judgement(self.item, j)
         if j.verdict is Verdict.PASS:
@@ -105,21 +107,52 @@ class Conformance:
         prefix = "error: " if j.verdict is Verdict.ERROR else ""
         pytest.fail(prefix + j.message, pytrace=False)
 
-    def _judge(self, case: Case[Any], hold: machine.Hold) -> Judgement:
-        reason = case.unmet()
-        if reason is not None:
-            return Judgement(Verdict.SKIP, reason)
-        if case.lock is globallock.Lock.EXCLUSIVE or case.changes:
-            hold.release()  # the per-user lock first, then the machine-wide one (one order for all)
-            self.lock.acquire(globallock.Lock.EXCLUSIVE)
-        if case.changes:  # state other users' cases declare they read
-            hold.acquire(exclusive=True)  # bounded: past it the change is announced all the same
-        with globalstate.changing(case.changes, f"{case.behaviour}/{case.id}") as self.restored:
+
+def judge(case: Case[Any], lock: globallock.Holder, restored: list[str], held: machine.Hold | None = None
+          ) -> tuple[Judgement, bool]:
+    """The case's verdict under the locks its declarations ask for (before expectations), and whether it
+    is an error because what the case reads changed meanwhile (no expectation applies to that).  The
+    declared global changes it left behind (now undone) go into ``restored``.  ``held``: the
+    machine-wide read hold taken already (a row waiting in the background holds one on files of its own,
+    beside the foreground case's, before it takes QUIET)."""
+    # the machine-wide lock: other users' runs that change what the case reads (``held``: taken already)
+    hold = held if held is not None else machine.Hold()
+    reads = (*case.reads, *case.changes)  # a case depends on what it changes too (its requirements)
+    try:
+        if reads and held is None:
+            hold.acquire(exclusive=False)
+        before = machine.snapshot(reads) if reads else None
+        if before is not None and machine.moved(before):
+            probes.probe.cache_clear()  # what they answered depended on the old value
+        j = _judge(case, hold, lock, restored)
+        why = machine.overlap(before, machine.snapshot(reads), hold) if before is not None else None
+    finally:
+        hold.release()
+    if why is not None:  # requirements, probes or observation met a change of what the case reads
+        probes.probe.cache_clear()  # a probe answered meanwhile may have seen the change: ask again
+        return Judgement(Verdict.ERROR, why), True
+    return j, False
+
+
+def _judge(case: Case[Any], hold: machine.Hold, lock: globallock.Holder, restored: list[str]) -> Judgement:
+    reason = case.unmet()
+    if reason is not None:
+        return Judgement(Verdict.SKIP, reason)
+    if case.lock is globallock.Lock.EXCLUSIVE or case.changes:
+        hold.release()  # the per-user lock first, then the machine-wide one (one order for all)
+        lock.acquire(globallock.Lock.EXCLUSIVE)
+    if case.changes:  # state other users' cases declare they read
+        hold.acquire(exclusive=True)  # bounded: past it the change is announced all the same
+    done: list[str] = []
+    try:
+        with globalstate.changing(case.changes, f"{case.behaviour}/{case.id}") as done:
             try:
                 j = judge_case(case)
             except OSError as e:  # e.g. no fd or process left for the harness: its error, not a fail
                 j = Judgement(Verdict.ERROR, f"harness: {e}")
-        return limits.explain(j)  # red under a tight ulimit: an error naming the limit
+    finally:
+        restored.extend(done)  # filled as the change is undone, however the case ended
+    return limits.explain(j)  # red under a tight ulimit: an error naming the limit
 
 
 # --------------------------------------------------------------------------- options
@@ -195,6 +228,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ExpectationError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_KLOG] = KernelLog()
+    global _WAITS
+    _WAITS = waits.Waits(judge)
     interrupt.install()
     if not _is_worker(config):
         from conformance.report import writers
@@ -214,6 +249,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop_waits()
     guardian.stop()  # its queued scratch removals are done when it returns
     basetemp = config.stash.get(_BASETEMP, None)
     if basetemp is not None:
@@ -324,6 +360,99 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    _order_waiting(config, items)
+
+
+# --------------------------------------------------------------------------- rows waiting on the clock
+
+_WAITS: waits.Waits | None = None  # this process's rows waiting in the background (waits.py)
+
+
+def _exclusive(case: Case[Any] | None) -> bool:
+    return case is not None and (bool(case.changes) or case.lock is globallock.Lock.EXCLUSIVE)
+
+
+def _order_waiting(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """When some rows wait on the clock (those that may wait in the background), the order hides their
+    wait: the cases that take the global lock exclusively first (a waiting row must not overlap them,
+    and they are few and short), then in a serial run the others and the waiting rows last (started
+    after the exclusive ones, judged after everything else); under xdist the waiting rows right after the
+    exclusive ones (every worker orders alike; the first items are the first sent, so the worker that
+    runs them starts them at once while the others work on).  Longest wait first; ids unchanged."""
+    cases = [_case_of(it) for it in items]
+    waiting = [it for it, c in zip(items, cases, strict=True) if c is not None and waits.eligible(c)]
+    if not waiting:
+        return
+    waiting.sort(key=lambda it: -_wait_s(it))
+    exclusive = [it for it, c in zip(items, cases, strict=True) if _exclusive(c)]
+    chosen = {id(it) for it in (*waiting, *exclusive)}
+    rest = [it for it in items if id(it) not in chosen]
+    items[:] = [*exclusive, *waiting, *rest] if _is_worker(config) else [*exclusive, *rest, *waiting]
+
+
+def _wait_s(item: pytest.Item) -> float:
+    case = _case_of(item)
+    return case.waits.seconds if case is not None and case.waits is not None else 0.0
+
+
+def _ahead(session: pytest.Session, item: pytest.Item) -> list[int]:
+    """Indices of the items this process knows it will run after this one: the rest of the order in a
+    serial run; under xdist the ones the controller has sent this worker so far."""
+    if not _is_worker(session.config):
+        index = session.stash[_INDEX]
+        return list(range(index.get(item.nodeid, len(session.items)) + 1, len(session.items)))
+    for plugin in session.config.pluginmanager.get_plugins():
+        torun = getattr(plugin, "torun", None)
+        if torun is not None and hasattr(torun, "lock"):
+            with torun.lock() as queue:
+                return [i for i in queue if isinstance(i, int)]
+    return []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Before the item's own setup: start the waiting rows this process is known to run, once no case that
+    takes the global lock exclusively is known to come (a waiting row must not overlap one; and before
+    such a case, the rows running are let finish)."""
+    if _WAITS is None:
+        return
+    session = item.session
+    if _INDEX not in session.stash:  # once: where the rows that wait, and the exclusive ones, are
+        session.stash[_INDEX] = {it.nodeid: i for i, it in enumerate(session.items)}
+        session.stash[_WAITING] = {i for i, it in enumerate(session.items)
+                                   if (c := _case_of(it)) is not None and waits.eligible(c)}
+        session.stash[_EXCLUSIVE] = {i for i, it in enumerate(session.items) if _exclusive(_case_of(it))}
+    case = _case_of(item)
+    if _exclusive(case):
+        _WAITS.drain()
+        return
+    waiting = session.stash[_WAITING]
+    if not waiting:
+        return
+    ahead = _ahead(session, item)
+    # with an exclusive case ahead, none is started yet (the item itself is, if it waits: now)
+    indices = [] if any(i in session.stash[_EXCLUSIVE] for i in ahead) else [i for i in ahead if i in waiting]
+    here = session.stash[_INDEX].get(item.nodeid)
+    for i in ([here] if here in waiting else []) + indices:
+        it = session.items[i]
+        c = _case_of(it)
+        if c is not None:
+            _WAITS.start(it.nodeid, c)
+
+
+_INDEX = pytest.StashKey[dict[str, int]]()
+_WAITING = pytest.StashKey[set[int]]()
+_EXCLUSIVE = pytest.StashKey[set[int]]()
+
+
+def _stop_waits() -> None:
+    """The run stops: every row still waiting in the background is stopped, and the interruption's report
+    says which."""
+    if _WAITS is None:
+        return
+    stopped = _WAITS.stop()
+    if stopped and interrupt.received() is not None:
+        interrupt.note(f"background clock wait(s) stopped: {', '.join(stopped)}")
 
 
 # --------------------------------------------------------------------------- fixtures and guards
@@ -339,17 +468,24 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         request.node.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour,
                                                                      "name": case.id})))
     lock = globallock.Holder()
-    lock.acquire(globallock.Lock.SHARED)
+    lock.acquire(globallock.Lock.SHARED)  # before QUIET: a row in the background may hold it shared too
+    waits.QUIET.acquire()  # no row waiting in the background changes the runner during this case
     try:
-        before = RunnerState.before_case() if guarded else None
+        background = _WAITS is not None and _WAITS.has(request.node.nodeid)
+        if _WAITS is not None and _WAITS.active():
+            forget()  # a row in the background changed the runner since the last case: read it afresh
+        # a row that ran in the background has its own guards (waits.py); its item does nothing here
+        before = RunnerState.before_case() if guarded and not background else None
         klog.mark()
         conf = Conformance(request.node, config.stash[_EXPECTATIONS], lock)
         yield conf
         with interrupt.deferred():  # the guards' clean-up is not cut short by a signal
             findings = compare_and_clean(before, klog) if before is not None else Findings()
+        findings.leaks += conf.background_leaks if guarded else []
         findings.leaks += conf.restored
     finally:
         lock.release()
+        waits.QUIET.release()
     if findings and interrupt.received() is not None:
         # torn down because the run was interrupted: what was put back goes into the interruption case
         _note_restored(config, f"{request.node.nodeid}: {findings.message()} (cleaned up)")
@@ -365,6 +501,7 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> G
     that lands in generated code, Python 3.11): that must not end the session before the interruption
     is reported, so its failure to draw the traceback is dropped."""
     globallock.release_all()  # the interrupted case's hold: its teardown only comes at the session's end
+    _stop_waits()
     try:
         return (yield)
     except TypeError:

@@ -73,6 +73,8 @@ def mount_points(text: str) -> frozenset[str]:
 
 # The harness's own fds opened while cases run (the pipe to the guardian): not the case's.
 HARNESS_FDS: set[int] = set()
+# Threads of rows waiting in the background (waits.py): not any case's threads.
+BACKGROUND_TIDS: set[int] = set()
 
 
 
@@ -149,18 +151,25 @@ def open_fds() -> frozenset[int]:
 
 def _harness_fds() -> set[int]:
     server = native.server_process()
-    mine = HARNESS_FDS | globallock.harness_fds() | machine.harness_fds()
+    mine = HARNESS_FDS | globallock.harness_fds() | machine.harness_fds() | native.background_server_fds()
     return mine | {server[1]} if server is not None else mine
 
 
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
-    """The runner's children and threads; the process server's children count as the runner's own."""
-    threads = frozenset(int(t) for t in procfs.list_dir("/proc/self/task"))
-    children = procfs.children_of(os.getpid())
+    """The runner's children and threads; the process server's children count as the runner's own.
+    Rows waiting in the background (their threads, their servers) count for none of them."""
+    threads = frozenset(int(t) for t in procfs.list_dir("/proc/self/task")) - BACKGROUND_TIDS
+    children = procfs.children_of(os.getpid()) - native.background_server_pids()
     server = native.server_process()
     if server is not None:
         children = (children - {server[0]}) | procfs.children_of(server[0])
     return children, threads
+
+
+def forget() -> None:
+    """Drop the state the last case left: the next case reads it afresh (a background row changed it)."""
+    if _PROCESS is not None:
+        _PROCESS.last = None
 
 
 def server_fds() -> frozenset[int]:

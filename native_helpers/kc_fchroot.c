@@ -49,6 +49,7 @@ struct fc_ctx {
 	const struct kc_fc_req *req;
 	struct kc_fc_res *page;   /* MAP_SHARED: the subject and its children write here */
 	int park_rfd;             /* the parked CLONE_FS sibling blocks reading this */
+	int park_wfd;             /* its write end: the sibling's own copy is closed, so EOF ends it */
 	int exec_fd;              /* exec_path opened before fchroot (O_PATH|O_CLOEXEC) */
 };
 
@@ -178,6 +179,9 @@ static int fc_park(void *p)
 	char b;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* its own fd table (no CLONE_FILES): its copy of the write end would keep the pipe open, and the
+	 * subject's close() would not end it (the reap would wait its whole bound) */
+	close(c->park_wfd);
 	(void)kc_read_bounded(c->park_rfd, &b, 1, 30000);
 	return 0;
 }
@@ -282,7 +286,7 @@ static int fc_subject(void *p)
 			long pid;
 
 			c->park_rfd = pfd[0];
-			park_w = pfd[1];
+			c->park_wfd = park_w = pfd[1];
 			pid = fc_clone3(CLONE_FS, fc_park, c);
 			r->before_res = pid < 0 ? (int)pid : 0;
 			parked = pid < 0 ? -1 : (int)pid;
@@ -353,7 +357,7 @@ static int fc_harness(void *p)
 	memset(&c, 0, sizeof(c));
 	c.req = req;
 	c.page = page;
-	c.park_rfd = c.exec_fd = -1;
+	c.park_rfd = c.park_wfd = c.exec_fd = -1;
 	pid = fc_clone3(req->subject == KC_FCS_CLONE_NNP ? CLONE_NNP : 0, fc_subject, &c);
 	if (pid < 0) {
 		out.harness.error = KC_HE_SETUP;

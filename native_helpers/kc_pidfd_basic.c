@@ -844,7 +844,12 @@ void sc_thread(const struct kc_pfd_req *q)
 		kp_cmd(&k, 'l');
 		put(KC_PV_RET2, kp_thread_gone(k.pid, k.pid, KP_T));
 	}
-	put(KC_PV_REVENTS, kp_poll(tfd, KP_T));
+	/* A thread's exit is seen at once (its poll waits for it).  The leader's thread pidfd must NOT poll
+	 * while the group lives: pidfd_poll() reads the task's state at every look, and the leader is
+	 * already a zombie here (exit_notify() has run), so a kernel that reports it does so at the first
+	 * look; nothing later changes that task until the group goes.  KP_LEADER_T only covers a wake-up
+	 * racing with the look. */
+	put(KC_PV_REVENTS, kp_poll(tfd, q->variant == KC_PTH_THREAD_EXIT ? KP_T : KP_LEADER_T));
 	kc_sleep_ms(20);
 	put(KC_PV_REVENTS2, kp_poll(gfd, 0));
 	/* the rest of the group goes: now the group pidfd polls */

@@ -74,6 +74,7 @@
 #define KP_INFO_SUPPORTED_MASK (1ULL << 5)
 
 #define KP_T 3000   /* default bound for one step (ms) */
+#define KP_LEADER_T 200 /* how long a leader's thread pidfd is watched for a poll that must not come */
 #define KP_AT_HANDLE_FID 0x200
 #define KP_AT_HANDLE_CONNECTABLE 0x002
 #define KP_XATTR "trusted.kc_pidfd"

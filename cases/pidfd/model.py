@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import field
 
 from conformance import checks, native
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.checks import Field
 from conformance.globalstate import USES_IO_URING
 from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
@@ -200,6 +200,7 @@ def row(
     needs: tuple[Requirement, ...] = (),
     old: OldModel[PidfdResult] | None = None,
     doc: str = "",
+    waits: ClockWait | None = None,
 ) -> PidfdCase:
     return PidfdCase(
         id=id,
@@ -211,6 +212,7 @@ def row(
         # a row that sets up an io_uring (an io-wq or SQPOLL worker) depends on io_uring_disabled
         reads=USES_IO_URING if any(isinstance(n, Feature) and n.probe.startswith("io_uring") for n in needs) else (),
         doc=doc,
+        waits=waits,
     )
 
 

@@ -590,7 +590,10 @@ THREAD_ROWS: tuple[PidfdCase, ...] = (
         needs=THREAD),
     row("thread-pidfd-leader-waits-for-group", "pidfd.thread", S.THREAD, Ok(), Eq(V.RET2, 1), Eq(V.REVENTS, 0),
         Eq(V.REVENTS2, 0), Bits(V.REVENTS_REAPED, POLLIN), variant=PTH.LEADER_EXIT, needs=THREAD,
-        doc="kselftest pidfd_info_test (an early-exiting leader is not reported until the group is empty)"),
+        doc="kselftest pidfd_info_test (an early-exiting leader is not reported until the group is empty). "
+        "The leader's thread pidfd is watched 0.2 s, not a round 3 s: pidfd_poll() reads the task's state at "
+        "every look and the leader is already a zombie when it is polled (ret2), so a kernel that reports "
+        "the leader's exit early shows it at the first look"),
 )
 
 

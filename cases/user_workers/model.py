@@ -23,7 +23,7 @@ from dataclasses import field
 from pathlib import Path
 
 from conformance import guardian, kernel, native, privilege
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.checks import Field, Results, errno_or_int, plain, shown
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
@@ -506,6 +506,7 @@ class Variant:
     needs: tuple[Requirement, ...] = ()
     scenario: Callable[[Scenario], Scenario] | None = None
     doc: str = ""
+    waits: ClockWait | None = None  # this kind waits on the clock (else the behaviour's ``waits``)
 
 
 @record(frozen=True)
@@ -519,6 +520,7 @@ class Behaviour:
     doc: str = ""
     kind_needs: Mapping[Kind, tuple[Requirement, ...]] = field(default_factory=dict)
     lock: Lock = Lock.SHARED  # EXCLUSIVE: the rows may change global state (a root cgroup's subtree_control)
+    waits: ClockWait | None = None  # the scenario waits on a kernel timer (run beside the other cases)
 
 
 def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
@@ -529,6 +531,7 @@ def rows(b: Behaviour) -> tuple[WorkerCase, ...]:
             id=f"{b.name.replace('_', '-')}.{kind.value}", behaviour=f"{FAMILY}.{b.name}", expect=v.expect, old=v.old,
             needs=b.kind_needs.get(kind, ()) + b.needs + v.needs, doc=" ".join(x for x in (b.doc, v.doc) if x),
             kind=kind, scenario=sc, lock=b.lock, reads=() if kind.is_vhost else USES_IO_URING,
+            waits=v.waits or b.waits,
         ))
     return tuple(out)
 

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 
-from conformance.case import Check, OldModel
+from conformance.case import Check, ClockWait, OldModel
 from conformance.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
 from conformance.globallock import Lock
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
@@ -55,22 +55,37 @@ def old_kthread(*checks: Check[Obs]) -> OldModel[Obs]:
 
 
 def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str = "",
-      needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED) -> tuple[WorkerCase, ...]:
+      needs: tuple[Requirement, ...] = (), lock: Lock = Lock.SHARED, waits: ClockWait | None = None
+      ) -> tuple[WorkerCase, ...]:
     """One behaviour, its kinds expanded into rows user_workers.<name>.<kind>."""
     if scenario.private_uid:
         needs = (*needs, CanSetuid())  # a namespaced root may not map the private uid
-    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock))
+    return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock,
+                          waits=waits))
 
 
 def V(*checks: Check[Obs], old: OldModel[Obs] | None = None, needs: tuple[Requirement, ...] = (),
-      scenario: Callable[[Scenario], Scenario] | None = None, doc: str = "") -> Variant:
-    return Variant(expect(*checks), old, needs, scenario, doc)
+      scenario: Callable[[Scenario], Scenario] | None = None, doc: str = "", waits: ClockWait | None = None
+      ) -> Variant:
+    return Variant(expect(*checks), old, needs, scenario, doc, waits)
 
 
 HAS_WORKER = AtLeast(F.workers, 1, "a worker of the kind exists")
 KTHREAD = Is(F.kthread, 1, "the worker is a kernel thread outside the owner")
 ECANCELED, EAGAIN, ENOMEM, EINVAL, EPERM, EBUSY = (-errno.ECANCELED, -errno.EAGAIN, -errno.ENOMEM, -errno.EINVAL,
                                                   -errno.EPERM, -errno.EBUSY)
+
+# The harness waits up to 1.5 s for want_workers; a row that expects fewer (a limit holds) waits all of it,
+# the time a wrong kernel has to show a worker too many.  io-wq would start that worker the way it started
+# the allowed ones (a worker that blocks with work queued creates the next), so the bound could be a
+# multiple of the time those took; it is kept at 1.5 s until that time is measured under TCG, and the rows
+# wait in the background, beside the other cases.
+SETTLE_WAIT = ClockWait(1.5, "fewer workers than requests are expected: the harness watches the whole 1.5 s for "
+                        "one more")
+
+# A vhost kernel thread neither freezes nor leaves with an exec (the device stays open): the harness watches
+# its whole bound (TIMEOUT_MS) for a frozen group or a gone worker that must not come.
+KTHREAD_STAYS = ClockWait(4.0, "the harness watches its 4 s bound for what the kernel thread does not do")
 
 CASES: tuple[WorkerCase, ...] = (
     # ---------------------------------------------------------------- accounting
@@ -89,7 +104,7 @@ CASES: tuple[WorkerCase, ...] = (
     *B("nproc_count", Scenario(private_uid=True, nproc=3, nblock=5, nnop=0, want=5), {
         Kind.IOWQ: V(Is(F.nworkers, 2, "owner + workers = RLIMIT_NPROC 3"),
                      AllResults(F.completed, (1,), 5, "all five splices complete once unblocked")),
-    }, needs=(CanSetuid(), UringForAnyUser()),
+    }, needs=(CanSetuid(), UringForAnyUser()), waits=SETTLE_WAIT,
        doc="Five splices block on empty pipes (unbounded io-wq work) under RLIMIT_NPROC 3."),
     *B("max_workers_unbounded", Scenario(maxw=(0, 2), maxw_query=True, nblock=4, nnop=0, want=4), {
         Kind.IOWQ: V(Is(F.maxw_ret, 0, "the register call"), AtLeast(F.maxw_old_bound, 1, "bounded limit reported"),
@@ -98,7 +113,7 @@ CASES: tuple[WorkerCase, ...] = (
                      SameAs(F.maxw_now_bound, F.maxw_old_bound, "a 0 leaves the bounded limit"),
                      Is(F.nworkers, 2, "two unbounded workers for four blocked splices"),
                      AllResults(F.completed, (1,), 4, "queued splices complete once unblocked")),
-    }),
+    }, waits=SETTLE_WAIT),
     *B("max_workers_bounded", Scenario(maxw=(1, 0), maxw_query=True, nnop=4, want=0), {
         Kind.IOWQ: V(Is(F.maxw_ret, 0, "the register call"), Is(F.maxw_now_bound, 1, "new bounded limit"),
                      SameAs(F.maxw_now_unbound, F.maxw_old_unbound, "a 0 leaves the unbounded limit"),
@@ -144,7 +159,7 @@ CASES: tuple[WorkerCase, ...] = (
                 if k is Kind.VHOST else None)
            for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
         Kind.VHOST_KTHREAD: V(KTHREAD, Is(F.frozen, 0, "a PF_NOFREEZE kernel thread keeps the group unfrozen"),
-                              Is(F.post_ret, 0, "a request after the thaw completes")),
+                              Is(F.post_ret, 0, "a request after the thaw completes"), waits=KTHREAD_STAYS),
     }, needs=(Cgroup2Writable(),)),
     *B("freeze_blocked", Scenario(cgroups=1, action=A.FREEZE, nblock=1, nnop=0), {
         Kind.IOWQ: V(HAS_WORKER, Is(F.frozen, 1, "cgroup.events frozen 1"),
@@ -183,7 +198,7 @@ CASES: tuple[WorkerCase, ...] = (
                 if k is Kind.VHOST else None)
            for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
         Kind.VHOST_KTHREAD: V(KTHREAD, Is(F.action_ret, 0, "exec succeeds"),
-                              Is(F.after_nthreads, 1, "single-threaded after")),
+                              Is(F.after_nthreads, 1, "single-threaded after"), waits=KTHREAD_STAYS),
     }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
     *B("exec_cancels", Scenario(action=A.EXEC, exec_sleep=True, exec_cqes=True, nblock=2, nnop=0), {
         k: V(HAS_WORKER, AtLeast(F.ring_copy_ret, 0, "the harness holds a copy of the owner's ring (pidfd_getfd)"),
@@ -328,7 +343,8 @@ CASES: tuple[WorkerCase, ...] = (
     *B("idle_timeout", Scenario(action=A.IDLE, arg=IDLE_BOUND_MS, nblock=3, nnop=0), {
         Kind.IOWQ: V(Is(F.nworkers, 3, "three workers"), Is(F.after_nworkers, 1, "the last worker stays"),
                      Between(F.action_ms, 4000, IDLE_BOUND_MS, "after the 5 s idle timeout")),
-    }),
+    }, waits=ClockWait(5.0, "io-wq's idle timeout (WORKER_IDLE_TIMEOUT, 5 s) must pass for the idle workers to "
+                       "exit (the harness watches up to IDLE_BOUND_MS)")),
     *B("vring_worker", Scenario(vhost_new_workers=1, vhost_attach=True, scsi=True), {
         Kind.VHOST: V(Is(F.new_worker_ret, 0, "VHOST_NEW_WORKER"), Is(F.attach_ret, 0, "VHOST_ATTACH_VRING_WORKER"),
                       Is(F.get_vring_ret, 0, "VHOST_GET_VRING_WORKER"),
