@@ -400,6 +400,18 @@ class PidnsDepthKnown:
         return None if want is not None else f"needs a known answer for 2 set_tid entries: {why}"
 
 
+@record(frozen=True)
+class InitialPidns:
+    """The caller is in the initial pid namespace: rows whose entries are counted against one level."""
+
+    why: str
+
+    def unmet(self) -> str | None:
+        if privilege.current().pidns_initial:
+            return None
+        return f"needs the initial pid namespace ({self.why}); this one is nested, one level deeper or more"
+
+
 def fails(err: int) -> Fails:
     return Fails(err)
 
