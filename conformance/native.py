@@ -546,7 +546,13 @@ def background_server_pids() -> frozenset[int]:
 
 
 def background_server_fds() -> frozenset[int]:
-    return frozenset(s.sock for s in list(_BACKGROUND.values()) if s.owner == os.getpid() and not s.stopped)
+    """The sockets of the background rows' servers, and (seen from such a row's thread) the process's own
+    server's: a foreground case may start that server while a row waits, and it is no leak of the row's."""
+    fds = {s.sock for s in list(_BACKGROUND.values()) if s.owner == os.getpid() and not s.stopped}
+    main = _SERVER
+    if getattr(_THREAD, "server", None) is not None and main is not None and main.owner == os.getpid():
+        fds.add(main.sock)
+    return frozenset(fds)
 
 
 def server_process() -> tuple[int, int] | None:

@@ -121,7 +121,7 @@ def _check(cases: dict[str, dict[str, Any]], tmp: Path) -> None:
     for name in ("fg-pass", "fg-pass-2", "fg-pass-3", "wait-pass"):
         assert cases[name]["verdict"] == "pass", cases[name]  # nothing of the waiting rows blamed on them
     assert cases["fg-fail"]["verdict"] == "fail", cases["fg-fail"]
-    assert cases["wait-fail"]["verdict"] == "fail", cases["wait-fail"]
+    assert cases["wait-fail"]["verdict"] == "fail", cases["wait-fail"]["message"]
     assert "E2BIG" in cases["wait-fail"]["message"]
     leak = cases["wait-leak-child"]
     assert leak["verdict"] == "error" and "child process" in leak["message"] and "sleep" in leak["message"], leak
@@ -150,7 +150,8 @@ def test_leaked_fd_of_a_waiting_row(tmp_path: Path) -> None:
 def test_waits_overlap(tmp_path: Path) -> None:
     """Three 3 s waits and four short cases: about one wait, not three."""
     _, cases, took = _run(tmp_path, "-k", "wait-pass or wait-fail or fg-", wait_s=3.0)
-    assert cases["wait-pass"]["verdict"] == "pass" and cases["wait-fail"]["verdict"] == "fail"
+    assert cases["wait-pass"]["verdict"] == "pass", cases["wait-pass"]
+    assert cases["wait-fail"]["verdict"] == "fail", cases["wait-fail"]["message"]
     assert took < 3.0 * 2 + 3.0, f"took {took:.1f} s"  # serially: 6 s of waits, 1.2 s of cases, start-up
 
 
