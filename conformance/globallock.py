@@ -58,6 +58,9 @@ def lock_path(name: str) -> Path:
 _POOL: dict[tuple[str, str], list[tuple[int, int]]] = {}
 _POOL_PID = os.getpid()
 _POOL_FDS: set[int] = set()
+# Held while a harness fd is opened and registered (or unregistered and closed), and while a guard lists
+# the fds that are a case's: a row waiting in another thread never opens one the guard then calls a leak.
+FD_REGISTRY = threading.RLock()
 
 
 _NAMES: tuple[int, int, tuple[str, str]] | None = None  # (pid, euid, the names)
@@ -91,13 +94,14 @@ def _take_pair_locked() -> tuple[tuple[str, str], int, int]:
     free = _POOL.setdefault(key, [])
     if free:
         return (key, *free.pop())
-    gate = paths.open_private(key[0])
-    try:
-        main = paths.open_private(key[1])
-    except BaseException:
-        os.close(gate)
-        raise
-    _POOL_FDS.update((gate, main))
+    with FD_REGISTRY:
+        gate = paths.open_private(key[0])
+        try:
+            main = paths.open_private(key[1])
+        except BaseException:
+            os.close(gate)
+            raise
+        _POOL_FDS.update((gate, main))
     return key, gate, main
 
 

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from conformance import procfs
+from conformance import globallock, procfs
 from conformance.records import record
 
 DIR = Path("/run/kconform-shared")
@@ -135,9 +135,10 @@ def _fd(name: str) -> int | None:
         _FDS_PID = os.getpid()
     fd = _FDS.get(name)
     if fd is None:
-        fd = _open(name)
-        if fd is not None:
-            _FDS[name] = fd
+        with globallock.FD_REGISTRY:
+            fd = _open(name)
+            if fd is not None:
+                _FDS[name] = fd
     return fd
 
 
@@ -171,8 +172,9 @@ class Hold:
     def acquire(self, exclusive: bool) -> None:
         global _short_waits
         if self.own:
-            self.opened = [fd for fd in (_open(GATE), _open(MAIN)) if fd is not None]
-            _OWN_FDS.update(self.opened)
+            with globallock.FD_REGISTRY:
+                self.opened = [fd for fd in (_open(GATE), _open(MAIN)) if fd is not None]
+                _OWN_FDS.update(self.opened)
             gate, main = (self.opened[0], self.opened[1]) if len(self.opened) == 2 else (None, None)
         else:
             gate, main = _fd(GATE), _fd(MAIN)
@@ -201,10 +203,11 @@ class Hold:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
         self.held = []
-        for fd in self.opened:
-            _OWN_FDS.discard(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with globallock.FD_REGISTRY:
+            for fd in self.opened:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                _OWN_FDS.discard(fd)
         self.opened = []
 
 
@@ -321,11 +324,13 @@ def _value(path: str) -> str | None:
     fd = _VALUE_FDS.get(path)
     try:
         if fd is None:
-            fd = _VALUE_FDS[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            with globallock.FD_REGISTRY:
+                fd = _VALUE_FDS[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         return os.pread(fd, 4096, 0).decode(errors="replace").strip()
     except OSError:
         if fd is not None:
-            os.close(_VALUE_FDS.pop(path))
+            with globallock.FD_REGISTRY:
+                os.close(_VALUE_FDS.pop(path))
         return None
 
 

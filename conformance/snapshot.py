@@ -149,6 +149,12 @@ def open_fds() -> frozenset[int]:
     return listed - {probe}
 
 
+def _case_fds() -> frozenset[int]:
+    """The open fds that are not the harness's, listed while no thread opens or closes a harness fd."""
+    with globallock.FD_REGISTRY:
+        return open_fds() - _harness_fds()
+
+
 def _harness_fds() -> set[int]:
     server = native.server_process()
     mine = HARNESS_FDS | globallock.harness_fds() | machine.harness_fds() | native.background_server_fds()
@@ -199,7 +205,7 @@ class RunnerState:
         last, proc.last = proc.last, None
         if last is None or last.pid != proc.pid:
             return cls.take()
-        return dataclasses.replace(last, fds=open_fds() - _harness_fds())
+        return dataclasses.replace(last, fds=_case_fds())
 
     def keep(self) -> None:
         """This is the state after a case, cleaned: the next case starts from it."""
@@ -214,7 +220,7 @@ class RunnerState:
             pid=proc.pid,
             children=children,
             threads=threads,
-            fds=open_fds() - _harness_fds(),
+            fds=_case_fds(),
             cgroups=frozenset(n for n in procfs.list_dir(proc.cgroup_dir) if n.startswith(mine)) if proc.cgroup_dir else
             frozenset(),
             server_fds=server_fds(),

@@ -145,6 +145,8 @@ class Background:
             quiet = True
             generation = _GENERATION.bump()
             with native.own_server(self.cancel, QUIET) as server:
+                if server is None:  # its calls would share the process's server with the foreground
+                    raise OSError("no process server of its own could be started")
                 before = snapshot.RunnerState.take()
                 restored: list[str] = []
                 j, overlapped = self.judge(self.case, lock, restored, hold)
@@ -235,9 +237,15 @@ class Waits:
         return self.rows.pop(key, None)
 
     def drain(self) -> None:
-        """Let every running row finish (before a case that takes the global lock exclusively)."""
+        """Let every running row finish (before a case that takes the global lock exclusively), each within
+        the case timeout from its start; one still running then is stopped (its item reports that)."""
         for bg in list(self.rows.values()):
-            _wait(bg)
+            deadline = bg.started + globallock.TIMEOUT_S
+            while not bg.done.wait(0.1):
+                if time.monotonic() > deadline:
+                    bg.cancel.set()
+                    bg.done.wait(5.0)
+                    break
 
     def stop(self, timeout_s: float = 5.0) -> list[str]:
         """Cancel every row still running and wait (bounded) for each; the ids of those that were stopped."""

@@ -42,7 +42,7 @@ def runner_argv(argv: list[str]) -> list[str]:
     sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
     boot = ("import site, sys\n" + "".join(f"site.addsitedir({d!r})\n" for d in sites) +
             "sys.argv[0] = 'kconform'\nfrom conformance.cli.main import entry\nentry()\n")
-    return [sys.executable, "-c", boot, *argv]
+    return [sys.executable, "-P", "-c", boot, *argv]  # -P: no working directory on sys.path before the sites
 
 
 def run(argv: list[str]) -> int:
@@ -54,20 +54,26 @@ def supervise(cmd: list[str], env: dict[str, str], where: str) -> int:
     """Start cmd (the runner), pass the usual signals on to it, reap every child that ends (as pid 1: every
     orphan of the namespace, waiting at most LINGER_S for them once the runner has ended), and return the
     runner's exit status (128 + N when signal N ended it)."""
+    stopping: list[int] = []
+    running: list[int] = []  # the runner's pid while it has not been reaped
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+        for pid in running:  # none yet, or reaped: its number may be another process's now
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for s in FORWARDED:  # before the spawn: a signal in between is not lost (pid 1 has no default action)
+        signal.signal(s, forward)
     try:
         child = os.posix_spawnp(cmd[0], cmd, env)
     except OSError as e:
         print(f"kconform: error: {where}, could not start the runner: {e.strerror}", file=sys.stderr)
         return 3
-    stopping: list[int] = []
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        stopping.append(signum)
-        with contextlib.suppress(ProcessLookupError):  # the runner has ended: stop lingering
+    running.append(child)
+    for signum in stopping:  # arrived before the runner existed
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
-
-    for s in FORWARDED:
-        signal.signal(s, forward)
     status: int | None = None
     deadline = 0.0
     while True:
@@ -84,6 +90,7 @@ def supervise(cmd: list[str], env: dict[str, str], where: str) -> int:
         except ChildProcessError:
             break  # nobody left to wait for
         if pid == child:
+            running.clear()
             status = st
             deadline = time.monotonic() + LINGER_S
             stopping.clear()  # only a signal after the runner's end cuts the wait short

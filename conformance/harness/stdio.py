@@ -108,7 +108,10 @@ def with_devnull(stream: Any) -> None:
         fd = stream.fileno()
     except (OSError, ValueError, AttributeError):
         return
-    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:  # no fd to spare (a tight RLIMIT_NOFILE): the stream is left as it is
+        return
     try:
         os.dup2(null, fd)
     finally:
