@@ -108,6 +108,7 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
         need=()
         command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
         command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+        [ -e /usr/aarch64-linux-gnu/lib/crt1.o ] || need+=(libc6-dev-arm64-cross)
         command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
         if [ ${#need[@]} -gt 0 ]; then
             if [ "$(id -u)" != 0 ]; then echo "arm64 VM stage needs ${need[*]} (as root: apt-get install ...)" >&2; exit 1; fi

@@ -91,7 +91,10 @@ def cross_gcc(arch: Arch) -> str:
 
 def tools_missing(arch: Arch) -> list[str]:
     """What the host lacks to build the root, each as 'tool (apt-get install package)'."""
-    need = [(cross_gcc(arch), arch.cross_package), ("dpkg-deb", "dpkg"), ("apt-get", "apt")]
+    need = [(cross_gcc(arch), arch.cross_package),
+            # the cross C library's start files and link scripts (only recommended by the compiler's package)
+            (f"/usr/{arch.multiarch}/lib/crt1.o", f"libc6-dev-{arch.debian}-cross"),
+            ("dpkg-deb", "dpkg"), ("apt-get", "apt")]
     if not debian.KEYRING.exists():
         need.append((str(debian.KEYRING), "debian-archive-keyring"))
     return [f"{tool} (apt-get install {pkg})" for tool, pkg in need
