@@ -451,6 +451,18 @@ static void wk_act_move(struct wk_h *h)
 	res->after_in_cgroup = wk_in_threads(h, req->cgroup);
 }
 
+/* io-wq workers (iou-wrk-*) among the owner's threads, whatever the row's kind (a SQPOLL ring's too) */
+static int wk_iowq_workers(struct wk_h *h)
+{
+	struct kc_thread_info ti[KC_WK_THREADS];
+	int n = kc_list_threads(h->pid, ti, KC_WK_THREADS), w = 0;
+
+	for (int i = 0; i < n && i < KC_WK_THREADS; i++)
+		if (ti[i].tid != h->pid && wk_is_worker(ti[i].comm, KC_WK_IOWQ))
+			w++;
+	return w;
+}
+
 static void wk_act_exec(struct wk_h *h)
 {
 	const struct kc_wk_req *req = h->req;
@@ -468,6 +480,10 @@ static void wk_act_exec(struct wk_h *h)
 		t0 = kc_now_ms();
 		while (copy >= 0 && wk_fdinfo_cqes(copy, res, req->nblock) >= 0 && res->exec_sqes > 0 &&
 		       kc_now_ms() - t0 < to)
+			kc_sleep_ms(5);
+		/* ... and the splices must be running in io-wq workers, blocked: one still queued is cancelled
+		 * before it runs (-ECANCELED on every kernel) and would not show how a running one completes */
+		while (copy >= 0 && wk_iowq_workers(h) < req->nblock && kc_now_ms() - t0 < to)
 			kc_sleep_ms(5);
 	}
 	if (kc_write_all(h->oc.ctl_w, "x", 1) < 0) {
