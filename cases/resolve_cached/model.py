@@ -25,7 +25,7 @@ filesystem.  Where that filesystem's ->d_revalidate refuses LOOKUP_RCU
 the kconform VM guests is: overlayfs over virtio-9p) every absolute path is
 EAGAIN at its first component, whatever procfs does.  The procfs rows
 therefore walk from a /proc dfd; the absolute variants declare
-``RcuWalkRoot``.
+``RcuWalkRoot`` with the prefix they walk through.
 """
 
 from __future__ import annotations
@@ -131,52 +131,70 @@ class TmpfsShm:
         return None
 
 
+# Filesystems whose ->d_revalidate may return -ECHILD under LOOKUP_RCU (fs/9p/vfs_dentry.c,
+# fs/nfs/dir.c, fs/fuse/dir.c, fs/smb/client/dir.c, fs/ceph/dir.c), and overlayfs, which passes
+# LOOKUP_RCU down to its layers (fs/overlayfs/super.c ovl_revalidate_real).
+RCU_REFUSING_FS = {0x01021997: "9p", 0x6969: "nfs", 0x65735546: "fuse", 0xFF534D42: "cifs",
+                   0xFE534D42: "smb2", 0x00C36400: "ceph", 0x794C7630: "overlayfs"}
+
+
 @record(frozen=True)
 class RcuWalkRoot:
-    """The root filesystem revalidates its cached dentries in RCU-walk, so an
-    absolute path is not EAGAIN at its first component already."""
+    """The filesystems an absolute path crosses revalidate their cached
+    dentries in RCU-walk, so the path is not EAGAIN at an early component.
+
+    ``path`` is the directory the row's absolute path starts with ("" is the
+    fresh directory's base, tempfile.gettempdir()).  The probe is that very
+    prefix, not some other directory of /: on an overlayfs root a directory
+    that exists only in the upper layer (a mount point's parent made at boot)
+    revalidates in RCU-walk while one from a 9p lower layer does not."""
+
+    path: str = ""
 
     def unmet(self) -> str | None:
-        return _root_refuses_rcu_walk()
+        return _prefix_refuses_rcu_walk(self.path or tempfile.gettempdir())
 
 
-def _root_directory() -> str | None:
-    """A directory of the root filesystem itself (same st_dev as /, so not a mount point)."""
-    root_dev = os.stat("/").st_dev
-    for name in sorted(os.listdir("/")):
-        path = "/" + name
+def _refusing_filesystems(path: str) -> list[str]:
+    """The filesystems on the way from / to ``path`` (each prefix) whose dentries may refuse RCU-walk."""
+    found: list[str] = []
+    seen: set[int] = set()
+    parts = [p for p in path.split("/") if p]
+    for i in range(len(parts) + 1):
+        prefix = "/" + "/".join(parts[:i])
+        magic = uring.fs_type(prefix)
         try:
-            st = os.lstat(path)
+            dev = os.stat(prefix).st_dev
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) and st.st_dev == root_dev:
-            return path
-    return None
+        if magic in RCU_REFUSING_FS and dev not in seen:
+            found.append(f"{RCU_REFUSING_FS[magic]} at {prefix}")
+        seen.add(dev)
+    return found
 
 
 @functools.cache
-def _root_refuses_rcu_walk() -> str | None:
-    """Probe once: a directory of / looked up normally, then opened with RESOLVE_CACHED in the same child.
+def _prefix_refuses_rcu_walk(path: str) -> str | None:
+    """Probe once per prefix: ``path`` looked up normally, then opened with RESOLVE_CACHED in the same child.
 
-    This measures the root filesystem (the environment), not procfs: on a root
-    whose ->d_revalidate returns -ECHILD under LOOKUP_RCU (fs/9p/vfs_dentry.c
-    __v9fs_lookup_revalidate; overlayfs passes LOOKUP_RCU down to such a
-    layer) the open is EAGAIN however warm the dcache is."""
-    path = _root_directory()
-    if path is None:
-        return "needs a directory on the root filesystem to probe RCU-walk with"
+    This measures the environment, not the kernel: only a filesystem known to
+    refuse LOOKUP_RCU in ->d_revalidate (RCU_REFUSING_FS) on the way excuses an
+    EAGAIN.  On ext4, xfs, btrfs or tmpfs the prefix must open from the cache,
+    so the requirement is met and a kernel that still says EAGAIN fails the row."""
     result = uring.run_open(OpenRequest(path=path, flags=os.O_PATH | os.O_DIRECTORY, resolve=RESOLVE_CACHED,
                                         warm=(path,)))
     problem = result.problem()
     if problem is not None:
-        return f"cannot probe RCU-walk on the root filesystem: {problem}"
+        return f"cannot probe RCU-walk on {path}: {problem}"
     if result.measured.ok:
         return None
-    magic = uring.fs_type("/")
-    kind = fs_name(magic) if magic >= 0 else "unknown"
-    return (f"the root filesystem ({kind}) cannot revalidate cached dentries in RCU-walk: openat2({path}, "
-            f"RESOLVE_CACHED) after a normal lookup gave {result.measured.describe()}, so every absolute path "
-            "is EAGAIN at its first component (->d_revalidate refuses LOOKUP_RCU, e.g. overlayfs over 9p)")
+    refusing = _refusing_filesystems(path)
+    if not refusing:
+        return None  # nothing on the way excuses it: the row runs and judges the kernel
+    return (f"the path {path} crosses {', '.join(refusing)}, which cannot revalidate cached dentries in RCU-walk: "
+            f"openat2({path}, RESOLVE_CACHED) after a normal lookup gave {result.measured.describe()}, so every "
+            "path through it is EAGAIN at that component (->d_revalidate refuses LOOKUP_RCU, e.g. overlayfs "
+            "over 9p)")
 
 
 # --------------------------------------------------------------------------- the fresh directory

@@ -145,7 +145,7 @@ ROWS: tuple[CachedCase, ...] = (
                 doc="/proc/self is a plain symlink whose get_link works in RCU mode; "
                 "needs the O_DIRECTORY fix a0fc452a5d7f too (6.5, in stable from 5.10). " + PROC_DFD_DOC),
     cached_case("proc-self-status-absolute-after-lookup", "procfs", S("/proc/self/status", warm=WARM_SELF,
-                fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), needs=(RcuWalkRoot(),), old=PROC_RCU,
+                fs=Fs.ANY, same_as="/proc/self/status"), opens(SameFile()), needs=(RcuWalkRoot("/proc"),), old=PROC_RCU,
                 doc="the absolute path: also revalidates the root filesystem's 'proc' mount-point dentry in "
                     "RCU-walk, so it needs a root that allows that (RcuWalkRoot skips it on e.g. overlayfs over "
                     "9p, where ->d_revalidate returns -ECHILD under LOOKUP_RCU and every absolute path is EAGAIN "

@@ -139,6 +139,9 @@ def cmd_kernels(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     return EXIT_OK
 
 
+BAD_CASES_SHOWN = 20  # failed or errored cases printed per kernel after the table
+
+
 def _table(results: Sequence[Any]) -> str:
     head = ("kernel", "release", "outcome", "accel", "pass", "fail", "skip", "old", "error", "boot s", "suite s",
             "total s")
@@ -235,6 +238,11 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     for r in results:
         if r.outcome.kernel_error:
             print(f"\n[{r.kernel.label}] {r.outcome.value}:\n{r.detail}", file=sys.stderr)
+        for line in r.bad_cases[:BAD_CASES_SHOWN]:  # a CI log names what failed, not only how many
+            print(f"[{r.kernel.label}] {line}", file=sys.stderr)
+        if len(r.bad_cases) > BAD_CASES_SHOWN:
+            print(f"[{r.kernel.label}] ... and {len(r.bad_cases) - BAD_CASES_SHOWN} more in "
+                  f"{r.outdir / 'run.json'}", file=sys.stderr)
     print(f"\nresults: {outdir}/<kernel>/junit.xml, run.json, console.log")
     if any(r.outcome is runner.Outcome.NOT_RUN for r in results):
         return EXIT_INFRA

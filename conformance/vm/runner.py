@@ -71,6 +71,7 @@ class VmResult:
     total_s: float = 0.0
     detail: str = ""
     counts: dict[Verdict, int] = field(default_factory=dict)
+    bad_cases: list[str] = field(default_factory=list)  # "<behaviour>/<case> <verdict>: <message>"
 
 
 def kernel_config(kernel: Kernel) -> Path | None:
@@ -287,6 +288,8 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         res.detail = f"no case of the selection ran in any of the {cfg.shards} part(s)\n{_guest_outputs(outdir)}"
     else:
         res.counts = run.counts()
+        res.bad_cases = [f"{c.classname}/{c.name} {c.verdict.value}: {c.message.partition(chr(10))[0]}"
+                         for c in run.cases if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
         bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
         res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED
         if KLOG_BAD.search(console):
