@@ -75,20 +75,35 @@ class CanSetFsid:
 @record(frozen=True)
 class IdsMapped:
     """A setup that switches to these uids/gids (setresuid/setresgid): CAP_SETUID/CAP_SETGID and a
-    user namespace that maps them."""
+    user namespace that maps them (``why``, when given, says what the ids are for in a skip reason)."""
 
     uids: tuple[int, ...]
     gids: tuple[int, ...] = ()
+    why: str = ""
 
     def unmet(self) -> str | None:
         priv = privilege.current()
+        why = f"{self.why}; " if self.why else ""
         if not (priv.has_cap(privilege.CAP_SETUID) and priv.has_cap(privilege.CAP_SETGID)):
-            return f"needs CAP_SETUID and CAP_SETGID ({priv.lacks(privilege.CAP_SETUID, Scope.OWN)})"
+            return f"needs CAP_SETUID and CAP_SETGID ({why}{priv.lacks(privilege.CAP_SETUID, Scope.OWN)})"
         missing = [f"uid {u}" for u in self.uids if not privilege.mapped(priv.uid_map, u)]
         missing += [f"gid {g}" for g in self.gids if not privilege.mapped(priv.gid_map, g)]
         if missing:
-            return f"needs {', '.join(missing)} mapped (this is {priv.describe()})"
+            return f"needs {', '.join(missing)} mapped ({why}this is {priv.describe()})"
         return None
+
+
+@record(frozen=True)
+class SetgroupsAllowed:
+    """setgroups(2) is allowed in this user namespace (its /proc/<pid>/setgroups is not "deny"), as a
+    setup that switches to other ids and drops the supplementary groups needs."""
+
+    why: str = ""
+
+    def unmet(self) -> str | None:
+        if privilege.current().setgroups_allowed:
+            return None
+        return f"needs setgroups ({self.why + '; ' if self.why else ''}it is denied in this user namespace)"
 
 
 @record(frozen=True)

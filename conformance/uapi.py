@@ -41,3 +41,50 @@ CLONE_EMPTY_MNTNS = 1 << 37
 PF_IO_WORKER = 0x00000010
 PF_USER_WORKER = 0x00004000
 PF_KTHREAD = 0x00200000
+
+
+# include/uapi/linux/ptrace.h
+PTRACE_ATTACH = 16
+PTRACE_SEIZE = 0x4206
+
+# include/uapi/linux/fcntl.h
+AT_FDCWD = -100
+
+# include/uapi/linux/openat2.h: struct open_how and its resolve flags
+OPEN_HOW_SIZE_VER0 = 24
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20  # 5.12
+OPENAT2_REGULAR = 1 << 32  # 7.2: open_how.flags only
+
+# include/uapi/asm-generic/fcntl.h
+O_EMPTYPATH = 1 << 26  # 7.2
+
+# include/uapi/asm-generic/errno.h
+EFTYPE = 134  # 7.2: wrong file type for the intended operation
+
+# include/linux/fcntl.h (kernel-internal): __O_REGULAR, the kernel's carrier of OPENAT2_REGULAR in the open
+# flags (7.2); never visible in F_GETFL
+O_REGULAR_INTERNAL = 1 << 30
+
+# include/linux/errno.h (kernel-internal): a restart code that must never reach userspace
+ERESTARTSYS = 512
+
+# include/uapi/linux/magic.h: statfs f_type
+EXT4_SUPER_MAGIC = 0xEF53  # ext2, ext3 and ext4
+XFS_SUPER_MAGIC = 0x58465342
+BTRFS_SUPER_MAGIC = 0x9123683E
+F2FS_SUPER_MAGIC = 0xF2F52010
+TMPFS_MAGIC = 0x01021994
+RAMFS_MAGIC = 0x858458F6
+PROC_SUPER_MAGIC = 0x9FA0
+OVERLAYFS_SUPER_MAGIC = 0x794C7630
+NFS_SUPER_MAGIC = 0x6969
+FUSE_SUPER_MAGIC = 0x65735546
+V9FS_MAGIC = 0x01021997
+CIFS_SUPER_MAGIC = 0xFF534D42
+SMB2_SUPER_MAGIC = 0xFE534D42
+CEPH_SUPER_MAGIC = 0x00C36400

@@ -1,72 +1,40 @@
-"""Typed face of the io_uring / openat2 helpers (native_helpers/kc_uring.h), shared by the families
-that open files through io_uring.
+"""The open scenario of native_helpers/kc_uring.h (kc_uring_open_scenario): one open, issued by a
+syscall, inline through io_uring, by an io-wq worker or by the SQPOLL thread in a fresh child.
 
-One dataclass per C struct (same field names), marshalled by conformance.native.
-Every ring lives in a C child created for one scenario, so io-wq workers and
-SQPOLL threads never appear in the Python process.
+It is here, in the core, because two families issue their opens through it (resolve_cached, and
+io_uring's worker rows) and a family never imports another.  The other records of kc_uring.h live in
+the io_uring family (cases/io_uring/wire.py), resolve_cached's own calls in cases/resolve_cached/wire.py.
+One dataclass per C struct (same field names), marshalled by conformance.native.  Every ring lives in a
+C child created for one scenario, so io-wq workers and SQPOLL threads never appear in the Python process.
 """
 
 from __future__ import annotations
 
-import enum
 import errno as _errno
+from collections.abc import Mapping
 from typing import Annotated
 
 from conformance import native, procfs
 from conformance._kc_uring_h import Op as Op
 from conformance._kc_uring_h import Setup as Setup
-from conformance._kc_uring_h import WorkerKind as WorkerKind
+from conformance._kc_uring_h import Via as Via
 from conformance.native import CountedBy, const, describe_status, errno_name
-from conformance.native import HarnessError as HarnessError  # one set for every family
 from conformance.procfs import Task
 from conformance.records import record
-from conformance.uapi import PF_IO_WORKER as PF_IO_WORKER
-from conformance.uapi import PF_KTHREAD as PF_KTHREAD
-from conformance.uapi import PF_USER_WORKER as PF_USER_WORKER
 
-native.wire("kc_thread_info")(Task)  # /proc's record of a task is also what the helpers report
+# /proc's record of a task is also what the helpers report (struct kc_thread_info, in kc_uring.h; the
+# results of kc_workers.h nest it as well, and cases/user_workers/wire.py declares the same pair).
+native.wire("kc_thread_info")(Task)
 
-PATH_MAX = const("KC_U_PATH")
-WARM_MAX = const("KC_U_WARM")
+PATH_MAX = const("KC_U_PATH")  # bytes of every path field, with the NUL
 DATA_MAX = const("KC_U_DATA")
-THREADS_MAX = const("KC_U_THREADS")
 
-IORING_SETUP_SQPOLL = const("KC_IORING_SETUP_SQPOLL")
-IORING_FEAT_NATIVE_WORKERS = const("KC_IORING_FEAT_NATIVE_WORKERS")
-
-# include/uapi/linux/openat2.h
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-RESOLVE_IN_ROOT = 0x10
-RESOLVE_CACHED = const("KC_RESOLVE_CACHED")
-OPEN_HOW_SIZE_VER0 = 24
-
-
-AT_FDCWD = -100
-
-
-class Via(enum.IntEnum):
-    """How the measured open is issued."""
-
-    SYSCALL = const("KC_VIA_SYSCALL")
-    INLINE = const("KC_VIA_INLINE")
-    ASYNC = const("KC_VIA_ASYNC")
-    SQPOLL = const("KC_VIA_SQPOLL")
-
-    @property
-    def label(self) -> str:
-        return {
-            Via.SYSCALL: "openat2()",
-            Via.INLINE: "io_uring (inline)",
-            Via.ASYNC: "io_uring (IOSQE_ASYNC worker)",
-            Via.SQPOLL: "io_uring (SQPOLL)",
-        }[self]
-
-
-FD100 = 100  # the descriptor number Setup.FD100 uses
-
+VIA_LABEL: Mapping[Via, str] = {
+    Via.SYSCALL: "openat2()",
+    Via.INLINE: "io_uring (inline)",
+    Via.ASYNC: "io_uring (IOSQE_ASYNC worker)",
+    Via.SQPOLL: "io_uring (SQPOLL)",
+}
 
 NOT_ATTEMPTED = -_errno.ENODATA
 
@@ -225,115 +193,3 @@ def run_open(req: OpenRequest) -> OpenResult:
     if req.read_len >= DATA_MAX:
         raise ValueError(f"read_len at most {DATA_MAX - 1}")
     return native.run_harness("kc_uring_open_scenario", OpenResult, req, what="open scenario")
-
-
-# --------------------------------------------------------------------------- worker scenarios
-
-
-@native.wire("kc_worker_res")
-@record(frozen=True)
-class WorkerResult(native.Harnessed):
-    harness: native.HarnessStatus  # pid: the submitter (the harness process itself)
-    ring_res: int
-    target_tid: int
-    signal_res: int
-    hits_after_target: int
-    handler_tid: int
-    hits_after_self: int
-    self_handler_tid: int
-    reap_ms: int
-    task_dir_after: int
-    nthreads: int
-    target_pending: int
-    target_blocked: int
-    threads: Annotated[tuple[Task, ...], CountedBy("nthreads")]
-
-    @property
-    def tasks(self) -> tuple[Task, ...]:
-        return self.threads
-
-    @property
-    def child_pid(self) -> int:
-        return self.harness.pid
-
-    @property
-    def wait_status(self) -> int:
-        return self.harness.status
-
-    def problem(self) -> str | None:
-        if not self.harness.ok:
-            return self.harness.describe()
-        if self.ring_res < 0:
-            return f"io_uring_setup failed with {errno_name(-self.ring_res)}"
-        return None
-
-
-@native.wire("kc_worker_req")
-@record(frozen=True)
-class WorkerRequest:
-    kind: WorkerKind
-    via: Via = Via.ASYNC
-    # A thread-directed signal is never moved to another thread, and one the kernel wrongly delivered
-    # process-wide would run the handler on the submitter's return from tgkill: 10 ms is ample.
-    settle_ms: int = 10
-    timeout_ms: int = 10000
-
-
-def worker_scenario(kind: WorkerKind, via: Via = Via.ASYNC, settle_ms: int = 10) -> WorkerResult:
-    return native.run_harness("kc_uring_worker_scenario", WorkerResult, WorkerRequest(kind, via, settle_ms),
-                              what="worker scenario")
-
-
-# --------------------------------------------------------------------------- probes and sysctl
-
-
-@native.wire("kc_setup_probe")
-@record(frozen=True)
-class SetupProbe(native.Harnessed):
-    harness: native.HarnessStatus
-    setup_res: int  # 0 or -errno
-    features: int
-    openat2_res: int  # CQE of an inline IORING_OP_OPENAT2 of "/", or NOT_ATTEMPTED
-
-
-def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:
-    """io_uring_setup (and optionally one IORING_OP_OPENAT2) in a fresh child."""
-    return native.run_harness("kc_uring_setup_probe", SetupProbe, flags, want_openat2, what="setup probe")
-
-
-@native.wire("kc_disabled_res")
-@record(frozen=True)
-class DisabledResult(native.Harnessed):
-    harness: native.HarnessStatus  # of the setup child
-    original: int
-    write_res: int
-    setup_res: int
-    restore_res: int
-    after: int
-
-
-def disabled_try(value: int, drop_privileges: bool) -> DisabledResult:
-    """Write kernel.io_uring_disabled, try io_uring_setup in a child, restore: all in one C call."""
-    rc, res = native.call_out("kc_uring_disabled_try", DisabledResult, value, drop_privileges)
-    if rc < 0:
-        raise OSError(-rc, f"cannot read kernel.io_uring_disabled: {errno_name(-rc)}")
-    return res
-
-
-def openat2(dfd: int, path: str, flags: int = 0, mode: int = 0, resolve: int = 0,
-            size: int = OPEN_HOW_SIZE_VER0) -> int:
-    """Raw openat2 in this process: fd or -errno (the caller closes the fd)."""
-    return native.call("kc_openat2", dfd, path, flags, mode, resolve, size)
-
-
-def fs_type(path: str) -> int:
-    """statfs(path).f_type, or -errno."""
-    return native.call("kc_fs_type", path)
-
-
-def list_threads(pid: int = 0) -> tuple[Task, ...]:
-    """The threads of a process (0: this one) as the C helpers see them."""
-    n, tasks = native.call_array("kc_list_threads", Task, THREADS_MAX * 4, pid)
-    if n < 0:
-        raise OSError(-n, f"cannot list threads of {pid or 'self'}: {errno_name(-n)}")
-    return tasks[:n]

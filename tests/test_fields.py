@@ -21,7 +21,7 @@ from conformance.checks import Field, Results
 from .test_tables import TABLES
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
-GETTERS = (("user_workers.model", "F"), ("fchroot.model", "R"), ("io_uring.restrict", "R"))
+GETTERS = (("user_workers.model", "F"), ("fchroot.model", "R"), ("io_uring.model", "R"))
 FIELD_ATTRS = ("field", "name", "other", "results", "res", "status", "slot", "a", "b")
 
 

@@ -379,16 +379,17 @@ def test_run_metadata_says_io_uring_was_disabled_by_someone_else() -> None:
 
 def test_the_io_uring_probe_names_a_disabled_sysctl_set_outside_the_run(monkeypatch: pytest.MonkeyPatch,
                                                                        tmp_path: Path) -> None:
-    from conformance import native, probes, uring
+    from conformance import native, probes
 
     probe = probes.all_probes()["io_uring"].run
     family = sys.modules[probe.__module__]  # the io_uring family's package, however it is installed
+    wire = sys.modules[f"{probe.__module__}.wire"]
     fake = tmp_path / "io_uring_disabled"
     fake.write_text("2\n")
     monkeypatch.setattr(family, "DISABLED_PATH", str(fake))
     monkeypatch.setattr(family, "_setup_probe",
-                        lambda *a, **k: uring.SetupProbe(native.HarnessStatus(native.HarnessError.NONE, 0, 0, 0),
-                                                         -errno.EPERM, 0, -61))
+                        lambda *a, **k: wire.SetupProbe(native.HarnessStatus(native.HarnessError.NONE, 0, 0, 0),
+                                                        -errno.EPERM, 0, -61))
     _state, said = probe()
     assert "io_uring disabled machine-wide, set outside this run" in said
 

@@ -1,23 +1,31 @@
 """Self-tests of the io_uring / openat2 C helpers and their probes, on the real kernel.
 
-No mocks: every test calls into conformance._native through conformance.uring.
+No mocks: every test calls into conformance._native through conformance.uring (the open scenario) and
+the families' wire modules (io_uring's scenarios and thread list, resolve_cached's openat2 and statfs).
 Tests that need io_uring skip (naming the probe's reason) where it is missing.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance import probes, snapshot, uring
+from conformance.native import HarnessError
 from conformance.probes import State
-from conformance.uring import AT_FDCWD, RESOLVE_CACHED, HarnessError, OpenRequest, Setup, Via, WorkerKind
+from conformance.uapi import AT_FDCWD, PF_KTHREAD, PROC_SUPER_MAGIC, RAMFS_MAGIC, RESOLVE_CACHED, TMPFS_MAGIC
+from conformance.uring import OpenRequest, Setup, Via
 
-TMPFS_MAGIC = 0x01021994
+# The families' wire modules, as the registry installs them (kconform_cases.<family>).
+io_uring: Any = importlib.import_module("kconform_cases.io_uring.wire")
+resolve_cached: Any = importlib.import_module("kconform_cases.resolve_cached.wire")
+WorkerKind = io_uring.WorkerKind
 URING_PROBES = ("openat2", "openat2.resolve_cached", "io_uring", "io_uring.native_workers", "io_uring.sqpoll",
                 "io_uring.openat2", "io_uring.disabled_sysctl")
 
@@ -42,40 +50,40 @@ def _no_leftovers(threads_before: set[str]) -> None:
 
 def test_openat2_struct_sizes() -> None:
     _need("openat2")
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH)
+    fd = resolve_cached.openat2(AT_FDCWD, "/", os.O_PATH)
     assert fd >= 0
     os.close(fd)
-    assert uring.openat2(AT_FDCWD, "/", os.O_PATH, size=16) == -errno.EINVAL  # below OPEN_HOW_SIZE_VER0
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, size=32)  # zero tail: accepted
+    assert resolve_cached.openat2(AT_FDCWD, "/", os.O_PATH, size=16) == -errno.EINVAL  # below OPEN_HOW_SIZE_VER0
+    fd = resolve_cached.openat2(AT_FDCWD, "/", os.O_PATH, size=32)  # zero tail: accepted
     assert fd >= 0
     os.close(fd)
-    assert uring.openat2(AT_FDCWD, "/", os.O_PATH, size=1 << 20) == -errno.EMSGSIZE  # refused before the kernel
+    assert resolve_cached.openat2(AT_FDCWD, "/", os.O_PATH, size=1 << 20) == -errno.EMSGSIZE  # not for the kernel
 
 
 def test_openat2_errno_passthrough(tmp_path: Path) -> None:
     _need("openat2")
-    assert uring.openat2(AT_FDCWD, str(tmp_path / "absent")) == -errno.ENOENT
-    assert uring.openat2(AT_FDCWD, str(tmp_path), os.O_PATH, resolve=0x1000) == -errno.EINVAL  # unknown bit
+    assert resolve_cached.openat2(AT_FDCWD, str(tmp_path / "absent")) == -errno.ENOENT
+    assert resolve_cached.openat2(AT_FDCWD, str(tmp_path), os.O_PATH, resolve=0x1000) == -errno.EINVAL  # unknown bit
 
 
 def test_fs_type() -> None:
-    assert uring.fs_type("/proc") == 0x9FA0
-    assert uring.fs_type("/nonexistent/kconform") == -errno.ENOENT
+    assert resolve_cached.fs_type("/proc") == PROC_SUPER_MAGIC
+    assert resolve_cached.fs_type("/nonexistent/kconform") == -errno.ENOENT
     if os.path.isdir("/dev/shm") and os.stat("/dev/shm").st_dev != os.stat("/dev").st_dev:
-        assert uring.fs_type("/dev/shm") in (TMPFS_MAGIC, 0x858458F6)
+        assert resolve_cached.fs_type("/dev/shm") in (TMPFS_MAGIC, RAMFS_MAGIC)
 
 
 def test_list_threads_self() -> None:
-    threads = uring.list_threads()
+    threads = io_uring.list_threads()
     me = [t for t in threads if t.tid == os.getpid()]
     assert me and me[0].tgid == os.getpid() and me[0].ppid == os.getppid()
-    assert not me[0].flags & uring.PF_KTHREAD
+    assert not me[0].flags & PF_KTHREAD
     assert me[0].kthread in (None, 0)  # the line exists since 6.4
 
 
 def test_list_threads_missing_pid() -> None:
     with pytest.raises(OSError):
-        uring.list_threads(0x7FFFFFF0)
+        io_uring.list_threads(0x7FFFFFF0)
 
 
 # --------------------------------------------------------------------------- the open scenario
@@ -140,7 +148,7 @@ def test_async_open_runs_in_a_worker_of_the_child() -> None:
     assert r.measured.text.strip() == f"iou-wrk-{r.child_pid}"
     assert r.direct.text.strip() != r.measured.text.strip()
     assert any(t.comm == f"iou-wrk-{r.child_pid}" and t.tgid == r.child_pid for t in r.tasks)
-    assert r.features & uring.IORING_FEAT_NATIVE_WORKERS
+    assert r.features & io_uring.IORING_FEAT_NATIVE_WORKERS
     _no_leftovers(before)
 
 
@@ -169,7 +177,7 @@ def test_sigkill_scenario_reaps_everything() -> None:
     _need("io_uring")
     _need("io_uring.native_workers")
     before = set(os.listdir("/proc/self/task"))
-    r = uring.worker_scenario(WorkerKind.SIGKILL)
+    r = io_uring.worker_scenario(WorkerKind.SIGKILL)
     assert r.problem() is None
     assert r.wait_status & 0x7F == 9 and r.reap_ms >= 0
     assert r.task_dir_after == -errno.ENOENT
@@ -180,7 +188,7 @@ def test_sigkill_scenario_reaps_everything() -> None:
 def test_signal_scenario_control_runs() -> None:
     _need("io_uring")
     _need("io_uring.native_workers")
-    r = uring.worker_scenario(WorkerKind.SIGNAL, settle_ms=20)
+    r = io_uring.worker_scenario(WorkerKind.SIGNAL, settle_ms=20)
     assert r.problem() is None
     assert r.target_tid and r.target_tid != r.child_pid
     assert r.self_handler_tid == r.child_pid
@@ -188,7 +196,7 @@ def test_signal_scenario_control_runs() -> None:
 
 def test_setup_probe_rejects_unknown_flags() -> None:
     _need("io_uring")
-    p = uring.setup_probe(1 << 31)
+    p = io_uring.setup_probe(1 << 31)
     assert p.harness_error is HarnessError.NONE and p.setup_res == -errno.EINVAL
 
 
@@ -200,7 +208,7 @@ def test_probes_say_what_the_kernel_did(name: str) -> None:
 
 def test_resolve_cached_probe_matches_a_direct_call() -> None:
     _need("openat2")
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
+    fd = resolve_cached.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
     if fd >= 0:
         os.close(fd)
     state, _ = probes.all_probes()["openat2.resolve_cached"].run()
@@ -209,7 +217,7 @@ def test_resolve_cached_probe_matches_a_direct_call() -> None:
 
 def test_native_workers_probe_matches_features() -> None:
     _need("io_uring")
-    p = uring.setup_probe()
+    p = io_uring.setup_probe()
     state, observed = probes.all_probes()["io_uring.native_workers"].run()
-    assert (state is State.PRESENT) == bool(p.features & uring.IORING_FEAT_NATIVE_WORKERS)
+    assert (state is State.PRESENT) == bool(p.features & io_uring.IORING_FEAT_NATIVE_WORKERS)
     assert f"{p.features:#x}" in observed

@@ -1,27 +1,30 @@
 """Every Python record that crosses into C against its struct, and every mirrored #define against its header.
 
-The pairs are declared where the records are (``@native.wire("kc_..._res", internal=(...))``) and the
-marshalling refuses an undeclared record, so what is checked here is what the calls use: field names
-both ways (a C field without a Python twin is an error unless the declaration lists it as internal:
-padding, the helper's own state), nested records against nested structs, and no struct without a
-record.  The enums mirroring ``#define``s are written by native_helpers/build.py from the headers;
-the few kept by hand are checked here member by member.
+The pairs are declared where the records are (``@native.wire("kc_..._res", internal=(...))``): a family's
+in ``cases/<family>/wire.py``, the core's in conformance.  The marshalling refuses an undeclared record, so
+what is checked here is what the calls use: field names both ways (a C field without a Python twin is an
+error unless the declaration lists it as internal: padding, the helper's own state), nested records against
+nested structs, and no struct without a record.  The enums mirroring ``#define``s are written by
+native_helpers/build.py from the headers, never by hand; a constant of conformance.uapi that a header also
+defines (``KC_<name>``) has its value.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import enum
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from conformance import native, registry, uring
+from conformance import native, registry, uapi
 from conformance._native import ffi, lib
 from conformance.native import Wire, wire_drift
 from conformance.records import record
@@ -153,9 +156,64 @@ def test_derived_enums_are_the_headers_defines() -> None:
             assert build.enum_members(spec, consts)[int(spec.flag):], f"{spec.prefix}* matched nothing"
 
 
-@pytest.mark.parametrize(("mirror", "prefix"), [(uring.Via, "KC_VIA_")])
-def test_enums_kept_by_hand_match_their_defines(mirror: type[enum.IntEnum], prefix: str) -> None:
+def _mirrors(members: list[tuple[str, int]], consts: dict[str, int]) -> str | None:
+    """The ``KC_<PREFIX>_`` prefix whose defines every member matches by name and value, or None."""
+    first = members[0][0]
+    for name in consts:
+        prefix = name.removesuffix(first)
+        if prefix != name and prefix.startswith("KC_") and all(consts.get(prefix + m) == v for m, v in members):
+            return prefix
+    return None
+
+
+def test_no_enum_mirrors_defines_by_hand() -> None:
+    """An enum of a family or of the core loaded with them whose members are a header's ``KC_<PREFIX>_*``
+    defines is a generated one (conformance._kc_*_h), never one typed by hand."""
+    build = _build()
+    consts = {name: value for h in (TOP / "native_helpers").glob("kc_*.h")
+              for name, value in build.defines(h.read_text()).items()}
+    _load_families()
+    modules = [m for n, m in list(sys.modules.items())
+               if n.startswith((f"{registry.CASES_PACKAGE}.", "conformance.")) and not n.startswith("conformance._kc_")]
+    hand = []
+    for mod in modules:
+        for name, obj in vars(mod).items():
+            mine = isinstance(obj, type) and obj.__module__ == mod.__name__
+            if mine and issubclass(obj, enum.IntEnum | enum.IntFlag):
+                members = [(m.name, int(m)) for m in obj if m.name != "NONE"]
+                prefix = _mirrors(members, consts) if len(members) > 1 else None
+                if prefix is not None:
+                    hand.append(f"{mod.__name__}.{name} mirrors {prefix}*")
+    assert len(modules) > 20 and hand == []
+
+
+def test_family_records_live_in_their_wire_module() -> None:
+    _load_families()
+    misplaced = [f"{cls.__module__}.{cls.__qualname__}" for cls in native.WIRE
+                 if cls.__module__.startswith(registry.CASES_PACKAGE + ".") and not cls.__module__.endswith(".wire")]
+    assert misplaced == []
+    homes = {cls.__module__.split(".")[1] for cls in native.WIRE if cls.__module__.startswith("kconform_cases.")}
+    assert {"user_workers", "vhost", "io_uring", "fchroot"} <= homes, homes  # the scan sees the moved records
+
+
+def test_a_drifted_family_record_is_reported() -> None:
+    """A copy of a record that moved into its family (user_workers' result), one field renamed: reported."""
+    wire = importlib.import_module(f"{registry.CASES_PACKAGE}.user_workers.wire")
+    fields = {f.name: f.type for f in dataclasses.fields(wire.WorkersResult)}
+    assert "nworkers" in fields
+    drifted: type = record(frozen=True)(type("DriftedWorkers", (), {
+        "__annotations__": {("n_workers" if k == "nworkers" else k): v for k, v in fields.items()},
+        "__module__": wire.__name__}))
+    problems = wire_drift(drifted, native.WIRE[wire.WorkersResult])
+    assert any("DriftedWorkers.n_workers has no field in struct kc_wk_res" in p for p in problems), problems
+    assert any("kc_wk_res.nworkers has no twin" in p for p in problems), problems
+    assert wire_drift(wire.WorkersResult) == []
+
+
+def test_uapi_constants_equal_the_headers() -> None:
+    """A value conformance.uapi names that a helper header also defines as ``KC_<name>`` is the same number."""
     consts = {name: value for h in (TOP / "native_helpers").glob("kc_*.h")
               for name, value in _build().defines(h.read_text()).items()}
-    for member in mirror:
-        assert consts.get(prefix + member.name) == int(member), member
+    shared = {n: v for n, v in vars(uapi).items() if n.isupper() and f"KC_{n}" in consts}
+    assert {"CLONE_NEWNS", "PTRACE_SEIZE", "RESOLVE_CACHED"} <= shared.keys(), sorted(shared)
+    assert {n: v for n, v in shared.items() if consts[f"KC_{n}"] != v} == {}

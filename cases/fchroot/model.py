@@ -1,6 +1,6 @@
-"""The fchroot family's model: the request, the result, typed getters of its fields, the case type.
+"""The fchroot family's model: typed getters of the result's fields, the checks, the case type.
 
-A row is a ``FchrootCase``: one ``FcRequest`` (how the subject is made, what it does before
+A row is a ``FchrootCase``: one ``FcRequest`` (.wire: how the subject is made, what it does before
 fchroot(), the fd and flags) and checks on the fields of the ``FcResult`` the C scenario
 (native_helpers/kc_fchroot.c) filled.  A field whose step did not run holds NOT_RUN, which
 never satisfies a check that expects a result.
@@ -14,74 +14,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from conformance import native
-from conformance._kc_fchroot_h import Before as Before
-from conformance._kc_fchroot_h import Subject as Subject
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.checks import Field, Is
 from conformance.globalstate import USES_IO_URING
-from conformance.native import const, describe_status, errno_name
+from conformance.native import describe_status, errno_name
 from conformance.records import record
 from conformance.requirements import Feature, Requirement
 
-FD_FAILFS_ROOT = const("KC_FD_FAILFS_ROOT")
-NOT_RUN = const("KC_FC_NOT_RUN")
-PROBE_PATH = "/proc"  # an absolute path that exists in every setting the suite runs in
-
-
-@native.wire("kc_fc_req", internal=("pad0",))
-@record(frozen=True)
-class FcRequest:
-    """struct kc_fc_req."""
-
-    subject: Subject = Subject.CLONE_NNP
-    before: Before = Before.NONE
-    fd: int = FD_FAILFS_ROOT
-    flags: int = 0
-    drop_privileges: bool = True
-    follow_up: bool = False
-    timeout_ms: int = 15000
-    probe_path: str = PROBE_PATH
-    exec_path: str = ""  # filled at run time: an executable found on PATH
-    chroot_dir: str = "/proc"
-
-
-@native.wire("kc_fc_res")
-@record(frozen=True)
-class FcResult(native.Harnessed):
-    """struct kc_fc_res."""
-
-    harness: native.HarnessStatus
-    harness_step: int
-    status: int
-    filled: int
-    euid: int
-    nnp: int
-    harness_nnp: int
-    before_res: int
-    probe_before: int
-    ret2: int
-    ret: int
-    probe_after: int
-    root_after: int
-    cwd_after: int
-    fork_probe: int
-    clone3_probe: int
-    clone3_fs_probe: int
-    clone3_fs_fchroot: int
-    clone3_fs_fchdir: int
-    cwd_after_sibling_fchdir: int
-    exec_path_res: int
-    exec_fd_res: int
-    exec_path_status: int
-    exec_fd_status: int
-    nthreads: int
-
-    def problem(self) -> str | None:
-        if self.harness.ok:
-            return None
-        step = f" at step {self.harness_step}" if self.harness_step else ""
-        return f"{self.harness.describe()}{step}"
+from . import wire
+from .wire import NOT_RUN, PROBE_PATH, FcRequest, FcResult
 
 
 def said(v: int) -> str:
@@ -164,7 +105,7 @@ class FchrootCase(Case[FcResult]):
 
     def observe(self) -> FcResult:
         req = self.request if self.request.exec_path else replace(self.request, exec_path=_exec_path())
-        res = native.run_harness("kc_fc_scenario", FcResult, req, what="fchroot")
+        res = wire.run(req)
         problem = res.problem()
         if problem is not None:
             raise HarnessProblem(problem)

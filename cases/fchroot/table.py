@@ -19,16 +19,14 @@ from .model import (
     EINVAL,
     EOPNOTSUPP,
     EPERM,
-    Before,
     ExecFailed,
     FchrootCase,
-    FcRequest,
     R,
-    Subject,
     fails,
     ok,
     row,
 )
+from .wire import Before, FcRequest, Subject
 
 FCHROOT: tuple[Requirement, ...] = (Feature("fchroot"),)
 NNP: tuple[Requirement, ...] = (*FCHROOT, Feature("clone3"), Feature("clone3.nnp"), DROPS_PRIVILEGES)

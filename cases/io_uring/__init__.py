@@ -6,28 +6,30 @@ import errno
 import os
 from pathlib import Path
 
-from conformance import uring
+from conformance import native, uring
 from conformance.native import errno_name
 from conformance.registry import Behaviour, Family, Probe, State, classify_errno
-from conformance.uring import IORING_FEAT_NATIVE_WORKERS, IORING_SETUP_SQPOLL
+
+from . import wire
+from .wire import IORING_FEAT_NATIVE_WORKERS, IORING_SETUP_SQPOLL
 
 DISABLED_PATH = "/proc/sys/kernel/io_uring_disabled"
 
 
-def _setup_probe(flags: int = 0, want_openat2: bool = False) -> uring.SetupProbe:
+def _setup_probe(flags: int = 0, want_openat2: bool = False) -> wire.SetupProbe:
     # kernel.io_uring_disabled is changed only under the exclusive global lock,
     # and the plugin holds it shared around every case (requirements included):
     # taking it again here would deadlock against a waiting writer.
-    return uring.setup_probe(flags, want_openat2)
+    return wire.setup_probe(flags, want_openat2)
 
 
-def _setup_said(p: uring.SetupProbe) -> str:
+def _setup_said(p: wire.SetupProbe) -> str:
     return "succeeded" if p.setup_res >= 0 else errno_name(-p.setup_res)
 
 
 def probe_io_uring() -> tuple[State, str]:
     p = _setup_probe()
-    if p.harness_error is not uring.HarnessError.NONE:
+    if p.harness_error is not native.HarnessError.NONE:
         return State.UNKNOWN, f"probe child: {p.harness_error.name}"
     said = f"io_uring_setup gave {_setup_said(p)}"
     if p.setup_res == -errno.EPERM and os.path.exists(DISABLED_PATH):
@@ -71,10 +73,8 @@ def probe_disabled_sysctl() -> tuple[State, str]:
 
 def probe_task_restrictions() -> tuple[State, str]:
     """Register restrictions (no_new_privs) in a throw-away harness: nothing outlives it."""
-    from .restrict import RestrictRequest, run
-
     try:
-        r = run(RestrictRequest())
+        r = wire.restrict_scenario(wire.RestrictRequest())
     except OSError as e:
         return State.UNKNOWN, str(e)
     if r.harness_error:

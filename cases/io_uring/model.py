@@ -1,6 +1,6 @@
 """The io_uring family's model: io-wq worker / SQPOLL identity cases, checks, references.
 
-Every case runs in a fresh C child (conformance.uring): the child creates the
+Every case runs in a fresh C child (conformance.uring's open scenario, the scenarios of .wire): the child creates the
 ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
 the same open directly, and reports both, plus its task list.  A check names
 the attribute that differed between the worker's view and the submitter's.
@@ -21,12 +21,14 @@ import errno
 import functools
 import os
 import re
+import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conformance import guardian, kernel, paths, privilege, uring
+from conformance import guardian, kernel, native, paths, privilege
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.checks import Field, Is, shown
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING, Sysctl
 from conformance.harness import interrupt
@@ -35,9 +37,21 @@ from conformance.procfs import Task
 from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature, Requirement
 from conformance.uapi import PF_KTHREAD
-from conformance.uring import DisabledResult, Op, OpenRequest, OpenResult, Setup, Via, WorkerKind, WorkerResult
+from conformance.uring import OpenRequest, OpenResult, run_open
 
-from .restrict import RestrictCase
+from . import wire
+from .wire import (
+    NOT_CALLED,
+    DisabledResult,
+    How,
+    Op,
+    RestrictRequest,
+    RestrictResult,
+    Setup,
+    Via,
+    WorkerKind,
+    WorkerResult,
+)
 
 IO_URING = Feature("io_uring")
 NATIVE_WORKERS = Feature("io_uring.native_workers")
@@ -405,7 +419,7 @@ class WorkerOpenCase(Case[Observation]):
 
     def observe(self) -> Observation:
         with prepare(self.spec) as (req, ctx):
-            result = uring.run_open(req)
+            result = run_open(req)
         problem = result.problem()
         if problem is not None:
             raise HarnessProblem(problem)
@@ -446,7 +460,7 @@ class NoHandlerOnTarget:
 class StaysPendingBlocked:
     def mismatch(self, obs: SignalObservation) -> str | None:
         r = obs.result
-        bit = 1 << (10 - 1)  # SIGUSR1
+        bit = 1 << (signal.SIGUSR1 - 1)
         if not r.target_pending & bit:
             return f"SIGUSR1 not pending on {r.target_tid} (SigPnd {r.target_pending:#x})"
         if not r.target_blocked & bit:
@@ -474,7 +488,7 @@ class KilledWithWorkers:
             return f"no iou-* thread existed before the kill ({r.nthreads} threads)"
         if r.reap_ms < 0:
             return "the process was not reaped within 5 s of SIGKILL"
-        if r.wait_status & 0x7F != 9:
+        if r.wait_status & 0x7F != signal.SIGKILL:
             return f"the process ended {describe_status(r.wait_status)}, not by SIGKILL"
         if r.task_dir_after != -errno.ENOENT:
             state = errno_name(-r.task_dir_after) if r.task_dir_after else "exists"
@@ -488,7 +502,7 @@ class SignalCase(Case[SignalObservation]):
     via: Via = Via.ASYNC
 
     def observe(self) -> SignalObservation:
-        result = uring.worker_scenario(self.kind, self.via)
+        result = wire.worker_scenario(self.kind, self.via)
         problem = result.problem()
         if problem is not None:
             raise HarnessProblem(problem)
@@ -559,15 +573,71 @@ class DisabledCase(Case[DisabledObservation]):
     def observe(self) -> DisabledObservation:
         # The row declares changes=(Sysctl("kernel.io_uring_disabled"),): the harness saves,
         # journals and restores it (globalstate.changing), even if this process is killed.
-        res = uring.disabled_try(self.value, self.drop_privileges)
+        res = wire.disabled_try(self.value, self.drop_privileges)
         if res.write_res < 0:
             raise HarnessProblem(f"writing {self.value} gave {errno_name(-res.write_res)}")
-        if res.harness_error is not uring.HarnessError.NONE:
+        if res.harness_error is not native.HarnessError.NONE:
             raise HarnessProblem(f"setup child: {res.harness_error.name}")
         return DisabledObservation(res, self.value, self.drop_privileges)
 
     def describe(self, obs: DisabledObservation) -> str:
         return f"io_uring_disabled={self.value}: io_uring_setup as {obs.who} {obs.got}; restored to {obs.result.after}"
+
+
+# --------------------------------------------------------------------------- task restrictions
+
+
+TASK_RESTRICTIONS = Feature("io_uring.task_restrictions")
+READ_LEN = 8  # the READ of /dev/zero asks for 8 bytes (kc_uring.c)
+
+
+def _restrict_show(v: int) -> str:
+    if v == NOT_CALLED:
+        return "not called"
+    return f"-{errno_name(-v)}" if -4095 <= v < 0 else str(v)
+
+
+def _rfield(name: str, get: Callable[[RestrictResult], int]) -> Field[RestrictResult]:
+    return Field(name, get, _restrict_show)
+
+
+class R:
+    """The fields of ``RestrictResult`` a restriction row checks or a description shows, as typed getters."""
+
+    register_ret = _rfield("register_ret", lambda o: o.register_ret)
+    register2_ret = _rfield("register2_ret", lambda o: o.register2_ret)
+    create_ret = _rfield("create_ret", lambda o: o.create_ret)
+    setup_ret = _rfield("setup_ret", lambda o: o.setup_ret)
+    nop_res = _rfield("nop_res", lambda o: o.nop_res)
+    read_res = _rfield("read_res", lambda o: o.read_res)
+    child_register_ret = _rfield("child_register_ret", lambda o: o.child_register_ret)
+    nnp_child = _rfield("nnp_child", lambda o: o.nnp_child)
+
+
+RESTRICT_SHOWN = (R.register_ret, R.register2_ret, R.create_ret, R.setup_ret, R.nop_res, R.read_res,
+                  R.child_register_ret, R.nnp_child)
+
+
+@record(frozen=True, kw_only=True)
+class RestrictCase(Case[RestrictResult]):
+    """IORING_REGISTER_RESTRICTIONS with ring fd -1 in a throw-away harness, and what the tasks it creates get."""
+
+    request: RestrictRequest
+
+    def observe(self) -> RestrictResult:
+        try:
+            r = wire.restrict_scenario(self.request)
+        except OSError as e:
+            raise HarnessProblem(str(e)) from e
+        if r.harness_error:
+            raise native.harness_problem("restriction", r.harness.describe())
+        if self.request.how is not How.SELF and r.create_ret > 0 and not r.reported:
+            raise HarnessProblem(f"the {self.request.how.name.lower()} child made no report")
+        return r
+
+    def describe(self, obs: RestrictResult) -> str:
+        return f"{self.request.how.name.lower()}/{self.request.ring.name.lower()}: " + ", ".join(
+            f"{f.name}={shown(f, obs)}" for f in RESTRICT_SHOWN)
 
 
 # --------------------------------------------------------------------------- typed row constructors
@@ -599,3 +669,10 @@ def disabled_case(id: str, value: int, setup_gives: int, *, drop_privileges: boo
                         needs=(IO_URING, DISABLED_SYSCTL, INIT_PRIVILEGED,
                                *((DROPS_PRIVILEGES,) if drop_privileges else ())), doc=doc, lock=Lock.EXCLUSIVE,
                         changes=(Sysctl("kernel.io_uring_disabled"),))
+
+
+def restrict_row(id: str, req: RestrictRequest, *checks: Is[RestrictResult], needs: tuple[Requirement, ...] = (),
+                 doc: str = "") -> RestrictCase:
+    """A task restriction row (behaviour io_uring.task_restrictions)."""
+    return RestrictCase(id=id, behaviour="io_uring.task_restrictions", request=req, expect=AllOf(checks),
+                        needs=(TASK_RESTRICTIONS, *needs), doc=doc, reads=USES_IO_URING)

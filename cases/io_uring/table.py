@@ -1,4 +1,5 @@
-"""io_uring conformance cases: io-wq/SQPOLL worker identity, signals, kernel.io_uring_disabled.
+"""io_uring conformance cases: io-wq/SQPOLL worker identity, signals, kernel.io_uring_disabled, task
+restrictions across process creation.
 
 The io_uring variant of every resolve_cached row (``<id>.io_uring``, behaviour
 ``io_uring.openat2_cached``) is declared there, once, as a variant axis.
@@ -13,12 +14,13 @@ import errno
 import os
 
 from conformance.case import AllOf, OldModel
+from conformance.checks import Is
 from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
-from conformance.requirements import PRIVILEGED, SETS_FSID, Cap
+from conformance.requirements import DROPS_PRIVILEGES, PRIVILEGED, SETS_FSID, Cap, Feature
 from conformance.uapi import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER
-from conformance.uring import Op, Setup, Via, WorkerKind
 
 from .model import (
+    READ_LEN,
     BothFail,
     BothOpen,
     ControlHandlerRuns,
@@ -31,6 +33,7 @@ from .model import (
     NameIsWorker,
     NoHandlerOnTarget,
     Prep,
+    R,
     ReadsMarker,
     SameContent,
     SameInode,
@@ -40,10 +43,12 @@ from .model import (
     WorkerOpen,
     WorkerThreads,
     disabled_case,
+    restrict_row,
     signal_case,
     worker_case,
 )
-from .restrict import RESTRICT_ROWS
+from .wire import NOT_CALLED, How, Op, Ring, Setup, Via, WorkerKind
+from .wire import RestrictRequest as Restrict
 
 W = WorkerOpen
 STATUS = 255  # bytes of a status file to read (Name, Umask, State, Tgid, Ngid, Pid come first)
@@ -59,6 +64,22 @@ STALE_NETNS_DOC = ("Not a case: a worker created before unshare(CLONE_NEWNET) ke
                    "with, so /proc/thread-self/ns/net through it shows the old namespace while /proc/self/ns/net "
                    "(the thread-group leader) shows the new one; which worker serves a request is not "
                    "deterministic, so the suite only records it.")
+
+# Task restrictions (IORING_REGISTER_RESTRICTIONS with ring fd -1, 7.0 ed82f35b926b "io_uring: allow
+# registration of per-task restrictions"): every ring the task creates afterwards starts with a copy
+# (io_uring_create()) and copy_process() copies them to every new task (io_uring_fork()); a second
+# registration is EPERM, one without no_new_privs and CAP_SYS_ADMIN EACCES, flags other than 0 EINVAL.  A
+# denied SQE completes with -EACCES at submission, so neither io-wq nor SQPOLL runs it.  Allowed:
+# IORING_OP_NOP and IOSQE_ASYNC; denied: IORING_OP_READ.
+EACCES, EPERM, EINVAL = -errno.EACCES, -errno.EPERM, -errno.EINVAL
+REGISTERED = (Is(R.register_ret, 0, "the task registration"),
+              Is(R.register2_ret, EPERM, "a second registration by the same task"))
+RESTRICTED = (Is(R.setup_ret, 0, "io_uring_setup"), Is(R.nop_res, 0, "the allowed NOP completes"),
+              Is(R.read_res, EACCES, "the READ the restrictions leave out completes with -EACCES"),
+              Is(R.child_register_ret, EPERM, "a task with restrictions cannot register others"))
+INHERIT_DOC = ("The registering task creates the child after registering; the child's own ring starts "
+               "restricted (copy_process() -> io_uring_fork() copied the task's set, io_uring_create() copies it "
+               "into the ring).")
 
 WORKER_NAME_DOC = ("The kernel names workers after the submitter's tid in the initial pid namespace (task->pid). "
                    "It is checked exactly where that number is visible: in the initial pid namespace, or through "
@@ -140,5 +161,34 @@ CASES: tuple[IoUringCase, ...] = (
     disabled_case("disabled-1-root-allowed", 1, 0, doc="1 keeps io_uring for CAP_SYS_ADMIN"),
     disabled_case("disabled-1-unprivileged-eperm", 1, errno.EPERM, drop_privileges=True,
                   doc="1: a child as uid 65534 (not in kernel.io_uring_group) gets EPERM"),
-    *RESTRICT_ROWS,
+    # ---- task restrictions across process creation ---------------------------------------------------
+    restrict_row("task-restrict-self", Restrict(How.SELF), *REGISTERED, *RESTRICTED,
+                 doc="the registering task's own new ring; liburing test/task-restrict.c checks the fork case "
+                 "only"),
+    *(restrict_row(f"task-restrict-{how.name.lower()}-inherits", Restrict(how), *REGISTERED, *RESTRICTED,
+                   Is(R.nnp_child, 1, "no_new_privs came along"), doc=INHERIT_DOC)
+      for how in (How.FORK, How.VFORK, How.CLONE, How.CLONE3, How.THREAD, How.GRANDCHILD)),
+    restrict_row("task-restrict-iowq", Restrict(How.FORK, Ring.IOWQ), *REGISTERED, *RESTRICTED,
+                 needs=(Feature("io_uring.native_workers"),),
+                 doc="IOSQE_ASYNC (an allowed flag): the NOP runs in an io-wq worker and completes; the READ is "
+                 "refused at submission and never reaches io-wq."),
+    restrict_row("task-restrict-sqpoll", Restrict(How.FORK, Ring.SQPOLL), *REGISTERED, *RESTRICTED,
+                 needs=(Feature("io_uring.sqpoll"),),
+                 doc="a SQPOLL ring of a restricted child: the SQPOLL thread submits the NOP and refuses the READ "
+                 "with -EACCES like io_uring_enter would."),
+    restrict_row("task-restrict-control", Restrict(How.FORK, do_register=False),
+                 Is(R.register_ret, NOT_CALLED, "nothing registered"), Is(R.setup_ret, 0, "io_uring_setup"),
+                 Is(R.nop_res, 0, "the NOP completes"), Is(R.read_res, READ_LEN, "the READ of /dev/zero reads 8"),
+                 Is(R.child_register_ret, 0, "the child may register its own"),
+                 doc="control for the rows above: without a registration the same READ works."),
+    restrict_row("task-restrict-needs-nnp", Restrict(How.SELF, nnp=False, drop=True),
+                 Is(R.register_ret, EACCES, "no no_new_privs and no CAP_SYS_ADMIN"),
+                 Is(R.register2_ret, EACCES, "still refused"), Is(R.setup_ret, 0, "io_uring_setup"),
+                 Is(R.read_res, READ_LEN, "nothing was restricted"),
+                 Is(R.child_register_ret, EACCES, "refused again"), needs=(DROPS_PRIVILEGES,),
+                 doc="like seccomp: uid 65534 without capabilities and without no_new_privs."),
+    restrict_row("task-restrict-bad-flags", Restrict(How.SELF, bad_flags=True),
+                 Is(R.register_ret, EINVAL, "flags 1"), Is(R.register2_ret, 0, "nothing was kept: a valid one works"),
+                 Is(R.read_res, EACCES, "the valid registration restricts"),
+                 doc="struct io_uring_task_restriction.flags must be 0 in 7.3."),
 )

@@ -5,14 +5,15 @@ from __future__ import annotations
 import errno
 import os
 
-from conformance import uring
 from conformance.native import errno_name
 from conformance.registry import Behaviour, Family, Probe, State, classify_errno
-from conformance.uring import AT_FDCWD, RESOLVE_CACHED
+from conformance.uapi import AT_FDCWD, EFTYPE, O_EMPTYPATH, OPENAT2_REGULAR, RESOLVE_CACHED
+
+from .wire import openat2
 
 
 def probe_openat2() -> tuple[State, str]:
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH)
+    fd = openat2(AT_FDCWD, "/", os.O_PATH)
     if fd >= 0:
         os.close(fd)
         return State.PRESENT, "openat2(\"/\", O_PATH) succeeded"
@@ -22,7 +23,7 @@ def probe_openat2() -> tuple[State, str]:
 def probe_resolve_cached() -> tuple[State, str]:
     # "/" is always in the dcache: an fd (or EAGAIN) where the bit is known,
     # EINVAL (unknown RESOLVE_ bit) where it is not, ENOSYS without openat2.
-    fd = uring.openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
+    fd = openat2(AT_FDCWD, "/", os.O_PATH, resolve=RESOLVE_CACHED)
     if fd >= 0:
         os.close(fd)
         return State.PRESENT, "openat2(\"/\", O_PATH, RESOLVE_CACHED) succeeded"
@@ -30,9 +31,6 @@ def probe_resolve_cached() -> tuple[State, str]:
     return state, f"openat2(\"/\", O_PATH, RESOLVE_CACHED) gave {errno_name(-fd)}"
 
 
-OPENAT2_REGULAR = 1 << 32  # include/uapi/linux/openat2.h (7.2): open_how.flags only
-O_EMPTYPATH = 1 << 26  # include/uapi/asm-generic/fcntl.h (7.2)
-EFTYPE = 134  # include/uapi/asm-generic/errno.h (7.2): wrong file type for the intended operation
 # "openat2: new OPENAT2_REGULAR flag support" (Dorjoy Chowdhury), as pushed to vfs-7.2.openat2 on 2026-05-21
 # and merged for 7.2 (Debian's 7.2.13 and 7.3.4 sources have it).
 REGULAR_COMMIT = "8b82cacad92e"
@@ -40,7 +38,7 @@ REGULAR_COMMIT = "8b82cacad92e"
 
 def probe_openat2_regular() -> tuple[State, str]:
     # "/" is a directory: EFTYPE where the flag is known, EINVAL (unknown open_how.flags bit) where not.
-    fd = uring.openat2(AT_FDCWD, "/", os.O_RDONLY | OPENAT2_REGULAR)
+    fd = openat2(AT_FDCWD, "/", os.O_RDONLY | OPENAT2_REGULAR)
     if fd >= 0:
         os.close(fd)
         return State.ABSENT, "openat2(\"/\", OPENAT2_REGULAR) opened a directory"
@@ -50,11 +48,11 @@ def probe_openat2_regular() -> tuple[State, str]:
 
 def probe_o_emptypath() -> tuple[State, str]:
     # Reopen an O_PATH fd of "/" through "": an fd where the flag is known; EINVAL (unknown flag) where not.
-    dfd = uring.openat2(AT_FDCWD, "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    dfd = openat2(AT_FDCWD, "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     if dfd < 0:
         return classify_errno(-dfd, (), (errno.ENOSYS,)), f"openat2(\"/\", O_PATH) gave {errno_name(-dfd)}"
     try:
-        fd = uring.openat2(dfd, "", os.O_RDONLY | os.O_CLOEXEC | O_EMPTYPATH)
+        fd = openat2(dfd, "", os.O_RDONLY | os.O_CLOEXEC | O_EMPTYPATH)
     finally:
         os.close(dfd)
     if fd >= 0:

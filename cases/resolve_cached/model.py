@@ -3,7 +3,7 @@
 A row is a ``CachedCase``: a ``Scenario`` (what exists in a fresh directory,
 what is looked up normally first, which open is measured) and what the kernel
 must do (``opens(*checks)`` or ``refused(*errnos)``).  Every scenario runs in
-a fresh C child (conformance.uring.run_open), so per-process state such as
+a fresh C child (the open scenario, conformance.uring.run_open), so per-process state such as
 the child's /proc/<pid> dentries starts cold.
 
 Every row also runs through IORING_OP_OPENAT2: ``VARIANTS`` is the axis
@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from conformance import guardian, kernel, paths, uring
+from conformance import guardian, kernel, paths
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING, Change
@@ -49,19 +49,38 @@ from conformance.harness import interrupt
 from conformance.native import errno_name
 from conformance.records import record
 from conformance.requirements import SETS_FSID, FdNumber, Feature, Requirement
-from conformance.uring import RESOLVE_CACHED, OpenRequest, OpenResult, Setup, Via
+from conformance.uapi import (
+    BTRFS_SUPER_MAGIC,
+    CEPH_SUPER_MAGIC,
+    CIFS_SUPER_MAGIC,
+    EXT4_SUPER_MAGIC,
+    F2FS_SUPER_MAGIC,
+    FUSE_SUPER_MAGIC,
+    NFS_SUPER_MAGIC,
+    O_REGULAR_INTERNAL,
+    OVERLAYFS_SUPER_MAGIC,
+    PROC_SUPER_MAGIC,
+    RAMFS_MAGIC,
+    RESOLVE_CACHED,
+    SMB2_SUPER_MAGIC,
+    TMPFS_MAGIC,
+    V9FS_MAGIC,
+    XFS_SUPER_MAGIC,
+)
+from conformance.uring import VIA_LABEL, OpenRequest, OpenResult, Setup, Via, run_open
+
+from .wire import fs_type
 
 # statfs f_type of filesystems that keep (negative) dentries the usual way and
 # whose inodes live on a device: the "disk" cases need one of these.
 DISK_FS = {
-    0xEF53: "ext2/3/4",
-    0x58465342: "xfs",
-    0x9123683E: "btrfs",
-    0xF2F52010: "f2fs",
+    EXT4_SUPER_MAGIC: "ext2/3/4",
+    XFS_SUPER_MAGIC: "xfs",
+    BTRFS_SUPER_MAGIC: "btrfs",
+    F2FS_SUPER_MAGIC: "f2fs",
 }
-TMPFS_MAGIC = 0x01021994
-FS_NAMES = {**DISK_FS, TMPFS_MAGIC: "tmpfs", 0x794C7630: "overlayfs", 0x6969: "nfs", 0x65735546: "fuse",
-            0x858458F6: "ramfs", 0x9FA0: "proc", 0x01021997: "9p"}
+FS_NAMES = {**DISK_FS, TMPFS_MAGIC: "tmpfs", OVERLAYFS_SUPER_MAGIC: "overlayfs", NFS_SUPER_MAGIC: "nfs",
+            FUSE_SUPER_MAGIC: "fuse", RAMFS_MAGIC: "ramfs", PROC_SUPER_MAGIC: "proc", V9FS_MAGIC: "9p"}
 
 SHM = "/dev/shm"
 
@@ -90,7 +109,7 @@ class DiskTmp:
 
     def unmet(self) -> str | None:
         base = tempfile.gettempdir()
-        magic = uring.fs_type(base)
+        magic = fs_type(base)
         if magic < 0:
             return f"cannot statfs {base}: {errno_name(-magic)}"
         if magic in DISK_FS:
@@ -119,7 +138,7 @@ class TmpfsShm:
     """/dev/shm is a tmpfs mount of its own (its '..' crosses a mount)."""
 
     def unmet(self) -> str | None:
-        magic = uring.fs_type(SHM)
+        magic = fs_type(SHM)
         if magic < 0:
             return f"needs tmpfs at {SHM}: {errno_name(-magic)}"
         if magic != TMPFS_MAGIC:
@@ -134,8 +153,8 @@ class TmpfsShm:
 # Filesystems whose ->d_revalidate may return -ECHILD under LOOKUP_RCU (fs/9p/vfs_dentry.c,
 # fs/nfs/dir.c, fs/fuse/dir.c, fs/smb/client/dir.c, fs/ceph/dir.c), and overlayfs, which passes
 # LOOKUP_RCU down to its layers (fs/overlayfs/super.c ovl_revalidate_real).
-RCU_REFUSING_FS = {0x01021997: "9p", 0x6969: "nfs", 0x65735546: "fuse", 0xFF534D42: "cifs",
-                   0xFE534D42: "smb2", 0x00C36400: "ceph", 0x794C7630: "overlayfs"}
+RCU_REFUSING_FS = {V9FS_MAGIC: "9p", NFS_SUPER_MAGIC: "nfs", FUSE_SUPER_MAGIC: "fuse", CIFS_SUPER_MAGIC: "cifs",
+                   SMB2_SUPER_MAGIC: "smb2", CEPH_SUPER_MAGIC: "ceph", OVERLAYFS_SUPER_MAGIC: "overlayfs"}
 
 
 @record(frozen=True)
@@ -162,7 +181,7 @@ def _refusing_filesystems(path: str) -> list[str]:
     parts = [p for p in path.split("/") if p]
     for i in range(len(parts) + 1):
         prefix = "/" + "/".join(parts[:i])
-        magic = uring.fs_type(prefix)
+        magic = fs_type(prefix)
         try:
             dev = os.stat(prefix).st_dev
         except OSError:
@@ -181,7 +200,7 @@ def _prefix_refuses_rcu_walk(path: str) -> str | None:
     refuse LOOKUP_RCU in ->d_revalidate (RCU_REFUSING_FS) on the way excuses an
     EAGAIN.  On ext4, xfs, btrfs or tmpfs the prefix must open from the cache,
     so the requirement is met and a kernel that still says EAGAIN fails the row."""
-    result = uring.run_open(OpenRequest(path=path, flags=os.O_PATH | os.O_DIRECTORY, resolve=RESOLVE_CACHED,
+    result = run_open(OpenRequest(path=path, flags=os.O_PATH | os.O_DIRECTORY, resolve=RESOLVE_CACHED,
                                         warm=(path,)))
     problem = result.problem()
     if problem is not None:
@@ -342,7 +361,7 @@ class Observation:
 
     @property
     def what(self) -> str:
-        return self.via.label
+        return VIA_LABEL[self.via]
 
 
 @record(frozen=True)
@@ -367,10 +386,6 @@ class IsDirectory:
         return None if stat.S_ISDIR(mode) else f"{obs.what} opened a non-directory (mode {mode:#o})"
 
 
-O_ACCMODE = 0o3
-O_REGULAR_INTERNAL = 1 << 30  # __O_REGULAR, the kernel's carrier of OPENAT2_REGULAR: never visible in F_GETFL
-
-
 @record(frozen=True)
 class OpenFlags:
     """fcntl(F_GETFL) of the fd: the access mode asked for, and none of the bits in ``clear``."""
@@ -382,8 +397,8 @@ class OpenFlags:
         fl = obs.result.measured.fl_flags
         if fl < 0:
             return f"F_GETFL of the fd {obs.what} opened failed ({errno_name(-fl)})"
-        if fl & O_ACCMODE != self.acc:
-            return f"{obs.what} opened with access mode {fl & O_ACCMODE}, not {self.acc} (F_GETFL {fl:#o})"
+        if fl & os.O_ACCMODE != self.acc:
+            return f"{obs.what} opened with access mode {fl & os.O_ACCMODE}, not {self.acc} (F_GETFL {fl:#o})"
         if fl & self.clear:
             return f"F_GETFL of the fd {obs.what} opened shows {fl & self.clear:#x} (F_GETFL {fl:#o})"
         return None
@@ -506,7 +521,7 @@ class CachedCase(Case[Observation]):
 
     def observe(self) -> Observation:
         with fresh_dir(self.scenario.fs) as root:
-            result = uring.run_open(self.scenario.request(root, self.via))
+            result = run_open(self.scenario.request(root, self.via))
             created = tuple(sorted(set(os.listdir(root)) - TOP_LEVEL))
         problem = result.problem()
         if problem is not None:

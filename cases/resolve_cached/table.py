@@ -15,17 +15,19 @@ import os
 from conformance.case import OldModel
 from conformance.globallock import Lock
 from conformance.requirements import INIT_PRIVILEGED, Feature, Requirement
-from conformance.uring import (
+from conformance.uapi import (
+    EFTYPE,
+    O_EMPTYPATH,
+    OPENAT2_REGULAR,
     RESOLVE_BENEATH,
     RESOLVE_CACHED,
     RESOLVE_IN_ROOT,
     RESOLVE_NO_MAGICLINKS,
     RESOLVE_NO_SYMLINKS,
     RESOLVE_NO_XDEV,
-    Setup,
 )
+from conformance.uring import Setup
 
-from . import EFTYPE, O_EMPTYPATH, OPENAT2_REGULAR
 from .model import OPENAT2 as OPENAT2_FEATURE
 from .model import (
     AtimeUpdates,

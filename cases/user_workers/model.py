@@ -4,7 +4,7 @@ One behaviour is declared once and run against each worker kind where it applies
 ``iowq`` (an io-wq worker, iou-wrk-<tid>), ``sqpoll`` (iou-sqp-<tid>), ``vhost`` (vhost-<tid> in the kernel's
 default mode: a thread of the owner since 6.4, a kernel thread before) and ``vhost-kthread`` (the kernel-thread
 mode selected with VHOST_SET_FORK_FROM_OWNER(0), 6.17 and backports).  Every scenario runs in a throw-away C
-harness (harness.run, native_helpers/kc_workers.c); the cgroups and core directories it needs are made
+harness (wire.run, native_helpers/kc_workers.c); the cgroups and core directories it needs are made
 here and removed afterwards.
 """
 
@@ -22,17 +22,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
 
-from conformance import guardian, kernel, native, privilege
+from conformance import guardian, kernel, native
 from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.checks import Field, Results, errno_or_int, plain, shown
 from conformance.globallock import Lock
 from conformance.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
 from conformance.records import record
-from conformance.requirements import Requirement, why_not_writable
+from conformance.requirements import IdsMapped, ProgramOnPath, Requirement, SetgroupsAllowed, why_not_writable
 
-from . import harness
-from .harness import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult
+from . import wire
+from .wire import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult
 
 FAMILY = "user_workers"
 NET = "/dev/vhost-net"
@@ -223,23 +223,10 @@ def expect(*checks: Check[Obs]) -> AllOf[Obs]:
 
 
 PRIVATE_UID_BASE = 0x6B000000  # kc_workers.c: the owner's private uid/gid is this + (pid & 0xfffff)
-
-
-@record(frozen=True)
-class CanSetuid:
-    """The owner must take a private uid (RLIMIT_NPROC counts per uid, and nothing else may use it)."""
-
-    def unmet(self) -> str | None:
-        priv = privilege.current()
-        why = "the owner runs as a private uid so that no other process counts"
-        if not (priv.has_cap(privilege.CAP_SETUID) and priv.has_cap(privilege.CAP_SETGID)):
-            return f"needs CAP_SETUID and CAP_SETGID ({why}; {priv.lacks(privilege.CAP_SETUID, privilege.Scope.OWN)})"
-        lo, hi = PRIVATE_UID_BASE, PRIVATE_UID_BASE + 0xFFFFF
-        if not all(privilege.mapped(m, i) for m in (priv.uid_map, priv.gid_map) for i in (lo, hi)):
-            return f"needs ids {lo:#x}-{hi:#x} mapped ({why}; this is {priv.describe()})"
-        if not priv.setgroups_allowed:
-            return f"needs setgroups ({why}; it is denied in this user namespace)"
-        return None
+_PRIVATE = (PRIVATE_UID_BASE, PRIVATE_UID_BASE + 0xFFFFF)
+_WHY_PRIVATE = "the owner runs as a private uid so that no other process counts"
+# The owner must take a private uid (RLIMIT_NPROC counts per uid, and nothing else may use it).
+PRIVATE_IDS: tuple[Requirement, ...] = (IdsMapped(_PRIVATE, _PRIVATE, _WHY_PRIVATE), SetgroupsAllowed(_WHY_PRIVATE))
 
 
 @record(frozen=True)
@@ -281,10 +268,7 @@ def sleep_binary() -> str:
     return shutil.which("sleep") or ""
 
 
-@record(frozen=True)
-class SleepBinary:
-    def unmet(self) -> str | None:
-        return None if sleep_binary() else "needs a sleep(1) binary to exec"
+SLEEP_ON_PATH = ProgramOnPath("sleep")  # what an exec row runs
 
 
 # --------------------------------------------------------------------------- cgroups (created per case, removed after)
@@ -439,7 +423,7 @@ class WorkerCase(Case[Obs]):
             core = stack.enter_context(core_dir()) if sc.core else ""
             req = self.request(groups[0] if groups else "", groups[1] if len(groups) > 1 else "", core)
             try:
-                r = harness.run(req)
+                r = wire.run(req)
             except OSError as e:
                 raise HarnessProblem(str(e)) from e
         if r.harness_error:

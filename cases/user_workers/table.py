@@ -7,34 +7,36 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 
+from conformance import uapi
 from conformance.case import Check, ClockWait, OldModel
 from conformance.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
 from conformance.globallock import Lock
 from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
+from conformance.uapi import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE
 
-from .harness import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE, SetupStep, WorkerAction
 from .model import (
     IDLE_BOUND_MS,
+    PRIVATE_IDS,
+    SLEEP_ON_PATH,
     Behaviour,
-    CanSetuid,
     CoreToCwd,
     F,
     Kind,
     Obs,
     PidsController,
     Scenario,
-    SleepBinary,
     UringForAnyUser,
     Variant,
     WorkerCase,
     expect,
     rows,
 )
+from .wire import SetupStep, WorkerAction
 
 A = WorkerAction
 KTHREAD_CHANGE = ("6.4", "f9010dbdce91", "the vhost worker is a kernel thread vhost-<pid> outside the owner")
 
-ERESTARTSYS = -512  # kernel-internal (include/linux/errno.h)
+ERESTARTSYS = -uapi.ERESTARTSYS  # kernel-internal (include/linux/errno.h)
 RESTART_CHANGE = ("7.3.2", "", "an io-wq request interrupted by a cancel, the freezer or a stop completed with "
                   "-ERESTARTSYS (-512) in its CQE (before the stable 'io_uring: don't pass restart error codes to "
                   "userspace')")
@@ -59,7 +61,7 @@ def B(name: str, scenario: Scenario, variants: dict[Kind, Variant], *, doc: str 
       ) -> tuple[WorkerCase, ...]:
     """One behaviour, its kinds expanded into rows user_workers.<name>.<kind>."""
     if scenario.private_uid:
-        needs = (*needs, CanSetuid())  # a namespaced root may not map the private uid
+        needs = (*needs, *PRIVATE_IDS)  # a namespaced root may not map the private uid
     return rows(Behaviour(name, scenario, variants, needs=needs, doc=doc, kind_needs=KIND_NEEDS, lock=lock,
                           waits=waits))
 
@@ -99,12 +101,12 @@ CASES: tuple[WorkerCase, ...] = (
                       Is(F.after_nworkers, 1, "only the SET_OWNER worker"),
                       needs=(Feature("vhost.new_worker"),),
                       scenario=(lambda sc: replace(sc, nproc=-1, scsi=True, action=A.NEW_WORKER, arg=0, want=1))),
-    }, needs=(CanSetuid(),), doc="The owner takes a private uid (root's RLIMIT_NPROC is not enforced, and no other "
+    }, needs=PRIVATE_IDS, doc="The owner takes a private uid (root's RLIMIT_NPROC is not enforced, and no other "
        "process may share the count), then RLIMIT_NPROC 0; vhost lowers it after VHOST_SET_OWNER."),
     *B("nproc_count", Scenario(private_uid=True, nproc=3, nblock=5, nnop=0, want=5), {
         Kind.IOWQ: V(Is(F.nworkers, 2, "owner + workers = RLIMIT_NPROC 3"),
                      AllResults(F.completed, (1,), 5, "all five splices complete once unblocked")),
-    }, needs=(CanSetuid(), UringForAnyUser()), waits=SETTLE_WAIT,
+    }, needs=(*PRIVATE_IDS, UringForAnyUser()), waits=SETTLE_WAIT,
        doc="Five splices block on empty pipes (unbounded io-wq work) under RLIMIT_NPROC 3."),
     *B("max_workers_unbounded", Scenario(maxw=(0, 2), maxw_query=True, nblock=4, nnop=0, want=4), {
         Kind.IOWQ: V(Is(F.maxw_ret, 0, "the register call"), AtLeast(F.maxw_old_bound, 1, "bounded limit reported"),
@@ -199,7 +201,7 @@ CASES: tuple[WorkerCase, ...] = (
            for k in (Kind.IOWQ, Kind.SQPOLL, Kind.VHOST)},
         Kind.VHOST_KTHREAD: V(KTHREAD, Is(F.action_ret, 0, "exec succeeds"),
                               Is(F.after_nthreads, 1, "single-threaded after"), waits=KTHREAD_STAYS),
-    }, needs=(SleepBinary(),), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
+    }, needs=(SLEEP_ON_PATH,), doc="The owner execs sleep(1); the vhost device is not close-on-exec."),
     *B("exec_cancels", Scenario(action=A.EXEC, exec_sleep=True, exec_cqes=True, nblock=2, nnop=0), {
         k: V(HAS_WORKER, AtLeast(F.ring_copy_ret, 0, "the harness holds a copy of the owner's ring (pidfd_getfd)"),
              Is(F.action_ret, 0, "exec succeeds"), Is(F.after_nthreads, 1, "single-threaded after"),
@@ -210,7 +212,7 @@ CASES: tuple[WorkerCase, ...] = (
                  AllResults(F.completed, (ERESTARTSYS, ECANCELED), 2,
                             "the cancelled splices completed with -ERESTARTSYS (one not yet running: -ECANCELED)"))))
         for k in (Kind.IOWQ, Kind.SQPOLL)
-    }, needs=(SleepBinary(), Feature("pidfd.getfd")),
+    }, needs=(SLEEP_ON_PATH, Feature("pidfd.getfd")),
        doc="Two splices block in io-wq (IOSQE_ASYNC; for sqpoll submitted by the SQPOLL thread); the harness takes a "
        "copy of the ring with pidfd_getfd, the owner execs sleep(1), and the harness reads the CQEs from the "
        "ring's fdinfo: exec cancels the owner's requests (io_uring_task_cancel()), which complete with -ECANCELED "

@@ -16,8 +16,6 @@ from conformance.requirements import Cgroup2Writable, Feature, ProgramOnPath
 from .model import (
     ANY_ERROR,
     BASE,
-    SCSI,
-    VSOCK,
     Call,
     FreezeBlocked,
     Freezes,
@@ -37,7 +35,8 @@ from .model import (
     old_model,
     vh,
 )
-from .model import OwnerRequest as Owner
+from .wire import SCSI, VSOCK
+from .wire import OwnerRequest as Owner
 
 TASK = (*BASE, Feature("vhost.task_mode"))
 CONTROL = (*BASE, Feature("vhost.fork_owner_control"))

@@ -1,7 +1,7 @@
-"""The C side of the family (native_helpers/kc_workers.h), as typed dataclasses.
+"""The user_workers family's C side (native_helpers/kc_workers.h), as typed dataclasses.
 
 WorkersRequest and WorkersResult mirror struct kc_wk_req and struct kc_wk_res field for field;
-conformance.native marshals them.
+conformance.native marshals them, and ``run`` runs one scenario in a throw-away C harness process.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from conformance import native
 from conformance._kc_workers_h import SetupStep as SetupStep
 from conformance._kc_workers_h import WorkerAction as WorkerAction
 from conformance._kc_workers_h import WorkerKind as WorkerKind
-from conformance.native import CountedBy, const
+from conformance.native import CountedBy
 from conformance.procfs import Task
 from conformance.records import record
 
-PTRACE_ATTACH = const("KC_PTRACE_ATTACH")
-PTRACE_SEIZE = const("KC_PTRACE_SEIZE")
-CLONE_NEWNS = const("KC_CLONE_NEWNS")
-CLONE_NEWUSER = const("KC_CLONE_NEWUSER")
-NOT_CALLED = const("KC_WK_NOT_CALLED")
+# struct kc_wk_res nests struct kc_thread_info: the same pair conformance.uring declares, declared here too
+# so that this family's results read without that module.
+native.wire("kc_thread_info")(Task)
 
 
 @native.wire("kc_wk_req")
