@@ -88,3 +88,22 @@ def test_read_only_mount_is_named() -> None:
     if not ro:
         pytest.skip("none of /sys/fs/cgroup, /sys, /usr is a read-only mount here")
     assert "read-only mount (EROFS)" in (requirements.why_not_writable(ro[0]) or "")
+
+
+def test_user_workers_private_ids_in_a_user_namespace(as_if) -> None:  # type: ignore[no-untyped-def]
+    """The owner's private uid/gid range must be mapped and setgroups allowed: core requirements, one rule each."""
+    private_ids = importlib.import_module("kconform_cases.user_workers.model").PRIVATE_IDS
+    caps = 1 << privilege.CAP_SETUID | 1 << privilege.CAP_SETGID
+    as_if(replace(BASE, cap_effective=caps))
+    assert [r.unmet() for r in private_ids] == [None, None]
+    inner = replace(BASE, cap_effective=caps, userns_initial=False, uid_map=((0, 100000, 65536),),
+                    gid_map=((0, 100000, 65536),))
+    as_if(inner)
+    why = private_ids[0].unmet() or ""
+    assert why.startswith("needs uid 1795162112, uid 1796210687, gid 1795162112, gid 1796210687 mapped") and \
+        "the owner runs as a private uid" in why, why
+    as_if(replace(BASE, cap_effective=caps, setgroups_allowed=False))
+    assert private_ids[0].unmet() is None
+    assert "needs setgroups (the owner runs as a private uid" in (private_ids[1].unmet() or "")
+    as_if(replace(BASE, cap_effective=0))
+    assert (private_ids[0].unmet() or "").startswith("needs CAP_SETUID and CAP_SETGID (the owner runs")
