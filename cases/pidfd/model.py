@@ -1,9 +1,12 @@
 """The pidfd family: case type, observation checks and typed row constructors.
 
 A row is a ``PidfdCase``: one ``PidfdRequest`` (a scenario of kc_pidfd.c, its
-variant and parameters) and what the kernel must show, as checks on the typed
-result slots (``PidfdValue``) the scenario filled.  A slot the scenario did not
-fill is a mismatch of its own ("not observed"), never a silent pass.
+variant and parameters) and what the kernel must show, as checks of the shared
+vocabulary (conformance.checks: ``Is(F[V.RET], 0)``, ``SameAs``, ``Bits``, ...) on
+the typed getters ``F`` of the result slots (``PidfdValue``) the scenario filled.
+A slot the scenario did not fill is a mismatch of its own ("not observed"), never
+a silent pass.  The family's own checks read the scenario's text (``Text``,
+``FdinfoSelfPid``).
 """
 
 from __future__ import annotations
