@@ -17,8 +17,7 @@ from conformance._kc_clone_h import Ptr as Ptr
 from conformance._kc_clone_h import Setup as Setup
 from conformance._kc_clone_h import Stack as Stack
 from conformance._kc_clone_h import Syscall as Syscall
-from conformance._native import lib
-from conformance.native import Harnessed, HarnessStatus, describe_status, errno_name, fd_open, run_harness, wire
+from conformance.native import Harnessed, HarnessStatus, call, describe_status, errno_name, fd_open, run_harness, wire
 from conformance.records import record
 
 
@@ -183,13 +182,13 @@ def clone_scenario(req: CloneRequest) -> CloneResult:
 
 def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:
     """clone3 with arguments that can never create a child: ret or -errno."""
-    return int(lib.kc_sys_clone3_nochild(size, int(args_at)))
+    return call("kc_sys_clone3_nochild", size, args_at)
 
 
 def page_size() -> int:
-    return int(lib.kc_page_size())
+    return call("kc_page_size")
 
 
 def clone3_flag_probe(flags: int) -> int:
     """kc_pfd_clone3_probe(): -errno; EINVAL means an unknown clone3 flag."""
-    return int(lib.kc_pfd_clone3_probe(flags & 0xFFFFFFFFFFFFFFFF))
+    return call("kc_pfd_clone3_probe", flags & 0xFFFFFFFFFFFFFFFF)

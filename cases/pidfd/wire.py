@@ -11,8 +11,7 @@ from __future__ import annotations
 from conformance._kc_harness_h import HarnessError
 from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
 from conformance._kc_pidfd_h import PidfdValue as PidfdValue
-from conformance._native import lib
-from conformance.native import HarnessStatus, run_harness, wire
+from conformance.native import HarnessStatus, call, run_harness, wire
 from conformance.records import record
 
 
@@ -65,4 +64,4 @@ def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
 
 def pidfd_probe(what: int, flags: int = 0) -> int:
     """kc_pfd_probe(): value or -errno (see kc_pidfd.h for what)."""
-    return int(lib.kc_pfd_probe(what, flags))
+    return call("kc_pfd_probe", what, flags)
