@@ -34,17 +34,9 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, TypeAlias, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
-from conformance._kc_clone_h import Action as Action
-from conformance._kc_clone_h import ArgsAt as ArgsAt
-from conformance._kc_clone_h import Ptr as Ptr
-from conformance._kc_clone_h import Setup as Setup
-from conformance._kc_clone_h import Stack as Stack
-from conformance._kc_clone_h import Syscall as Syscall
 from conformance._kc_harness_h import HarnessError as HarnessError
-from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
-from conformance._kc_pidfd_h import PidfdValue as PidfdValue
 from conformance._native import ffi, lib
 from conformance.records import record
 
@@ -622,10 +614,7 @@ def string_list_call(func: str, argv: list[str], out_len: int, *args: int) -> tu
     return rc, ffi.string(out).decode(errors="replace")
 
 
-# --------------------------------------------------------------------------- process creation (kc_clone.h)
-
-NS_NAMES = ("pid", "pid_for_children", "time", "user", "mnt", "net", "cgroup", "ipc")
-
+# --------------------------------------------------------------------------- errno names
 
 # errnos newer than the C library this Python was built against (include/uapi/asm-generic/errno.h)
 _NEW_ERRNOS = {134: "EFTYPE"}  # 7.2: wrong file type for the intended operation (OPENAT2_REGULAR)
@@ -693,140 +682,6 @@ def run_harness(func: str, out: type[R], *args: object, what: str, fds: tuple[in
     return res
 
 
-class Disposition(enum.IntEnum):
-    DEFAULT = 0
-    IGNORE = 1
-    HANDLER = 2
-    UNKNOWN = 255
-
-
-class Ref(enum.Enum):
-    """Run-time references in a CloneRequest, resolved when the case runs."""
-
-    FREE_PID = enum.auto()  # a pid nobody uses
-    PID_MAX = enum.auto()  # kernel.pid_max (one above the largest pid)
-    PAGE_SIZE = enum.auto()
-    PAGE_SIZE_PLUS_8 = enum.auto()
-    CGROUP_DIR_FD = enum.auto()  # a fresh cgroup v2 directory, opened O_DIRECTORY
-    CGROUP_PATH_FD = enum.auto()  # the same, opened O_PATH
-    CGROUP_PROCS_FD = enum.auto()  # its cgroup.procs file
-    CGROUP1_DIR_FD = enum.auto()  # a cgroup v1 directory
-    REGULAR_FILE_FD = enum.auto()
-    CLOSED_FD = enum.auto()  # a descriptor number that is not open
-
-
-@wire("kc_clone_req", internal=("pad0", "pad1", "tls"))
-@record(frozen=True)
-class CloneRequest:
-    """struct kc_clone_req: one call of clone3() (or legacy clone()) and what its child does.
-
-    ``size``, ``set_tid`` entries and ``cgroup`` may hold a ``Ref``: a value only
-    known when the case runs.  The case resolves every Ref first; an unresolved
-    one cannot be passed to C (TypeError)."""
-
-    flags: int = 0
-    exit_signal: int = 17  # SIGCHLD
-    size: int | Ref = 88
-    syscall: Syscall = Syscall.CLONE3
-    args_at: ArgsAt = ArgsAt.NORMAL
-    tail_nonzero: bool = False
-    pidfd: Ptr = Ptr.NONE
-    parent_tid: Ptr = Ptr.NONE
-    child_tid: Ptr = Ptr.NONE
-    stack: Stack = Stack.NONE
-    stack_size: int = 0
-    set_tid: tuple[int | Ref, ...] = ()
-    set_tid_ptr: Ptr = Ptr.NONE
-    set_tid_size: int = 0
-    cgroup: int | Ref = 0
-    setup: Setup = Setup.NONE
-    action: Action = Action.REPORT
-    action_arg: int = 0
-    timeout_ms: int = 5000
-
-
-@wire("kc_child_report", internal=("pad0", "pad1"))
-@record(frozen=True)
-class ChildReport:
-    """struct kc_child_report: what the child saw (valid == False: it sent nothing)."""
-
-    valid: bool
-    pid: int
-    ppid: int
-    tid: int
-    uid: int
-    ns_ino: tuple[int, ...]  # in NS_NAMES order
-    disp: tuple[int, ...]  # index = signal number
-    stack_probe: int
-    cgroup: str
-
-    @property
-    def ns(self) -> dict[str, int]:
-        return dict(zip(NS_NAMES, self.ns_ino, strict=True))
-
-    @property
-    def disposition(self) -> tuple[Disposition, ...]:
-        return tuple(Disposition(d) if d in (0, 1, 2) else Disposition.UNKNOWN for d in self.disp)
-
-
-@wire("kc_clone_res", internal=("pad0",))
-@record(frozen=True)
-class CloneResult(Harnessed):
-    """struct kc_clone_res."""
-
-    harness: HarnessStatus
-    ret: int
-    err: int
-    created: bool
-    pidfd: int
-    pidfd_is_pidfd: bool
-    pidfd_flags: int
-    pidfd_poll_early: int
-    pidfd_poll_exit: int
-    parent_tid: int
-    child_exited: bool
-    wait_plain: int
-    wait_clone: int
-    wait_all: int
-    status: int
-    signal_received: int
-    pending_lo: int  # bits 1..64
-    parent_ns_ino: tuple[int, ...]
-    parent_pid: int
-    shared_word: int
-    stack_lo: int
-    stack_hi: int
-    report: ChildReport
-
-    @property
-    def child(self) -> ChildReport | None:
-        return self.report if self.report.valid else None
-
-    @property
-    def pending(self) -> frozenset[int]:
-        return frozenset(s for s in range(1, 65) if self.pending_lo >> (s - 1) & 1)
-
-    @property
-    def parent_ns(self) -> dict[str, int]:
-        return dict(zip(NS_NAMES, self.parent_ns_ino, strict=True))
-
-    @property
-    def stack_range(self) -> tuple[int, int]:
-        return self.stack_lo, self.stack_hi
-
-    @property
-    def errno_name(self) -> str:
-        return errno_name(self.err)
-
-    def describe(self) -> str:
-        """One line saying what the kernel did."""
-        if not self.harness.ok:
-            return self.harness.describe()
-        if self.ret < 0:
-            return f"failed with {self.errno_name}"
-        return f"succeeded (child {self.ret}, {describe_status(self.status)})"
-
-
 def describe_status(status: int) -> str:
     if status & 0x7F == 0:
         return f"exited {(status >> 8) & 0xFF}"
@@ -835,96 +690,11 @@ def describe_status(status: int) -> str:
     return f"killed by signal {status & 0x7F}"
 
 
-def clone_scenario(req: CloneRequest) -> CloneResult:
-    """Run one clone scenario in a fresh harness process (see kc_clone.h)."""
-    cg = req.cgroup
-    return run_harness("kc_clone_scenario", CloneResult, req, what="clone",
-                       fds=(cg,) if isinstance(cg, int) and fd_open(cg) else ())
-
-
-def clone3_nochild(size: int, args_at: ArgsAt = ArgsAt.NORMAL) -> int:
-    """clone3 with arguments that can never create a child: ret or -errno."""
-    return int(lib.kc_sys_clone3_nochild(size, int(args_at)))
-
-
 def pidfd_open(pid: int, flags: int = 0) -> int:
     """pidfd_open(2): fd or -errno."""
     return int(lib.kc_pidfd_open(pid, flags))
 
 
-def page_size() -> int:
-    return int(lib.kc_page_size())
-
-
 def umount_detach(path: str) -> int:
     """umount2(path, MNT_DETACH): 0 or -errno."""
     return int(lib.kc_umount_detach(path.encode()))
-
-
-# ---------------------------------------------------------------------------
-# pidfd scenarios (kc_pidfd.h): one request, one result of typed slots.
-
-
-PidfdHarnessError: TypeAlias = HarnessError  # one set of harness errors for every family
-
-
-@wire("kc_pfd_req")
-@record(frozen=True)
-class PidfdRequest:
-    """One pidfd scenario: which, which variant, and its parameters."""
-
-    scenario: PidfdScenario
-    variant: int = 0
-    flags: int = 0
-    arg: int = 0
-    drop_privileges: bool = False
-    clone_flags: int = 0
-    timeout_ms: int = 15000
-
-
-@record(frozen=True)
-class PidfdResult:
-    harness_error: PidfdHarnessError
-    harness_errno: int
-    values: dict[PidfdValue, int]
-    text: str
-
-    def get(self, slot: PidfdValue) -> int | None:
-        return self.values.get(slot)
-
-
-@wire("kc_pfd_res")
-@record(frozen=True)
-class _PidfdRaw:
-    """struct kc_pfd_res as it comes back; PidfdResult is its typed view."""
-
-    harness: HarnessStatus
-    present: tuple[int, ...]
-    v: tuple[int, ...]
-    text: str
-
-
-def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
-    """Run one pidfd scenario in a fresh harness process (see kc_pidfd.h)."""
-    raw = run_harness("kc_pfd_scenario", _PidfdRaw, req, what="pidfd")
-    return PidfdResult(
-        harness_error=raw.harness.error,
-        harness_errno=raw.harness.err_no,
-        values={slot: raw.v[slot] for slot in PidfdValue if raw.present[slot]},
-        text=raw.text,
-    )
-
-
-def pidfd_probe(what: int, flags: int = 0) -> int:
-    """kc_pfd_probe(): value or -errno (see kc_pidfd.h for what)."""
-    return int(lib.kc_pfd_probe(what, flags))
-
-
-def clone3_flag_probe(flags: int) -> int:
-    """kc_pfd_clone3_probe(): -errno; EINVAL means an unknown clone3 flag."""
-    return int(lib.kc_pfd_clone3_probe(flags & 0xFFFFFFFFFFFFFFFF))
-
-
-def pidfd_const(name: str) -> int:
-    """An integer #define of kc_pidfd.h by its name without the KC_ prefix (e.g. "PT_CHILD")."""
-    return const("KC_" + name)

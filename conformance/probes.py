@@ -14,20 +14,9 @@ import os
 from collections.abc import Mapping
 
 from conformance import native, registry
-from conformance.native import Action, CloneRequest
 from conformance.registry import Presence, Probe, State, classify_errno
-from conformance.uapi import CLONE_NEWUSER
 
-__all__ = ["Presence", "Probe", "State", "all_probes", "classify_errno", "clone_probe", "probe"]
-
-
-def clone_probe(req: CloneRequest, present: tuple[int, ...], absent: tuple[int, ...]) -> tuple[State, str]:
-    """Run one clone scenario and classify its errno (0: it succeeded)."""
-    res = native.clone_scenario(req)
-    if res.harness_error is not native.HarnessError.NONE:
-        return State.UNKNOWN, res.describe()
-    err = 0 if res.ret >= 0 else res.err
-    return classify_errno(err, present, absent), f"clone3 {res.describe()}"
+__all__ = ["Presence", "Probe", "State", "all_probes", "classify_errno", "probe"]
 
 
 def _probe_pidfd_open() -> tuple[State, str]:
@@ -38,19 +27,14 @@ def _probe_pidfd_open() -> tuple[State, str]:
     return classify_errno(-fd, (), (errno.ENOSYS,)), f"pidfd_open gave {native.errno_name(-fd)}"
 
 
-def _probe_user_namespaces() -> tuple[State, str]:
-    req = CloneRequest(flags=CLONE_NEWUSER, action=Action.EXIT)
-    return clone_probe(req, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS, errno.EACCES))
-
-
 PROBES: dict[str, Probe] = {
     p.name: p
     for p in (
         Probe("pidfd_open", "pidfd_open()", "5.3", "32fcb426ec00", _probe_pidfd_open),
-        Probe("userns", "user namespaces for this user", "3.8", "", _probe_user_namespaces),
     )
 }
-"""Probes of the system rather than of one family; families declare theirs in FAMILY."""
+"""Probes of the system rather than of one family; families declare theirs in FAMILY (user namespaces, tried
+with a clone scenario, are the clone3 family's ``userns``)."""
 
 
 def all_probes() -> Mapping[str, Probe]:

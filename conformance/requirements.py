@@ -280,3 +280,31 @@ class InitialMountNs:
         except OSError:
             return None  # pid 1's namespace is not ours to read (no ptrace access): the case finds out
         return f"needs the initial mount namespace ({self.why})"
+
+
+@record(frozen=True)
+class CoreDumpsToCwd:
+    """A crash writes a core file into the crashing process's working directory: kernel.core_pattern is a plain
+    file name (no pipe to a crash handler, no coredump socket, no '/') and the RLIMIT_CORE hard limit lets the
+    crashing process raise its soft limit to ``min_limit`` bytes.  The suite never changes either: a row that
+    needs a core file on disk runs only where the machine already writes one there."""
+
+    min_limit: int = 1  # the least hard RLIMIT_CORE (bytes) the row's core needs
+
+    def unmet(self) -> str | None:
+        try:
+            pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        except OSError as e:
+            return f"core_pattern unreadable ({e.strerror})"
+        if pattern.startswith("|"):
+            return f"core_pattern is a pipe to a crash handler ({pattern.split()[0][1:]})"
+        if pattern.startswith("@"):
+            return f"core_pattern is a coredump socket ({pattern})"
+        if not pattern:
+            return "core_pattern is empty: no core file is written"
+        if "/" in pattern:
+            return f"core_pattern is a path ({pattern}): the core would land outside the row's scratch directory"
+        hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+        if hard != resource.RLIM_INFINITY and hard < self.min_limit:
+            return f"the RLIMIT_CORE hard limit is {hard} bytes: too small to raise the soft limit for a core file"
+        return None

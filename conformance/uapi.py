@@ -88,3 +88,47 @@ V9FS_MAGIC = 0x01021997
 CIFS_SUPER_MAGIC = 0xFF534D42
 SMB2_SUPER_MAGIC = 0xFE534D42
 CEPH_SUPER_MAGIC = 0x00C36400
+
+# include/uapi/linux/pidfd.h: PIDFD_GET_INFO request and result mask bits (struct pidfd_info.mask)
+PIDFD_INFO_PID = 1 << 0
+PIDFD_INFO_CREDS = 1 << 1
+PIDFD_INFO_CGROUPID = 1 << 2
+PIDFD_INFO_EXIT = 1 << 3
+PIDFD_INFO_COREDUMP = 1 << 4
+PIDFD_INFO_SUPPORTED_MASK = 1 << 5
+PIDFD_INFO_COREDUMP_SIGNAL = 1 << 6
+PIDFD_INFO_COREDUMP_CODE = 1 << 7
+
+# include/uapi/linux/pidfd.h: pidfd_send_signal() scope flags
+PIDFD_SIGNAL_THREAD = 1 << 0
+PIDFD_SIGNAL_THREAD_GROUP = 1 << 1
+PIDFD_SIGNAL_PROCESS_GROUP = 1 << 2
+
+# include/uapi/linux/pidfd.h: struct pidfd_info.coredump_mask
+PIDFD_COREDUMPED = 1 << 0
+PIDFD_COREDUMP_SKIP = 1 << 1
+PIDFD_COREDUMP_USER = 1 << 2
+
+# include/uapi/linux/coredump.h: struct coredump_req/coredump_ack mask bits and enum coredump_mark
+COREDUMP_KERNEL = 1 << 0
+COREDUMP_USERSPACE = 1 << 1
+COREDUMP_REJECT = 1 << 2
+COREDUMP_WAIT = 1 << 3
+COREDUMP_MARK_REQACK = 0
+COREDUMP_MARK_MINSIZE = 1
+COREDUMP_MARK_MAXSIZE = 2
+COREDUMP_MARK_UNSUPPORTED = 3
+COREDUMP_MARK_CONFLICTING = 4
+
+# include/uapi/linux/magic.h
+ANON_INODE_FS_MAGIC = 0x09041934
+PID_FS_MAGIC = 0x50494446
+
+# include/uapi/asm-generic/siginfo.h: si_code values (the signal module has none)
+SI_USER = 0
+SI_QUEUE = -1
+SI_TKILL = -6
+SEGV_MAPERR = 1
+
+# the core flag of a wait status (kernel/exit.c reports a dump as 0x80 in the low byte; glibc's WCOREFLAG)
+WCOREFLAG = 0x80

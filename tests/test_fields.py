@@ -71,3 +71,13 @@ def test_no_model_reads_an_observation_or_a_member_by_name() -> None:
     hits = [f"{p.relative_to(CASES_DIR)}:{n}: {line.strip()}" for p in sorted(CASES_DIR.rglob("*.py"))
             for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not hits, hits
+
+
+def test_pidfd_fields_read_the_slot_they_are_named_after() -> None:
+    model = importlib.import_module("kconform_cases.pidfd.model")
+    wire = importlib.import_module("kconform_cases.pidfd.wire")
+    for slot, f in model.F.items():
+        obs = wire.PidfdResult(harness_error=0, harness_errno=0, values={slot: 7}, text="")
+        assert f.name == slot.name.lower() and f.get(obs) == 7, slot
+        assert f.get(wire.PidfdResult(harness_error=0, harness_errno=0, values={}, text="")) is None, slot
+    assert set(model.F) == set(wire.PidfdValue)

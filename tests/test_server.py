@@ -18,6 +18,8 @@ import pytest
 from conformance import native, snapshot
 from conformance.case import Case, judge_case
 
+CLONE_WIRE: Any = importlib.import_module("kconform_cases.clone3.wire")
+
 
 def _table(family: str) -> Sequence[Case[Any]]:
     cases: Sequence[Case[Any]] = importlib.import_module(f"kconform_cases.{family}.table").CASES
@@ -66,7 +68,7 @@ def test_a_dead_server_is_an_error_then_replaced(fresh: None) -> None:
     pid, _ = native.server_process() or (0, -1)
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(OSError, match="process server did not answer"):
-        native.clone_scenario(native.CloneRequest())
+        CLONE_WIRE.clone_scenario(CLONE_WIRE.CloneRequest())
     assert native.server_process() is None  # stopped and reaped
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import pkgutil
@@ -138,3 +139,12 @@ def test_every_old_model_is_tied_to_its_expectation_and_behaviour() -> None:
             # the change the old model names is at or after the behaviour's own origin
             since = KernelVersion.parse(known[c.behaviour].since)
             assert KernelVersion.parse(c.old.changed_in) >= since, c.id
+
+
+def test_tables_are_rows_only() -> None:
+    """A table module declares rows: requirement classes, checks and case types live in the family's model
+    (or in conformance.requirements when not family-specific)."""
+    classes = [f"{path.relative_to(registry.cases_dir())}: class {node.name}"
+               for path in sorted(registry.cases_dir().glob("*/table*.py"))
+               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)]
+    assert not classes, classes

@@ -25,7 +25,7 @@ CASES = '''
 import os, subprocess
 
 import pytest
-from conformance import native
+from kconform_cases.clone3.wire import Action, CloneRequest, clone_scenario
 from conformance.case import AllOf, Case, ClockWait
 from conformance.records import record
 from conformance.requirements import Requirement
@@ -47,7 +47,7 @@ class Never:
 
 def hang(ms: int) -> None:
     """A scenario that waits ms in the process server (a child that never reports, then the bound)."""
-    native.clone_scenario(native.CloneRequest(action=native.Action.HANG, timeout_ms=ms))
+    clone_scenario(CloneRequest(action=Action.HANG, timeout_ms=ms))
 
 @record(frozen=True, kw_only=True)
 class Scripted(Case[str]):

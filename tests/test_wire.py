@@ -39,6 +39,10 @@ def _load_families() -> list[ModuleType]:
             if not m.name.rsplit(".", 1)[-1].startswith("test_")]
 
 
+CLONE_WIRE: Any = importlib.import_module("kconform_cases.clone3.wire")
+FAMILY_STRUCTS = {"kc_clone_": "clone3", "kc_child_": "clone3", "kc_pfd_": "pidfd"}  # struct prefix -> family
+
+
 def _build() -> Any:
     spec = importlib.util.spec_from_file_location("kc_build", TOP / "native_helpers" / "build.py")
     assert spec is not None and spec.loader is not None
@@ -51,6 +55,18 @@ def test_every_record_matches_its_struct() -> None:
     _load_families()
     problems = [p for cls in native.WIRE for p in wire_drift(cls)]
     assert problems == []
+
+
+def test_family_records_live_in_their_family() -> None:
+    """A family's structs have their records in its ``wire`` module, found by importing the families (the
+    core's conformance.native keeps only the harness contract)."""
+    _load_families()
+    homes = {native.WIRE[cls].struct: cls.__module__ for cls in native.WIRE}
+    for prefix, family in FAMILY_STRUCTS.items():
+        mine = {struct: home for struct, home in homes.items() if struct.startswith(prefix)}
+        assert mine, prefix
+        assert set(mine.values()) == {f"{registry.CASES_PACKAGE}.{family}.wire"}, mine
+    assert homes["kc_harness"] == "conformance.native"
 
 
 def test_every_struct_has_a_record() -> None:
@@ -123,13 +139,13 @@ def test_a_drifted_record_is_reported() -> None:
 
     @record(frozen=True)
     class NestedDrift:
-        harness: native.CloneRequest  # a record of another struct where C nests struct kc_harness
+        harness: uring.OpenRequest  # a record of another struct where C nests struct kc_harness
         present: tuple[int, ...]
         v: tuple[int, ...]
         text: str
 
     nested = wire_drift(NestedDrift, Wire("kc_pfd_res", frozenset()))
-    assert nested == ["NestedDrift.harness: CloneRequest is struct kc_clone_req, C has struct kc_harness"], nested
+    assert nested == ["NestedDrift.harness: OpenRequest is struct kc_open_req, C has struct kc_harness"], nested
 
 
 def test_an_undeclared_record_never_crosses() -> None:
@@ -140,7 +156,7 @@ def test_an_undeclared_record_never_crosses() -> None:
     with pytest.raises(TypeError, match="not declared with @wire"):
         native.read(Undeclared, native.new_struct("kc_clone_res"))
     with pytest.raises(TypeError, match="declared @wire"):
-        native.read(native.CloneRequest, native.new_struct("kc_clone_res"))
+        native.read(CLONE_WIRE.CloneRequest, native.new_struct("kc_clone_res"))
 
 
 def test_derived_enums_are_the_headers_defines() -> None:

@@ -7,8 +7,6 @@ import errno
 import os
 
 from conformance import native
-from conformance.native import Action, CloneRequest, Ptr, Stack
-from conformance.probes import clone_probe
 from conformance.registry import Behaviour, Family, Probe, State, classify_errno
 from conformance.uapi import (
     CLONE_AUTOREAP,
@@ -16,6 +14,7 @@ from conformance.uapi import (
     CLONE_EMPTY_MNTNS,
     CLONE_INTO_CGROUP,
     CLONE_NEWTIME,
+    CLONE_NEWUSER,
     CLONE_NNP,
     CLONE_PIDFD,
     CLONE_PIDFD_AUTOKILL,
@@ -24,13 +23,24 @@ from conformance.uapi import (
     CLONE_VM,
 )
 
+from .wire import Action, CloneRequest, Ptr, Stack, clone3_flag_probe, clone3_nochild, clone_scenario
+
 
 def _said(ret: int) -> str:
     return "succeeded" if ret >= 0 else native.errno_name(-ret)
 
 
+def clone_probe(req: CloneRequest, present: tuple[int, ...], absent: tuple[int, ...]) -> tuple[State, str]:
+    """Run one clone scenario and classify its errno (0: it succeeded)."""
+    res = clone_scenario(req)
+    if res.harness_error is not native.HarnessError.NONE:
+        return State.UNKNOWN, res.describe()
+    err = 0 if res.ret >= 0 else res.err
+    return classify_errno(err, present, absent), f"clone3 {res.describe()}"
+
+
 def _probe_clone3() -> tuple[State, str]:
-    ret = native.clone3_nochild(0)
+    ret = clone3_nochild(0)
     return classify_errno(-ret, (errno.EINVAL,), (errno.ENOSYS,)), f"clone3(size=0) gave {_said(ret)}"
 
 
@@ -74,13 +84,15 @@ def _probe_pidfd_thread() -> tuple[State, str]:
     return clone_probe(req, (0,), (errno.EINVAL,))
 
 
-
+def _probe_user_namespaces() -> tuple[State, str]:
+    req = CloneRequest(flags=CLONE_NEWUSER, action=Action.EXIT)
+    return clone_probe(req, (0,), (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS, errno.EACCES))
 
 
 def _probe_71(flags: int) -> tuple[State, str]:
     # clone3(flags|CLONE_PIDFD) with an unmapped pidfd pointer: an unknown flag is EINVAL in
     # clone3_args_valid(); a known one fails later (EFAULT storing the pidfd, or EPERM), no child runs.
-    ret = native.clone3_flag_probe(flags)
+    ret = clone3_flag_probe(flags)
     return classify_errno(-ret, (errno.EFAULT, errno.EPERM), (errno.EINVAL,)), f"clone3 gave {_said(ret)}"
 
 
@@ -166,5 +178,7 @@ FAMILY = Family(
         Probe("clone3.nnp", "CLONE_NNP", "7.1", "24baca56fafc", _probe_nnp),
         Probe("clone3.pidfd_autokill", "CLONE_PIDFD_AUTOKILL", "7.1", "c8134b5f13ae", _probe_autokill),
         Probe("clone3.empty_mntns", "CLONE_EMPTY_MNTNS", "7.1", "4e9f7592b6f5", _probe_empty_mntns),
+        # used by other families too (a system probe, tried here with a clone scenario)
+        Probe("userns", "user namespaces for this user", "3.8", "", _probe_user_namespaces),
     ),
 )

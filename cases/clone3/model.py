@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import random
+import select
 import signal
 from collections.abc import Iterator
 from dataclasses import field, replace
@@ -20,14 +21,28 @@ from pathlib import Path
 from conformance import kernel, native, privilege
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.checks import ExitedWith, Field
-from conformance.native import Action, CloneRequest, CloneResult, Disposition, HarnessError, Ptr, Ref, Setup, Stack
+from conformance.native import HarnessError
 from conformance.records import record
 from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
 from conformance.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
 
+from .wire import (
+    Action,
+    CloneRequest,
+    CloneResult,
+    Disposition,
+    Ns,
+    Ptr,
+    Ref,
+    Setup,
+    Stack,
+    clone_scenario,
+    page_size,
+)
+
 THREAD_FLAGS = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM
-O_EXCL = 0o200  # PIDFD_THREAD
-POLLIN = 0x1
+O_EXCL = os.O_EXCL  # PIDFD_THREAD in a pidfd's file flags
+POLLIN = select.POLLIN
 STACK = 256 * 1024
 
 
@@ -88,9 +103,9 @@ def _resolve_one(ref: Ref, stack: contextlib.ExitStack, res: Resolved) -> int:
     if ref is Ref.PID_MAX:
         return int(Path("/proc/sys/kernel/pid_max").read_text())
     if ref is Ref.PAGE_SIZE:
-        return native.page_size()
+        return page_size()
     if ref is Ref.PAGE_SIZE_PLUS_8:
-        return native.page_size() + 8
+        return page_size() + 8
     if ref is Ref.CLOSED_FD:
         return 1_000_000
     if ref is Ref.REGULAR_FILE_FD:
@@ -250,7 +265,7 @@ class DispositionIs:
 
 @record(frozen=True)
 class Namespace:
-    ns: str
+    ns: Ns
     new: bool
 
     def mismatch(self, obs: Observation) -> str | None:
@@ -259,7 +274,7 @@ class Namespace:
             return "child sent no report"
         same = child.ns[self.ns] == obs.result.parent_ns[self.ns]
         if same == self.new:
-            return f"{self.ns} namespace of the child is {'the same' if same else 'different'}"
+            return f"{self.ns.label} namespace of the child is {'the same' if same else 'different'}"
         return None
 
 
@@ -426,7 +441,7 @@ class CloneCase(Case[Observation]):
 
     def observe(self) -> Observation:
         with resolve(self.request) as (req, refs):
-            result = native.clone_scenario(req)
+            result = clone_scenario(req)
         if result.harness_error is not HarnessError.NONE:
             raise HarnessProblem(result.describe())
         return Observation(result, refs)

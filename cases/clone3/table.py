@@ -11,8 +11,6 @@ import errno
 import signal
 
 from conformance.case import OldModel
-from conformance.native import Action, ArgsAt, Disposition, Ptr, Ref, Setup, Stack, Syscall
-from conformance.native import CloneRequest as Req
 from conformance.requirements import (
     PIDNS_PRIVILEGED,
     PRIVILEGED,
@@ -72,6 +70,8 @@ from .model import (
     thread,
 )
 from .table71 import VALIDATION
+from .wire import Action, ArgsAt, Disposition, Ns, Ptr, Ref, Setup, Stack, Syscall
+from .wire import CloneRequest as Req
 
 SIGCHLD = int(signal.SIGCHLD)
 SIGUSR1 = int(signal.SIGUSR1)
@@ -292,19 +292,19 @@ CASES: tuple[CloneCase, ...] = (
        succeeds(DispositionIs(SIGUSR1, Disposition.HANDLER), DispositionIs(SIGUSR2, Disposition.IGNORE)),
        Req(setup=Setup.HANDLE_USR1 | Setup.IGNORE_USR2), doc="control: without the flag handlers are inherited"),
     # ---- CLONE_NEWTIME and other namespaces -----------------------------------------------------
-    c3("newtime-accepted", "newtime", succeeds(Namespace("time", new=True), Exited(0)), Req(flags=CLONE_NEWTIME),
+    c3("newtime-accepted", "newtime", succeeds(Namespace(Ns.TIME, new=True), Exited(0)), Req(flags=CLONE_NEWTIME),
        needs=ROOT,
        old=OldModel("6.3", "a402f1e35313", "clone3 rejected CLONE_NEWTIME with EINVAL", expect=fails(EINVAL))),
     c3("newtime-unprivileged", "newtime", fails(EPERM), Req(flags=CLONE_NEWTIME, setup=UNPRIV), needs=(NEWTIME,)),
-    c3("newpid", "namespaces", succeeds(ChildPid(1), Namespace("pid", new=True), Exited(0)), Req(flags=CLONE_NEWPID),
+    c3("newpid", "namespaces", succeeds(ChildPid(1), Namespace(Ns.PID, new=True), Exited(0)), Req(flags=CLONE_NEWPID),
        needs=ROOT),
     c3("newpid-unprivileged", "namespaces", fails(EPERM), Req(flags=CLONE_NEWPID, setup=UNPRIV)),
     c3("newnet-unprivileged", "namespaces", fails(EPERM), Req(flags=CLONE_NEWNET, setup=UNPRIV)),
-    c3("newuts-ipc-net", "namespaces", succeeds(Namespace("net", new=True), Namespace("ipc", new=True), Exited(0)),
+    c3("newuts-ipc-net", "namespaces", succeeds(Namespace(Ns.NET, new=True), Namespace(Ns.IPC, new=True), Exited(0)),
        Req(flags=CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET), needs=ROOT),
-    c3("newuser", "namespaces", succeeds(Namespace("user", new=True), Exited(0)), Req(flags=CLONE_NEWUSER),
+    c3("newuser", "namespaces", succeeds(Namespace(Ns.USER, new=True), Exited(0)), Req(flags=CLONE_NEWUSER),
        needs=(CLONE3, USERNS)),
-    c3("newuser-newpid", "namespaces", succeeds(ChildPid(1), Namespace("user", new=True), Exited(0)),
+    c3("newuser-newpid", "namespaces", succeeds(ChildPid(1), Namespace(Ns.USER, new=True), Exited(0)),
        Req(flags=CLONE_NEWUSER | CLONE_NEWPID), needs=(CLONE3, USERNS)),
     # ---- CLONE_PIDFD ----------------------------------------------------------------------------
     c3("pidfd-polls-on-exit", "pidfd", succeeds(PidfdPolls(), Exited(0)),

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import errno
 
-from conformance.native import CloneRequest as Req
-from conformance.native import Ptr, Setup
 from conformance.requirements import Feature, Requirement
 from conformance.uapi import (
     CLONE_AUTOREAP,
@@ -28,6 +26,8 @@ from conformance.uapi import (
 )
 
 from .model import CLONE3, THREAD_FLAGS, CloneCase, c3, fails, thread
+from .wire import CloneRequest as Req
+from .wire import Ptr, Setup
 
 EINVAL, EPERM, ECHILD = errno.EINVAL, errno.EPERM, errno.ECHILD
 UNPRIV = Setup.DROP_PRIVILEGES

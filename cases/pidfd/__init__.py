@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 
 from conformance import native
-from conformance.native import PidfdRequest, PidfdScenario, PidfdValue
+from conformance._kc_pidfd_h import PidfdFs, PidfdInfo
+from conformance.native import HarnessError
 from conformance.registry import Behaviour, Family, Probe, State, classify_errno
+from conformance.uapi import (
+    PID_FS_MAGIC,
+    PIDFD_INFO_COREDUMP,
+    PIDFD_INFO_COREDUMP_CODE,
+    PIDFD_INFO_COREDUMP_SIGNAL,
+    PIDFD_INFO_EXIT,
+)
 
-O_NONBLOCK = 0o4000
-O_EXCL = 0o200
-PID_FS_MAGIC = 0x50494446
+from .wire import PidfdRequest, PidfdScenario, PidfdValue, pidfd_probe, pidfd_scenario
 
 
 def _said(ret: int) -> str:
@@ -21,16 +28,16 @@ def _said(ret: int) -> str:
 
 def _errno_probe(what: int, present: tuple[int, ...], absent: tuple[int, ...], call: str,
                  flags: int = 0) -> tuple[State, str]:
-    ret = native.pidfd_probe(what, flags)
+    ret = pidfd_probe(what, flags)
     return classify_errno(0 if ret >= 0 else -ret, present, absent), f"{call} {_said(ret)}"
 
 
 def _probe_nonblock() -> tuple[State, str]:
-    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_NONBLOCK)", O_NONBLOCK)
+    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_NONBLOCK)", os.O_NONBLOCK)
 
 
 def _probe_thread() -> tuple[State, str]:
-    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_THREAD)", O_EXCL)
+    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_THREAD)", os.O_EXCL)  # O_EXCL is PIDFD_THREAD
 
 
 def _probe_getfd() -> tuple[State, str]:
@@ -58,7 +65,7 @@ def _probe_fhandle() -> tuple[State, str]:
 
 
 def _probe_supported_mask() -> tuple[State, str]:
-    ret = native.pidfd_probe(7)
+    ret = pidfd_probe(7)
     if ret >= 0:
         return State.PRESENT, f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
     return classify_errno(-ret, (), (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL)), (
@@ -70,8 +77,8 @@ def _probe_xattr() -> tuple[State, str]:
 
 
 def _probe_bind_mount() -> tuple[State, str]:
-    res = native.pidfd_scenario(PidfdRequest(PidfdScenario.PIDFS, native.pidfd_const("PF_BIND_MOUNT")))
-    if res.harness_error is not native.PidfdHarnessError.NONE:
+    res = pidfd_scenario(PidfdRequest(PidfdScenario.PIDFS, PidfdFs.BIND_MOUNT))
+    if res.harness_error is not HarnessError.NONE:
         why = native.errno_name(res.harness_errno) if res.harness_errno else res.harness_error.name.lower()
         return State.UNKNOWN, f"no private mount namespace to try it in ({why})"
     ret = res.values.get(PidfdValue.RET2, -errno.EPROTO)
@@ -80,7 +87,7 @@ def _probe_bind_mount() -> tuple[State, str]:
 
 
 def _probe_pidfs() -> tuple[State, str]:
-    ret = native.pidfd_probe(1)
+    ret = pidfd_probe(1)
     if ret < 0:
         return State.UNKNOWN, f"fstatfs(pidfd) {_said(ret)}"
     return (State.PRESENT if ret == PID_FS_MAGIC else State.ABSENT), f"fstatfs(pidfd).f_type = {ret:#x}"
@@ -88,7 +95,7 @@ def _probe_pidfs() -> tuple[State, str]:
 
 @functools.cache
 def _info_scenario(variant: int) -> tuple[int, int]:
-    res = native.pidfd_scenario(PidfdRequest(PidfdScenario.INFO, variant, arg=3))
+    res = pidfd_scenario(PidfdRequest(PidfdScenario.INFO, variant, arg=3))
     return res.values.get(PidfdValue.RET, -errno.EPROTO), res.values.get(PidfdValue.INFO_MASK, 0)
 
 
@@ -100,11 +107,11 @@ def _mask_probe(variant: int, bit: int, what: str) -> tuple[State, str]:
 
 
 def _probe_info_exit() -> tuple[State, str]:
-    return _mask_probe(native.pidfd_const("PI_EXIT"), 8, "PIDFD_INFO_EXIT on a reaped child")
+    return _mask_probe(PidfdInfo.EXIT, PIDFD_INFO_EXIT, "PIDFD_INFO_EXIT on a reaped child")
 
 
 def _probe_info_coredump() -> tuple[State, str]:
-    return _mask_probe(native.pidfd_const("PI_CORE_LIVE"), 16, "PIDFD_INFO_COREDUMP on a live child")
+    return _mask_probe(PidfdInfo.CORE_LIVE, PIDFD_INFO_COREDUMP, "PIDFD_INFO_COREDUMP on a live child")
 
 
 def _probe_coredump_socket() -> tuple[State, str]:
@@ -121,18 +128,18 @@ def _probe_coredump_socket() -> tuple[State, str]:
 
 def _supported_bit(bit: int, what: str) -> tuple[State, str]:
     """A PIDFD_INFO_* bit in PIDFD_INFO_SUPPORTED_MASK (6.19: a kernel without that mask has neither field)."""
-    ret = native.pidfd_probe(7)
+    ret = pidfd_probe(7)
     if ret < 0:
         return State.ABSENT, f"no PIDFD_INFO_SUPPORTED_MASK to list {what} ({_said(ret)})"
     return (State.PRESENT if ret & bit else State.ABSENT), f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
 
 
 def _probe_core_signal() -> tuple[State, str]:
-    return _supported_bit(64, "PIDFD_INFO_COREDUMP_SIGNAL")
+    return _supported_bit(PIDFD_INFO_COREDUMP_SIGNAL, "PIDFD_INFO_COREDUMP_SIGNAL")
 
 
 def _probe_core_code() -> tuple[State, str]:
-    return _supported_bit(128, "PIDFD_INFO_COREDUMP_CODE")
+    return _supported_bit(PIDFD_INFO_COREDUMP_CODE, "PIDFD_INFO_COREDUMP_CODE")
 
 
 def _b(id: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:

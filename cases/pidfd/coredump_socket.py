@@ -14,37 +14,37 @@ import errno
 
 from conformance._kc_pidfd_h import Coredump, CoredumpAnswer, CoredumpPattern
 from conformance.case import AllOf, Check, OldModel
+from conformance.checks import AtLeast, Bits, ExitedWith, Is, SameAs
 from conformance.globallock import Lock
 from conformance.globalstate import Sysctl
-from conformance.native import PidfdRequest, PidfdResult
 from conformance.requirements import INIT_PRIVILEGED, Feature, InitialMountNs, MayChange, Requirement
-
-from .model import (
-    COREDUMP_USER,
-    COREDUMPED,
-    INFO_COREDUMP,
-    INFO_EXIT,
-    SIGSEGV,
+from conformance.uapi import (
+    COREDUMP_KERNEL,
+    COREDUMP_MARK_CONFLICTING,
+    COREDUMP_MARK_MAXSIZE,
+    COREDUMP_MARK_MINSIZE,
+    COREDUMP_MARK_REQACK,
+    COREDUMP_MARK_UNSUPPORTED,
+    COREDUMP_REJECT,
+    COREDUMP_USERSPACE,
+    COREDUMP_WAIT,
+    SEGV_MAPERR,
+    SI_TKILL,
     WCOREFLAG,
-    AtLeast,
-    Bits,
-    Eq,
-    Exited,
-    PidfdCase,
-    Positive,
-    S,
-    Same,
-    V,
-    fails,
-    old,
 )
+from conformance.uapi import PIDFD_COREDUMP_USER as COREDUMP_USER
+from conformance.uapi import PIDFD_COREDUMPED as COREDUMPED
+from conformance.uapi import PIDFD_INFO_COREDUMP as INFO_COREDUMP
+from conformance.uapi import PIDFD_INFO_COREDUMP_CODE as INFO_COREDUMP_CODE
+from conformance.uapi import PIDFD_INFO_COREDUMP_SIGNAL as INFO_COREDUMP_SIGNAL
+from conformance.uapi import PIDFD_INFO_EXIT as INFO_EXIT
 
-SIGABRT = 6
-SEGV_MAPERR = 1
-SI_TKILL = -6
-INFO_COREDUMP_SIGNAL, INFO_COREDUMP_CODE = 64, 128
-REQ_MASK = 0xF  # COREDUMP_KERNEL | USERSPACE | REJECT | WAIT
-MARK_REQACK, MARK_MINSIZE, MARK_MAXSIZE, MARK_UNSUPPORTED, MARK_CONFLICTING = 0, 1, 2, 3, 4
+from .model import SIGABRT, SIGSEGV, F, PidfdCase, S, V, fails, old
+from .wire import PidfdRequest, PidfdResult
+
+REQ_MASK = COREDUMP_KERNEL | COREDUMP_USERSPACE | COREDUMP_REJECT | COREDUMP_WAIT  # every answer the kernel offers
+MARK_REQACK, MARK_MINSIZE, MARK_MAXSIZE = COREDUMP_MARK_REQACK, COREDUMP_MARK_MINSIZE, COREDUMP_MARK_MAXSIZE
+MARK_UNSUPPORTED, MARK_CONFLICTING = COREDUMP_MARK_UNSUPPORTED, COREDUMP_MARK_CONFLICTING
 CORE_PATTERN = Sysctl("kernel.core_pattern")
 
 PC = Coredump
@@ -59,9 +59,11 @@ SOCKET: tuple[Requirement, ...] = (
 
 # What every dump that reached the server shows: the kernel connected for the crashing child, whose pidfd
 # (SO_PEERPIDFD) already says it is dumping; the child dies of its signal with the core flag.
-SERVED = (Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1), Eq(V.PEER_PIDFD, 0), Eq(V.RET, 0), Same(V.INFO_PID, V.CHILD_PID),
-          Bits(V.INFO_MASK, INFO_COREDUMP), Bits(V.INFO_CORE_MASK, COREDUMPED | COREDUMP_USER))
-REAPED = (Eq(V.RET2, 0), Bits(V.RET3, INFO_EXIT | INFO_COREDUMP), Bits(V.CORE_MASK_AFTER, COREDUMPED | COREDUMP_USER))
+SERVED = (Is(F[V.PATTERN_WRITE], 0), Is(F[V.ACCEPTED], 1), Is(F[V.PEER_PIDFD], 0), Is(F[V.RET], 0),
+    SameAs(F[V.INFO_PID], F[V.CHILD_PID]),
+          Bits(F[V.INFO_MASK], INFO_COREDUMP), Bits(F[V.INFO_CORE_MASK], COREDUMPED | COREDUMP_USER))
+REAPED = (Is(F[V.RET2], 0), Bits(F[V.RET3], INFO_EXIT | INFO_COREDUMP),
+    Bits(F[V.CORE_MASK_AFTER], COREDUMPED | COREDUMP_USER))
 
 
 def _row(id: str, behaviour: str, variant: PC, *checks: Check[PidfdResult], arg: int = 0,
@@ -73,9 +75,9 @@ def _row(id: str, behaviour: str, variant: PC, *checks: Check[PidfdResult], arg:
 
 
 def _crashed(signal: int, core: bool) -> tuple[Check[PidfdResult], ...]:
-    flag = Bits(V.STATUS, WCOREFLAG) if core else Bits(V.STATUS, 0, WCOREFLAG)
-    exit_flag = Bits(V.INFO_EXIT, WCOREFLAG) if core else Bits(V.INFO_EXIT, 0, WCOREFLAG)
-    return Exited(V.STATUS, signal=signal), flag, Exited(V.INFO_EXIT, signal=signal), exit_flag
+    flag = Bits(F[V.STATUS], WCOREFLAG) if core else Bits(F[V.STATUS], 0, WCOREFLAG)
+    exit_flag = Bits(F[V.INFO_EXIT], WCOREFLAG) if core else Bits(F[V.INFO_EXIT], 0, WCOREFLAG)
+    return ExitedWith(F[V.STATUS], signal=signal), flag, ExitedWith(F[V.INFO_EXIT], signal=signal), exit_flag
 
 
 SIGNAL_OLD = ("6.19", "036375522be8", "PIDFD_INFO_COREDUMP came without the signal (no PIDFD_INFO_COREDUMP_SIGNAL)")
@@ -83,17 +85,17 @@ CODE_OLD = ("7.1", "701f7f4fbabb", "PIDFD_INFO_COREDUMP came without the si_code
 
 
 def _signal_row(id: str, variant: PC, signal: int) -> PidfdCase:
-    return _row(id, "pidfd.coredump_socket_signal", variant, *SERVED, Bits(V.INFO_MASK, INFO_COREDUMP_SIGNAL),
-                Eq(V.INFO_CORE_SIGNAL, signal), *REAPED, Eq(V.CORE_SIGNAL_AFTER, signal),
-                old=old(*SIGNAL_OLD, *SERVED, Bits(V.INFO_MASK, 0, INFO_COREDUMP_SIGNAL)),
+    return _row(id, "pidfd.coredump_socket_signal", variant, *SERVED, Bits(F[V.INFO_MASK], INFO_COREDUMP_SIGNAL),
+                Is(F[V.INFO_CORE_SIGNAL], signal), *REAPED, Is(F[V.CORE_SIGNAL_AFTER], signal),
+                old=old(*SIGNAL_OLD, *SERVED, Bits(F[V.INFO_MASK], 0, INFO_COREDUMP_SIGNAL)),
                 doc="kselftest coredump_socket_test (socket_coredump_signal_*): the signal of the crash through "
                 "the server's pidfd and, after the reap, through the parent's")
 
 
 def _code_row(id: str, variant: PC, code: int) -> PidfdCase:
-    return _row(id, "pidfd.coredump_socket_code", variant, *SERVED, Bits(V.INFO_MASK, INFO_COREDUMP_CODE),
-                Eq(V.INFO_CORE_CODE, code), *REAPED, Eq(V.CORE_CODE_AFTER, code),
-                old=old(*CODE_OLD, *SERVED, Bits(V.INFO_MASK, 0, INFO_COREDUMP_CODE)),
+    return _row(id, "pidfd.coredump_socket_code", variant, *SERVED, Bits(F[V.INFO_MASK], INFO_COREDUMP_CODE),
+                Is(F[V.INFO_CORE_CODE], code), *REAPED, Is(F[V.CORE_CODE_AFTER], code),
+                old=old(*CODE_OLD, *SERVED, Bits(F[V.INFO_MASK], 0, INFO_COREDUMP_CODE)),
                 doc="the si_code of the crash: SEGV_MAPERR for a fault on an unmapped address, SI_TKILL for a "
                 "SIGABRT the child sent itself with tgkill")
 
@@ -104,37 +106,37 @@ REQUEST_OLD = ("6.17", "12b5b138d111", "the sysctl refused \"@@\" patterns (no r
 
 
 def _request(id: str, answer: PCA, *checks: Check[PidfdResult], doc: str) -> PidfdCase:
-    return _row(id, "pidfd.coredump_request", PC.REQUEST, Eq(V.PATTERN_WRITE, 0), Eq(V.ACCEPTED, 1),
-                AtLeast(V.REQ_SIZE, 16), AtLeast(V.REQ_SIZE_ACK, 16), Bits(V.REQ_MASK, REQ_MASK), *checks,
+    return _row(id, "pidfd.coredump_request", PC.REQUEST, Is(F[V.PATTERN_WRITE], 0), Is(F[V.ACCEPTED], 1),
+                AtLeast(F[V.REQ_SIZE], 16), AtLeast(F[V.REQ_SIZE_ACK], 16), Bits(F[V.REQ_MASK], REQ_MASK), *checks,
                 arg=answer, old=old(*REQUEST_OLD, fails(errno.EINVAL, V.PATTERN_WRITE)),
                 doc="kselftest coredump_socket_protocol_test: " + doc)
 
 
 def _refused(id: str, answer: PCA, mark: int, doc: str) -> PidfdCase:
-    return _request(id, answer, Eq(V.MARK, mark), Eq(V.DUMP_BYTES, 0), *_crashed(SIGSEGV, core=False), *REAPED,
+    return _request(id, answer, Is(F[V.MARK], mark), Is(F[V.DUMP_BYTES], 0), *_crashed(SIGSEGV, core=False), *REAPED,
                     doc=doc + "; the kernel answers with its mark and aborts the dump: nothing follows, no core flag, "
                     "yet pidfs keeps COREDUMPED (" + OFFERED + ")")
 
 
 def _invalid(id: str, which: PCI, pattern: str) -> PidfdCase:
     return _row(id, "pidfd.coredump_pattern", PC.INVALID, fails(errno.EINVAL, V.PATTERN_WRITE),
-                Eq(V.PATTERN_SAME, 1), arg=which,
+                Is(F[V.PATTERN_SAME], 1), arg=which,
                 doc=f"writing {pattern!r} to kernel.core_pattern is EINVAL and leaves the old value "
                 "(proc_dostring_coredump puts it back)")
 
 
 COREDUMP_SOCKET: tuple[PidfdCase, ...] = (
-    _row("coredump-socket-dump", "pidfd.coredump_socket", PC.SOCKET_SEGV, *SERVED, Positive(V.DUMP_BYTES),
-         Eq(V.DUMP_ELF, 1), *_crashed(SIGSEGV, core=True), *REAPED,
+    _row("coredump-socket-dump", "pidfd.coredump_socket", PC.SOCKET_SEGV, *SERVED, AtLeast(F[V.DUMP_BYTES], 1),
+         Is(F[V.DUMP_ELF], 1), *_crashed(SIGSEGV, core=True), *REAPED,
          doc="kselftest coredump_socket_test (socket): the kernel connects to the listening socket for the "
          "crashing child and streams an ELF core; the server's SO_PEERPIDFD names the child, PIDFD_GET_INFO "
          "shows COREDUMPED|USER; the parent's wait status and PIDFD_INFO_EXIT carry the core flag"),
-    _row("coredump-socket-client-not-dump", "pidfd.coredump_socket", PC.CLIENT, Eq(V.PATTERN_WRITE, 0),
-         Eq(V.PEER_PIDFD, 0), Eq(V.RET, 0), Same(V.INFO_PID, V.SELF_PID), Bits(V.INFO_MASK, INFO_COREDUMP),
-         Bits(V.INFO_CORE_MASK, COREDUMP_USER, COREDUMPED),
+    _row("coredump-socket-client-not-dump", "pidfd.coredump_socket", PC.CLIENT, Is(F[V.PATTERN_WRITE], 0),
+         Is(F[V.PEER_PIDFD], 0), Is(F[V.RET], 0), SameAs(F[V.INFO_PID], F[V.SELF_PID]),
+         Bits(F[V.INFO_MASK], INFO_COREDUMP), Bits(F[V.INFO_CORE_MASK], COREDUMP_USER, COREDUMPED),
          doc="kselftest coredump_socket_test (socket_detect_userspace_client): an ordinary process connecting "
          "to the coredump socket is not marked as dumping (no COREDUMPED through its SO_PEERPIDFD)"),
-    _row("coredump-socket-no-listener", "pidfd.coredump_socket", PC.NO_LISTENER, Eq(V.PATTERN_WRITE, 0),
+    _row("coredump-socket-no-listener", "pidfd.coredump_socket", PC.NO_LISTENER, Is(F[V.PATTERN_WRITE], 0),
          *_crashed(SIGSEGV, core=False), *REAPED,
          doc="kselftest coredump_socket_test (socket_no_listener): the socket exists but nobody listens: the "
          "connect fails, no dump, no core flag; after the reap coredump_mask still has COREDUMPED (" + OFFERED
@@ -147,14 +149,14 @@ COREDUMP_SOCKET: tuple[PidfdCase, ...] = (
     _invalid("coredump-pattern-relative", PCI.RELATIVE, "@../kc"),
     _invalid("coredump-pattern-dotdot", PCI.DOTDOT, "@/kc/.."),
     _invalid("coredump-pattern-atatat", PCI.ATATAT, "@@@"),
-    _request("coredump-request-kernel", PCA.KERNEL, Eq(V.MARK, MARK_REQACK), Positive(V.DUMP_BYTES),
-             Eq(V.DUMP_ELF, 1), *_crashed(SIGSEGV, core=True), *REAPED,
+    _request("coredump-request-kernel", PCA.KERNEL, Is(F[V.MARK], MARK_REQACK), AtLeast(F[V.DUMP_BYTES], 1),
+             Is(F[V.DUMP_ELF], 1), *_crashed(SIGSEGV, core=True), *REAPED,
              doc="the server answers COREDUMP_KERNEL: mark REQACK, then the kernel writes the core"),
-    _request("coredump-request-userspace", PCA.USERSPACE, Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
+    _request("coredump-request-userspace", PCA.USERSPACE, Is(F[V.MARK], MARK_REQACK), Is(F[V.DUMP_BYTES], 0),
              *_crashed(SIGSEGV, core=True), *REAPED,
              doc="the server answers COREDUMP_USERSPACE: mark REQACK, the kernel writes nothing and the parent "
              "still sees the core flag (user space took the dump)"),
-    _request("coredump-request-reject", PCA.REJECT, Eq(V.MARK, MARK_REQACK), Eq(V.DUMP_BYTES, 0),
+    _request("coredump-request-reject", PCA.REJECT, Is(F[V.MARK], MARK_REQACK), Is(F[V.DUMP_BYTES], 0),
              *_crashed(SIGSEGV, core=False), *REAPED,
              doc="the server answers COREDUMP_REJECT: mark REQACK, no dump, no core flag; COREDUMPED stays ("
              + OFFERED + ")"),

@@ -1,14 +1,21 @@
 """The pidfd family: case type, observation checks and typed row constructors.
 
 A row is a ``PidfdCase``: one ``PidfdRequest`` (a scenario of kc_pidfd.c, its
-variant and parameters) and what the kernel must show, as checks on the typed
-result slots (``PidfdValue``) the scenario filled.  A slot the scenario did not
-fill is a mismatch of its own ("not observed"), never a silent pass.
+variant and parameters) and what the kernel must show, as checks of the shared
+vocabulary (conformance.checks: ``Is(F[V.RET], 0)``, ``SameAs``, ``Bits``, ...) on
+the typed getters ``F`` of the result slots (``PidfdValue``) the scenario filled.
+A slot the scenario did not fill is a mismatch of its own ("not observed"), never
+a silent pass.  The family's own checks read the scenario's text (``Text``,
+``FdinfoSelfPid``).
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import fcntl
+import os
+import select
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import field
 
@@ -16,32 +23,30 @@ from conformance import checks, native
 from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.checks import Field
 from conformance.globalstate import USES_IO_URING
-from conformance.native import PidfdHarnessError, PidfdRequest, PidfdResult, PidfdScenario, PidfdValue
+from conformance.native import HarnessError
+from conformance.probes import probe
 from conformance.records import record
 from conformance.requirements import Feature, Requirement
 
+from .wire import PidfdRequest, PidfdResult, PidfdScenario, PidfdValue, pidfd_scenario
+
 V = PidfdValue
 S = PidfdScenario
-K = native.pidfd_const
 
-POLLIN = 0x1
-POLLHUP = 0x10
-FD_CLOEXEC = 1
-O_NONBLOCK = 0o4000
-O_EXCL = 0o200  # PIDFD_THREAD
-O_TRUNC = 0o1000  # PIDFD_AUTOKILL (kernel-internal)
-SIGUSR1 = 10
-SIGKILL = 9
-SIGSEGV = 11
-SIGCHLD = 17
-CLONE_VM, CLONE_NEWUTS, CLONE_NEWNET = 0x100, 0x04000000, 0x40000000
-CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 5, 6
-SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
-PID_FS_MAGIC = 0x50494446
-ANON_INODE_FS_MAGIC = 0x09041934
-INFO_PID, INFO_CREDS, INFO_CGROUPID, INFO_EXIT, INFO_COREDUMP, INFO_SUPPORTED_MASK = 1, 2, 4, 8, 16, 32
-COREDUMPED, COREDUMP_SKIP, COREDUMP_USER = 1, 2, 4
-WCOREFLAG = 0x80
+POLLIN = select.POLLIN
+POLLHUP = select.POLLHUP
+FD_CLOEXEC = fcntl.FD_CLOEXEC
+O_NONBLOCK = os.O_NONBLOCK  # PIDFD_NONBLOCK
+O_EXCL = os.O_EXCL  # PIDFD_THREAD (pidfd_open, open_by_handle_at of a pidfs handle)
+O_TRUNC = os.O_TRUNC  # PIDFD_AUTOKILL (kernel-internal: pidfd_open never takes it)
+SIGUSR1 = int(signal.SIGUSR1)
+SIGKILL = int(signal.SIGKILL)
+SIGSEGV = int(signal.SIGSEGV)
+SIGABRT = int(signal.SIGABRT)
+SIGCHLD = int(signal.SIGCHLD)
+SIGSTOP = int(signal.SIGSTOP)
+SIGCONT = int(signal.SIGCONT)
+CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLD_CONTINUED = os.CLD_EXITED, os.CLD_KILLED, os.CLD_STOPPED, os.CLD_CONTINUED
 
 
 def _slot(v: V) -> str:
@@ -61,51 +66,20 @@ def _getter(v: V) -> Callable[[PidfdResult], int | None]:
     return lambda obs: obs.get(v)
 
 
-# One typed getter per result slot; a slot the scenario did not fill reads as None ("not observed").
-SLOTS: Mapping[V, Field[PidfdResult]] = {
+# One typed getter per result slot (a row checks ``F[V.RET]`` with the shared vocabulary of conformance.checks);
+# a slot the scenario did not fill reads as None ("not observed").
+F: Mapping[V, Field[PidfdResult]] = {
     v: Field(_slot(v), _getter(v), str if v in RAW_SLOTS else _val) for v in V
 }
 
 
-# ---------------------------------------------------------------------------
-# Checks over the slots: the shared vocabulary (conformance.checks) under the names the rows use (CapWords:
-# each returns a check).
-
-
-def Eq(slot: V, want: int) -> checks.Is[PidfdResult]:
-    return checks.Is(SLOTS[slot], want)
-
-
 def fails(err: int, slot: V = V.RET) -> checks.Is[PidfdResult]:
-    return Eq(slot, -err)
+    """The call in this slot failed with ``err`` (the slot holds -err)."""
+    return checks.Is(F[slot], -err)
 
 
-def Ok(slot: V = V.RET) -> checks.AtLeast[PidfdResult]:
-    """The call in this slot succeeded (>= 0)."""
-    return checks.AtLeast(SLOTS[slot], 0)
-
-
-def Same(a: V, b: V, equal: bool = True) -> checks.SameAs[PidfdResult]:
-    """Two slots hold the same value (or differ, with equal=False)."""
-    return checks.SameAs(SLOTS[a], SLOTS[b], equal=equal)
-
-
-def Bits(slot: V, on: int = 0, off: int = 0) -> checks.Bits[PidfdResult]:
-    """The bits of ``on`` are set and those of ``off`` are clear."""
-    return checks.Bits(SLOTS[slot], on, off)
-
-
-def AtLeast(slot: V, least: int) -> checks.AtLeast[PidfdResult]:
-    return checks.AtLeast(SLOTS[slot], least)
-
-
-def Positive(slot: V) -> checks.AtLeast[PidfdResult]:
-    return checks.AtLeast(SLOTS[slot], 1)
-
-
-def Exited(slot: V, code: int = 0, signal: int = 0) -> checks.ExitedWith[PidfdResult]:
-    """A wait status in slot: exited with code (or killed by signal when signal != 0)."""
-    return checks.ExitedWith(SLOTS[slot], code, signal)
+# ---------------------------------------------------------------------------
+# The family's own checks: the scenario's text (readlink, fdinfo, the setns report).
 
 
 @record(frozen=True)
@@ -153,17 +127,17 @@ class PidfdCase(Case[PidfdResult]):
     expect: AllOf[PidfdResult] = field(default_factory=lambda: AllOf(()))
 
     def observe(self) -> PidfdResult:
-        res = native.pidfd_scenario(self.request)
-        if res.harness_error is PidfdHarnessError.NO_WORKER:
+        res = pidfd_scenario(self.request)
+        if res.harness_error is HarnessError.NO_WORKER:
             raise HarnessProblem(f"the worker thread did not show up (owner {res.get(V.OWNER_PID)})")
-        if res.harness_error is not PidfdHarnessError.NONE:
+        if res.harness_error is not HarnessError.NONE:
             extra = f" ({native.errno_name(res.harness_errno)})" if res.harness_errno else ""
             what = f" at {res.text}" if res.text else ""
             raise HarnessProblem(f"{res.harness_error.name.lower()}{what}{extra}")
         return res
 
     def describe(self, obs: PidfdResult) -> str:
-        fields: list[Field[PidfdResult]] = [SLOTS[V.RET]]
+        fields: list[Field[PidfdResult]] = [F[V.RET]]
         for c in self.expect.checks:
             fields += [f for f in checks.fields_of(c) if f not in fields]
         shown = [f"{f.name}={f.show(v)}" for f in fields if (v := f.get(obs)) is not None]
@@ -185,6 +159,17 @@ class StressCase(PidfdCase):
             raise HarnessProblem(f"only {rounds} rounds within the budget, {self.min_rounds} needed to tell the "
                                  "models apart (the machine is too slow or too loaded)")
         return res
+
+
+@record(frozen=True)
+class VhostKthreadMode:
+    """vhost workers can be kernel threads: before 6.4, or with VHOST_SET_FORK_FROM_OWNER (6.17+)."""
+
+    def unmet(self) -> str | None:
+        if probe("vhost.fork_owner_control").present or not probe("vhost.task_mode").present:
+            return None
+        return ("no kthread mode for vhost workers: they are threads of the owner (6.4, f9010dbdce91) and "
+                "VHOST_SET_FORK_FROM_OWNER (6.17, 7d9896e9f6d0) is missing")
 
 
 def row(

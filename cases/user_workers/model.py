@@ -14,7 +14,6 @@ import contextlib
 import enum
 import errno
 import os
-import resource
 import shutil
 import signal
 import tempfile
@@ -235,19 +234,6 @@ class PidsController:
 
     def unmet(self) -> str | None:
         return pids_setup_problem()
-
-
-@record(frozen=True)
-class CoreToCwd:
-    """core_pattern writes a plain file into the crashing process's cwd (the suite never changes it)."""
-
-    def unmet(self) -> str | None:
-        pattern = kernel.read_text("/proc/sys/kernel/core_pattern").strip()
-        if not pattern or pattern.startswith("|") or "/" in pattern:
-            return f"kernel.core_pattern is {pattern!r}: dumps do not go to the cwd (the suite does not change it)"
-        if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
-            return "the hard RLIMIT_CORE is 0"
-        return None
 
 
 @record(frozen=True)

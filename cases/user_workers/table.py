@@ -11,7 +11,7 @@ from conformance import uapi
 from conformance.case import Check, ClockWait, OldModel
 from conformance.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
 from conformance.globallock import Lock
-from conformance.requirements import PRIVILEGED, Cgroup2Writable, Feature, Requirement
+from conformance.requirements import PRIVILEGED, Cgroup2Writable, CoreDumpsToCwd, Feature, Requirement
 from conformance.uapi import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE
 
 from .model import (
@@ -19,7 +19,6 @@ from .model import (
     PRIVATE_IDS,
     SLEEP_ON_PATH,
     Behaviour,
-    CoreToCwd,
     F,
     Kind,
     Obs,
@@ -242,7 +241,7 @@ CASES: tuple[WorkerCase, ...] = (
         Kind.VHOST_KTHREAD: V(KTHREAD, Is(F.core_dumped, 1, "WCOREDUMP"),
                               Is(F.term_signal, signal.SIGSEGV, "signal"), AtLeast(F.core_size, 1, "a core file"),
                               Is(F.core_prstatus, 1, "only the owner: the kernel thread is not in the process")),
-    }, needs=(CoreToCwd(),), doc="RLIMIT_CORE up to 64 MiB and coredump_filter 0 in the owner, a private cwd; "
+    }, needs=(CoreDumpsToCwd(),), doc="RLIMIT_CORE up to 64 MiB and coredump_filter 0 in the owner, a private cwd; "
        "the dump is parsed and removed."),
     *B("unshare_newuser", Scenario(action=A.UNSHARE, arg=CLONE_NEWUSER), {
         **{k: V(HAS_WORKER, Is(F.action_ret, EINVAL, "unshare(CLONE_NEWUSER) in a multi-threaded process"),
