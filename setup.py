@@ -1,6 +1,7 @@
 # setuptools cannot take cffi_modules from pyproject.toml, nor install a folder (cases/) under another
 # package name (kconform_cases): both are here, with build_ext also linking the process server
-# (native_helpers/kc_serve.h) and writing the enums derived from the headers (build.py's ENUMS).  Packages are discovered, never listed by hand.
+# (native_helpers/kc_serve.h) and writing the enums derived from the headers (build.py's ENUMS).
+# Packages are discovered, never listed by hand.
 import functools
 import importlib.util
 import os

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conformance import native, registry, uapi
+from conformance import native, registry, uapi, uring
 from conformance._native import ffi, lib
 from conformance.native import Wire, wire_drift
 from conformance.records import record
