@@ -15,6 +15,8 @@
 # options
 #   --out DIR        where reports go (default: results)
 #   --kernel SPEC    boot SPEC in a VM (repeatable), e.g. debian:6.1
+#   --arch ARCH      VM mode only: the kernels' architecture, Debian's name (amd64, arm64; repeatable:
+#                    every kernel for each; default $KCONFORM_ARCH, else the runner's own); kconform vm --arch
 #   --from PATH      install kconform from PATH (a checkout, sdist or wheel; default: this checkout)
 #   --venv DIR       virtual environment to create or reuse (default: .kconform-venv)
 #   --no-install     use the kconform already in --venv
@@ -29,6 +31,8 @@
 #
 # environment
 #   KCONFORM_VENV        as --venv;  KCONFORM_INSTALL=no  as --no-install
+#   KCONFORM_ARCH        as --arch (one architecture, or several separated by spaces), when no --arch
+#                        is given; VM mode only (host mode ignores it: a pipeline may set it for all jobs)
 #   KCONFORM_CI_FAKE=1   TEST ONLY: in VM mode, run the suite on the host instead of booting the
 #                        kernel (label "standin:<spec>"), so a pipeline's fan-out and gather can be
 #                        exercised without KVM.  Its results describe the host kernel, not <spec>.
@@ -50,6 +54,8 @@ python=${PYTHON:-python3}
 install=${KCONFORM_INSTALL:-yes}
 kernels=
 specs=
+arches=
+archopts=
 jobs=
 timeout=
 expectations=
@@ -59,7 +65,7 @@ gather=
 baseline=
 runargs=
 
-usage() { echo "usage: $0 [--out DIR] [--kernel SPEC]... [--from PATH] [--venv DIR] [--no-install]" \
+usage() { echo "usage: $0 [--out DIR] [--kernel SPEC]... [--arch ARCH]... [--from PATH] [--venv DIR] [--no-install]" \
     "[-j N] [--timeout S] [--expectations FILE] [--kcidb] [--kcidb-origin NAME] [-- pytest args]" \
     "| --gather DIR [--baseline OLD]" >&2; exit 2; }
 need() { [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }; }
@@ -69,6 +75,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --out) need "$@"; out=$2; shift 2 ;;
         --kernel) need "$@"; kernels="$kernels --kernel $(quote "$2")"; specs="$specs $(quote "$2")"; shift 2 ;;
+        --arch) need "$@"; arches="$arches $(quote "$2")"; archopts="$archopts --arch $(quote "$2")"; shift 2 ;;
         --from) need "$@"; src=$2; shift 2 ;;
         --venv) need "$@"; venv=$2; shift 2 ;;
         --no-install) install=no; shift ;;
@@ -87,6 +94,10 @@ while [ $# -gt 0 ]; do
 done
 # what is left in "$@" goes to pytest
 if [ -z "$kernels" ] && [ -n "$jobs" ]; then echo "$0: -j is for VM mode (--kernel)" >&2; exit 2; fi
+if [ -z "$kernels" ] && [ -n "$arches" ]; then echo "$0: --arch is for VM mode (--kernel)" >&2; exit 2; fi
+if [ -z "$arches" ]; then
+    for a in ${KCONFORM_ARCH:-}; do arches="$arches $(quote "$a")"; archopts="$archopts --arch $(quote "$a")"; done
+fi
 if [ -n "$baseline" ] && [ -z "$gather" ]; then echo "$0: --baseline is for --gather" >&2; exit 2; fi
 if [ -n "$gather" ] && [ -n "$kernels" ]; then echo "$0: --gather runs nothing: no --kernel" >&2; exit 2; fi
 if [ -n "$kernels" ] && [ -n "$expectations" ]; then
@@ -165,22 +176,27 @@ if [ -z "$kernels" ]; then
     [ -s "$out/junit.xml" ] || fallback_junit "$out/junit.xml" "$status"
 elif [ "${KCONFORM_CI_FAKE:-0}" = 1 ]; then
     # TEST ONLY (see the header): the host run stands in for each kernel's VM run
+    # one run per kernel and architecture, as kconform vm would boot them (an architecture names itself)
     eval "set -- $specs"
     for spec in "$@"; do
-        dir="$out/standin-$(printf '%s' "$spec" | tr -c 'A-Za-z0-9._\n-' '-')"
+      eval "set -- ${arches:-''}"
+      for arch in "$@"; do
+        name=$spec${arch:+-$arch}
+        dir="$out/standin-$(printf '%s' "$name" | tr -c 'A-Za-z0-9._\n-' '-')"
         mkdir -p "$dir"
-        echo "== KCONFORM_CI_FAKE=1: host run on $(uname -r) standing in for $spec (test only)"
+        echo "== KCONFORM_CI_FAKE=1: host run on $(uname -r) standing in for $spec${arch:+ ($arch)} (test only)"
         opts=
         [ "$kcidb" = no ] || opts="--kcidb $(quote "$dir/kcidb.json")$kcidb_opts"
         eval "set -- $opts"
         # shellcheck disable=SC2086  # word-split on purpose: extra kconform run options
-        "$kconform" run -q ${KCONFORM_CI_FAKE_ARGS:-} --label "standin:$spec" --junit "$dir/junit.xml" --json "$dir/run.json" "$@" \
+        "$kconform" run -q ${KCONFORM_CI_FAKE_ARGS:-} --label "standin:$name" --junit "$dir/junit.xml" --json "$dir/run.json" "$@" \
             || status=$?
         [ -s "$dir/junit.xml" ] || fallback_junit "$dir/junit.xml" "$status"
+      done
     done
 else
-    echo "== kconform vm$kernels"
-    opts=$kernels
+    echo "== kconform vm$kernels$archopts"
+    opts=$kernels$archopts
     [ -z "$jobs" ] || opts="$opts -j $(quote "$jobs")"
     [ -z "$timeout" ] || opts="$opts --timeout $(quote "$timeout")"
     [ "$kcidb" = no ] || opts="$opts --kcidb$kcidb_opts"

@@ -164,13 +164,3 @@ def test_root_apt_state_names_one_release(tmp_path: Path) -> None:
     text = apt.sources({})
     assert [ln.split()[-2] for ln in text.splitlines()] == ["trixie", "trixie-security"]
     assert "APT::Architecture=arm64" in apt.options()
-
-
-def test_only_the_newest_deb_of_a_package_is_unpacked(tmp_path: Path) -> None:
-    for f in ("libc6_2.41-12_arm64.deb", "libc6_2.41-12+deb13u1_arm64.deb", "python3_3.13.5-1_arm64.deb",
-              "tzdata_2025b-4+deb13u1_all.deb", "dash_0.5.12-12_arm64.deb", "dash_0.5.9-1_arm64.deb"):
-        (tmp_path / f).write_text("")
-    assert [p.name for p in rootfs.newest_debs(tmp_path)] == [
-        "dash_0.5.12-12_arm64.deb", "libc6_2.41-12+deb13u1_arm64.deb", "python3_3.13.5-1_arm64.deb",
-        "tzdata_2025b-4+deb13u1_all.deb"]
-    assert len(list(tmp_path.glob("*.deb"))) == 4

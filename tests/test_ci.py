@@ -171,6 +171,62 @@ def test_fetch_baseline_from_a_directory(tmp_path: Path) -> None:
     assert proc.returncode == 3, "a baseline asked for but missing must not pass silently"
 
 
+# --------------------------------------------------------------------------- the guest architecture
+
+
+def _stub_kconform(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A venv whose kconform only records its arguments (one line per call)."""
+    venv, calls = tmp_path / "venv", tmp_path / "calls.txt"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / "bin" / "kconform").write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "$KC_CALLS"\n')
+    (venv / "bin" / "kconform").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KCONFORM_")}
+    return {**env, "KCONFORM_INSTALL": "no", "KCONFORM_VENV": str(venv), "KC_CALLS": str(calls)}, calls
+
+
+@pytest.mark.parametrize(("args", "arch_env", "expected"), [
+    (["--kernel", "debian:7", "--arch", "arm64"], "", "vm --kernel debian:7 --arch arm64 --out out --"),
+    (["--kernel", "debian:7", "--arch", "arm64", "--arch", "amd64", "-j", "2"], "riscv64",  # the option wins
+     "vm --kernel debian:7 --arch arm64 --arch amd64 -j 2 --out out --"),
+    (["--kernel", "debian:7"], "arm64 amd64", "vm --kernel debian:7 --arch arm64 --arch amd64 --out out --"),
+    (["--kernel", "debian:7"], "", "vm --kernel debian:7 --out out --"),
+    ([], "arm64", "run --junit out/junit.xml --ktap out/kconform.ktap --json out/run.json --"),  # host: ignored
+], ids=["option", "options-over-env", "env", "none", "host-mode-ignores-env"])
+def test_run_script_passes_the_guest_architecture(tmp_path: Path, args: list[str], arch_env: str,
+                                                  expected: str) -> None:
+    env, calls = _stub_kconform(tmp_path)
+    if arch_env:
+        env["KCONFORM_ARCH"] = arch_env
+    proc = subprocess.run(["sh", str(CI / "run-kconform.sh"), "--out", "out", *args], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # 1: the stub wrote no JUnit
+    assert calls.read_text().splitlines()[0] == expected
+
+
+def test_run_script_refuses_arch_outside_vm_mode_and_fakes_one_run_per_arch(tmp_path: Path) -> None:
+    env, calls = _stub_kconform(tmp_path)
+    for extra in ([], ["--gather", "out"]):
+        proc = subprocess.run(["sh", str(CI / "run-kconform.sh"), "--arch", "arm64", *extra], capture_output=True,
+                              text=True, timeout=60, env=env, cwd=tmp_path)
+        assert proc.returncode == 2 and "--arch is for VM mode" in proc.stderr, proc.stderr
+    assert not calls.exists()
+    proc = subprocess.run(["sh", str(CI / "run-kconform.sh"), "--out", "out", "--kernel", "debian:7", "--arch", "arm64",
+                           "--arch", "amd64"], capture_output=True, text=True, timeout=120,
+                          env={**env, "KCONFORM_CI_FAKE": "1"}, cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    runs = [ln for ln in calls.read_text().splitlines() if ln.startswith("run ")]
+    assert [r.split("--label ")[1].split()[0] for r in runs] == ["standin:debian:7-arm64", "standin:debian:7-amd64"]
+    assert "--junit out/standin-debian-7-arm64/junit.xml" in runs[0]
+
+
+def test_pipeline_templates_offer_the_guest_architecture() -> None:
+    gitlab, jenkins = (CI / "gitlab-ci.yml").read_text(), (CI / "Jenkinsfile").read_text()
+    assert 'KCONFORM_ARCH: ""' in gitlab and '"$KERNEL${KCONFORM_ARCH:+-$KCONFORM_ARCH}"' in gitlab
+    assert "string(name: 'KCONFORM_ARCH'" in jenkins and 'KCONFORM_ARCH = "${params.KCONFORM_ARCH}"' in jenkins
+    assert "--arch ARCH" in (CI / "run-kconform.sh").read_text() and "--arch" in (CI / "README.md").read_text()
+
+
 # --------------------------------------------------------------------------- Jenkins
 
 

@@ -136,3 +136,76 @@ def test_closed_stdout_pipe_under_plain_pytest(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "rc").read_text().strip() == "141", (tmp_path / "err").read_text()[-2000:]
     _incomplete(kc.load(tmp_path / "r.json"), "an output error on stdout (EPIPE")
+
+
+# --------------------------------------------------------------------------- a slow, non-blocking stdout
+
+
+def _pipe(size: int = 4096) -> tuple[int, int]:
+    """A small pipe whose write end is non-blocking (as a CI runner may hand one over: O_NONBLOCK is the
+    open file's, shared with whoever set it)."""
+    import fcntl
+
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+    fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+    return r, w
+
+
+def _drain(fd: int, after_s: float) -> tuple[list[bytes], Any]:
+    import threading
+
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        time.sleep(after_s)  # the pipe fills meanwhile: writes get EAGAIN
+        while data := os.read(fd, 65536):
+            chunks.append(data)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return chunks, t
+
+
+def test_nonblocking_stdio_is_waited_on_and_written_fully(tmp_path: Path) -> None:
+    """stdout and stderr on one non-blocking pipe that is full for seconds: the run waits for the reader,
+    completes, and every line arrives (no output error, no EAGAIN)."""
+    r, w = _pipe()
+    chunks, reader = _drain(r, after_s=3)
+    try:
+        proc = subprocess.run([*kc.KCONFORM, "run", "-v", "--family", "clone3", "--json", "r.json"],
+                              cwd=tmp_path, stdout=w, stderr=w, stdin=subprocess.DEVNULL, timeout=300)
+    finally:
+        os.close(w)
+        reader.join(timeout=60)
+        os.close(r)
+    out = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:]
+    assert "output error" not in out and "EAGAIN" not in out, out[-3000:]
+    record = kc.load(tmp_path / "r.json")
+    assert record["properties"].get("run.complete") != "no", record["properties"]
+    assert len(out) > 3 * 4096 and " passed" in out.splitlines()[-1], out[-500:]  # the pipe was full for long
+    assert out.count(" PASSED ") == sum(c["verdict"] == "pass" for c in record["cases"]) > 20
+
+
+def test_nonblocking_stdio_without_a_reader_is_an_output_error_after_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.harness import stdio
+
+    monkeypatch.setattr(stdio, "STALL_S", 0.3)
+    r, w = _pipe()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(BlockingIOError):
+            stdio.write_all(w, b"x" * 100_000)
+        assert 0.3 <= time.monotonic() - t0 < 10
+        chunks, reader = _drain(r, after_s=0.1)
+        stdio.write_all(w, b"y" * 100_000)  # a reader that makes room: written fully
+        os.close(w)
+        w = -1
+        reader.join(timeout=30)
+        assert b"".join(chunks).count(b"y") == 100_000
+    finally:
+        if w >= 0:
+            os.close(w)
+        os.close(r)

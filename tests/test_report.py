@@ -12,6 +12,7 @@ every family (clone3, io_uring, resolve_cached, vhost; vhost all skipped).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -331,11 +332,45 @@ def test_report_directory_prefers_json_and_does_not_double_count(capsys: pytest.
         shutil.copy(DATA / f"{name}.json", results / kernel / "run.json")
         shutil.copy(DATA / f"{name}.xml", results / kernel / "junit.xml")
     (results / "vm.json").write_text('{"boot_seconds": 3}')  # foreign files in a directory are ignored
+    (results / "copy").mkdir()
+    shutil.copy(DATA / "run-6.18.json", results / "copy" / "run.json")  # a run found twice: said
     rc = main(["report", str(results)])
     out = capsys.readouterr().out
     assert rc == 0
     assert "2 run(s)" in out and "6.18.44-fc-v669 (unprivileged)" in out
-    assert out.count("same run as") == 2 and "vm.json: not a kconform record" in out
+    assert "vm.json: not a kconform record" in out
+    # the JUnit file beside its run's JSON record is kconform's own pair: counted once, silently
+    ignored = [ln for ln in out.splitlines() if ln.startswith("ignored ")]
+    assert len(ignored) == 2 and sum("same run as" in ln for ln in ignored) == 1, ignored
+    rc = main(["report", str(results / "6.18" / "run.json"), str(results / "6.18" / "junit.xml")])
+    assert rc == 0 and "junit.xml: same run as" in capsys.readouterr().out  # named files: said
+
+
+def test_report_directory_skips_what_kconform_writes_beside_its_records(capsys: pytest.CaptureFixture[str],
+                                                                        tmp_path: Path) -> None:
+    """A ``kconform vm --kcidb`` results directory: only the runs, no line about vm-timings.json, the KCIDB
+    files, consoles or the JUnit twins; a file kconform does not write still gets its line."""
+    from conformance.report import kcidb
+
+    results = tmp_path / "vm"
+    for kernel, name in (("debian-6.1", "vm-debian-6.1"), ("debian-6.12", "vm-debian-6.12")):
+        d = results / kernel
+        d.mkdir(parents=True)
+        shutil.copy(DATA / f"{name}.json", d / "run.json")
+        run = RunRecord.load(d / "run.json")
+        junit.write(d / "junit.xml", [run])
+        (d / "kcidb.json").write_text(json.dumps(kcidb.build(run)))
+        (d / "vm-timings.json").write_text('{"kernel": "k", "outcome": "passed", "boot_s": 1.0}')
+        (d / "console.log").write_text("[    0.000000] Linux version ...\n")
+        (d / "config-6.1.0").write_text("CONFIG_X=y\n")
+    rc = main(["report", str(results)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "2 run(s)" in out
+    assert not [ln for ln in out.splitlines() if ln.startswith("ignored")], out
+    (results / "debian-6.1" / "notes.json").write_text('{"who": "me"}')
+    rc = main(["report", str(results)])
+    ignored = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("ignored")]
+    assert rc == 0 and len(ignored) == 1 and "notes.json: not a kconform record" in ignored[0]
 
 
 def test_report_reads_junit_only(capsys: pytest.CaptureFixture[str]) -> None:

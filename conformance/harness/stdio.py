@@ -9,6 +9,11 @@ stops the run through ``interrupt.output_failed()``: the running case stops, the
 teardowns restore what it changed, and the reports say the run is incomplete and
 why.  Exit status: 141 for a closed pipe (EPIPE, as a writer killed by SIGPIPE),
 3 for any other output error.
+
+A stream that is only slow is not an error: the process's own stdout and stderr are written straight
+to their descriptors, and a descriptor made non-blocking by whoever shares it (O_NONBLOCK belongs to
+the open file, so a CI runner's pipe may come with it) is waited on when it is full (EAGAIN) and
+written fully; only a reader that takes nothing for STALL_S seconds makes it an output error (EAGAIN).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import contextlib
 import errno
 import io
 import os
+import select
+import sys
+import time
 from typing import Any
 
 from conformance.harness import interrupt
@@ -44,6 +52,55 @@ def live(on: bool) -> None:
     _live = on
 
 
+STALL_S = 120.0  # a non-blocking stream whose reader takes nothing for this long is an output error
+
+
+def _wait_writable(fd: int, deadline: float) -> None:
+    """Until fd takes data again (or hangs up: the next write says so), at most until deadline; EAGAIN after."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise BlockingIOError(errno.EAGAIN, f"nothing could be written for {STALL_S:g} s")
+    p = select.poll()
+    p.register(fd, select.POLLOUT)
+    p.poll(max(1, int(left * 1000)))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of data to fd, also when fd is non-blocking: a full pipe is waited on (STALL_S at most)."""
+    view = memoryview(data)
+    deadline = None
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+            deadline = None
+        except BlockingIOError:
+            deadline = deadline or time.monotonic() + STALL_S
+            _wait_writable(fd, deadline)
+
+
+def _flush_patiently(stream: Any, fd: int) -> None:
+    """stream.flush(), waiting while fd is full (a buffered stream keeps what it could not write)."""
+    deadline = None
+    while True:
+        try:
+            stream.flush()
+            return
+        except BlockingIOError:
+            deadline = deadline or time.monotonic() + STALL_S
+            _wait_writable(fd, deadline)
+
+
+def _own_fd(real: Any) -> int | None:
+    """The descriptor under the process's own stdout or stderr, written directly (see the module
+    docstring); None for any other stream (a capture, a StringIO), which is written through."""
+    if real is None or real not in (sys.__stdout__, sys.__stderr__) or not isinstance(real, io.TextIOWrapper):
+        return None
+    try:
+        return real.fileno()
+    except (OSError, ValueError):
+        return None
+
+
 class Guarded(io.TextIOBase):
     """A text stream whose first failed write or flush stops the run; output after that is dropped."""
 
@@ -51,6 +108,13 @@ class Guarded(io.TextIOBase):
         self.real = real
         self.name_ = name
         self.failed: OSError | None = None
+        self.fd = _own_fd(real)
+        if self.fd is not None:
+            try:
+                _flush_patiently(real, self.fd)  # what it holds goes first: from here on, writes bypass it
+            except OSError as e:
+                self.fd = None
+                self._fail(e)
         if real is None:  # the descriptor was closed when Python started: an output error from the outset
             fd = {"stdout": 1, "stderr": 2}.get(name)
             if fd is not None:  # keep its number taken, so no file or socket of the run lands there
@@ -71,7 +135,10 @@ class Guarded(io.TextIOBase):
         if self.failed is not None:
             return len(text)
         try:
-            return int(self.real.write(text))
+            if self.fd is None:
+                return int(self.real.write(text))
+            write_all(self.fd, text.encode(self.real.encoding, self.real.errors or "strict"))
+            return len(text)
         except OSError as e:
             self._fail(e)
             return len(text)
@@ -80,7 +147,10 @@ class Guarded(io.TextIOBase):
         if self.failed is not None:
             return
         try:
-            self.real.flush()
+            if self.fd is None:
+                self.real.flush()
+            else:
+                _flush_patiently(self.real, self.fd)  # nothing, unless someone wrote to the stream itself
         except OSError as e:
             self._fail(e)
 

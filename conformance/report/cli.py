@@ -7,9 +7,10 @@ properties are the run's metadata; the verdict is the ``type`` kconform writes
 on ``failure``/``error``/``skipped`` (``kconform.old-model`` ...), and for JUnit
 from elsewhere the element's kind (``skipped`` without it is skip): a message
 is never parsed for a verdict.  A directory means every ``*.json`` and ``*.xml`` under it;
-there, files that parse but are not kconform's are ignored (and listed).  The
-same run found twice (same ``kernel.release`` and ``run.label``) is counted
-once, preferring JSON, which keeps the case details.
+there, the files kconform writes beside its records (``vm-timings.json``, KCIDB JSON, the JUnit
+file of a run whose JSON record is read) are skipped silently, and other files that parse but are
+not kconform records are ignored with one line each.  The same run found twice (same
+``kernel.release`` and ``run.label``) is counted once, preferring JSON, which keeps the case details.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ class Format(enum.Enum):
 
 
 class NotARun(Exception):
-    """Well-formed, but not a kconform record (ignored when scanning a directory)."""
+    """Well-formed, but not a kconform record (ignored when scanning a directory; silently when kconform
+    itself writes such files beside its records: ``known``)."""
 
-    def __init__(self, message: str, short: str = "not a kconform record") -> None:
+    def __init__(self, message: str, short: str = "not a kconform record", known: bool = False) -> None:
         super().__init__(message)
         self.short = short
+        self.known = known
+
+
+# Written by kconform beside the run records in a results directory (kconform vm): not records, never listed.
+COMPANIONS = frozenset({"vm-timings.json"})
 
 
 def _usage(message: str) -> Exception:
@@ -74,7 +81,8 @@ def load_json(path: Path) -> list[RunRecord]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _usage(f"{path}: cannot read JSON: {e}") from None
     if isinstance(data, dict) and {"version", "tests"} <= data.keys():
-        raise NotARun(f"{path}: KCIDB JSON, not a run record", "KCIDB, written from a run record (that is read)")
+        raise NotARun(f"{path}: KCIDB JSON, not a run record", "KCIDB, written from a run record (that is read)",
+                      known=True)
     if not isinstance(data, dict) or not {"properties", "cases"} <= data.keys():
         raise NotARun(f"{path}: JSON without 'properties' and 'cases'")
     try:
@@ -161,12 +169,18 @@ def _expand(args: Sequence[str]) -> list[tuple[Path, bool]]:
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            out += [(f, False) for f in sorted(p.rglob("*")) if f.suffix in (".json", ".xml") and f.is_file()]
+            out += [(f, False) for f in sorted(p.rglob("*"))
+                    if f.suffix in (".json", ".xml") and f.name not in COMPANIONS and f.is_file()]
         elif p.is_file():
             out.append((p, True))
         else:
             raise _usage(f"{arg} does not exist")
     return out
+
+
+def _twins(path: Path, kept: Path) -> bool:
+    """path is the JUnit file kconform wrote beside the JSON record kept (the same run, one directory)."""
+    return _format(path) is Format.JUNIT and _format(kept) is Format.JSON and path.parent == kept.parent
 
 
 def collect(args: Sequence[str]) -> Inputs:
@@ -181,12 +195,14 @@ def collect(args: Sequence[str]) -> Inputs:
         except NotARun as e:
             if strict:
                 raise _usage(str(e)) from None
-            inputs.ignored.append(f"{path}: {e.short}")
+            if not e.known:
+                inputs.ignored.append(f"{path}: {e.short}")
             continue
         for rec in records:
             run = LoadedRun(rec, str(path))
             if run.key in seen:
-                inputs.ignored.append(f"{path}: same run as {seen[run.key]}")
+                if strict or not _twins(path, Path(seen[run.key])):  # twins: kconform writes both, no news
+                    inputs.ignored.append(f"{path}: same run as {seen[run.key]}")
                 continue
             seen[run.key] = run.source
             inputs.runs.append(run)
