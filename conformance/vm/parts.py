@@ -16,7 +16,8 @@ of the parts', a part killed by a signal counting as 128 + the signal, as sh rep
 Modules are imported ahead only where that changes nothing: with pytest's assertion rewriting on (an
 ``--assert`` option in the run's pytest arguments) kconform's plugin and the families are left to the
 run, which would rewrite them.  If a thread exists anyway when the parts are due (nothing here starts
-one), each part is started as its own ``kconform`` process instead.
+one), each part is started as its own ``kconform`` process instead.  A run of
+one part forks nothing: the runner becomes that part once it has imported.
 
     python -P -m conformance.vm.parts --parts N --out OUT --kconform PATH -- RUN-ARGS...
 """
@@ -34,6 +35,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 
 def part_argv(run_args: Sequence[str], out: Path, k: int, n: int) -> list[str]:
@@ -67,7 +69,9 @@ def preimport(run_args: Sequence[str]) -> None:
     for name in pytest_config.default_plugins:
         if name not in blocked:
             importlib.import_module(f"_pytest.{name}")
-    for name in ("faulthandler", "readline", "_pytest._argcomplete"):  # met while pytest configures
+    # met while pytest configures; not readline, which pytest imports once the part's output is in place
+    # (it attaches to the standard streams of its process as they are then)
+    for name in ("faulthandler", "_pytest._argcomplete"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     from conformance import kernel, privilege  # noqa: F401  (write_provisional)
@@ -84,7 +88,7 @@ def preimport(run_args: Sequence[str]) -> None:
         import_path(path, mode=ImportMode.importlib, root=root, consider_namespace_packages=False)
 
 
-def _child(argv: list[str], kconform: str, output: Path) -> None:
+def _child(argv: list[str], kconform: str, output: Path) -> NoReturn:
     """Become the part: its output file, /dev/null as stdin, kconform's own entry point (never returns)."""
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -98,6 +102,7 @@ def _child(argv: list[str], kconform: str, output: Path) -> None:
     from conformance.cli.main import entry
 
     entry()  # sys.exit: the interpreter ends the way a kconform process ends
+    raise AssertionError("kconform's entry point returned")
 
 
 def status(wait_status: int) -> int:
@@ -125,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kconform parts: importing ahead failed ({type(e).__name__}: {e})", file=sys.stderr)
     outputs = [ns.out / f"guest-stdout-{k}.txt" for k in range(1, n + 1)]
     argvs = [part_argv(run_args, ns.out, k, n) for k in range(1, n + 1)]
+    if n == 1:  # nothing to share: this process becomes the run (a fork would only copy its pages)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _child(argvs[0], ns.kconform, outputs[0])
     gc.freeze()
     if threading.active_count() > 1:
         gc.enable()
