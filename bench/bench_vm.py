@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """VM figures, measured in one run: per kernel the bare boot floor, the boot to
-the suite, the suite and the total, then two kernels with -j 2 against one; with
-several --arch, each kernel on each architecture and the suite's ratio between
-each architecture and the first one (``--arch amd64 --arch arm64``: arm64/amd64).
+the suite, the suite and the total, then the matrix of all the kernels with -j 2
+against the kernels alone; with several --arch, each kernel on each architecture
+and the suite's ratio between each architecture and the first one (``--arch amd64
+--arch arm64``: arm64/amd64).
 
     python bench/bench_vm.py [--kernel debian:6.1 --kernel debian:6.12] [--floor-runs 3]
                              [--accel tcg] [--arch amd64 --arch arm64] [--backend qemu --backend vng]
-                             [--against OTHER/kconform] [-- kconform run options for the guest]
+                             [--against OTHER/kconform] [--repeat R] [--jobs 2] [--no-matrix]
+                             [--keep DIR] [-- kconform run options for the guest]
 
 With several ``--backend`` each kernel is booted by each backend in turn (the
 same guest command), one line per backend; virtme-ng (``vng``) needs the vng
 extra, found next to this interpreter.  ``--against``: per kernel, the whole
 suite also through another checkout's ``kconform`` (the previous code's, in a
-venv of its own), right after this one's: the two suite times and their ratio.
+venv of its own), right after this one's: the two suite times and their ratio;
+the matrix too.  ``--repeat``: the whole sequence R times (alternating this
+code and the other's), then the minimum and median of each figure.
+
+The matrix (two kernels or more, one architecture): all the kernels in one
+``kconform vm -j JOBS`` (one vCPU each with 2 host CPUs), its wall time, each
+kernel's total in it, and its ratio to ceil(N/JOBS) x the slowest kernel alone
+(its whole ``kconform vm`` run with the host's CPUs).  ``--keep DIR``: the result
+directories stay there (run.json of each run, for conformance.tools.compare).
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
 same machine, CPU count, memory and kernel command line as the real run.
@@ -62,6 +72,22 @@ def timings(outdir: Path) -> tuple[float | None, float | None]:
     return boot, suite
 
 
+def matrix_times(outdir: Path) -> dict[str, float]:
+    """Each kernel's total in a matrix run (its vm-timings.json), by label."""
+    out: dict[str, float] = {}
+    for meta in sorted(outdir.glob("*/vm-timings.json")):
+        data = json.loads(meta.read_text())
+        out[str(data.get("kernel", meta.parent.name))] = float(data.get("total_s") or float("nan"))
+    return out
+
+
+def summary(values: list[float]) -> str:
+    ok = [v for v in values if v == v]
+    if not ok:
+        return "nan"
+    return f"{min(ok):.2f}" if len(ok) == 1 else f"min {min(ok):.2f} median {statistics.median(ok):.2f}"
+
+
 def main() -> int:
     argv = sys.argv[1:]
     extra: list[str] = []
@@ -75,48 +101,90 @@ def main() -> int:
     ap.add_argument("--backend", action="append", default=[], choices=sorted(backends.BACKENDS))
     ap.add_argument("--arch", action="append", default=[], help="Debian's name; repeatable (default the host's)")
     ap.add_argument("--against", metavar="KCONFORM", help="another checkout's kconform, run after this one")
+    ap.add_argument("--repeat", type=int, default=1, help="the whole sequence this many times")
+    ap.add_argument("--jobs", type=int, default=2, help="-j of the matrix run")
+    ap.add_argument("--no-matrix", action="store_true", help="the kernels alone only")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="keep the result directories there")
     ns = ap.parse_args(argv)
     names = ns.backend or ["qemu"]
     specs = ns.kernel or ["debian:6.1", "debian:6.12"]
     arches = [by_debian_name(a) for a in ns.arch] or [host_arch()]
     accel = backends.Accel(ns.accel)
-    print(f"{'kernel':26} {'backend':7} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} {'total s':>8}")
-    singles: dict[str, float] = {}
-    suites: dict[tuple[str, str], float] = {}
+    matrix = len(specs) >= 2 and len(arches) == 1 and not ns.no_matrix
+    who = ["this"] + (["against"] if ns.against else [])
+    # figure name -> values over the repetitions
+    figures: dict[str, list[float]] = {}
+
+    def note(name: str, value: float | None) -> None:
+        figures.setdefault(name, []).append(float("nan") if value is None else value)
+
     with tempfile.TemporaryDirectory() as tmp:
-        for arch in arches:
-            for spec in specs:
-                k = kernels.resolve(spec, arch=arch)
-                floors = [backends.boot_floor(k, backends.guest_accel(arch, accel)) for _ in range(ns.floor_runs)]
-                ok = [f for f in floors if f is not None]
-                floor = statistics.median(ok) if ok else float("nan")
-                for name in names:
-                    out = Path(tmp) / f"one-{name}"
-                    total = kconform_vm([spec], 1, ns.accel, out, extra, arch, name)
-                    boot, suite = timings(out / k.label)
-                    if name == names[0]:
-                        singles[spec] = total
-                        if suite:
-                            suites[(arch.debian, spec)] = suite
-                    ratio = boot / floor if boot else float("nan")
-                    print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
-                          f"{suite or float('nan'):8.2f} {total:8.2f}", flush=True)
-                if ns.against:
-                    other = Path(tmp) / "against"
-                    took = kconform_vm([spec], 1, ns.accel, other, extra, arch, names[0], ns.against)
-                    _, other_suite = timings(other / k.label)
-                    print(f"{'  against':26} {'':7} {'':8} {'':7} {'':6} {other_suite or float('nan'):8.2f} "
-                          f"{took:8.2f}   suite ratio {(suite or float('nan')) / (other_suite or float('nan')):.2f}")
-        for arch in arches[1:]:
-            for spec in specs:
-                a, b = suites.get((arch.debian, spec)), suites.get((arches[0].debian, spec))
-                if a and b:
-                    print(f"{spec}: suite {arch.debian}/{arches[0].debian} = {a:.1f}/{b:.1f} s = {a / b:.2f}")
-        if len(specs) >= 2 and len(arches) == 1:
-            both = kconform_vm(specs[:2], 2, ns.accel, Path(tmp) / "both", extra, arches[0], names[0])
-            one = max(singles[s] for s in specs[:2])
-            print(f"\ntwo kernels with -j 2: {both:.2f} s; slowest single kernel: {one:.2f} s; "
-                  f"ratio {both / one:.2f}")
+        base = ns.keep or Path(tmp)
+        for rep in range(1, ns.repeat + 1):
+            if ns.repeat > 1:
+                print(f"\n== repetition {rep} of {ns.repeat}", flush=True)
+            print(f"{'kernel':26} {'backend':7} {'floor s':>8} {'boot s':>7} {'ratio':>6} {'suite s':>8} "
+                  f"{'total s':>8}", flush=True)
+            singles: dict[str, dict[str, float]] = {w: {} for w in who}
+            suites: dict[tuple[str, str], float] = {}
+            for arch in arches:
+                for spec in specs:
+                    k = kernels.resolve(spec, arch=arch)
+                    floors = [backends.boot_floor(k, backends.guest_accel(arch, accel)) for _ in range(ns.floor_runs)]
+                    ok = [f for f in floors if f is not None]
+                    floor = statistics.median(ok) if ok else float("nan")
+                    suite = None
+                    for name in names:
+                        out = base / f"r{rep}-one-{name}-{arch.debian}-{k.label}"
+                        total = kconform_vm([spec], 1, ns.accel, out, extra, arch, name)
+                        boot, suite_n = timings(out / k.label)
+                        if name == names[0]:
+                            suite = suite_n
+                            singles["this"][spec] = total
+                            note(f"{k.label} suite", suite)
+                            note(f"{k.label} total", total)
+                            if suite:
+                                suites[(arch.debian, spec)] = suite
+                        ratio = boot / floor if boot else float("nan")
+                        print(f"{k.label:26} {name:7} {floor:8.2f} {boot or float('nan'):7.2f} {ratio:6.2f} "
+                              f"{suite_n or float('nan'):8.2f} {total:8.2f}", flush=True)
+                    if ns.against:
+                        other = base / f"r{rep}-against-{arch.debian}-{k.label}"
+                        took = kconform_vm([spec], 1, ns.accel, other, extra, arch, names[0], ns.against)
+                        _, other_suite = timings(other / k.label)
+                        singles["against"][spec] = took
+                        note(f"{k.label} suite against", other_suite)
+                        note(f"{k.label} total against", took)
+                        ratio = (suite or float("nan")) / (other_suite or float("nan"))
+                        note(f"{k.label} suite ratio", ratio)
+                        print(f"{'  against':26} {'':7} {'':8} {'':7} {'':6} {other_suite or float('nan'):8.2f} "
+                              f"{took:8.2f}   suite ratio {ratio:.2f}", flush=True)
+            for arch in arches[1:]:
+                for spec in specs:
+                    a, b = suites.get((arch.debian, spec)), suites.get((arches[0].debian, spec))
+                    if a and b:
+                        print(f"{spec}: suite {arch.debian}/{arches[0].debian} = {a:.1f}/{b:.1f} s = {a / b:.2f}")
+            if not matrix:
+                continue
+            waves = -(-len(specs) // ns.jobs)
+            for w in who:
+                out = base / f"r{rep}-matrix-{w}"
+                took = kconform_vm(specs, ns.jobs, ns.accel, out, extra, arches[0], names[0],
+                                   ns.against if w == "against" else "")
+                slowest = max(singles[w].values())
+                each = matrix_times(out)
+                note(f"matrix {w}", took)
+                note(f"matrix ratio {w}", took / (waves * slowest))
+                for label, t in each.items():
+                    note(f"matrix {w} {label}", t)
+                print(f"\nmatrix ({w}) of {len(specs)} kernels with -j {ns.jobs}: {took:.2f} s; each kernel in it: "
+                      + ", ".join(f"{label} {t:.1f} s" for label, t in each.items())
+                      + f"; slowest kernel alone {slowest:.2f} s; ratio to {waves} x that: "
+                      f"{took / (waves * slowest):.2f}", flush=True)
+    if ns.repeat > 1:
+        print("\n== over the repetitions")
+        for name, values in figures.items():
+            print(f"{name:40} {summary(values)}   ({', '.join(f'{v:.1f}' for v in values)})")
     return 0
 
 

@@ -92,7 +92,7 @@ def test_guest_script_runs_the_shards_at_once(tmp_path: Path) -> None:
     script = out / "run.sh"
     script.write_text(runner.guest_script(out, "k", SUBSET, None, shards=2))
     text = script.read_text()
-    assert "--shard 1/2" in text and "--shard 2/2" in text and text.count(" & p") == 2
+    assert "-m conformance.vm.parts --parts 2" in text  # one interpreter forks both parts
     done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout, done.stderr, [p.read_text() for p in out.glob("guest-stdout-*")])
     parts = runner.load_shards(out, 2)
@@ -184,3 +184,47 @@ def test_a_part_without_cases_of_a_narrow_selection(tmp_path: Path) -> None:
     whole = kc.run(["run", "-q", "--family", "clone3", "-k", "nosuchcase", "--json", str(tmp_path / "w.json")],
                    tmp_path)
     assert whole.rc == 2 and not (tmp_path / "w.json").exists()  # unsharded, nothing matched is bad input
+
+
+def test_parts_get_their_own_record_and_shard_before_the_pytest_args(tmp_path: Path) -> None:
+    from conformance.vm import parts
+
+    run = ["run", "--label", "k", "--family", "clone3", "--", "-p", "no:foo"]
+    assert parts.part_argv(run, tmp_path, 2, 3) == [
+        "run", "--label", "k", "--family", "clone3", "--json", str(tmp_path / "run-2.json"), "--shard", "2/3",
+        "--", "-p", "no:foo"]
+    assert parts.part_argv(["run"], tmp_path, 1, 1) == ["run", "--json", str(tmp_path / "run-1.json")]
+
+
+def test_parts_status_is_as_sh_reports_it(tmp_path: Path) -> None:
+    """An exit status as it is, a part killed by a signal as 128 + the signal."""
+    import os
+    import signal
+
+    from conformance.vm import parts
+
+    assert parts.status(os.waitpid(_exits(7), 0)[1]) == 7
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    assert parts.status(os.waitpid(pid, 0)[1]) == 128 + signal.SIGKILL
+
+
+def _exits(code: int) -> int:
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(code)
+    return pid
+
+
+def test_parts_runner_reports_a_part_usage_error(tmp_path: Path) -> None:
+    import sys
+
+    done = subprocess.run([sys.executable, "-P", "-m", "conformance.vm.parts", "--parts", "2", "--out", str(tmp_path),
+                           "--kconform", "kconform", "--", "run", "--family", "no-such-family"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)  # EXIT_USAGE
+    for k in (1, 2):
+        assert "unknown family 'no-such-family'" in (tmp_path / f"guest-stdout-{k}.txt").read_text()

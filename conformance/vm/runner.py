@@ -85,7 +85,8 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
     ``kconform run`` (its own options, then ``-- pytest args``), as ``shards`` runs at once (``--shard
     K/N``), each writing its JSON record (run-K.json) and output (guest-stdout-K.txt); the host merges
     the records into run.json and junit.xml (``merge_shards``).  The script's status is the worst
-    (highest) of the runs'."""
+    (highest) of the runs'.  On the host's root two runs or more are forked from one interpreter that
+    imported what they all need once (``parts.py``); a root of its own starts each as its own process."""
     kconform: Path | str = Path(sys.prefix) / "bin" / "kconform"
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     if arch is not None and foreign(arch):  # the guest's own root: its kconform, its PATH
@@ -100,6 +101,12 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
         f"cd {shlex.quote(str(outdir))}",
         "rc=0",
     ]
+    if shards > 1 and (arch is None or not foreign(arch)):
+        # One interpreter imports what every part needs once and forks the parts (parts.py).
+        args = [sys.executable, "-P", "-m", "conformance.vm.parts", "--parts", str(shards), "--out", str(outdir),
+                "--kconform", str(kconform), "--", "run", "--label", label, *run_args]
+        lines.append(" ".join(shlex.quote(a) for a in args) + " < /dev/null; rc=$?")
+        return "\n".join([*lines, "exit $rc", ""])
     for k in range(1, shards + 1):
         args = [str(kconform), "run", "--label", label, "--json", str(outdir / f"run-{k}.json"),
                 *(["--shard", f"{k}/{shards}"] if shards > 1 else []), *run_args]
