@@ -24,13 +24,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from conformance import globallock, machine, paths, procfs
+from conformance import globallock, kernel, machine, paths, procfs
+from conformance.harness import interrupt
 from conformance.records import record
 
 
@@ -319,6 +321,47 @@ def changing(changes: Sequence[Change], case: str = "") -> Iterator[list[str]]:
 PERMISSION_NEEDED = ("kernel.core_pattern",)
 GUEST_MARKER = "/run/kc/guest"  # written by the VM guest's init: the guest's boot id
 _ALLOWED: set[str] = set()
+
+
+@contextlib.contextmanager
+def temp_cgroup() -> Iterator[tuple[Path, str]]:
+    """A fresh cgroup v2 group under this process's own, removed on exit.
+
+    Yields its directory and its path as /proc/<pid>/cgroup shows it.  Named
+    kconform-<pid>-<n>, which the leak guard recognises as this process's.
+    """
+    own = kernel.cgroup2_self()
+    mount = kernel.cgroup2_mount()
+    if own is None or mount is None:
+        raise RuntimeError("no cgroup v2 hierarchy")
+    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
+    with journal().holding(Entry("dir", str(path), f"cgroup {path}")):
+        made = False
+        try:
+            with interrupt.deferred():
+                path.mkdir()
+                made = True
+            yield path, "/" + str(path.relative_to(mount))
+        finally:
+            if made:
+                with interrupt.deferred():  # a signal never leaves the group behind
+                    _rmdir_cgroup(path)
+
+
+def _rmdir_cgroup(path: Path) -> None:
+    # Members are reaped before this runs, but the kernel may take a moment
+    # to drop an exited task's css_set: retry (backing off), then let it raise.
+    deadline = time.monotonic() + 2.0
+    pause = 0.0002
+    while True:
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
 
 
 def unknown_change(names: Sequence[str]) -> str | None:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import conformance
 from conformance import globalstate, procfs, snapshot
 
 QUIT_TIMEOUT_S = 30.0  # at the end of a run, for the removals still queued
@@ -47,7 +48,7 @@ class Guardian:
             # session of its own (no terminal signals), its stdin the read end of our pipe.
             # The interpreter may have found this package through a path of its own (an added site dir):
             # give the guardian the same, and start it from / so no checkout there shadows it.
-            here = str(Path(__file__).resolve().parent.parent)
+            here = str(Path(conformance.__file__).resolve().parent.parent)
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
             out = subprocess.run(["/bin/sh", "-c", 'exec 3<&0; "$@" <&3 3<&- >/dev/null 2>&1 & echo $!', "sh",
                                   sys.executable, "-m", "conformance.guardian", str(j.pid), str(j.start)],

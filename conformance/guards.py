@@ -21,8 +21,6 @@ from conformance import native, procfs
 from conformance.records import record
 from conformance.snapshot import PREFIX, RunnerState, children_and_threads
 
-CGROUP_PREFIX = PREFIX  # temporary groups are named kconform-<pid>-<n>
-
 # Kernel-log lines that mean the kernel's health broke: used for /dev/kmsg around each case
 # and for the console of a VM guest (vm/runner.py).
 KLOG_BAD = re.compile(

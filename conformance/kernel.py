@@ -6,20 +6,16 @@ plain data: nothing here decides whether a feature exists; that is probes.py.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gzip
 import hashlib
 import os
 import platform
-import random
 import re
-import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
-from conformance import globalstate, procfs
+from conformance import procfs
 from conformance.procfs import read_text as read_text
 from conformance.records import record
 
@@ -192,49 +188,6 @@ def cgroup2_self() -> Path | None:
 def cgroup1_dir() -> Path | None:
     """Mount point of some cgroup v1 hierarchy, if one is mounted."""
     return mount_of_type("cgroup")
-
-
-@contextlib.contextmanager
-def temp_cgroup() -> Iterator[tuple[Path, str]]:
-    """A fresh cgroup v2 group under this process's own, removed on exit.
-
-    Yields its directory and its path as /proc/<pid>/cgroup shows it.  Named
-    kconform-<pid>-<n>, which the leak guard recognises as this process's.
-    """
-    own = cgroup2_self()
-    mount = cgroup2_mount()
-    if own is None or mount is None:
-        raise RuntimeError("no cgroup v2 hierarchy")
-    path = own / f"kconform-{os.getpid()}-{random.randrange(1 << 30)}"
-    from conformance.harness import interrupt
-
-    with globalstate.journal().holding(globalstate.Entry("dir", str(path), f"cgroup {path}")):
-        made = False
-        try:
-            with interrupt.deferred():
-                path.mkdir()
-                made = True
-            yield path, "/" + str(path.relative_to(mount))
-        finally:
-            if made:
-                with interrupt.deferred():  # a signal never leaves the group behind
-                    _rmdir_cgroup(path)
-
-
-def _rmdir_cgroup(path: Path) -> None:
-    # Members are reaped before this runs, but the kernel may take a moment
-    # to drop an exited task's css_set: retry (backing off), then let it raise.
-    deadline = time.monotonic() + 2.0
-    pause = 0.0002
-    while True:
-        try:
-            path.rmdir()
-            return
-        except OSError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 0.01)
 
 
 def fsuid_for_tests() -> int:

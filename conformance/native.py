@@ -36,6 +36,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, get_type_hints
 
+import conformance
 from conformance._kc_harness_h import HarnessError as HarnessError
 from conformance._native import ffi, lib
 from conformance.records import record
@@ -325,7 +326,7 @@ def call_out(func: str, out: type[R], *args: object, fds: tuple[int, ...] = ()) 
 
 # --------------------------------------------------------------------------- the process server (kc_serve.h)
 
-SERVER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kconform-server")
+SERVER_PATH = os.path.join(os.path.dirname(os.path.abspath(conformance.__file__)), "kconform-server")  # package root
 SERVER_TIMEOUT_MS = 300_000  # far beyond any scenario's own bound: a server that long silent is broken
 IN_PROCESS_ENV = "KCONFORM_IN_PROCESS"  # "1": run every scenario in this process (no server)
 ANSWER_SLICE_MS = 100  # the runner waits for an answer in slices this long, handling signals between them

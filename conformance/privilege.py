@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from conformance.harness import ownproc
+from conformance import procfs
 from conformance.records import record
 
 CAP_SETGID = 6
@@ -156,7 +156,7 @@ class Privilege:
             "run.pidns": "initial" if self.pidns_initial else "own" if self.pidns_ours else "nested",
             "run.container": self.container or "no",
             "run.seccomp": {0: "none", 1: "strict", 2: "filter"}.get(self.seccomp, str(self.seccomp)),
-            "run.proc": ownproc.describe(),
+            "run.proc": procfs.describe_proc(),
         }
 
 

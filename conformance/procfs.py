@@ -8,6 +8,7 @@ tested on captured lines.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from conformance.records import record
@@ -228,3 +229,33 @@ def cgroup_of(pid: int | str = "self", tid: int | str | None = None) -> str | No
     """The cgroup v2 path of a process (or one of its threads) as /proc shows it."""
     path = f"/proc/{pid}/cgroup" if tid is None else f"/proc/{pid}/task/{tid}/cgroup"
     return parse_cgroup(read_text(path))
+
+
+# --------------------------------------------------------------------------- whose /proc this is
+
+OWN_PROC_ENV = "KCONFORM_OWN_PROC"  # in the runner's environment: why kconform mounted a /proc of its own
+
+
+def foreign() -> str | None:
+    """Why /proc is not this pid namespace's (None when it is, or when NSpid cannot tell)."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError as e:
+        return f"/proc/self is not this process ({e.strerror}): /proc belongs to another pid namespace"
+    m = re.search(r"^NSpid:\s*(.*)$", text, re.MULTILINE)
+    ids = m.group(1).split() if m else []
+    if len(ids) > 1:
+        return (f"/proc belonged to a pid namespace {len(ids) - 1} level(s) above this one "
+                f"(NSpid {' '.join(ids)})")
+    if ids and ids[0] != str(os.getpid()):
+        return f"/proc/self is pid {ids[0]}, this process is {os.getpid()}: /proc belongs to another pid namespace"
+    return None
+
+
+def describe_proc() -> str:
+    """run.proc: what /proc is for this run."""
+    why = os.environ.get(OWN_PROC_ENV)
+    if why:
+        return f"own mount namespace with a /proc of this pid namespace ({why})"
+    now = foreign()
+    return f"foreign: {now}" if now else "this pid namespace's"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import conformance
 from conformance import globalstate
 from conformance.globalstate import Sysctl
 from conformance.requirements import MayChange
@@ -50,7 +51,7 @@ def test_guest_marker_needs_this_boot(fresh: Path) -> None:
 
 
 def test_guest_init_writes_the_marker() -> None:
-    init = (Path(globalstate.__file__).parent / "vm" / "guest_init.sh").read_text()
+    init = (Path(conformance.__file__).parent / "vm" / "guest_init.sh").read_text()
     assert "boot_id > $R" + globalstate.GUEST_MARKER in init
 
 

@@ -34,7 +34,7 @@ import os, time
 
 from conformance.records import record
 from pathlib import Path
-from conformance import kernel
+from conformance import globalstate
 from conformance.case import AllOf, Case
 from conformance.globallock import Lock
 from conformance.globalstate import Sysctl
@@ -65,7 +65,7 @@ class Scripted(Case[str]):
             MARK.write_text("changed")
             time.sleep(30)
         if self.action == "cgroup-and-hang":
-            with kernel.temp_cgroup() as (path, _):
+            with globalstate.temp_cgroup() as (path, _):
                 MARK.write_text(str(path))
                 time.sleep(30)
         if self.action == "disable-and-leave":

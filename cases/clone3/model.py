@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance import kernel, native, privilege
+from conformance import globalstate, kernel, native, privilege
 from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
 from conformance.checks import ExitedWith, Field
 from conformance.native import HarnessError
@@ -93,7 +93,7 @@ def _open(stack: contextlib.ExitStack, path: str | Path, flags: int) -> int:
 
 
 def _fresh_cgroup(stack: contextlib.ExitStack, res: Resolved) -> Path:
-    path, res.cgroup_path = stack.enter_context(kernel.temp_cgroup())
+    path, res.cgroup_path = stack.enter_context(globalstate.temp_cgroup())
     return path
 
 

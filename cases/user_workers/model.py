@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
 
-from conformance import guardian, kernel, native
+from conformance import globalstate, guardian, kernel, native
 from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
 from conformance.checks import Field, Results, errno_or_int, plain, shown
 from conformance.globallock import Lock
@@ -317,7 +317,7 @@ def _pids_enabled(own: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def cgroups(n: int, pids_max: int | None) -> Iterator[tuple[str, ...]]:
-    """n fresh cgroup v2 groups (kernel.temp_cgroup), optionally with pids.max."""
+    """n fresh cgroup v2 groups (globalstate.temp_cgroup), optionally with pids.max."""
     with contextlib.ExitStack() as stack:
         if pids_max is not None:
             own = kernel.cgroup2_self()
@@ -326,7 +326,7 @@ def cgroups(n: int, pids_max: int | None) -> Iterator[tuple[str, ...]]:
             stack.enter_context(_pids_enabled(own))
         paths = []
         for _ in range(n):
-            path, _name = stack.enter_context(kernel.temp_cgroup())
+            path, _name = stack.enter_context(globalstate.temp_cgroup())
             paths.append(str(path))
         if pids_max is not None:
             (Path(paths[0]) / "pids.max").write_text(str(pids_max))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance import kernel, native, procfs
+from conformance import globalstate, kernel, native, procfs
 from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
 from conformance.native import errno_name
 from conformance.procfs import Task
@@ -135,7 +135,7 @@ def run(sc: Scenario) -> Observation:
         procs_fd = -1
         group: Path | None = None
         if sc.in_cgroup:
-            group, _ = stack.enter_context(kernel.temp_cgroup())
+            group, _ = stack.enter_context(globalstate.temp_cgroup())
             procs_fd = os.open(group / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
             stack.callback(os.close, procs_fd)
         o, setup = stack.enter_context(owner(replace(sc.owner, cgroup_procs_fd=procs_fd)))

@@ -25,17 +25,12 @@ import itertools
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 from conformance.records import record
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTPUT_ERROR = -1  # pseudo signal number: the run's own output failed (output_failed())
@@ -216,34 +211,3 @@ def cleanup(kill: Callable[[int, int], None] = os.killpg) -> list[str]:
     for d in done:
         note(d)
     return done
-
-
-# --------------------------------------------------------------------------- kconform vm
-
-
-def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[tuple[str, str, Path, str]],
-                settle_s: float = 30.0) -> int:
-    """``kconform vm`` was interrupted: kill every guest, remove the scratch images, wait for the runner
-    threads, then give each kernel's results the interruption (junit.xml and run.json).
-
-    ``kernels``: (label, release, results directory, guest's uname -m) of each kernel of the run."""
-    from conformance.harness import outputs
-    from conformance.results import RunRecord
-
-    deadline = time.monotonic() + settle_s
-    while True:
-        cleanup()  # again and again: a thread may have started a guest after the first round
-        if all(f.done() for f in futures) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    name = signal_name(signum)
-    for label, release, outdir, machine in kernels:
-        props = {"kernel.release": release, "kernel.arch": machine, "run.label": label,
-                 "run.label_names_kernel": "yes", "vm.outcome": "interrupted", "run.complete": "no",
-                 "run.status": f"interrupted by {name}"}
-        message = f"kconform vm interrupted by {name}: the guest was killed and its scratch disk removed"
-        run = RunRecord(props, [outputs.interrupted_case(message, "\n".join(notes()))])
-        with contextlib.suppress(OSError):
-            outdir.mkdir(parents=True, exist_ok=True)
-            outputs.write_all({"junit": outdir / "junit.xml", "json": outdir / "run.json"}, outputs.RunReport(run))
-    return exit_status(signum)

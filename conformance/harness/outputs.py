@@ -11,21 +11,26 @@ provisional one, which no dashboard reads as a pass.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conformance.harness import interrupt
 from conformance.report import writers
 from conformance.report.atomic import write_atomic
 from conformance.report.writers import CaseKey, RunReport
 from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 __all__ = ["CaseKey", "Outputs", "RunReport", "from_namespace", "from_plugin_options", "interrupted_case",
-           "provisional", "write_all"]
+           "provisional", "stop_vm_run", "write_all"]
 
 HARNESS_CLASS = "kconform.harness"
 INTERRUPTED = "interrupted"
@@ -110,3 +115,28 @@ def provisional(properties: dict[str, str]) -> RunRecord:
     return RunRecord(props, [interrupted_case(
         f"run incomplete: started {started} (pid {os.getpid()}) and never wrote its final report "
         "(killed, e.g. SIGKILL, or still running)")])
+
+
+def stop_vm_run(signum: int, futures: Sequence[Future[Any]], kernels: Sequence[tuple[str, str, Path, str]],
+                settle_s: float = 30.0) -> int:
+    """``kconform vm`` was interrupted: kill every guest, remove the scratch images, wait for the runner
+    threads, then give each kernel's results the interruption (junit.xml and run.json).
+
+    ``kernels``: (label, release, results directory, guest's uname -m) of each kernel of the run."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        interrupt.cleanup()  # again and again: a thread may have started a guest after the first round
+        if all(f.done() for f in futures) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    name = interrupt.signal_name(signum)
+    for label, release, outdir, machine in kernels:
+        props = {"kernel.release": release, "kernel.arch": machine, "run.label": label,
+                 "run.label_names_kernel": "yes", "vm.outcome": "interrupted", "run.complete": "no",
+                 "run.status": f"interrupted by {name}"}
+        message = f"kconform vm interrupted by {name}: the guest was killed and its scratch disk removed"
+        run = RunRecord(props, [interrupted_case(message, "\n".join(interrupt.notes()))])
+        with contextlib.suppress(OSError):
+            outdir.mkdir(parents=True, exist_ok=True)
+            write_all({"junit": outdir / "junit.xml", "json": outdir / "run.json"}, RunReport(run))
+    return interrupt.exit_status(signum)

@@ -39,7 +39,6 @@ from conformance.results import CaseRecord, RunRecord
 from conformance.verdict import Verdict
 
 RED = (Verdict.FAIL, Verdict.ERROR)
-_MODELS = (Verdict.PASS, Verdict.OLD_MODEL)
 
 
 class Change(enum.Enum):

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from conformance.harness import interrupt
+from conformance.harness import interrupt, outputs
 from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.verdict import Verdict
@@ -227,8 +227,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         try:
             results = [f.result() for f in futures]
         except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
-            rc = interrupt.stop_vm_run(e.signum, futures,
-                                       [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
+            rc = outputs.stop_vm_run(e.signum, futures,
+                                     [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
             print(f"kconform: vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
             return rc
     if origin is not None:

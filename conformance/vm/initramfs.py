@@ -29,7 +29,6 @@ MODULE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("disk", ("virtio_blk", "crc32c_generic", "ext4")),
     ("vhost", ("tun", "vhost_net", "vhost_vsock", "vhost_scsi")),
 )
-GUEST_MODULES = tuple(m for _, group in MODULE_GROUPS for m in group)
 
 
 def module_groups(arch: Arch) -> tuple[tuple[str, tuple[str, ...]], ...]:
