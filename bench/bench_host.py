@@ -53,11 +53,11 @@ def test_spawn(i):
 # spawning and reaping one process, so its distance to the floor is the per-case harness overhead.
 HARNESS_TEST = '''
 import os
-from conformance.records import record
+from conformance.host.records import record
 
 import pytest
 
-from conformance.case import AllOf, Case
+from conformance.suite.case import AllOf, Case
 
 
 @record(frozen=True, kw_only=True)
@@ -110,7 +110,7 @@ def case_count(kconform: str, families: list[str]) -> int:
 def compile_kconform() -> None:
     """Bytecode for kconform's core and families, wherever this interpreter finds them."""
     import conformance
-    from conformance import registry
+    from conformance.suite import registry
 
     for root in (Path(conformance.__file__).parent, registry.cases_dir()):
         if not compileall.compile_dir(str(root), quiet=1):
@@ -121,8 +121,8 @@ def longest_wait(families: list[str]) -> tuple[float, str]:
     """The longest clock wait a selected row declares (seconds, row id)."""
     import importlib
 
-    from conformance import registry
-    from conformance.case import Case
+    from conformance.suite import registry
+    from conformance.suite.case import Case
 
     best = (0.0, "")
     for name in registry.families():

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from conformance.host.arch import host_arch
 from conformance.vm import images
-from conformance.vm.arch import host_arch
 
 TAG = "kconform_rebuild_tag"
 

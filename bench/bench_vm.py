@@ -22,7 +22,7 @@ The matrix (two kernels or more, one architecture): all the kernels in one
 ``kconform vm -j JOBS`` (one vCPU each with 2 host CPUs), its wall time, each
 kernel's total in it, and its ratio to ceil(N/JOBS) x the slowest kernel alone
 (its whole ``kconform vm`` run with the host's CPUs).  ``--keep DIR``: the result
-directories stay there (run.json of each run, for conformance.tools.compare).
+directories stay there (run.json of each run, for conformance.report.compare).
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
 same machine, CPU count, memory and kernel command line as the real run.
@@ -40,8 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conformance.host.arch import Arch, by_debian_name, host_arch
 from conformance.vm import backends, kernels, runner
-from conformance.vm.arch import Arch, by_debian_name, host_arch
 
 
 def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], arch: Arch,

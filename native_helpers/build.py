@@ -61,7 +61,7 @@ class EnumSpec(NamedTuple):
 
 
 # Per header: the enums derived from it (a module conformance/_<header>_h.py written at build time).
-# None is kept by hand: what an enum says in words is a mapping beside it (conformance.uring.VIA_LABEL).
+# None is kept by hand: what an enum says in words is a mapping beside it (conformance.native.uring.VIA_LABEL).
 ENUMS: dict[str, tuple[EnumSpec, ...]] = {
     "kc_harness": (EnumSpec("HarnessError", "KC_HE_", doc="What went wrong outside the behaviour (every family)."),),
     "kc_clone": (

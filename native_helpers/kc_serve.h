@@ -7,7 +7,7 @@
  * to take copy-on-write faults afterwards: milliseconds per case, many more
  * under TCG.  So the scenarios run in a small server instead: the
  * "kconform-server" executable, built from these same sources, started once
- * per runner process with a socket on fd 3 (conformance/native.py).  A request
+ * per runner process with a socket on fd 3 (conformance/native/__init__.py).  A request
  * names a served function and carries its request struct and the fds it
  * refers to (installed at the same numbers in the server); the answer is the
  * function's return value and its result struct.  Running a scenario there is

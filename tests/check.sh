@@ -52,13 +52,13 @@ echo "== suite on the running kernel ($(uname -r)), serial and -n 2"
 export KCONFORM_TAG="check-$$"
 # This suite's own findings on the kernels CI runs on are "overridden", never "pass" (see the file).
 known=(--expectations tests/known-deviations.toml)
-"$venv/bin/python" -m conformance.snapshot save "$out/state-before.json"
+"$venv/bin/python" -m conformance.isolation.snapshot save "$out/state-before.json"
 "$venv/bin/kconform" run -q "${known[@]}" --junit "$out/host.xml" --json "$out/host.json" --ktap "$out/host.ktap"
 "$venv/bin/kconform" run -q -n 2 "${known[@]}" --junit "$out/host-n2.xml" --json "$out/host-n2.json"
-"$venv/bin/python" -m conformance.snapshot save "$out/state-after.json"
+"$venv/bin/python" -m conformance.isolation.snapshot save "$out/state-after.json"
 unset KCONFORM_TAG
-"$venv/bin/python" -m conformance.snapshot diff "$out/state-before.json" "$out/state-after.json"
-"$venv/bin/python" -m conformance.tools.compare "$out/host.json" "$out/host-n2.json"
+"$venv/bin/python" -m conformance.isolation.snapshot diff "$out/state-before.json" "$out/state-after.json"
+"$venv/bin/python" -m conformance.report.compare "$out/host.json" "$out/host-n2.json"
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     echo "== suite unprivileged (uid 65534)"
@@ -82,7 +82,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         unshare -p -f --mount-proc "${kc[@]}" run -q --expectations "$here/tests/known-deviations.toml" \
         --json "$tmp/userns.json")
     cp "$tmp/userns.json" "$out/" && rm -rf "$tmp"
-    "$venv/bin/python" -m conformance.tools.compare --clean "$out/pidns.json" "$out/userns.json"
+    "$venv/bin/python" -m conformance.report.compare --clean "$out/pidns.json" "$out/userns.json"
 fi
 if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     echo "== suite in VMs: Debian kernels 6.1, 6.12, 7.2 and the newest 7.x"
@@ -101,8 +101,8 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     "$venv/bin/kconform" kernels fetch debian:6.1 debian:6.12 debian:7.2 debian:7
     rm -rf "$out/vm"
     "$venv/bin/kconform" vm --kernel debian:7 --kernel debian:7.2 --kernel debian:6.12 --kernel debian:6.1 -j 2 --out "$out/vm"
-    "$venv/bin/python" -m conformance.tools.compare --executed vhost 12 "$out"/vm/debian-6.12*/run.json
-    "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*/run.json
+    "$venv/bin/python" -m conformance.report.compare --executed vhost 12 "$out"/vm/debian-6.12*/run.json
+    "$venv/bin/python" -m conformance.report.compare --every-family "$out"/vm/*/run.json
     if [ "${KCONFORM_SKIP_ARM64:-0}" != 1 ]; then
         echo "== suite in an arm64 VM: the newest Debian 7.x arm64 kernel under TCG (its guest root built once)"
         need=()
@@ -116,7 +116,7 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
         fi
         "$venv/bin/kconform" vm --arch arm64 --kernel debian:7 --out "$out/vm"
-        "$venv/bin/python" -m conformance.tools.compare --every-family "$out"/vm/*-arm64/run.json
+        "$venv/bin/python" -m conformance.report.compare --every-family "$out"/vm/*-arm64/run.json
     fi
     "$venv/bin/kconform" report "$out/vm" --html "$out/vm/matrix.html" --markdown "$out/vm/matrix.md" >/dev/null
 
@@ -125,7 +125,7 @@ if [ "${KCONFORM_SKIP_VM:-0}" != 1 ]; then
     PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/kconform" vm --backend vng --kernel debian:7 --out "$out/vng" \
         -- --family clone3
     "$venv/bin/kconform" vm --kernel debian:7 --out "$out/vng-qemu" -- --family clone3
-    "$venv/bin/python" -m conformance.tools.compare "$out"/vng-qemu/*/run.json "$out"/vng/*/run.json
+    "$venv/bin/python" -m conformance.report.compare "$out"/vng-qemu/*/run.json "$out"/vng/*/run.json
 fi
 
 echo "== SQUAD: the host run and a VM run submitted to a real SQUAD server, read back, its build page in Chromium"

@@ -411,7 +411,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default=str(REPO / "build" / "check" / "squad"), help="screenshots and summary")
     ap.add_argument("runs", nargs="+", help="run records or VM result directories to submit (one each)")
     ns = ap.parse_args(argv)
-    from conformance.cli.errors import UsageError
+    from conformance.host.usage import UsageError
 
     try:
         return stage(ns)

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from conformance.cli.main import main
+from conformance.host import arch
 from conformance.report import kcidb
 from conformance.report.matrix import Matrix, render_markdown, render_terminal
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
-from conformance.vm import arch, backends, images, kernels, rootfs, runner
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
+from conformance.vm import backends, images, kernels, rootfs, runner
 from conformance.vm.errors import KernelSpecError
 
 

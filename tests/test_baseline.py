@@ -16,8 +16,8 @@ import pytest
 
 from conformance.cli.main import main
 from conformance.report.baseline import Change, Comparison, Pair, Run, classify
-from conformance.results import RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict
 
 DATA = Path(__file__).parent / "data"
 OLD, NEW = DATA / "vm-debian-6.1.json", DATA / "vm-debian-6.12.json"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import conformance
-from conformance import globalstate
-from conformance.globalstate import Sysctl
-from conformance.requirements import MayChange
+from conformance.isolation import globalstate
+from conformance.isolation.globalstate import Sysctl
+from conformance.suite.requirements import MayChange
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.results import RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict
 
 REPO = Path(__file__).resolve().parents[1]
 CI = REPO / "ci"

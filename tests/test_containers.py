@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conformance import privilege, requirements
+from conformance.host import privilege
+from conformance.suite import requirements
 
 if TYPE_CHECKING:
     from cases.clone3 import model

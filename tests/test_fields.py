@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from conformance.case import AllOf
-from conformance.checks import Field, Results
+from conformance.suite.case import AllOf
+from conformance.suite.checks import Field, Results
 
 from .test_tables import TABLES
 

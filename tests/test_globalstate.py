@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import globallock, globalstate, kernel, procfs
-from conformance.globalstate import Entry, Journal
-from conformance.snapshot import SystemState
+from conformance.host import kernel, procfs
+from conformance.isolation import globallock, globalstate
+from conformance.isolation.globalstate import Entry, Journal
+from conformance.isolation.snapshot import SystemState
 
 DISABLED = "/proc/sys/kernel/io_uring_disabled"
 GROUP = "/proc/sys/kernel/io_uring_group"
@@ -32,12 +33,12 @@ GROUP = "/proc/sys/kernel/io_uring_group"
 CASES = '''
 import os, time
 
-from conformance.records import record
+from conformance.host.records import record
 from pathlib import Path
-from conformance import globalstate
-from conformance.case import AllOf, Case
-from conformance.globallock import Lock
-from conformance.globalstate import Sysctl
+from conformance.isolation import globalstate
+from conformance.suite.case import AllOf, Case
+from conformance.isolation.globallock import Lock
+from conformance.isolation.globalstate import Sysctl
 import pytest
 
 MARK = Path(os.environ["KC_TEST_MARK"])
@@ -264,7 +265,7 @@ def _alone() -> None:
 
 
 def _guardian_of(pid: int, timeout: float = 20.0) -> int:
-    want = [b"-m", b"conformance.guardian", str(pid).encode()]  # detached: not a child of the run
+    want = [b"-m", b"conformance.isolation.guardian", str(pid).encode()]  # detached: not a child of the run
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # sh may not have exec-ed it yet
         for p in procfs.pids():
@@ -379,7 +380,8 @@ def test_run_metadata_says_io_uring_was_disabled_by_someone_else() -> None:
 
 def test_the_io_uring_probe_names_a_disabled_sysctl_set_outside_the_run(monkeypatch: pytest.MonkeyPatch,
                                                                        tmp_path: Path) -> None:
-    from conformance import native, probes
+    from conformance import native
+    from conformance.suite import probes
 
     probe = probes.all_probes()["io_uring"].run
     family = sys.modules[probe.__module__]  # the io_uring family's package, however it is installed

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import outputs
 from conformance.report.atomic import write_atomic
+from conformance.runner import outputs
 from tests.helpers import kc
 
 

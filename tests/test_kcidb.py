@@ -20,8 +20,8 @@ import pytest
 from conformance.cli.main import main
 from conformance.report import kcidb, writers
 from conformance.report.kcidb import CaseKey
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
 from conformance.vm import cli as vm_cli
 from conformance.vm import runner
 from conformance.vm.kernels import Kernel

@@ -91,4 +91,4 @@ def test_dependencies_run_one_way() -> None:
 def test_one_importer_of_the_c_extension() -> None:
     importers = sorted(str(p.relative_to(TOP)) for m, p in _modules().items()
                        if "conformance._native" in set(_imports(m, p)))
-    assert importers == ["conformance/native.py"]
+    assert importers == ["conformance/native/__init__.py"]

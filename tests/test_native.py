@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from conformance import native, uring
+from conformance import native
+from conformance.native import uring
 
 WIRE: Any = importlib.import_module("kconform_cases.clone3.wire")  # the clone3 family's records
 CloneRequest, CloneResult, Ptr, Ref, Setup = WIRE.CloneRequest, WIRE.CloneResult, WIRE.Ptr, WIRE.Ref, WIRE.Setup

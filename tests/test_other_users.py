@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import globallock, paths
+from conformance.host import paths
+from conformance.isolation import globallock
 from tests.helpers import kc
 
 ATTACKER = '''
@@ -93,7 +94,7 @@ def test_second_user_cannot_plant_hold_or_open(tmp_path: Path) -> None:
 def test_lock_wait_is_bounded_and_names_the_holder(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time\n"
-        "from conformance import globallock\n"
+        "from conformance.isolation import globallock\n"
         "fd = os.open(globallock.lock_path('gate'), os.O_RDWR | os.O_CREAT, 0o600)\n"
         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
         "print('held', flush=True)\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.harness import outputs
+from conformance.runner import outputs
 from tests.helpers import kc
 from tests.test_globalstate import CASES
 
@@ -190,7 +190,7 @@ def test_nonblocking_stdio_is_waited_on_and_written_fully(tmp_path: Path) -> Non
 
 
 def test_nonblocking_stdio_without_a_reader_is_an_output_error_after_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.harness import stdio
+    from conformance.runner import stdio
 
     monkeypatch.setattr(stdio, "STALL_S", 0.3)
     r, w = _pipe()

@@ -14,9 +14,9 @@ import pytest
 CASES = '''
 import os, subprocess, time
 
-from conformance.records import record
+from conformance.host.records import record
 import pytest
-from conformance.case import AllOf, Case, OldModel
+from conformance.suite.case import AllOf, Case, OldModel
 
 @record(frozen=True)
 class Is:

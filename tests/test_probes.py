@@ -6,8 +6,8 @@ import errno
 
 import pytest
 
-from conformance import probes
-from conformance.probes import State, all_probes, classify_errno
+from conformance.suite import probes
+from conformance.suite.probes import State, all_probes, classify_errno
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import procfs
-from conformance.uapi import PF_KTHREAD
+from conformance.host import procfs
+from conformance.host.uapi import PF_KTHREAD
 
 # A comm with a space and a ')' (prctl allows both); fields from a 6.18 io-wq worker.
 STAT = "4242 (iou-wrk) 1)) S 4200 4242 4200 0 -1 4194368 0 0 0 0 0 0 0 0 20 0 2 0 123 0 0 18446744073709551615\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import paths
+from conformance.host import paths
 from tests.helpers import kc
 
 NOBODY = 65534

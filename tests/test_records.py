@@ -1,4 +1,4 @@
-"""conformance.records.record against dataclasses.dataclass: the same class, declared both ways."""
+"""conformance.host.records.record against dataclasses.dataclass: the same class, declared both ways."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from conformance import records
-from conformance.records import record
+from conformance.host import records
+from conformance.host.records import record
 
 Decorator = Callable[..., Any]
 BOTH = pytest.mark.parametrize("deco", [dataclasses.dataclass, records._record], ids=["dataclass", "record"])

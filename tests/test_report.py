@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.behaviours import by_id
 from conformance.cli.main import main
 from conformance.report import junit, ktap
 from conformance.report.cli import runs_from_junit
 from conformance.report.matrix import Matrix, render_html, render_markdown, render_terminal
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.behaviours import by_id
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parents[1]

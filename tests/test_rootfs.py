@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.vm import arch, rootfs
+from conformance.host import arch
+from conformance.vm import rootfs
 from conformance.vm.errors import KernelSpecError
 
 

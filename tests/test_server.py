@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from conformance import native, snapshot
-from conformance.case import Case, judge_case
+from conformance import native
+from conformance.isolation import snapshot
+from conformance.suite.case import Case, judge_case
 
 CLONE_WIRE: Any = importlib.import_module("kconform_cases.clone3.wire")
 
@@ -85,7 +86,7 @@ def test_without_the_executable_scenarios_run_in_process(fresh: None, monkeypatc
 
 
 def test_the_server_dies_with_a_killed_runner() -> None:
-    code = ("import sys, time; from conformance import native; from conformance.case import judge_case; "
+    code = ("import sys, time; from conformance import native; from conformance.suite.case import judge_case; "
             "from kconform_cases.clone3.table import CASES; judge_case(CASES[0]); "
             "print(native.server_process()[0], flush=True); time.sleep(60)")
     runner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -103,7 +104,7 @@ def test_the_server_dies_with_a_killed_runner() -> None:
 
 
 def test_a_runner_leaving_normally_stops_its_server() -> None:
-    code = ("from conformance import native; from conformance.case import judge_case; "
+    code = ("from conformance import native; from conformance.suite.case import judge_case; "
             "from kconform_cases.clone3.table import CASES; judge_case(CASES[0]); print(native.server_process()[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert not os.path.exists(f"/proc/{int(out.stdout)}")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.results import CaseRecord, RunRecord, merge
-from conformance.shard import Shard, parse_shard
-from conformance.verdict import Verdict
+from conformance.suite.results import CaseRecord, RunRecord, merge
+from conformance.suite.shard import Shard, parse_shard
+from conformance.suite.verdict import Verdict
 from conformance.vm import backends, runner
 from conformance.vm.kernels import Kernel
 from tests.helpers import kc
@@ -144,7 +144,7 @@ def test_a_missing_part_is_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_an_unfinished_part_is_never_green(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.harness import outputs
+    from conformance.runner import outputs
 
     killed = outputs.provisional({"kernel.release": "6.1.0-test", "run.label": "k", "run.shard": "2/2"})
     _fake_guest(tmp_path, monkeypatch, {1: _shard(1), 2: killed}, rc=0)

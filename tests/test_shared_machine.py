@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
-from conformance import machine, procfs
-from conformance.globalstate import IO_URING_DISABLED
+from conformance.host import procfs
+from conformance.isolation import machine
+from conformance.isolation.globalstate import IO_URING_DISABLED
 from tests.helpers import kc
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]
@@ -43,7 +44,7 @@ def nobody_dir() -> Iterator[Path]:
     """A directory uid 65534 can write, after checking that it can run this interpreter and checkout."""
     kc.need_root()
     kc.need_program("setpriv")
-    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import conformance.plugin"], capture_output=True,
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import conformance.runner.plugin"], capture_output=True,
                            cwd="/", timeout=60)
     if probe.returncode != 0:
         pytest.skip(f"uid 65534 cannot run this installation: {probe.stderr.decode()[-200:]}")
@@ -267,7 +268,7 @@ def test_a_held_lock_is_waited_for_boundedly(shared_dir: Path, monkeypatch: pyte
 
 
 def test_rlimit_below_fd_100_is_a_skip_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.requirements import FdNumber
+    from conformance.suite.requirements import FdNumber
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (64, 4096))
     assert FdNumber(100).unmet() == "needs fd 100, at or above the soft RLIMIT_NOFILE 64 (ulimit -n)"

@@ -21,7 +21,7 @@ import pytest
 
 from conformance.cli.main import main
 from conformance.report import squad
-from conformance.results import RunRecord
+from conformance.suite.results import RunRecord
 
 DATA = Path(__file__).resolve().parent / "data"
 SYNTHETIC = DATA / "synthetic-6.1.json"  # every verdict (its properties say it is not a real run)
@@ -250,7 +250,7 @@ def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys
 
 
 def test_a_run_records_which_kconform_made_it(tmp_path: Path) -> None:
-    from conformance import version
+    from conformance.host import version
 
     assert version.properties()["kconform.version"] != ""
     # a checkout's commit is read from its files: a loose ref, a packed ref, a worktree's gitdir

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from conformance import registry
-from conformance.case import Case, check_table
-from conformance.kernel import KernelVersion
-from conformance.probes import all_probes
-from conformance.requirements import Feature
-from conformance.uring import Via
+from conformance.host.kernel import KernelVersion
+from conformance.native.uring import Via
+from conformance.suite import registry
+from conformance.suite.case import Case, check_table
+from conformance.suite.probes import all_probes
+from conformance.suite.requirements import Feature
 
 BEHAVIOURS = tuple(registry.behaviours().values())
 PROBES = all_probes()
@@ -143,7 +143,7 @@ def test_every_old_model_is_tied_to_its_expectation_and_behaviour() -> None:
 
 def test_tables_are_rows_only() -> None:
     """A table module declares rows: requirement classes, checks and case types live in the family's model
-    (or in conformance.requirements when not family-specific)."""
+    (or in conformance.suite.requirements when not family-specific)."""
     classes = [f"{path.relative_to(registry.cases_dir())}: class {node.name}"
                for path in sorted(registry.cases_dir().glob("*/table*.py"))
                for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)]

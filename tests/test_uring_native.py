@@ -1,6 +1,6 @@
 """Self-tests of the io_uring / openat2 C helpers and their probes, on the real kernel.
 
-No mocks: every test calls into conformance._native through conformance.uring (the open scenario) and
+No mocks: every test calls into conformance._native through conformance.native.uring (the open scenario) and
 the families' wire modules (io_uring's scenarios and thread list, resolve_cached's openat2 and statfs).
 Tests that need io_uring skip (naming the probe's reason) where it is missing.
 """
@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from conformance import probes, snapshot, uring
-from conformance.native import HarnessError
-from conformance.probes import State
-from conformance.uapi import AT_FDCWD, PF_KTHREAD, PROC_SUPER_MAGIC, RAMFS_MAGIC, RESOLVE_CACHED, TMPFS_MAGIC
-from conformance.uring import OpenRequest, Setup, Via
+from conformance.host.uapi import AT_FDCWD, PF_KTHREAD, PROC_SUPER_MAGIC, RAMFS_MAGIC, RESOLVE_CACHED, TMPFS_MAGIC
+from conformance.isolation import snapshot
+from conformance.native import HarnessError, uring
+from conformance.native.uring import OpenRequest, Setup, Via
+from conformance.suite import probes
+from conformance.suite.probes import State
 
 # The families' wire modules, as the registry installs them (kconform_cases.<family>).
 io_uring: Any = importlib.import_module("kconform_cases.io_uring.wire")

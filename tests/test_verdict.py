@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from conformance.case import AllOf, Case, HarnessProblem, OldModel, judge_case, verdict_of
-from conformance.kernel import KernelVersion
-from conformance.plugin import record_from_reports
-from conformance.records import record
-from conformance.results import CASE_PROP, JUDGEMENT_PROP
-from conformance.verdict import Judgement, Verdict
+from conformance.host.kernel import KernelVersion
+from conformance.host.records import record
+from conformance.runner.plugin import record_from_reports
+from conformance.suite.case import AllOf, Case, HarnessProblem, OldModel, judge_case, verdict_of
+from conformance.suite.results import CASE_PROP, JUDGEMENT_PROP
+from conformance.suite.verdict import Judgement, Verdict
 
 OLD: OldModel[int] = OldModel("6.3", "a402f1e35313", "clone3 rejected CLONE_NEWTIME with EINVAL", expect=AllOf(()))
 
@@ -112,7 +112,7 @@ def test_record_takes_the_judgement_not_the_text() -> None:
 def test_text_that_looks_like_a_verdict_is_not_one() -> None:
     rec = record_from_reports("n", None, _report("failed", "old-model: CaseTimeout in a message", [IDENTITY]))
     assert rec.verdict is Verdict.ERROR  # an exception inside a case, whatever its text says
-    plain = record_from_reports("n", None, _report("failed", "conformance.plugin.CaseTimeout: no", []))
+    plain = record_from_reports("n", None, _report("failed", "conformance.runner.plugin.CaseTimeout: no", []))
     assert plain.verdict is Verdict.FAIL  # a plain test's failure
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from conformance.cli.main import main
-from conformance.verdict import Verdict
+from conformance.host.arch import X86_64, host_arch
+from conformance.suite.verdict import Verdict
 from conformance.vm import backends, debian, images, initramfs, kernels, runner
-from conformance.vm.arch import X86_64, host_arch
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 DATA = Path(__file__).parent / "data"
@@ -378,8 +378,8 @@ def test_backends_from_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_every_family_executes_somewhere() -> None:
-    from conformance.results import RunRecord
-    from conformance.tools import compare
+    from conformance.report import compare
+    from conformance.suite.results import RunRecord
 
     runs = {p.name: RunRecord.load(p) for p in (DATA / "vm-debian-6.1.json", DATA / "vm-debian-6.12.json")}
     best = compare.every_family(runs)

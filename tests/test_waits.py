@@ -1,4 +1,4 @@
-"""Rows that wait on the clock, run in the background (conformance/waits.py), end to end.
+"""Rows that wait on the clock, run in the background (conformance/suite/waits.py), end to end.
 
 Scripted rows in a separate pytest process: a waiting row is judged as it would be in the foreground;
 a waiting row that leaks is still an error naming the leak, and the cases running beside it are not
@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from conformance import procfs
+from conformance.host import procfs
 
 CASES = '''
 import os, subprocess
 
 import pytest
 from kconform_cases.clone3.wire import Action, CloneRequest, clone_scenario
-from conformance.case import AllOf, Case, ClockWait
-from conformance.records import record
-from conformance.requirements import Requirement
+from conformance.suite.case import AllOf, Case, ClockWait
+from conformance.host.records import record
+from conformance.suite.requirements import Requirement
 
 @record(frozen=True)
 class Is:

@@ -5,7 +5,7 @@ in ``cases/<family>/wire.py``, the core's in conformance.  The marshalling refus
 what is checked here is what the calls use: field names both ways (a C field without a Python twin is an
 error unless the declaration lists it as internal: padding, the helper's own state), nested records against
 nested structs, and no struct without a record.  The enums mirroring ``#define``s are written by
-native_helpers/build.py from the headers, never by hand; a constant of conformance.uapi that a header also
+native_helpers/build.py from the headers, never by hand; a constant of conformance.host.uapi that a header also
 defines (``KC_<name>``) has its value.
 """
 
@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
-from conformance import native, registry, uapi, uring
+from conformance import native
 from conformance._native import ffi, lib
-from conformance.native import Wire, wire_drift
-from conformance.records import record
+from conformance.host import uapi
+from conformance.host.records import record
+from conformance.native import Wire, uring, wire_drift
+from conformance.suite import registry
 
 TOP = Path(__file__).resolve().parent.parent
 MARSHALLERS = {"call_out": 1, "run_harness": 1, "call_array": 1, "read": 0}  # helper -> where its record is
@@ -227,7 +229,7 @@ def test_a_drifted_family_record_is_reported() -> None:
 
 
 def test_uapi_constants_equal_the_headers() -> None:
-    """A value conformance.uapi names that a helper header also defines as ``KC_<name>`` is the same number."""
+    """A value conformance.host.uapi names that a helper header also defines as ``KC_<name>`` is the same number."""
     consts = {name: value for h in (TOP / "native_helpers").glob("kc_*.h")
               for name, value in _build().defines(h.read_text()).items()}
     shared = {n: v for n, v in vars(uapi).items() if n.isupper() and f"KC_{n}" in consts}

@@ -7,8 +7,7 @@ import errno
 import os
 
 from conformance import native
-from conformance.registry import Behaviour, Family, Probe, State, classify_errno
-from conformance.uapi import (
+from conformance.host.uapi import (
     CLONE_AUTOREAP,
     CLONE_CLEAR_SIGHAND,
     CLONE_EMPTY_MNTNS,
@@ -22,6 +21,7 @@ from conformance.uapi import (
     CLONE_THREAD,
     CLONE_VM,
 )
+from conformance.suite.registry import Behaviour, Family, Probe, State, classify_errno
 
 from .wire import Action, CloneRequest, Ptr, Stack, clone3_flag_probe, clone3_nochild, clone_scenario
 

@@ -18,13 +18,15 @@ from collections.abc import Iterator
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance import globalstate, kernel, native, privilege
-from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
-from conformance.checks import ExitedWith, Field
+from conformance import native
+from conformance.host import kernel, privilege
+from conformance.host.records import record
+from conformance.host.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
+from conformance.isolation import globalstate
 from conformance.native import HarnessError
-from conformance.records import record
-from conformance.requirements import DROPS_PRIVILEGES, Feature, Requirement
-from conformance.uapi import CLONE_SIGHAND, CLONE_THREAD, CLONE_VM
+from conformance.suite.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
+from conformance.suite.checks import ExitedWith, Field
+from conformance.suite.requirements import DROPS_PRIVILEGES, Feature, Requirement
 
 from .wire import (
     Action,

@@ -10,16 +10,7 @@ from __future__ import annotations
 import errno
 import signal
 
-from conformance.case import OldModel
-from conformance.requirements import (
-    PIDNS_PRIVILEGED,
-    PRIVILEGED,
-    Cgroup1Hierarchy,
-    Cgroup2Writable,
-    Feature,
-    Requirement,
-)
-from conformance.uapi import (
+from conformance.host.uapi import (
     CLONE_CLEAR_SIGHAND,
     CLONE_DETACHED,
     CLONE_FILES,
@@ -40,6 +31,15 @@ from conformance.uapi import (
     CLONE_THREAD,
     CLONE_VFORK,
     CLONE_VM,
+)
+from conformance.suite.case import OldModel
+from conformance.suite.requirements import (
+    PIDNS_PRIVILEGED,
+    PRIVILEGED,
+    Cgroup1Hierarchy,
+    Cgroup2Writable,
+    Feature,
+    Requirement,
 )
 
 from .model import (

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import errno
 
-from conformance.requirements import Feature, Requirement
-from conformance.uapi import (
+from conformance.host.uapi import (
     CLONE_AUTOREAP,
     CLONE_EMPTY_MNTNS,
     CLONE_FS,
@@ -24,6 +23,7 @@ from conformance.uapi import (
     CLONE_PIDFD,
     CLONE_PIDFD_AUTOKILL,
 )
+from conformance.suite.requirements import Feature, Requirement
 
 from .model import CLONE3, THREAD_FLAGS, CloneCase, c3, fails, thread
 from .wire import CloneRequest as Req

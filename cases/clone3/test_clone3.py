@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.plugin import Conformance
+from conformance.runner.plugin import Conformance
 
 from .model import CloneCase
 from .table import CASES  # noqa: F401  (the kconform plugin runs the test once per row)

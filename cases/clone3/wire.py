@@ -17,8 +17,8 @@ from conformance._kc_clone_h import Ptr as Ptr
 from conformance._kc_clone_h import Setup as Setup
 from conformance._kc_clone_h import Stack as Stack
 from conformance._kc_clone_h import Syscall as Syscall
+from conformance.host.records import record
 from conformance.native import Harnessed, HarnessStatus, call, describe_status, errno_name, fd_open, run_harness, wire
-from conformance.records import record
 
 
 class Ns(enum.IntEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 
 from conformance import native
-from conformance.registry import Behaviour, Family, Probe, State, classify_errno
+from conformance.suite.registry import Behaviour, Family, Probe, State, classify_errno
 
 # "fs: add fchroot()" and "fs: support FD_FAILFS_ROOT in fchroot()" (Christian Brauner, vfs-7.3.failfs,
 # with "fs: add failfs" fa0d6d945e5c and "arch: hookup fchroot() system call" 79d27fd71854).

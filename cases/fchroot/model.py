@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
-from conformance.checks import Field, Is
-from conformance.globalstate import USES_IO_URING
+from conformance.host.records import record
+from conformance.isolation.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
-from conformance.records import record
-from conformance.requirements import Feature, Requirement
+from conformance.suite.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.suite.checks import Field, Is
+from conformance.suite.requirements import Feature, Requirement
 
 from . import wire
 from .wire import NOT_RUN, PROBE_PATH, FcRequest, FcResult

@@ -11,9 +11,9 @@ the subject as uid/gid 65534 without capabilities (DROPS_PRIVILEGES when run as 
 
 from __future__ import annotations
 
-from conformance import kernel
-from conformance.checks import Is
-from conformance.requirements import DROPS_PRIVILEGES, Cap, Feature, Requirement
+from conformance.host import kernel
+from conformance.suite.checks import Is
+from conformance.suite.requirements import DROPS_PRIVILEGES, Cap, Feature, Requirement
 
 from .model import (
     EINVAL,

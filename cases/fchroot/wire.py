@@ -7,8 +7,8 @@ from __future__ import annotations
 from conformance import native
 from conformance._kc_fchroot_h import Before as Before
 from conformance._kc_fchroot_h import Subject as Subject
+from conformance.host.records import record
 from conformance.native import const
-from conformance.records import record
 
 FD_FAILFS_ROOT = const("KC_FD_FAILFS_ROOT")
 NOT_RUN = const("KC_FC_NOT_RUN")

@@ -6,9 +6,9 @@ import errno
 import os
 from pathlib import Path
 
-from conformance import native, uring
-from conformance.native import errno_name
-from conformance.registry import Behaviour, Family, Probe, State, classify_errno
+from conformance import native
+from conformance.native import errno_name, uring
+from conformance.suite.registry import Behaviour, Family, Probe, State, classify_errno
 
 from . import wire
 from .wire import IORING_FEAT_NATIVE_WORKERS, IORING_SETUP_SQPOLL

@@ -1,7 +1,7 @@
 """The io_uring family's model: io-wq worker / SQPOLL identity cases, checks, references.
 
-Every case runs in a fresh C child (conformance.uring's open scenario, the scenarios of .wire): the child creates the
-ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
+Every case runs in a fresh C child (conformance.native.uring's open scenario, the scenarios of .wire):
+the child creates the ring, issues one open through a worker (IOSQE_ASYNC) or the SQPOLL thread and
 the same open directly, and reports both, plus its task list.  A check names
 the attribute that differed between the worker's view and the submitter's.
 
@@ -26,18 +26,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conformance import guardian, kernel, native, paths, privilege
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
-from conformance.checks import Field, Is, shown
-from conformance.globallock import Lock
-from conformance.globalstate import USES_IO_URING, Sysctl
-from conformance.harness import interrupt
+from conformance import native
+from conformance.host import kernel, paths, privilege
+from conformance.host.procfs import Task
+from conformance.host.records import record
+from conformance.host.uapi import PF_KTHREAD
+from conformance.isolation import guardian, interrupt
+from conformance.isolation.globallock import Lock
+from conformance.isolation.globalstate import USES_IO_URING, Sysctl
 from conformance.native import describe_status, errno_name
-from conformance.procfs import Task
-from conformance.records import record
-from conformance.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature, Requirement
-from conformance.uapi import PF_KTHREAD
-from conformance.uring import OpenRequest, OpenResult, run_open
+from conformance.native.uring import OpenRequest, OpenResult, run_open
+from conformance.suite.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.suite.checks import Field, Is, shown
+from conformance.suite.requirements import DROPS_PRIVILEGES, INIT_PRIVILEGED, Feature, Requirement
 
 from . import wire
 from .wire import (

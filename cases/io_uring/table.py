@@ -13,11 +13,11 @@ from __future__ import annotations
 import errno
 import os
 
-from conformance.case import AllOf, OldModel
-from conformance.checks import Is
-from conformance.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
-from conformance.requirements import DROPS_PRIVILEGES, PRIVILEGED, SETS_FSID, Cap, Feature
-from conformance.uapi import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER
+from conformance.host.kernel import CAP_NET_ADMIN, CAP_SETUID, CAP_SYS_CHROOT
+from conformance.host.uapi import PF_IO_WORKER, PF_KTHREAD, PF_USER_WORKER
+from conformance.suite.case import AllOf, OldModel
+from conformance.suite.checks import Is
+from conformance.suite.requirements import DROPS_PRIVILEGES, PRIVILEGED, SETS_FSID, Cap, Feature
 
 from .model import (
     READ_LEN,

@@ -3,7 +3,7 @@ resolve_cached rows are that family's variant axis)."""
 
 from __future__ import annotations
 
-from conformance.plugin import Conformance
+from conformance.runner.plugin import Conformance
 
 from .model import IoUringCase
 from .table import CASES  # noqa: F401  (the kconform plugin runs the test once per row)

@@ -2,7 +2,7 @@
 signal scenarios, the setup probe, kernel.io_uring_disabled, task restrictions and the thread list.
 
 One dataclass per C struct (same field names), marshalled by conformance.native; the open scenario the
-worker rows share with resolve_cached is in the core (conformance.uring).  Every ring lives in a C
+worker rows share with resolve_cached is in the core (conformance.native.uring).  Every ring lives in a C
 child created for one scenario, so io-wq workers and SQPOLL threads never appear in the Python process.
 """
 
@@ -17,9 +17,9 @@ from conformance._kc_uring_h import Ring as Ring
 from conformance._kc_uring_h import Setup as Setup
 from conformance._kc_uring_h import Via as Via
 from conformance._kc_uring_h import WorkerKind as WorkerKind
+from conformance.host.procfs import Task
+from conformance.host.records import record
 from conformance.native import CountedBy, const, errno_name
-from conformance.procfs import Task
-from conformance.records import record
 
 THREADS_MAX = const("KC_U_THREADS")
 IORING_SETUP_SQPOLL = const("KC_IORING_SETUP_SQPOLL")
@@ -93,7 +93,7 @@ class SetupProbe(native.Harnessed):
     harness: native.HarnessStatus
     setup_res: int  # 0 or -errno
     features: int
-    openat2_res: int  # CQE of an inline IORING_OP_OPENAT2 of "/", or conformance.uring.NOT_ATTEMPTED
+    openat2_res: int  # CQE of an inline IORING_OP_OPENAT2 of "/", or conformance.native.uring.NOT_ATTEMPTED
 
 
 def setup_probe(flags: int = 0, want_openat2: bool = False) -> SetupProbe:

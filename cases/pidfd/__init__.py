@@ -9,15 +9,15 @@ import os
 
 from conformance import native
 from conformance._kc_pidfd_h import PidfdFs, PidfdInfo
-from conformance.native import HarnessError
-from conformance.registry import Behaviour, Family, Probe, State, classify_errno
-from conformance.uapi import (
+from conformance.host.uapi import (
     PID_FS_MAGIC,
     PIDFD_INFO_COREDUMP,
     PIDFD_INFO_COREDUMP_CODE,
     PIDFD_INFO_COREDUMP_SIGNAL,
     PIDFD_INFO_EXIT,
 )
+from conformance.native import HarnessError
+from conformance.suite.registry import Behaviour, Family, Probe, State, classify_errno
 
 from .wire import PidfdRequest, PidfdScenario, PidfdValue, pidfd_probe, pidfd_scenario
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import errno
 
 from conformance._kc_pidfd_h import Clone71
-from conformance.checks import AtLeast, Bits, ExitedWith, Is, SameAs
-from conformance.requirements import PRIVILEGED, Feature, Requirement
-from conformance.uapi import CLONE_NEWUSER, CLONE_NNP
-from conformance.uapi import PIDFD_INFO_EXIT as INFO_EXIT
+from conformance.host.uapi import CLONE_NEWUSER, CLONE_NNP
+from conformance.host.uapi import PIDFD_INFO_EXIT as INFO_EXIT
+from conformance.suite.checks import AtLeast, Bits, ExitedWith, Is, SameAs
+from conformance.suite.requirements import PRIVILEGED, Feature, Requirement
 
 from .model import POLLHUP, POLLIN, SIGKILL, F, PidfdCase, S, V, fails, row
 

@@ -13,12 +13,7 @@ from __future__ import annotations
 import errno
 
 from conformance._kc_pidfd_h import Coredump, CoredumpAnswer, CoredumpPattern
-from conformance.case import AllOf, Check, OldModel
-from conformance.checks import AtLeast, Bits, ExitedWith, Is, SameAs
-from conformance.globallock import Lock
-from conformance.globalstate import Sysctl
-from conformance.requirements import INIT_PRIVILEGED, Feature, InitialMountNs, MayChange, Requirement
-from conformance.uapi import (
+from conformance.host.uapi import (
     COREDUMP_KERNEL,
     COREDUMP_MARK_CONFLICTING,
     COREDUMP_MARK_MAXSIZE,
@@ -32,12 +27,17 @@ from conformance.uapi import (
     SI_TKILL,
     WCOREFLAG,
 )
-from conformance.uapi import PIDFD_COREDUMP_USER as COREDUMP_USER
-from conformance.uapi import PIDFD_COREDUMPED as COREDUMPED
-from conformance.uapi import PIDFD_INFO_COREDUMP as INFO_COREDUMP
-from conformance.uapi import PIDFD_INFO_COREDUMP_CODE as INFO_COREDUMP_CODE
-from conformance.uapi import PIDFD_INFO_COREDUMP_SIGNAL as INFO_COREDUMP_SIGNAL
-from conformance.uapi import PIDFD_INFO_EXIT as INFO_EXIT
+from conformance.host.uapi import PIDFD_COREDUMP_USER as COREDUMP_USER
+from conformance.host.uapi import PIDFD_COREDUMPED as COREDUMPED
+from conformance.host.uapi import PIDFD_INFO_COREDUMP as INFO_COREDUMP
+from conformance.host.uapi import PIDFD_INFO_COREDUMP_CODE as INFO_COREDUMP_CODE
+from conformance.host.uapi import PIDFD_INFO_COREDUMP_SIGNAL as INFO_COREDUMP_SIGNAL
+from conformance.host.uapi import PIDFD_INFO_EXIT as INFO_EXIT
+from conformance.isolation.globallock import Lock
+from conformance.isolation.globalstate import Sysctl
+from conformance.suite.case import AllOf, Check, OldModel
+from conformance.suite.checks import AtLeast, Bits, ExitedWith, Is, SameAs
+from conformance.suite.requirements import INIT_PRIVILEGED, Feature, InitialMountNs, MayChange, Requirement
 
 from .model import SIGABRT, SIGSEGV, F, PidfdCase, S, V, fails, old
 from .wire import PidfdRequest, PidfdResult

@@ -2,7 +2,7 @@
 
 A row is a ``PidfdCase``: one ``PidfdRequest`` (a scenario of kc_pidfd.c, its
 variant and parameters) and what the kernel must show, as checks of the shared
-vocabulary (conformance.checks: ``Is(F[V.RET], 0)``, ``SameAs``, ``Bits``, ...) on
+vocabulary (conformance.suite.checks: ``Is(F[V.RET], 0)``, ``SameAs``, ``Bits``, ...) on
 the typed getters ``F`` of the result slots (``PidfdValue``) the scenario filled.
 A slot the scenario did not fill is a mismatch of its own ("not observed"), never
 a silent pass.  The family's own checks read the scenario's text (``Text``,
@@ -19,14 +19,15 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import field
 
-from conformance import checks, native
-from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
-from conformance.checks import Field
-from conformance.globalstate import USES_IO_URING
+from conformance import native
+from conformance.host.records import record
+from conformance.isolation.globalstate import USES_IO_URING
 from conformance.native import HarnessError
-from conformance.probes import probe
-from conformance.records import record
-from conformance.requirements import Feature, Requirement
+from conformance.suite import checks
+from conformance.suite.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
+from conformance.suite.checks import Field
+from conformance.suite.probes import probe
+from conformance.suite.requirements import Feature, Requirement
 
 from .wire import PidfdRequest, PidfdResult, PidfdScenario, PidfdValue, pidfd_scenario
 
@@ -66,7 +67,7 @@ def _getter(v: V) -> Callable[[PidfdResult], int | None]:
     return lambda obs: obs.get(v)
 
 
-# One typed getter per result slot (a row checks ``F[V.RET]`` with the shared vocabulary of conformance.checks);
+# One typed getter per result slot (a row checks ``F[V.RET]`` with the shared vocabulary of conformance.suite.checks);
 # a slot the scenario did not fill reads as None ("not observed").
 F: Mapping[V, Field[PidfdResult]] = {
     v: Field(_slot(v), _getter(v), str if v in RAW_SLOTS else _val) for v in V

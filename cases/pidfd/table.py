@@ -21,9 +21,31 @@ from conformance._kc_pidfd_h import (
     PidfdWorker,
     PidfdWorkerOp,
 )
-from conformance.case import AllOf, Check, OldModel
-from conformance.checks import AtLeast, Bits, ExitedWith, Is, SameAs
-from conformance.requirements import (
+from conformance.host.uapi import (
+    ANON_INODE_FS_MAGIC,
+    CLONE_NEWNET,
+    CLONE_NEWUTS,
+    CLONE_VM,
+    PID_FS_MAGIC,
+    SI_QUEUE,
+    SI_TKILL,
+    SI_USER,
+    WCOREFLAG,
+)
+from conformance.host.uapi import PIDFD_COREDUMP_SKIP as COREDUMP_SKIP
+from conformance.host.uapi import PIDFD_COREDUMP_USER as COREDUMP_USER
+from conformance.host.uapi import PIDFD_INFO_CGROUPID as INFO_CGROUPID
+from conformance.host.uapi import PIDFD_INFO_COREDUMP as INFO_COREDUMP
+from conformance.host.uapi import PIDFD_INFO_CREDS as INFO_CREDS
+from conformance.host.uapi import PIDFD_INFO_EXIT as INFO_EXIT
+from conformance.host.uapi import PIDFD_INFO_PID as INFO_PID
+from conformance.host.uapi import PIDFD_INFO_SUPPORTED_MASK as INFO_SUPPORTED_MASK
+from conformance.host.uapi import PIDFD_SIGNAL_PROCESS_GROUP as SIGNAL_PROCESS_GROUP
+from conformance.host.uapi import PIDFD_SIGNAL_THREAD as SIGNAL_THREAD
+from conformance.host.uapi import PIDFD_SIGNAL_THREAD_GROUP as SIGNAL_THREAD_GROUP
+from conformance.suite.case import AllOf, Check, OldModel
+from conformance.suite.checks import AtLeast, Bits, ExitedWith, Is, SameAs
+from conformance.suite.requirements import (
     DROPS_PRIVILEGES,
     INIT_PRIVILEGED,
     PIDNS_PRIVILEGED,
@@ -36,28 +58,6 @@ from conformance.requirements import (
     Pid1NotOurs,
     Requirement,
 )
-from conformance.uapi import (
-    ANON_INODE_FS_MAGIC,
-    CLONE_NEWNET,
-    CLONE_NEWUTS,
-    CLONE_VM,
-    PID_FS_MAGIC,
-    SI_QUEUE,
-    SI_TKILL,
-    SI_USER,
-    WCOREFLAG,
-)
-from conformance.uapi import PIDFD_COREDUMP_SKIP as COREDUMP_SKIP
-from conformance.uapi import PIDFD_COREDUMP_USER as COREDUMP_USER
-from conformance.uapi import PIDFD_INFO_CGROUPID as INFO_CGROUPID
-from conformance.uapi import PIDFD_INFO_COREDUMP as INFO_COREDUMP
-from conformance.uapi import PIDFD_INFO_CREDS as INFO_CREDS
-from conformance.uapi import PIDFD_INFO_EXIT as INFO_EXIT
-from conformance.uapi import PIDFD_INFO_PID as INFO_PID
-from conformance.uapi import PIDFD_INFO_SUPPORTED_MASK as INFO_SUPPORTED_MASK
-from conformance.uapi import PIDFD_SIGNAL_PROCESS_GROUP as SIGNAL_PROCESS_GROUP
-from conformance.uapi import PIDFD_SIGNAL_THREAD as SIGNAL_THREAD
-from conformance.uapi import PIDFD_SIGNAL_THREAD_GROUP as SIGNAL_THREAD_GROUP
 
 from .clone71 import CLONE71
 from .coredump_socket import COREDUMP_SOCKET

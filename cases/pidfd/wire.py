@@ -11,8 +11,8 @@ from __future__ import annotations
 from conformance._kc_harness_h import HarnessError
 from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
 from conformance._kc_pidfd_h import PidfdValue as PidfdValue
+from conformance.host.records import record
 from conformance.native import HarnessStatus, call, run_harness, wire
-from conformance.records import record
 
 
 @wire("kc_pfd_req")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import os
 
+from conformance.host.uapi import AT_FDCWD, EFTYPE, O_EMPTYPATH, OPENAT2_REGULAR, RESOLVE_CACHED
 from conformance.native import errno_name
-from conformance.registry import Behaviour, Family, Probe, State, classify_errno
-from conformance.uapi import AT_FDCWD, EFTYPE, O_EMPTYPATH, OPENAT2_REGULAR, RESOLVE_CACHED
+from conformance.suite.registry import Behaviour, Family, Probe, State, classify_errno
 
 from .wire import openat2
 

@@ -3,7 +3,7 @@
 A row is a ``CachedCase``: a ``Scenario`` (what exists in a fresh directory,
 what is looked up normally first, which open is measured) and what the kernel
 must do (``opens(*checks)`` or ``refused(*errnos)``).  Every scenario runs in
-a fresh C child (the open scenario, conformance.uring.run_open), so per-process state such as
+a fresh C child (the open scenario, conformance.native.uring.run_open), so per-process state such as
 the child's /proc/<pid> dentries starts cold.
 
 Every row also runs through IORING_OP_OPENAT2: ``VARIANTS`` is the axis
@@ -41,15 +41,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from conformance import guardian, kernel, paths
-from conformance.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
-from conformance.globallock import Lock
-from conformance.globalstate import USES_IO_URING, Change
-from conformance.harness import interrupt
-from conformance.native import errno_name
-from conformance.records import record
-from conformance.requirements import SETS_FSID, FdNumber, Feature, Requirement
-from conformance.uapi import (
+from conformance.host import kernel, paths
+from conformance.host.records import record
+from conformance.host.uapi import (
     BTRFS_SUPER_MAGIC,
     CEPH_SUPER_MAGIC,
     CIFS_SUPER_MAGIC,
@@ -67,7 +61,13 @@ from conformance.uapi import (
     V9FS_MAGIC,
     XFS_SUPER_MAGIC,
 )
-from conformance.uring import VIA_LABEL, OpenRequest, OpenResult, Setup, Via, run_open
+from conformance.isolation import guardian, interrupt
+from conformance.isolation.globallock import Lock
+from conformance.isolation.globalstate import USES_IO_URING, Change
+from conformance.native import errno_name
+from conformance.native.uring import VIA_LABEL, OpenRequest, OpenResult, Setup, Via, run_open
+from conformance.suite.case import Case, Check, Expectation, HarnessProblem, OldModel, mismatches
+from conformance.suite.requirements import SETS_FSID, FdNumber, Feature, Requirement
 
 from .wire import fs_type
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
-from conformance.case import OldModel
-from conformance.globallock import Lock
-from conformance.requirements import INIT_PRIVILEGED, Feature, Requirement
-from conformance.uapi import (
+from conformance.host.uapi import (
     EFTYPE,
     O_EMPTYPATH,
     OPENAT2_REGULAR,
@@ -26,7 +23,10 @@ from conformance.uapi import (
     RESOLVE_NO_SYMLINKS,
     RESOLVE_NO_XDEV,
 )
-from conformance.uring import Setup
+from conformance.isolation.globallock import Lock
+from conformance.native.uring import Setup
+from conformance.suite.case import OldModel
+from conformance.suite.requirements import INIT_PRIVILEGED, Feature, Requirement
 
 from .model import OPENAT2 as OPENAT2_FEATURE
 from .model import (

@@ -2,13 +2,13 @@
 process and statfs's f_type.
 
 The measured opens run in the open scenario the family shares with io_uring's worker rows, in the core
-(conformance.uring.run_open); this family has no record of its own.
+(conformance.native.uring.run_open); this family has no record of its own.
 """
 
 from __future__ import annotations
 
 from conformance import native
-from conformance.uapi import OPEN_HOW_SIZE_VER0
+from conformance.host.uapi import OPEN_HOW_SIZE_VER0
 
 
 def openat2(dfd: int, path: str, flags: int = 0, mode: int = 0, resolve: int = 0,

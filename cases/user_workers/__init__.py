@@ -6,7 +6,7 @@ exit and core dumps, signals and tracing aimed at one worker tid, and how long w
 
 from __future__ import annotations
 
-from conformance.registry import Behaviour, Family
+from conformance.suite.registry import Behaviour, Family
 
 
 def _b(name: str, statement: str, since: str, commit: str = "", probe: str = "") -> Behaviour:

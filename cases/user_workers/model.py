@@ -21,14 +21,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
 
-from conformance import globalstate, guardian, kernel, native
-from conformance.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
-from conformance.checks import Field, Results, errno_or_int, plain, shown
-from conformance.globallock import Lock
-from conformance.globalstate import USES_IO_URING
+from conformance import native
+from conformance.host import kernel
+from conformance.host.records import record
+from conformance.isolation import globalstate, guardian
+from conformance.isolation.globallock import Lock
+from conformance.isolation.globalstate import USES_IO_URING
 from conformance.native import describe_status, errno_name
-from conformance.records import record
-from conformance.requirements import IdsMapped, ProgramOnPath, Requirement, SetgroupsAllowed, why_not_writable
+from conformance.suite.case import AllOf, Case, Check, ClockWait, HarnessProblem, OldModel
+from conformance.suite.checks import Field, Results, errno_or_int, plain, shown
+from conformance.suite.requirements import IdsMapped, ProgramOnPath, Requirement, SetgroupsAllowed, why_not_writable
 
 from . import wire
 from .wire import SetupStep, WorkerAction, WorkerKind, WorkersRequest, WorkersResult

@@ -7,12 +7,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 
-from conformance import uapi
-from conformance.case import Check, ClockWait, OldModel
-from conformance.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
-from conformance.globallock import Lock
-from conformance.requirements import PRIVILEGED, Cgroup2Writable, CoreDumpsToCwd, Feature, Requirement
-from conformance.uapi import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE
+from conformance.host import uapi
+from conformance.host.uapi import CLONE_NEWNS, CLONE_NEWUSER, PTRACE_ATTACH, PTRACE_SEIZE
+from conformance.isolation.globallock import Lock
+from conformance.suite.case import Check, ClockWait, OldModel
+from conformance.suite.checks import AllResults, AtLeast, Between, Is, OneOf, SameAs
+from conformance.suite.requirements import PRIVILEGED, Cgroup2Writable, CoreDumpsToCwd, Feature, Requirement
 
 from .model import (
     IDLE_BOUND_MS,

@@ -12,11 +12,11 @@ from conformance import native
 from conformance._kc_workers_h import SetupStep as SetupStep
 from conformance._kc_workers_h import WorkerAction as WorkerAction
 from conformance._kc_workers_h import WorkerKind as WorkerKind
+from conformance.host.procfs import Task
+from conformance.host.records import record
 from conformance.native import CountedBy
-from conformance.procfs import Task
-from conformance.records import record
 
-# struct kc_wk_res nests struct kc_thread_info: the same pair conformance.uring declares, declared here too
+# struct kc_wk_res nests struct kc_thread_info: the same pair conformance.native.uring declares, declared here too
 # so that this family's results read without that module.
 native.wire("kc_thread_info")(Task)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conformance.registry import Behaviour, Family, Probe, State
+from conformance.suite.registry import Behaviour, Family, Probe, State
 
 from .model import (
     probe_device,

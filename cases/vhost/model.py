@@ -18,14 +18,16 @@ from collections.abc import Callable
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance import globalstate, kernel, native, procfs
-from conformance.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance import native
+from conformance.host import kernel, procfs
+from conformance.host.procfs import Task
+from conformance.host.records import record
+from conformance.host.uapi import PF_USER_WORKER
+from conformance.isolation import globalstate
 from conformance.native import errno_name
-from conformance.procfs import Task
-from conformance.records import record
-from conformance.registry import State
-from conformance.requirements import PRIVILEGED, Feature, Requirement
-from conformance.uapi import PF_USER_WORKER
+from conformance.suite.case import AllOf, Case, Check, HarnessProblem, OldModel
+from conformance.suite.registry import State
+from conformance.suite.requirements import PRIVILEGED, Feature, Requirement
 
 from .wire import NET, NOT_CALLED, SCSI, VSOCK, OwnerRequest, OwnerSetup, exec_capture, owner
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 
-from conformance.requirements import Cgroup2Writable, Feature, ProgramOnPath
+from conformance.suite.requirements import Cgroup2Writable, Feature, ProgramOnPath
 
 from .model import (
     ANY_ERROR,

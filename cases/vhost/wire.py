@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Iterator
 
 from conformance import native
+from conformance.host.records import record
 from conformance.native import const, errno_name
-from conformance.records import record
 
 NOT_CALLED = const("KC_VHOST_NOT_CALLED")
 NET = "/dev/vhost-net"

@@ -1,2 +1,1 @@
-"""The ``kconform`` command line: ``main.py`` parses and dispatches, ``errors.py`` holds the bad-input contract
-(one line on stderr, exit status 2) that every subcommand module uses."""
+"""The ``kconform`` command line (main), kconform as pid 1 (pid1) and with a /proc of its own (ownproc)."""

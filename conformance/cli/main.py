@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from conformance.cli.errors import (
+from conformance.cli import ownproc, pid1
+from conformance.host.usage import (
     EXIT_HARNESS,
     EXIT_USAGE,
     UsageError,
@@ -36,9 +37,9 @@ from conformance.cli.errors import (
     output_path,
     positive_seconds,
 )
-from conformance.harness import interrupt, ownproc, pid1
+from conformance.isolation import interrupt
 from conformance.report import writers
-from conformance.shard import parse_shard
+from conformance.suite.shard import parse_shard
 
 EXIT_STATUS_HELP = """exit status:
   0        every case passed or was skipped (or old-model / overridden)
@@ -57,14 +58,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cases_dir() -> Path:
-    from conformance import registry
+    from conformance.suite import registry
 
     return registry.cases_dir()
 
 
 def known_families() -> list[str]:
     """The families the suite has, found the way the core finds them."""
-    from conformance import registry
+    from conformance.suite import registry
 
     return sorted(registry.families())
 
@@ -171,7 +172,7 @@ def validate_run(ns: argparse.Namespace) -> None:
     """Every option, before anything runs; output paths are replaced by their real paths."""
     positive_seconds(ns.timeout, "--timeout")
     if getattr(ns, "allow_change", None):
-        from conformance import globalstate
+        from conformance.isolation import globalstate
 
         problem = globalstate.unknown_change(ns.allow_change)  # the run's pytest gets the names
         if problem:
@@ -189,7 +190,7 @@ def validate_run(ns: argparse.Namespace) -> None:
             parse_shard(ns.shard)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    from conformance import paths
+    from conformance.host import paths
 
     tmpdir_problem = paths.check_tmpdir()
     if tmpdir_problem is not None:
@@ -210,7 +211,7 @@ def validate_run(ns: argparse.Namespace) -> None:
         if real is not None:
             setattr(ns, opt.removeprefix("--"), str(real))
     if expectations is not None:
-        from conformance.expectations import ExpectationError, Expectations
+        from conformance.suite.expectations import ExpectationError, Expectations
 
         try:
             Expectations.load(expectations)
@@ -277,8 +278,8 @@ def _pytest_error(text: str) -> str:
 def write_provisional(ns: argparse.Namespace) -> None:
     """The "incomplete" reports, before pytest even starts (the plugin writes them again): a run killed
     from here on never leaves an older, green file at these paths."""
-    from conformance import kernel, privilege
-    from conformance.harness import outputs
+    from conformance.host import kernel, privilege
+    from conformance.runner import outputs
 
     want = outputs.from_namespace(ns)
     if not want:
@@ -290,7 +291,7 @@ def write_provisional(ns: argparse.Namespace) -> None:
 
 
 def _report(ns: argparse.Namespace, run: Any) -> Any:
-    from conformance.harness import outputs
+    from conformance.runner import outputs
 
     origin = getattr(ns, "kcidb_origin", None)
     return outputs.RunReport(run, kcidb_origin=origin) if origin else outputs.RunReport(run)
@@ -304,9 +305,9 @@ def _remove_reports(ns: argparse.Namespace) -> None:
 
 def _interrupted_early(ns: argparse.Namespace, signum: int) -> int:
     """Interrupted before the session could write its reports: they still say so."""
-    from conformance import kernel, privilege
-    from conformance.harness import outputs
-    from conformance.results import RunRecord
+    from conformance.host import kernel, privilege
+    from conformance.runner import outputs
+    from conformance.suite.results import RunRecord
 
     name = interrupt.signal_name(signum)
     want = outputs.from_namespace(ns)
@@ -330,7 +331,7 @@ def _output_error_line(signum: int) -> None:
 
 
 def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.harness import stdio
+    from conformance.runner import stdio
 
     validate_run(ns)
     real_stdout, real_stderr = sys.stdout, sys.stderr
@@ -386,9 +387,9 @@ def cmd_run(ns: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def cmd_behaviours(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance import probes
-    from conformance.behaviours import BEHAVIOURS
     from conformance.report.text import aligned
+    from conformance.suite import probes
+    from conformance.suite.behaviours import BEHAVIOURS
 
     if extra:
         raise UsageError("behaviours takes no arguments after --")
@@ -609,7 +610,7 @@ def entry() -> NoReturn:
         if sys.stdout is not None:  # None: started with stdout closed
             sys.stdout.flush()
     except OSError as e:  # e.g. kconform report ... > /dev/full: no traceback, and not a success
-        from conformance.harness import stdio
+        from conformance.runner import stdio
 
         stdio.with_devnull(sys.stdout)
         if rc == 0 and stdio.status_of(e) != stdio.EXIT_CLOSED_PIPE:

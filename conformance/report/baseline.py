@@ -33,10 +33,10 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.records import record
+from conformance.host.records import record
 from conformance.report.matrix import Column
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
 
 RED = (Verdict.FAIL, Verdict.ERROR)
 

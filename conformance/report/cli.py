@@ -25,12 +25,12 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from conformance.records import record
+from conformance.host.records import record
 from conformance.report import baseline, junit, matrix
 from conformance.report.atomic import write_atomic
 from conformance.report.writers import VIEW_WRITERS, View
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -55,7 +55,7 @@ COMPANIONS = frozenset({"vm-timings.json"})
 
 
 def _usage(message: str) -> Exception:
-    from conformance.cli.errors import UsageError
+    from conformance.host.usage import UsageError
 
     return UsageError(message)
 
@@ -224,7 +224,7 @@ def _runs_with_slots(args: Sequence[str]) -> list[baseline.Run]:
 
 
 def cmd_report(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.cli.errors import check_writable
+    from conformance.host.usage import check_writable
 
     if extra:
         raise _usage("report takes no arguments after --")
@@ -263,7 +263,7 @@ def cmd_squad(ns: argparse.Namespace) -> int:
     runs SQUAD holds and which it does not."""
     import os
 
-    from conformance.cli.errors import EXIT_HARNESS
+    from conformance.host.usage import EXIT_HARNESS
     from conformance.report import squad
 
     if ns.baseline or ns.html or ns.markdown:

@@ -19,8 +19,8 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite
 
 from conformance.report.atomic import write_atomic
-from conformance.results import RunRecord
-from conformance.verdict import Verdict, tagged
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict, tagged
 
 TYPE_PREFIX = "kconform."
 

@@ -45,10 +45,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from conformance.records import record
-from conformance.results import RunRecord
-from conformance.verdict import Verdict
-from conformance.vm.arch import kbuild_name
+from conformance.host.arch import kbuild_name
+from conformance.host.records import record
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict
 
 SCHEMA_MAJOR, SCHEMA_MINOR = 5, 3
 DEFAULT_ORIGIN = "kconform"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict, tagged
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict, tagged
 
 _SKIPPED = (Verdict.SKIP, Verdict.OLD_MODEL, Verdict.OVERRIDDEN)
 

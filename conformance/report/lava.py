@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.report.kcidb import CaseKey
-from conformance.results import RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict
 
 RESULT = {Verdict.PASS: "pass", Verdict.OLD_MODEL: "pass", Verdict.FAIL: "fail", Verdict.ERROR: "fail",
           Verdict.OVERRIDDEN: "fail", Verdict.SKIP: "skip"}

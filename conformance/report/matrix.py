@@ -15,11 +15,11 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from conformance.behaviours import BEHAVIOURS, Behaviour, by_id
-from conformance.kernel import KernelVersion
-from conformance.records import record
-from conformance.results import CaseRecord, RunRecord
-from conformance.verdict import Verdict
+from conformance.host.kernel import KernelVersion
+from conformance.host.records import record
+from conformance.suite.behaviours import BEHAVIOURS, Behaviour, by_id
+from conformance.suite.results import CaseRecord, RunRecord
+from conformance.suite.verdict import Verdict
 
 SEVERITY: tuple[Verdict, ...] = (Verdict.ERROR, Verdict.FAIL, Verdict.OVERRIDDEN, Verdict.OLD_MODEL,
                                  Verdict.PASS, Verdict.SKIP)
@@ -88,7 +88,7 @@ class Column:
     def kernel(self) -> str:
         """The release without its architecture's flavour: the same kernel built for another architecture
         has the same one."""
-        from conformance.vm.arch import ARCHES
+        from conformance.host.arch import ARCHES
 
         flavour = next((a.flavour for a in ARCHES.values() if a.name == self.arch), "")
         return self.release.removesuffix(f"-{flavour}") if flavour else self.release

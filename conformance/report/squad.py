@@ -67,11 +67,11 @@ from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
 
-from conformance import version
-from conformance.records import record
+from conformance.host import version
+from conformance.host.records import record
 from conformance.report import ktap, lava
-from conformance.results import RunRecord
-from conformance.verdict import Verdict
+from conformance.suite.results import RunRecord
+from conformance.suite.verdict import Verdict
 
 TOKEN_ENV = "KCONFORM_SQUAD_TOKEN"
 SLUG = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # SQUAD's slug_pattern (builds, environments, projects)

@@ -19,11 +19,11 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
-from conformance.records import record
+from conformance.host.records import record
 from conformance.report import kcidb, ktap
 from conformance.report.atomic import write_atomic
 from conformance.report.kcidb import CaseKey
-from conformance.results import RunRecord
+from conformance.suite.results import RunRecord
 
 __all__ = ["RUN_WRITERS", "VIEW_WRITERS", "CaseKey", "RunReport", "RunWriter", "View", "ViewWriter"]
 

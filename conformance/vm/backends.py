@@ -20,9 +20,9 @@ from dataclasses import field
 from pathlib import Path
 from typing import Protocol
 
-from conformance.records import record
+from conformance.host.arch import Arch, foreign, host_arch
+from conformance.host.records import record
 from conformance.vm import images, initramfs, pycache, rootfs
-from conformance.vm.arch import Arch, foreign, host_arch
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import Kernel, cache_dir
 

@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from conformance.harness import interrupt, outputs
+from conformance.isolation import interrupt
 from conformance.report import writers
 from conformance.report.text import aligned
-from conformance.verdict import Verdict
+from conformance.runner import outputs
+from conformance.suite.verdict import Verdict
 from conformance.vm import backends, debian, rootfs
 from conformance.vm.errors import MirrorError
 
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
 
 
 def _arch_option(p: argparse.ArgumentParser) -> None:
-    from conformance.vm.arch import BY_DEBIAN, host_arch
+    from conformance.host.arch import BY_DEBIAN, host_arch
 
     p.add_argument("--arch", action="append", metavar="ARCH", choices=sorted(BY_DEBIAN),
                    help=f"the kernels' architecture, Debian's name ({', '.join(sorted(BY_DEBIAN))}; default the "
@@ -72,7 +73,7 @@ def _arch_option(p: argparse.ArgumentParser) -> None:
 
 
 def _arches(ns: argparse.Namespace) -> list[Any]:
-    from conformance.vm.arch import by_debian_name, host_arch
+    from conformance.host.arch import by_debian_name, host_arch
 
     return [by_debian_name(a) for a in dict.fromkeys(ns.arch)] if ns.arch else [host_arch()]
 
@@ -81,7 +82,7 @@ MAX_DEFAULT_SHARDS = 4  # each run is a Python process of ~60 MB in a guest of -
 
 
 def _usage(msg: str) -> Exception:
-    from conformance.cli.errors import UsageError
+    from conformance.host.usage import UsageError
 
     return UsageError(msg)
 
@@ -119,7 +120,7 @@ KERNEL_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {"list": _lis
 
 def _mirror_failed(e: Exception) -> int:
     """A refresh that failed (the mirror named, the indexes as they were): one line, exit status 3."""
-    from conformance.cli.errors import one_line
+    from conformance.host.usage import one_line
 
     print(f"kconform: error: {one_line(str(e))}", file=sys.stderr)
     return EXIT_INFRA
@@ -166,9 +167,9 @@ def write_kcidb(outdir: Path, origin: str) -> None:
 
 
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
-    from conformance.cli.errors import check_writable
+    from conformance.host.arch import foreign
+    from conformance.host.usage import check_writable
     from conformance.vm import kernels, runner
-    from conformance.vm.arch import foreign
 
     if ns.jobs < 1:
         raise _usage("-j must be at least 1")

@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from conformance.records import record
-from conformance.vm.arch import Arch
+from conformance.host.arch import Arch
+from conformance.host.records import record
 from conformance.vm.errors import KernelSpecError, MirrorError
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

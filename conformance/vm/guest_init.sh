@@ -46,7 +46,7 @@ mount -t tmpfs tmpfs $R/run
 # (seconds under TCG); the flag file makes kconform's vhost probes wait for it.
 mkdir -p $R/run/kc/mods && : > $R/run/kc/modules-pending
 # The guest marker: this boot's id in the guest's own /run, so machine-wide changes that only a
-# throw-away machine may take (core_pattern) know where they run (conformance/globalstate.py).
+# throw-away machine may take (core_pattern) know where they run (conformance/isolation/globalstate.py).
 cat /proc/sys/kernel/random/boot_id > $R/run/kc/guest
 for m in $(cat /mods/vhost.order); do cp /mods/$m $R/run/kc/mods/; done
 cp /mods/vhost.order $R/run/kc/mods/order

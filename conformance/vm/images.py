@@ -23,8 +23,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from conformance.records import record
-from conformance.vm.arch import ARCHES, Arch, host_arch
+from conformance.host.arch import ARCHES, Arch, host_arch
+from conformance.host.records import record
 from conformance.vm.errors import KernelSpecError
 
 ELF_MAGIC = b"\x7fELF"

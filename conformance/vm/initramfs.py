@@ -15,8 +15,8 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from conformance.records import record
-from conformance.vm.arch import Arch, host_arch
+from conformance.host.arch import Arch, host_arch
+from conformance.host.records import record
 from conformance.vm.kernels import Kernel, KernelSpecError
 
 # Modules the guest loads when the kernel has them as modules (built-ins are skipped), in

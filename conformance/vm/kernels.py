@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import field, replace
 from pathlib import Path
 
-from conformance.records import record
+from conformance.host.arch import ARCHES, Arch, host_arch
+from conformance.host.records import record
 from conformance.vm import debian, images
-from conformance.vm.arch import ARCHES, Arch, host_arch
 from conformance.vm.errors import KernelSpecError
 
 __all__ = ["Kernel", "KernelSpecError", "cache_dir", "resolve"]

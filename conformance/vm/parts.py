@@ -49,7 +49,7 @@ def part_argv(run_args: Sequence[str], out: Path, k: int, n: int) -> list[str]:
 def preimport(run_args: Sequence[str]) -> None:
     """What every part imports before its first case (a failure here is left to the part to meet)."""
     from conformance.cli import main as cli
-    from conformance.cli.errors import UsageError
+    from conformance.host.usage import UsageError
 
     argv = list(run_args)
     extra: list[str] = []
@@ -74,14 +74,14 @@ def preimport(run_args: Sequence[str]) -> None:
     for name in ("faulthandler", "_pytest._argcomplete"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    from conformance import kernel, privilege  # noqa: F401  (write_provisional)
-    from conformance.harness import outputs, stdio  # noqa: F401
+    from conformance.host import kernel, privilege  # noqa: F401  (write_provisional)
+    from conformance.runner import outputs, stdio  # noqa: F401
 
     if "--assert=plain" not in args or any(a.startswith("--assert") for a in extra):
         return  # pytest rewrites the plugin's and the test modules' asserts as it imports them
     from _pytest.pathlib import ImportMode, import_path
 
-    import conformance.plugin  # noqa: F401
+    import conformance.runner.plugin  # noqa: F401
 
     root = cli.cases_dir()
     for path in sorted(root.glob("*/test_*.py")):

@@ -49,7 +49,7 @@ def _sources(root: Path) -> Iterator[Path]:
 def kconform_sources() -> list[Path]:
     """Every module of the installed kconform: the core and the families."""
     import conformance
-    from conformance import registry
+    from conformance.suite import registry
 
     roots = [Path(conformance.__file__).parent, registry.cases_dir()]
     return [p for root in dict.fromkeys(r.resolve() for r in roots) for p in _sources(root)]

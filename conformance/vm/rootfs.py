@@ -48,9 +48,9 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conformance.records import record
+from conformance.host.arch import Arch
+from conformance.host.records import record
 from conformance.vm import debian
-from conformance.vm.arch import Arch
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import cache_dir
 
@@ -133,7 +133,7 @@ def package_dir() -> Path:
 
 
 def cases_dir() -> Path:
-    from conformance import registry
+    from conformance.suite import registry
 
     return registry.cases_dir()
 

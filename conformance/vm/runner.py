@@ -27,15 +27,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import field
 from pathlib import Path
 
-from conformance.guards import KLOG_BAD
-from conformance.harness import interrupt
-from conformance.kernel import read_text
-from conformance.records import record
+from conformance.host.arch import Arch, foreign
+from conformance.host.kernel import read_text
+from conformance.host.records import record
+from conformance.isolation import interrupt
+from conformance.isolation.guards import KLOG_BAD
 from conformance.report import junit, writers
-from conformance.results import CaseRecord, RunRecord, merge
-from conformance.verdict import Verdict
+from conformance.suite.results import CaseRecord, RunRecord, merge
+from conformance.suite.verdict import Verdict
 from conformance.vm import images, rootfs
-from conformance.vm.arch import Arch, foreign
 from conformance.vm.backends import Accel, Launch, VmConfig, backend, guest_accel
 from conformance.vm.errors import KernelSpecError
 from conformance.vm.kernels import Kernel, cache_dir

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.records import record
+from conformance.host.records import record
 
 KCONFORM = [sys.executable, "-m", "conformance.cli.main"]
 HELPERS = Path(__file__).resolve().parent

@@ -1,1 +1,0 @@
-"""The harness around the cases: interruption, report output."""
