@@ -434,10 +434,10 @@ def test_guest_bytecode_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert pycache.archive(tmp_path) == first
     listing = subprocess.run([str(initramfs.busybox_path()), "cpio", "-t"], stdin=first.open("rb"),
                              capture_output=True, text=True, check=True).stdout.split()
-    import conformance
+    from conformance.runner import plugin
 
-    core = Path(conformance.__file__).parent
-    base = f"{str(core).lstrip('/')}/__pycache__/plugin.{sys.implementation.cache_tag}"
+    here = Path(plugin.__file__).parent
+    base = f"{str(here).lstrip('/')}/__pycache__/plugin.{sys.implementation.cache_tag}"
     assert f"{base}.pyc" in listing and any(n.startswith(f"{base}-pytest-") for n in listing)
     assert all("/__pycache__/" in n or n.endswith("/__pycache__") for n in listing)
     monkeypatch.setenv("KCONFORM_CACHE", str(tmp_path / "cache"))
