@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import functools
 import os
 import stat
@@ -358,6 +359,7 @@ class Observation:
     via: Via
     created: tuple[str, ...] = ()  # names the scenario added to the fresh directory
     umask: int = 0o022  # of the process that made the child (inherited by it)
+    transient: tuple[str, ...] = ()  # earlier attempts that gave EAGAIN where an fd was expected (see observe)
 
     @property
     def what(self) -> str:
@@ -520,19 +522,47 @@ class CachedCase(Case[Observation]):
     uring: Expect | None = None  # what IORING_OP_OPENAT2 gives where it knowingly differs (see Diverges)
 
     def observe(self) -> Observation:
-        with fresh_dir(self.scenario.fs) as root:
-            result = run_open(self.scenario.request(root, self.via))
-            created = tuple(sorted(set(os.listdir(root)) - TOP_LEVEL))
-        problem = result.problem()
-        if problem is not None:
-            raise HarnessProblem(problem)
-        return Observation(result, self.via, created, process_umask())
+        transient: list[str] = []
+        retries = TRANSIENT_RETRIES if _expects_fd(self.expect) else 0
+        for attempt in range(1 + retries):
+            with fresh_dir(self.scenario.fs) as root:
+                result = run_open(self.scenario.request(root, self.via))
+                created = tuple(sorted(set(os.listdir(root)) - TOP_LEVEL))
+            problem = result.problem()
+            if problem is not None:
+                raise HarnessProblem(problem)
+            eagain = [what for what, o in (("measured", result.measured), ("direct", result.direct))
+                      if not o.ok and o.err == errno.EAGAIN]
+            if not eagain or attempt == retries:
+                break
+            transient.append("/".join(eagain))  # a seqcount retry (mount_lock, rename_lock) or a reclaimed dentry
+        return Observation(result, self.via, created, process_umask(), tuple(transient))
 
     def describe(self, obs: Observation) -> str:
         observed = f"{obs.what} gave {obs.result.measured.describe()}"
         if self.via is not Via.SYSCALL:
             observed += f"; openat2() gave {obs.result.direct.describe()}"
+        if obs.transient:
+            observed += f" (after {len(obs.transient)} transient EAGAIN(s) in fresh children)"
         return observed
+
+
+# An open the row expects to succeed is tried again, in a fresh child and directory, after an EAGAIN: an
+# RCU-walk also fails (and RESOLVE_CACHED gives EAGAIN) when a seqcount it sampled moved meanwhile
+# (mount_lock, from any mount or umount on the machine; rename_lock; the dentry's d_seq) or when memory
+# pressure reclaimed a warmed dentry.  A kernel that refuses the open every time still fails the row.
+TRANSIENT_RETRIES = 2
+
+
+def _expects_fd(expect: Expectation[Observation]) -> bool:
+    """The row (or either side of a diverging io_uring row) expects an open to succeed."""
+    if isinstance(expect, Expect):
+        return not expect.errnos
+    if isinstance(expect, AndAgrees):
+        return _expects_fd(expect.row)
+    if isinstance(expect, Diverges):
+        return _expects_fd(expect.uring) or _expects_fd(expect.syscall)
+    return False
 
 
 def cached_case(id: str, behaviour: str, scenario: Scenario, expect: Expect, *,
