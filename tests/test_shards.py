@@ -92,7 +92,7 @@ def test_guest_script_runs_the_shards_at_once(tmp_path: Path) -> None:
     script = out / "run.sh"
     script.write_text(runner.guest_script(out, "k", SUBSET, None, shards=2))
     text = script.read_text()
-    assert "-m conformance.vm.parts --parts 2" in text  # one interpreter forks both parts
+    assert "-m conformance.cli.parts --parts 2" in text  # one interpreter forks both parts
     done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout, done.stderr, [p.read_text() for p in out.glob("guest-stdout-*")])
     parts = runner.load_shards(out, 2)
@@ -187,7 +187,7 @@ def test_a_part_without_cases_of_a_narrow_selection(tmp_path: Path) -> None:
 
 
 def test_parts_get_their_own_record_and_shard_before_the_pytest_args(tmp_path: Path) -> None:
-    from conformance.vm import parts
+    from conformance.cli import parts
 
     run = ["run", "--label", "k", "--family", "clone3", "--", "-p", "no:foo"]
     assert parts.part_argv(run, tmp_path, 2, 3) == [
@@ -201,7 +201,7 @@ def test_parts_status_is_as_sh_reports_it(tmp_path: Path) -> None:
     import os
     import signal
 
-    from conformance.vm import parts
+    from conformance.cli import parts
 
     assert parts.status(os.waitpid(_exits(7), 0)[1]) == 7
     pid = os.fork()
@@ -222,7 +222,7 @@ def _exits(code: int) -> int:
 def test_parts_runner_reports_a_part_usage_error(tmp_path: Path) -> None:
     import sys
 
-    done = subprocess.run([sys.executable, "-P", "-m", "conformance.vm.parts", "--parts", "2", "--out", str(tmp_path),
+    done = subprocess.run([sys.executable, "-P", "-m", "conformance.cli.parts", "--parts", "2", "--out", str(tmp_path),
                            "--kconform", "kconform", "--", "run", "--family", "no-such-family"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, (done.stdout, done.stderr)  # EXIT_USAGE

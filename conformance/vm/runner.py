@@ -103,7 +103,7 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
     ]
     if shards > 1 and (arch is None or not foreign(arch)):
         # One interpreter imports what every part needs once and forks the parts (parts.py).
-        args = [sys.executable, "-P", "-m", "conformance.vm.parts", "--parts", str(shards), "--out", str(outdir),
+        args = [sys.executable, "-P", "-m", "conformance.cli.parts", "--parts", str(shards), "--out", str(outdir),
                 "--kconform", str(kconform), "--", "run", "--label", label, *run_args]
         lines.append(" ".join(shlex.quote(a) for a in args) + " < /dev/null; rc=$?")
         return "\n".join([*lines, "exit $rc", ""])

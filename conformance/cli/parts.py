@@ -19,7 +19,7 @@ run, which would rewrite them.  If a thread exists anyway when the parts are due
 one), each part is started as its own ``kconform`` process instead.  A run of
 one part forks nothing: the runner becomes that part once it has imported.
 
-    python -P -m conformance.vm.parts --parts N --out OUT --kconform PATH -- RUN-ARGS...
+    python -P -m conformance.cli.parts --parts N --out OUT --kconform PATH -- RUN-ARGS...
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def status(wait_status: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m conformance.vm.parts", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m conformance.cli.parts", description=__doc__.splitlines()[0])
     ap.add_argument("--parts", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--kconform", required=True, help="the kconform command (argv[0] of the parts)")
