@@ -74,6 +74,7 @@ ENUMS: dict[str, tuple[EnumSpec, ...]] = {
     ),
     "kc_pidfd": (
         EnumSpec("PidfdScenario", "KC_PS_"),
+        EnumSpec("PidfdProbe", "KC_PQ_", doc="kc_pfd_probe(): what is probed on a pidfd of this process."),
         EnumSpec("PidfdValue", "KC_PV_", doc="Result slots of a pidfd scenario."),
         EnumSpec("PidfdTarget", "KC_PT_", doc="KC_PS_OPEN targets."),
         EnumSpec("PidfdPoll", "KC_PP_", doc="KC_PS_POLL variants."),

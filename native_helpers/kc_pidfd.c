@@ -138,37 +138,37 @@ int64_t kc_pfd_probe(int32_t what, uint32_t flags)
 	long fd, r = 0;
 	struct kp_info info;
 
-	if (what == 5)
+	if (what == KC_PQ_SIGNAL_SELF)
 		return p_send(KP_SELF_PROCESS, 0, NULL, 0);
-	if (what == 10)
+	if (what == KC_PQ_LISTMOUNT)
 		return kp_count_mounts();
 	fd = p_open(getpid(), flags);
 	if (fd < 0)
 		return fd;
 	switch (what) {
-	case 0:
+	case KC_PQ_OPEN:
 		r = 0;
 		break;
-	case 1: {
+	case KC_PQ_FSTATFS: {
 		struct statfs sf;
 
 		r = fstatfs((int)fd, &sf) < 0 ? -errno : (int64_t)(uint64_t)sf.f_type;
 		break;
 	}
-	case 2:
+	case KC_PQ_INFO:
 		r = p_info((int)fd, 64, &info, 0);
 		break;
-	case 3:
+	case KC_PQ_PIDNS:
 		r = sc(ioctl((int)fd, 0xFF05UL, 0));
 		if (r >= 0) {
 			close((int)r);
 			r = 0;
 		}
 		break;
-	case 4:
+	case KC_PQ_SIGNAL_GROUP:
 		r = p_send((int)fd, 0, NULL, 2);
 		break;
-	case 6: {
+	case KC_PQ_FHANDLE: {
 		struct { unsigned int handle_bytes; int handle_type; unsigned char f_handle[128]; } h;
 		int mnt_id;
 
@@ -177,25 +177,25 @@ int64_t kc_pfd_probe(int32_t what, uint32_t flags)
 		r = sc(syscall(SYS_name_to_handle_at, (int)fd, "", &h, &mnt_id, AT_EMPTY_PATH));
 		break;
 	}
-	case 7:
+	case KC_PQ_SUPPORTED_MASK:
 		r = p_info((int)fd, 88, &info, KP_INFO_SUPPORTED_MASK);
 		if (r == 0)
 			r = (info.mask & KP_INFO_SUPPORTED_MASK) ? (int64_t)info.supported_mask : -EOPNOTSUPP;
 		break;
-	case 8:
+	case KC_PQ_GETFD:
 		r = p_getfd((int)fd, 0, 0);
 		if (r >= 0) {
 			close((int)r);
 			r = 0;
 		}
 		break;
-	case 9: {
+	case KC_PQ_WAITID: {
 		siginfo_t si;
 
 		r = p_waitid(P_PIDFD, (int)fd, &si, WEXITED | WNOHANG);
 		break;
 	}
-	case 11:
+	case KC_PQ_XATTR:
 		r = fsetxattr((int)fd, "trusted.kc_probe", "1", 1, 0) < 0 ? -errno : 0;
 		if (r == 0)
 			fremovexattr((int)fd, "trusted.kc_probe");

@@ -348,14 +348,19 @@ struct kc_pfd_res {
 int kc_pfd_scenario(const struct kc_pfd_req *req, struct kc_pfd_res *res);
 
 /* Probes without a child: pidfd_open(getpid(), flags) then ioctl/stat
- * properties of the fd.  what: 0 the open itself, 1 fstatfs f_type,
- * 2 PIDFD_GET_INFO (VER0), 3 PIDFD_GET_PID_NAMESPACE, 4 pidfd_send_signal(fd,
- * 0, NULL, PIDFD_SIGNAL_THREAD_GROUP), 5 pidfd_send_signal(PIDFD_SELF_PROCESS, 0),
- * 6 name_to_handle_at(fd, "", AT_EMPTY_PATH), 7 PIDFD_GET_INFO with
- * PIDFD_INFO_SUPPORTED_MASK: the supported mask, 8 pidfd_getfd(fd, 0, 0),
- * 9 waitid(P_PIDFD, fd, WEXITED|WNOHANG) (ECHILD expected), 10 listmount,
- * 11 fsetxattr(fd, "trusted.kc_probe") then fremovexattr (pidfs xattrs).
- * Returns the value or -errno. */
+ * properties of the fd (what: one of KC_PQ_*).  Returns the value or -errno. */
+#define KC_PQ_OPEN 0           /* the open itself */
+#define KC_PQ_FSTATFS 1        /* fstatfs(fd): f_type */
+#define KC_PQ_INFO 2           /* PIDFD_GET_INFO (VER0) */
+#define KC_PQ_PIDNS 3          /* PIDFD_GET_PID_NAMESPACE */
+#define KC_PQ_SIGNAL_GROUP 4   /* pidfd_send_signal(fd, 0, NULL, PIDFD_SIGNAL_THREAD_GROUP) */
+#define KC_PQ_SIGNAL_SELF 5    /* pidfd_send_signal(PIDFD_SELF_PROCESS, 0) */
+#define KC_PQ_FHANDLE 6        /* name_to_handle_at(fd, "", AT_EMPTY_PATH) */
+#define KC_PQ_SUPPORTED_MASK 7 /* PIDFD_GET_INFO with PIDFD_INFO_SUPPORTED_MASK: the supported mask */
+#define KC_PQ_GETFD 8          /* pidfd_getfd(fd, 0, 0) */
+#define KC_PQ_WAITID 9         /* waitid(P_PIDFD, fd, WEXITED|WNOHANG): ECHILD expected */
+#define KC_PQ_LISTMOUNT 10     /* listmount */
+#define KC_PQ_XATTR 11         /* fsetxattr(fd, "trusted.kc_probe") then fremovexattr (pidfs xattrs) */
 int64_t kc_pfd_probe(int32_t what, uint32_t flags);
 
 /* Is a clone3 flag known?  clone3(flags|CLONE_PIDFD, pidfd = an unmapped

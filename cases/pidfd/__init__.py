@@ -8,7 +8,7 @@ import functools
 import os
 
 from conformance import native
-from conformance._kc_pidfd_h import PidfdFs, PidfdInfo
+from conformance._kc_pidfd_h import PidfdFs, PidfdInfo, PidfdProbe
 from conformance.host.uapi import (
     PID_FS_MAGIC,
     PIDFD_INFO_COREDUMP,
@@ -26,46 +26,48 @@ def _said(ret: int) -> str:
     return f"gave {ret}" if ret >= 0 else f"gave {native.errno_name(-ret)}"
 
 
-def _errno_probe(what: int, present: tuple[int, ...], absent: tuple[int, ...], call: str,
+def _errno_probe(what: PidfdProbe, present: tuple[int, ...], absent: tuple[int, ...], call: str,
                  flags: int = 0) -> tuple[State, str]:
     ret = pidfd_probe(what, flags)
     return classify_errno(0 if ret >= 0 else -ret, present, absent), f"{call} {_said(ret)}"
 
 
 def _probe_nonblock() -> tuple[State, str]:
-    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_NONBLOCK)", os.O_NONBLOCK)
+    return _errno_probe(PidfdProbe.OPEN, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_NONBLOCK)", os.O_NONBLOCK)
 
 
 def _probe_thread() -> tuple[State, str]:
-    return _errno_probe(0, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_THREAD)", os.O_EXCL)  # O_EXCL is PIDFD_THREAD
+    return _errno_probe(PidfdProbe.OPEN, (0,), (errno.EINVAL,), "pidfd_open(self, PIDFD_THREAD)",
+                        os.O_EXCL)  # O_EXCL is PIDFD_THREAD
 
 
 def _probe_getfd() -> tuple[State, str]:
-    return _errno_probe(8, (0, errno.EBADF), (errno.ENOSYS,), "pidfd_getfd(self, 0)")
+    return _errno_probe(PidfdProbe.GETFD, (0, errno.EBADF), (errno.ENOSYS,), "pidfd_getfd(self, 0)")
 
 
 def _probe_scope() -> tuple[State, str]:
-    return _errno_probe(4, (0,), (errno.EINVAL,), "pidfd_send_signal(self, 0, PIDFD_SIGNAL_THREAD_GROUP)")
+    return _errno_probe(PidfdProbe.SIGNAL_GROUP, (0,), (errno.EINVAL,),
+                        "pidfd_send_signal(self, 0, PIDFD_SIGNAL_THREAD_GROUP)")
 
 
 def _probe_self() -> tuple[State, str]:
-    return _errno_probe(5, (0,), (errno.EBADF,), "pidfd_send_signal(PIDFD_SELF_PROCESS, 0)")
+    return _errno_probe(PidfdProbe.SIGNAL_SELF, (0,), (errno.EBADF,), "pidfd_send_signal(PIDFD_SELF_PROCESS, 0)")
 
 
 def _probe_ns_ioctl() -> tuple[State, str]:
-    return _errno_probe(3, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_PID_NAMESPACE)")
+    return _errno_probe(PidfdProbe.PIDNS, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_PID_NAMESPACE)")
 
 
 def _probe_info() -> tuple[State, str]:
-    return _errno_probe(2, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_INFO)")
+    return _errno_probe(PidfdProbe.INFO, (0,), (errno.ENOTTY, errno.EINVAL), "ioctl(PIDFD_GET_INFO)")
 
 
 def _probe_fhandle() -> tuple[State, str]:
-    return _errno_probe(6, (0,), (errno.EOPNOTSUPP, errno.EINVAL), "name_to_handle_at(pidfd)")
+    return _errno_probe(PidfdProbe.FHANDLE, (0,), (errno.EOPNOTSUPP, errno.EINVAL), "name_to_handle_at(pidfd)")
 
 
 def _probe_supported_mask() -> tuple[State, str]:
-    ret = pidfd_probe(7)
+    ret = pidfd_probe(PidfdProbe.SUPPORTED_MASK)
     if ret >= 0:
         return State.PRESENT, f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"
     return classify_errno(-ret, (), (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL)), (
@@ -73,7 +75,7 @@ def _probe_supported_mask() -> tuple[State, str]:
 
 
 def _probe_xattr() -> tuple[State, str]:
-    return _errno_probe(11, (0,), (errno.EOPNOTSUPP,), "fsetxattr(pidfd, trusted.*) and fremovexattr")
+    return _errno_probe(PidfdProbe.XATTR, (0,), (errno.EOPNOTSUPP,), "fsetxattr(pidfd, trusted.*) and fremovexattr")
 
 
 def _probe_bind_mount() -> tuple[State, str]:
@@ -87,7 +89,7 @@ def _probe_bind_mount() -> tuple[State, str]:
 
 
 def _probe_pidfs() -> tuple[State, str]:
-    ret = pidfd_probe(1)
+    ret = pidfd_probe(PidfdProbe.FSTATFS)
     if ret < 0:
         return State.UNKNOWN, f"fstatfs(pidfd) {_said(ret)}"
     return (State.PRESENT if ret == PID_FS_MAGIC else State.ABSENT), f"fstatfs(pidfd).f_type = {ret:#x}"
@@ -128,7 +130,7 @@ def _probe_coredump_socket() -> tuple[State, str]:
 
 def _supported_bit(bit: int, what: str) -> tuple[State, str]:
     """A PIDFD_INFO_* bit in PIDFD_INFO_SUPPORTED_MASK (6.19: a kernel without that mask has neither field)."""
-    ret = pidfd_probe(7)
+    ret = pidfd_probe(PidfdProbe.SUPPORTED_MASK)
     if ret < 0:
         return State.ABSENT, f"no PIDFD_INFO_SUPPORTED_MASK to list {what} ({_said(ret)})"
     return (State.PRESENT if ret & bit else State.ABSENT), f"PIDFD_INFO_SUPPORTED_MASK gave {ret:#x}"

@@ -9,6 +9,7 @@ native_helpers/build.py); the marshalling and the harness contract are the core'
 from __future__ import annotations
 
 from conformance._kc_harness_h import HarnessError
+from conformance._kc_pidfd_h import PidfdProbe
 from conformance._kc_pidfd_h import PidfdScenario as PidfdScenario
 from conformance._kc_pidfd_h import PidfdValue as PidfdValue
 from conformance.host.records import record
@@ -62,6 +63,6 @@ def pidfd_scenario(req: PidfdRequest) -> PidfdResult:
     )
 
 
-def pidfd_probe(what: int, flags: int = 0) -> int:
-    """kc_pfd_probe(): value or -errno (see kc_pidfd.h for what)."""
+def pidfd_probe(what: PidfdProbe, flags: int = 0) -> int:
+    """kc_pfd_probe(): value or -errno (KC_PQ_* of kc_pidfd.h)."""
     return call("kc_pfd_probe", what, flags)
