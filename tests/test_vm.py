@@ -453,3 +453,14 @@ def test_run_does_not_import_the_other_commands() -> None:
             "print(sorted(m for m in ('conformance.vm.cli', 'conformance.report.cli') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_initramfs_pruning_spares_archives_in_use(tmp_path: Path) -> None:
+    """Another run's archive of the same kernel, used within the hour, is never removed under it."""
+    recent, stale = tmp_path / "k-aaaa.cpio", tmp_path / "k-bbbb.cpio"
+    recent.write_bytes(b"r")
+    stale.write_bytes(b"s")
+    old = os.stat(recent).st_mtime - initramfs.PRUNE_AFTER_S - 60
+    os.utime(stale, (old, old))
+    initramfs._prune(tmp_path.glob("k-*.cpio"))
+    assert recent.exists() and not stale.exists()

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import lzma
+import os
 import shutil
 import subprocess
+import time
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -197,6 +200,7 @@ def build(kernel: Kernel, out: Path, busybox: Path | None = None) -> Path:
                          + kernel.digest.encode()).hexdigest()[:12]
     target = out.with_name(f"{out.stem}-{key}.cpio")
     if target.exists():
+        os.utime(target)  # in use: pruning (below) spares what was used within the hour
         return target
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "newroot", "lower", "upper", "kc", "mods"):
@@ -214,9 +218,26 @@ def build(kernel: Kernel, out: Path, busybox: Path | None = None) -> Path:
     c.file("init", init, 0o755)
     c.file("kver", (kernel.release + "\n").encode())
     target.parent.mkdir(parents=True, exist_ok=True)
-    for old in target.parent.glob(f"{out.stem}-*.cpio"):
-        old.unlink(missing_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(c.finish())
-    tmp.rename(target)
+    _prune(target.parent.glob(f"{out.stem}-*.cpio"))
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")  # concurrent builders never share one
+    try:
+        tmp.write_bytes(c.finish())
+        tmp.rename(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
+
+
+PRUNE_AFTER_S = 3600  # an archive of the same kernel not used for this long is another (older) kconform's
+
+
+def _prune(archives: Iterable[Path]) -> None:
+    """Remove the kernel's other archives, unless used within the hour: another run on this machine (another
+    checkout, another init script) may be about to boot one it just chose."""
+    now = time.time()
+    for old in archives:
+        try:
+            if now - old.stat().st_mtime > PRUNE_AFTER_S:
+                old.unlink()
+        except FileNotFoundError:
+            pass
