@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from conformance.suite import costs, registry
 from conformance.suite.results import CaseRecord, RunRecord, merge
-from conformance.suite.shard import Shard, parse_shard
+from conformance.suite.shard import Shard, Unit, parse_shard, plan
 from conformance.suite.verdict import Verdict
 from conformance.vm import backends, runner
 from conformance.vm.kernels import Kernel
@@ -21,10 +24,94 @@ SUBSET = ["--family", "clone3", "-k", "size or flags"]
 
 def test_parse_shard() -> None:
     assert parse_shard("") == Shard(1, 1) and parse_shard("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
-    assert [i for i in range(7) if Shard(2, 3).keeps(i)] == [1, 4]
     for bad in ("0/1", "2/1", "1/0", "1", "a/b", "1/2/3", "-1/2", " 1/2"):
         with pytest.raises(ValueError, match="K/N"):
             parse_shard(bad)
+
+
+def _synthetic(count: int = 400, seed: int = 7) -> list[Unit]:
+    """A cost table like the suite's: many cheap items, some dear ones, a few of the one-part group."""
+    rnd = random.Random(seed)
+    units = [Unit(f"t{i // 50}::row[{i}]", rnd.choice((5, 20, 40, 80)) if i % 23 else rnd.randint(500, 5000),
+                  together=i % 61 == 0) for i in range(count)]
+    return units
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_plan_is_disjoint_complete_and_balanced(n: int) -> None:
+    units = _synthetic()
+    parts = plan(units, n)
+    assert set(parts) == {u.key for u in units} and set(parts.values()) <= set(range(1, n + 1))  # each once
+    loads = [sum(u.cost_ms for u in units if parts[u.key] == k) for k in range(1, n + 1)]
+    group = sum(u.cost_ms for u in units if u.together)
+    assert {parts[u.key] for u in units if u.together} == {1}
+    # longest processing time first: no part exceeds the mean by more than the dearest item not in the group
+    # (the group is placed first, so part 1 may hold more when the group alone exceeds the mean)
+    dearest = max(u.cost_ms for u in units if not u.together)
+    assert max(loads) <= max(sum(loads) / n + dearest, group), loads
+    assert max(loads) - min(loads) <= dearest or n == 1 or loads[0] == group
+
+
+def test_plan_ignores_the_order_and_refuses_shared_keys() -> None:
+    units = _synthetic()
+    shuffled = list(units)
+    random.Random(1).shuffle(shuffled)
+    assert plan(units, 3) == plan(shuffled, 3) == plan(reversed(units), 3)
+    assert plan([], 2) == {}
+    with pytest.raises(ValueError):
+        plan([Unit("a", 1), Unit("a", 2)], 2)
+    with pytest.raises(ValueError):
+        plan(units, 0)
+
+
+def test_plan_beats_the_positional_split_on_uneven_tables() -> None:
+    """The old split (every N-th row) put a table's dear rows in one part when they sat at even places."""
+    units = [Unit(f"r{i}", 1000 if i % 2 == 0 and i < 20 else 10) for i in range(200)]
+    parts = plan(units, 2)
+    loads = [sum(u.cost_ms for u in units if parts[u.key] == k) for k in (1, 2)]
+    assert abs(loads[0] - loads[1]) <= 10
+
+
+def test_the_cost_table() -> None:
+    """The checked-in table parses, names cases of the suite, and falls back by behaviour, then family."""
+    est = costs.load()
+    assert est.by_case and est.item_ms >= 0 and est.default >= 1
+    some = next(iter(est.by_case))
+    behaviour, case_id = some.split(" ", 1)
+    assert est.estimate(behaviour, case_id) == est.by_case[some] + est.item_ms
+    assert est.estimate(behaviour, "no-such-row") == est.by_behaviour[behaviour] + est.item_ms
+    family = behaviour.split(".", 1)[0]
+    assert est.estimate(f"{family}.no_such_behaviour", "x") == est.by_family[family] + est.item_ms
+    assert est.estimate("nofamily.x", "y") == est.default + est.item_ms
+    for bad in ({}, {"cases_ms": {"a b": 0}}, {"cases_ms": {"a b": True}}, {"cases_ms": {}, "item_ms": -1}):
+        with pytest.raises(ValueError):
+            costs.parse(bad)
+
+
+def test_parts_are_the_same_whatever_the_collection_order(tmp_path: Path) -> None:
+    """Two processes that collect the families in opposite orders make the same parts, which are disjoint
+    and make up the selection (-k included)."""
+    root = registry.cases_dir()
+    dirs = [str(root / f) for f in ("clone3", "fchroot", "vhost")]
+    sel = ["-k", "not exit"]
+    a = [_collected(tmp_path, [*dirs, *sel], k) for k in (1, 2, 3)]
+    b = [_collected(tmp_path, [*reversed(dirs), *sel], k) for k in (1, 2, 3)]
+    assert a == b
+    every = _collected(tmp_path, [*dirs, *sel], 0)
+    assert all(a) and not (a[0] & a[1] or a[0] & a[2] or a[1] & a[2]) and a[0] | a[1] | a[2] == every
+    assert every and not any("exit" in i.split("[", 1)[1] for i in every)
+
+
+def _collected(tmp_path: Path, args: list[str], k: int) -> set[str]:
+    """The node ids part k of 3 collects (k 0: the whole selection), pytest itself collecting the paths in
+    the order given."""
+    root = registry.cases_dir()
+    shard = ["--kc-shard", f"{k}/3"] if k else []
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--rootdir", str(root),
+                           "-p", "no:cacheprovider", "--import-mode=importlib", *shard, *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return {line.strip() for line in done.stdout.splitlines() if "::" in line}
 
 
 def test_shards_are_disjoint_and_make_up_the_run(tmp_path: Path) -> None:

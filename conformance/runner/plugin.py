@@ -34,11 +34,11 @@ from conformance.isolation import globallock, globalstate, guardian, interrupt, 
 from conformance.isolation.guards import Findings, KernelLog, compare_and_clean
 from conformance.isolation.snapshot import WATCHED_SYSCTLS, RunnerState, forget
 from conformance.runner import outputs, stdio
-from conformance.suite import limits, probes, registry, waits
+from conformance.suite import costs, limits, probes, registry, waits
 from conformance.suite.case import Case, judge_case
 from conformance.suite.expectations import ExpectationError, Expectations
 from conformance.suite.results import CASE_PROP, GUARD_PROP, JUDGEMENT_PROP, CaseRecord, RunRecord
-from conformance.suite.shard import Shard, parse_shard
+from conformance.suite.shard import Shard, Unit, parse_shard, plan
 from conformance.suite.verdict import Judgement, Verdict
 
 DEFAULT_TIMEOUT = 60.0
@@ -260,7 +260,6 @@ _KLOG = pytest.StashKey[KernelLog]()
 _RUNSTATE = pytest.StashKey[globalstate.RunState]()
 _LIMITS = pytest.StashKey[list[str]]()
 _SHARD = pytest.StashKey[Shard]()
-_SHARDED = pytest.StashKey[set[str]]()  # the test functions whose rows were sharded as they were made
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -316,10 +315,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     wanted = set(metafunc.config.getoption("--kc-family"))
     rows = [c for c in cases if not wanted or (isinstance(c, Case) and c.family in wanted)]
-    shard = metafunc.config.stash[_SHARD]
-    if shard.n > 1:  # every family's rows alternate between the shards: each gets its share of every kind
-        rows = [c for i, c in enumerate(rows) if shard.keeps(i)]
-        metafunc.config.stash.setdefault(_SHARDED, set()).add(metafunc.definition.nodeid)
     metafunc.parametrize("case", rows, ids=[c.id for c in rows])
 
 
@@ -329,27 +324,36 @@ def _argnames(names: object) -> tuple[str, ...]:
     return tuple(str(n) for n in names) if isinstance(names, list | tuple) else ()
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: the parts share out what the run selected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--kc-family: keep the cases whose behaviour belongs to one of the families (wherever they are declared).
-    --kc-shard: of the items not sharded when they were made, every N-th of each module's."""
+    --kc-shard K/N: of those, the K-th part of the split by cost (shard.plan)."""
     wanted = set(config.getoption("--kc-family"))
+    keep = [it for it in items if not wanted or ((case := _case_of(it)) is not None and case.family in wanted)]
     shard = config.stash[_SHARD]
-    sharded = config.stash.get(_SHARDED, set())
-    keep: list[pytest.Item] = []
-    drop: list[pytest.Item] = []
-    seen: dict[str, int] = {}  # module -> items of it met so far (unsharded ones)
-    for item in items:
-        case = _case_of(item)
-        ok = not wanted or (case is not None and case.family in wanted)
-        if ok and shard.n > 1 and item.nodeid.split("[", 1)[0] not in sharded:
-            module = item.nodeid.split("::", 1)[0]
-            ok = shard.keeps(seen.get(module, 0))
-            seen[module] = seen.get(module, 0) + 1
-        (keep if ok else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+    if shard.n > 1:
+        parts = shard_plan(keep, shard.n)
+        keep = [it for it in keep if parts[it.nodeid] == shard.k]
+    if len(keep) < len(items):
+        kept = {id(it) for it in keep}
+        config.hook.pytest_deselected(items=[it for it in items if id(it) not in kept])
         items[:] = keep
     _order_waiting(config, items)
+
+
+def shard_plan(items: list[pytest.Item], n: int) -> dict[str, int]:
+    """Each item's part (1..n) by its estimated cost (costs.json).  The rows that wait on the clock and the
+    cases that take the global lock exclusively share one part: a waiting row holds the lock shared for
+    its whole wait, so in another part it would stall an exclusive case, and with it (the lock prefers
+    writers) every case of every part, for up to its wait; in one part, the exclusive cases come first
+    and the waits start after them (_order_waiting)."""
+    estimates = costs.load()
+    units = []
+    for it in items:
+        case = _case_of(it)
+        ms = estimates.estimate(*((case.behaviour, case.id) if case is not None else ("", "")))  # "": unknown
+        units.append(Unit(it.nodeid, ms, case is not None and (_exclusive(case) or waits.eligible(case))))
+    return plan(units, n)
 
 
 # --------------------------------------------------------------------------- rows waiting on the clock
