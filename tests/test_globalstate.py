@@ -221,6 +221,11 @@ def test_system_state_counts_only_tagged_processes(tmp_path: Path) -> None:
     tagged = subprocess.Popen(["sleep", "30"], env={**os.environ, "KCONFORM_TAG": "kc-test-tag"})
     other = subprocess.Popen(["sleep", "30"])  # unrelated work on the machine
     try:
+        # Popen returns once execve() has closed the CLOEXEC error pipe, which is before the new image's
+        # environment is set up: until then /proc/<pid>/environ reads empty (seen under load in CI).
+        deadline = time.monotonic() + 5
+        while not Path(f"/proc/{tagged.pid}/environ").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.005)
         diff = [d for d in before.diff(SystemState.take(tag="kc-test-tag")) if d.startswith("process")]
     finally:
         for p in (tagged, other):
