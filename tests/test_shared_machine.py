@@ -72,12 +72,12 @@ def _toggle(stop: threading.Event, count: list[int]) -> None:
         machine.announce_start("selftest/toggle", [(IO_URING_DISABLED.what, original)])
         try:
             path.write_text("2")
-            time.sleep(0.1)
+            time.sleep(0.3)  # changed most of the time: a run of a few short cases must overlap it
         finally:
             path.write_text(original)
             machine.announce_end([(IO_URING_DISABLED.what, original)])
         count[0] += 1
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def test_overlapped_change_is_an_error_naming_it(nobody_dir: Path) -> None:
