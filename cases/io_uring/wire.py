@@ -52,14 +52,6 @@ class WorkerResult(native.Harnessed):
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
 
-    @property
-    def child_pid(self) -> int:
-        return self.harness.pid
-
-    @property
-    def wait_status(self) -> int:
-        return self.harness.status
-
     def problem(self) -> str | None:
         if not self.harness.ok:
             return self.harness.describe()

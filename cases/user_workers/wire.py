@@ -16,10 +16,6 @@ from conformance.host.procfs import Task
 from conformance.host.records import record
 from conformance.native import CountedBy
 
-# struct kc_wk_res nests struct kc_thread_info: the same pair conformance.native.uring declares, declared here too
-# so that this family's results read without that module.
-native.wire("kc_thread_info")(Task)
-
 
 @native.wire("kc_wk_req")
 @record(frozen=True)

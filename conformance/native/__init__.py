@@ -39,6 +39,7 @@ from typing import Any, TypeVar, get_type_hints
 import conformance
 from conformance._kc_harness_h import HarnessError as HarnessError
 from conformance._native import ffi, lib
+from conformance.host.procfs import Task
 from conformance.host.records import record
 
 R = TypeVar("R")
@@ -119,6 +120,11 @@ def wire_drift(cls: type, declared: Wire | None = None) -> list[str]:
                     problems.append(f"{name}.{f}: {inner.__name__} is struct {twin.struct}, C has {sub.cname}")
                 break
     return problems
+
+
+# /proc's record of a task is also what the helpers report: struct kc_thread_info (kc_uring.h), nested in the
+# results of the io_uring open scenario and of the worker scenarios; declared once, here.
+wire("kc_thread_info")(Task)
 
 
 # --------------------------------------------------------------------------- generic marshalling
@@ -672,6 +678,14 @@ class Harnessed:
     @property
     def harness_errno(self) -> int:
         return self.harness.err_no
+
+    @property
+    def child_pid(self) -> int:
+        return self.harness.pid
+
+    @property
+    def wait_status(self) -> int:
+        return self.harness.status
 
 
 def run_harness(func: str, out: type[R], *args: object, what: str, fds: tuple[int, ...] = ()) -> R:

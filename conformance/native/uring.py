@@ -23,10 +23,6 @@ from conformance.host.procfs import Task
 from conformance.host.records import record
 from conformance.native import CountedBy, const, describe_status, errno_name
 
-# /proc's record of a task is also what the helpers report (struct kc_thread_info, in kc_uring.h; the
-# results of kc_workers.h nest it as well, and cases/user_workers/wire.py declares the same pair).
-native.wire("kc_thread_info")(Task)
-
 PATH_MAX = const("KC_U_PATH")  # bytes of every path field, with the NUL
 DATA_MAX = const("KC_U_DATA")
 
@@ -169,14 +165,6 @@ class OpenResult(native.Harnessed):
     @property
     def tasks(self) -> tuple[Task, ...]:
         return self.threads
-
-    @property
-    def child_pid(self) -> int:
-        return self.harness.pid
-
-    @property
-    def wait_status(self) -> int:
-        return self.harness.status
 
     def problem(self) -> str | None:
         """What kept the scenario from running, or None."""
