@@ -81,7 +81,8 @@ DISK_FS = {
     F2FS_SUPER_MAGIC: "f2fs",
 }
 FS_NAMES = {**DISK_FS, TMPFS_MAGIC: "tmpfs", OVERLAYFS_SUPER_MAGIC: "overlayfs", NFS_SUPER_MAGIC: "nfs",
-            FUSE_SUPER_MAGIC: "fuse", RAMFS_MAGIC: "ramfs", PROC_SUPER_MAGIC: "proc", V9FS_MAGIC: "9p"}
+            FUSE_SUPER_MAGIC: "fuse", RAMFS_MAGIC: "ramfs", PROC_SUPER_MAGIC: "proc", V9FS_MAGIC: "9p",
+            CIFS_SUPER_MAGIC: "cifs", SMB2_SUPER_MAGIC: "smb2", CEPH_SUPER_MAGIC: "ceph"}
 
 SHM = "/dev/shm"
 
@@ -154,8 +155,8 @@ class TmpfsShm:
 # Filesystems whose ->d_revalidate may return -ECHILD under LOOKUP_RCU (fs/9p/vfs_dentry.c,
 # fs/nfs/dir.c, fs/fuse/dir.c, fs/smb/client/dir.c, fs/ceph/dir.c), and overlayfs, which passes
 # LOOKUP_RCU down to its layers (fs/overlayfs/super.c ovl_revalidate_real).
-RCU_REFUSING_FS = {V9FS_MAGIC: "9p", NFS_SUPER_MAGIC: "nfs", FUSE_SUPER_MAGIC: "fuse", CIFS_SUPER_MAGIC: "cifs",
-                   SMB2_SUPER_MAGIC: "smb2", CEPH_SUPER_MAGIC: "ceph", OVERLAYFS_SUPER_MAGIC: "overlayfs"}
+RCU_REFUSING_FS = frozenset({V9FS_MAGIC, NFS_SUPER_MAGIC, FUSE_SUPER_MAGIC, CIFS_SUPER_MAGIC, SMB2_SUPER_MAGIC,
+                             CEPH_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC})
 
 
 @record(frozen=True)
@@ -188,7 +189,7 @@ def _refusing_filesystems(path: str) -> list[str]:
         except OSError:
             continue
         if magic in RCU_REFUSING_FS and dev not in seen:
-            found.append(f"{RCU_REFUSING_FS[magic]} at {prefix}")
+            found.append(f"{fs_name(magic)} at {prefix}")
         seen.add(dev)
     return found
 

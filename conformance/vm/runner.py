@@ -30,6 +30,7 @@ from pathlib import Path
 from conformance.host.arch import Arch, foreign
 from conformance.host.kernel import read_text
 from conformance.host.records import record
+from conformance.host.usage import one_line
 from conformance.isolation import interrupt
 from conformance.isolation.guards import KLOG_BAD
 from conformance.report import junit, writers
@@ -295,7 +296,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         res.detail = f"no case of the selection ran in any of the {cfg.shards} part(s)\n{_guest_outputs(outdir)}"
     else:
         res.counts = run.counts()
-        res.bad_cases = [f"{c.classname}/{c.name} {c.verdict.value}: {c.message.partition(chr(10))[0]}"
+        res.bad_cases = [f"{c.classname}/{c.name} {c.verdict.value}: {one_line(c.message)}"
                          for c in run.cases if c.verdict in (Verdict.FAIL, Verdict.ERROR)]
         bad = res.counts.get(Verdict.FAIL, 0) + res.counts.get(Verdict.ERROR, 0)
         res.outcome = Outcome.FAILED if bad or res.exit_code not in (0, 5) else Outcome.PASSED
