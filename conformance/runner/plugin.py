@@ -388,18 +388,32 @@ def _wait_s(item: pytest.Item) -> float:
     return case.waits.seconds if case is not None and case.waits is not None else 0.0
 
 
-def _ahead(session: pytest.Session, item: pytest.Item) -> list[int]:
-    """Indices of the items this process knows it will run after this one: the rest of the order in a
-    serial run; under xdist the ones the controller has sent this worker so far."""
-    if not _is_worker(session.config):
-        index = session.stash[_INDEX]
-        return list(range(index.get(item.nodeid, len(session.items)) + 1, len(session.items)))
+def _queued(session: pytest.Session) -> list[int] | None:
+    """Under xdist, the indices of the items the controller has sent this worker so far (None: not
+    known)."""
     for plugin in session.config.pluginmanager.get_plugins():
         torun = getattr(plugin, "torun", None)
         if torun is not None and hasattr(torun, "lock"):
             with torun.lock() as queue:
                 return [i for i in queue if isinstance(i, int)]
-    return []
+    return None
+
+
+def _waiting_ahead(session: pytest.Session, here: int | None) -> list[int]:
+    """The waiting rows this process is known to run after the item at ``here``, none while a case that
+    takes the global lock exclusively is known to come after it: in a serial run the rest of the order,
+    under xdist what the controller has sent this worker so far.  Constant work per item in a serial run
+    (the order is known: the last exclusive index and the waiting ones, found once), linear in the
+    worker's queue under xdist (a few items)."""
+    if not _is_worker(session.config):
+        if here is None or session.stash[_LAST_EXCLUSIVE] > here:
+            return []
+        return [i for i in session.stash[_WAITING_ORDER] if i > here]
+    queue = _queued(session) or []
+    if not session.stash[_EXCLUSIVE].isdisjoint(queue):
+        return []
+    waiting = session.stash[_WAITING]
+    return [i for i in queue if i in waiting]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -412,9 +426,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = item.session
     if _INDEX not in session.stash:  # once: where the rows that wait, and the exclusive ones, are
         session.stash[_INDEX] = {it.nodeid: i for i, it in enumerate(session.items)}
-        session.stash[_WAITING] = {i for i, it in enumerate(session.items)
-                                   if (c := _case_of(it)) is not None and waits.eligible(c)}
-        session.stash[_EXCLUSIVE] = {i for i, it in enumerate(session.items) if _exclusive(_case_of(it))}
+        order = [i for i, it in enumerate(session.items) if (c := _case_of(it)) is not None and waits.eligible(c)]
+        exclusive = {i for i, it in enumerate(session.items) if _exclusive(_case_of(it))}
+        session.stash[_WAITING] = set(order)
+        session.stash[_WAITING_ORDER] = order
+        session.stash[_EXCLUSIVE] = exclusive
+        session.stash[_LAST_EXCLUSIVE] = max(exclusive, default=-1)
     case = _case_of(item)
     if _exclusive(case):
         _WAITS.drain()
@@ -422,11 +439,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     waiting = session.stash[_WAITING]
     if not waiting:
         return
-    ahead = _ahead(session, item)
-    # with an exclusive case ahead, none is started yet (the item itself is, if it waits: now)
-    indices = [] if any(i in session.stash[_EXCLUSIVE] for i in ahead) else [i for i in ahead if i in waiting]
     here = session.stash[_INDEX].get(item.nodeid)
-    for i in ([here] if here in waiting else []) + indices:
+    for i in ([here] if here in waiting else []) + _waiting_ahead(session, here):
         it = session.items[i]
         c = _case_of(it)
         if c is not None:
@@ -435,7 +449,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 _INDEX = pytest.StashKey[dict[str, int]]()
 _WAITING = pytest.StashKey[set[int]]()
+_WAITING_ORDER = pytest.StashKey[list[int]]()  # the same, in the run's order
 _EXCLUSIVE = pytest.StashKey[set[int]]()
+_LAST_EXCLUSIVE = pytest.StashKey[int]()  # -1: none
 
 
 def _stop_waits() -> None:
@@ -689,6 +705,11 @@ class InterruptForwarder:
                 os.kill(pid, signal.SIGTERM)
 
 
+# How often the working directory is looked at between cases: a stat of it is a round trip to the host
+# where it is shared over 9p without a cache (~1 ms under TCG), per case that was ~1% of a guest's run.
+CWD_CHECK_S = 0.25
+
+
 class RecordCollector:
     """On the controller (or a plain run): one CaseRecord per case, then the reports."""
 
@@ -703,6 +724,7 @@ class RecordCollector:
         self.outputs = outputs.from_plugin_options(config.getoption)
         self.origin = str(config.getoption("--kc-kcidb-origin"))
         self.not_run_keys: dict[str, outputs.CaseKey] = {}  # node id -> case, for the not-run list
+        self.next_cwd_check = 0.0
 
     def write_provisional(self) -> None:
         """Before anything runs: reports that say "incomplete", replaced by the final ones."""
@@ -715,7 +737,10 @@ class RecordCollector:
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.running[nodeid] = ""
-        stdio.check_cwd()  # a removed working directory stops the run (an output error)
+        now = time.monotonic()
+        if now >= self.next_cwd_check:  # a removed working directory stops the run (an output error)
+            self.next_cwd_check = now + CWD_CHECK_S
+            stdio.check_cwd()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.running.pop(nodeid, None)
