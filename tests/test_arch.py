@@ -78,10 +78,11 @@ def test_arm64_qemu_command(tmp_path: Path) -> None:
 
 def test_guest_script_runs_the_roots_kconform(tmp_path: Path) -> None:
     script = runner.guest_script(tmp_path, "debian-7.3.4-arm64", ["--family", "clone3"], arch=arch.ARM64)
-    assert f"{rootfs.KCONFORM} run --label debian-7.3.4-arm64" in script
+    assert f"{rootfs.PYTHON} -P -m conformance.cli.parts" in script  # the root's interpreter runs the parts
+    assert f"--kconform {rootfs.KCONFORM} " in script and "-- run --label debian-7.3.4-arm64" in script
     assert f"PATH={rootfs.GUEST_PATH}" in script
     own = runner.guest_script(tmp_path, "debian-7.3.4", [], arch=arch.host_arch())
-    assert rootfs.KCONFORM + " run" not in own
+    assert f"--kconform {rootfs.KCONFORM} " not in own
 
 
 def test_root_digest_follows_the_sources(tmp_path: Path) -> None:

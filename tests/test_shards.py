@@ -315,3 +315,23 @@ def test_parts_runner_reports_a_part_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)  # EXIT_USAGE
     for k in (1, 2):
         assert "unknown family 'no-such-family'" in (tmp_path / f"guest-stdout-{k}.txt").read_text()
+
+
+def test_parts_runner_spools_the_outputs(tmp_path: Path) -> None:
+    """--spool: each part writes in a local directory of its own; the runner copies the outputs into OUT
+    (all of them, once the parts end) and leaves no spool behind.  One part is forked too."""
+    import sys
+
+    spool, out = tmp_path / "spool", tmp_path / "out"
+    spool.mkdir()
+    out.mkdir()
+    for n in (1, 2):
+        done = subprocess.run([sys.executable, "-P", "-m", "conformance.cli.parts", "--parts", str(n), "--out",
+                               str(out), "--kconform", "kconform", "--spool", str(spool), "--", "run", *SUBSET],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert "no spool" not in done.stderr
+        for k in range(1, n + 1):
+            text = (out / f"guest-stdout-{k}.txt").read_text()
+            assert "kconform on " in text and text.rstrip().endswith("=")  # the summary line, whole
+        assert list(spool.iterdir()) == []

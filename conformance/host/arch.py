@@ -22,7 +22,10 @@ class Arch:
     qemu: str  # the QEMU system emulator
     qemu_package: str  # the Debian package that ships it
     machine: str  # -M
-    cpu_tcg: str  # -cpu under TCG ("" for QEMU's default)
+    # -cpu under TCG ("" for QEMU's default).  x86: "max", every feature TCG emulates, rather than the default
+    # qemu64 (a CPU of 2003): closer to the hardware a kernel is tested on, and a cold interpreter starts
+    # in the guest in 0.3 s against 1.5 s with qemu64 (its first Python process: ~1.2 s of each guest run).
+    cpu_tcg: str
     cpu_kvm: str  # -cpu under KVM
     console: str  # the kernel's serial console device
     console_config: str  # the config option that gives that console
@@ -40,7 +43,7 @@ class Arch:
 
 X86_64 = Arch(
     name="x86_64", debian="amd64", kbuild="x86_64", qemu="qemu-system-x86_64", qemu_package="qemu-system-x86",
-    machine="pc", cpu_tcg="", cpu_kvm="host", console="ttyS0", console_config="CONFIG_SERIAL_8250_CONSOLE",
+    machine="pc", cpu_tcg="max", cpu_kvm="host", console="ttyS0", console_config="CONFIG_SERIAL_8250_CONSOLE",
     cmdline_extra="no_timer_check tsc=reliable", flavour="amd64", image_in_tree="arch/x86/boot/bzImage",
     image_magic=(0x202, b"HdrS"), image_format="bzImage", elf_machine=62,
     root_modules=("virtio_pci", "9pnet_virtio", "9p", "overlay"),

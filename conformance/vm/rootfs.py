@@ -61,6 +61,7 @@ BUILD_PACKAGES = ("libpython3-dev",)  # the headers of the root's Python: unpack
 DONE = ".kconform-root.json"
 SITE = "usr/lib/python3/dist-packages"
 KCONFORM = "/usr/bin/kconform"
+PYTHON = "/usr/bin/python3"  # the root's interpreter (its python3 package)
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEEP_S = 3600  # older roots of the same architecture and release are removed after this long unused
 

@@ -80,18 +80,22 @@ def kernel_config(kernel: Kernel) -> Path | None:
     return kernel.config or images.extract(kernel.image, cache_dir() / "vmlinux").config
 
 
+GUEST_SPOOL = "/run/kc"  # the guest's own tmpfs (guest_init.sh, vng_script): the parts' outputs grow there
+
+
 def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None,
                  shards: int = 1, arch: Arch | None = None) -> str:
-    """What the guest runs: the installed kconform of this very interpreter, with run_args passed to
-    ``kconform run`` (its own options, then ``-- pytest args``), as ``shards`` runs at once (``--shard
-    K/N``), each writing its JSON record (run-K.json) and output (guest-stdout-K.txt); the host merges
-    the records into run.json and junit.xml (``merge_shards``).  The script's status is the worst
-    (highest) of the runs'.  On the host's root two runs or more are forked from one interpreter that
-    imported what they all need once (``parts.py``); a root of its own starts each as its own process."""
+    """What the guest runs: the installed kconform of this very interpreter (on a root of its own, the
+    root's), with run_args passed to ``kconform run`` (its own options, then ``-- pytest args``), as
+    ``shards`` runs at once (``--shard K/N``), each writing its JSON record (run-K.json) and output
+    (guest-stdout-K.txt); the host merges the records into run.json and junit.xml (``merge_shards``).
+    One interpreter imports what every part needs once and forks the parts (``parts.py``), their
+    outputs spooled in the guest's /run; the script's status is the worst (highest) of the parts'."""
     kconform: Path | str = Path(sys.prefix) / "bin" / "kconform"
+    python = sys.executable
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-    if arch is not None and foreign(arch):  # the guest's own root: its kconform, its PATH
-        kconform, path = rootfs.KCONFORM, rootfs.GUEST_PATH
+    if arch is not None and foreign(arch):  # the guest's own root: its kconform, its python, its PATH
+        kconform, python, path = rootfs.KCONFORM, rootfs.PYTHON, rootfs.GUEST_PATH
     lines = [
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
@@ -100,20 +104,11 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
         # Scenarios in the runner itself rather than the process server (comparisons, debugging).
         "export KCONFORM_IN_PROCESS=1" if os.environ.get("KCONFORM_IN_PROCESS") == "1" else "",
         f"cd {shlex.quote(str(outdir))}",
-        "rc=0",
     ]
-    if shards > 1 and (arch is None or not foreign(arch)):
-        # One interpreter imports what every part needs once and forks the parts (parts.py).
-        args = [sys.executable, "-P", "-m", "conformance.cli.parts", "--parts", str(shards), "--out", str(outdir),
-                "--kconform", str(kconform), "--", "run", "--label", label, *run_args]
-        lines.append(" ".join(shlex.quote(a) for a in args) + " < /dev/null; rc=$?")
-        return "\n".join([*lines, "exit $rc", ""])
-    for k in range(1, shards + 1):
-        args = [str(kconform), "run", "--label", label, "--json", str(outdir / f"run-{k}.json"),
-                *(["--shard", f"{k}/{shards}"] if shards > 1 else []), *run_args]
-        lines.append(" ".join(shlex.quote(a) for a in args) + f" > guest-stdout-{k}.txt 2>&1 & p{k}=$!")
-    lines += [f'wait $p{k}; r=$?; [ $r -gt $rc ] && rc=$r' for k in range(1, shards + 1)]
-    return "\n".join([*lines, "exit $rc", ""])
+    args = [python, "-P", "-m", "conformance.cli.parts", "--parts", str(shards), "--out", str(outdir),
+            "--kconform", str(kconform), "--spool", GUEST_SPOOL, "--", "run", "--label", label, *run_args]
+    lines.append(" ".join(shlex.quote(str(a)) for a in args) + " < /dev/null")
+    return "\n".join([*lines, ""])
 
 
 def shard_records(outdir: Path, shards: int) -> list[Path]:
