@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.isolation import interrupt
 from conformance.report import writers
 from conformance.report.text import aligned
 from conformance.runner import outputs
 from conformance.suite.verdict import Verdict
-from conformance.vm import backends, debian, rootfs
+from conformance.vm import backends, debian, rootfs, schedule
 from conformance.vm.errors import MirrorError
+
+if TYPE_CHECKING:
+    from conformance.vm import runner
+    from conformance.vm.kernels import Kernel
 
 Handler = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -52,10 +58,12 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
                     help="qemu: kconform's own fast boot (default); vng: virtme-ng")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                     help="auto: KVM when a test boot works, else TCG")
-    vm.add_argument("--cpus", type=int, default=0, help="vCPUs per guest (default: host CPUs / -j, at least 1)")
+    vm.add_argument("--cpus", type=int, default=0,
+                    help="vCPUs per guest (default: chosen as each guest starts: host CPUs / -j, and the cores "
+                         "the other guests leave to the last ones)")
     vm.add_argument("--shards", type=int, default=0, metavar="N",
                     help=f"kconform runs at once in each guest, each with its part of the cases (default: its "
-                         f"vCPUs, at most {MAX_DEFAULT_SHARDS})")
+                         f"vCPUs, at most {schedule.MAX_DEFAULT_PARTS})")
     vm.add_argument("--memory", default="1G")
     vm.add_argument("--kcidb", action="store_true", help="also write <out>/<kernel>/kcidb.json (KCIDB JSON)")
     vm.add_argument("--kcidb-origin", metavar="NAME", help="KCIDB origin (default kconform); implies --kcidb")
@@ -78,7 +86,6 @@ def _arches(ns: argparse.Namespace) -> list[Any]:
     return [by_debian_name(a) for a in dict.fromkeys(ns.arch)] if ns.arch else [host_arch()]
 
 
-MAX_DEFAULT_SHARDS = 4  # each run is a Python process of ~60 MB in a guest of --memory
 
 
 def _usage(msg: str) -> Exception:
@@ -166,6 +173,33 @@ def write_kcidb(outdir: Path, origin: str) -> None:
         writers.convert(outdir / "run.json", "kcidb", outdir / "kcidb.json", origin)
 
 
+def _run_all(kernels: Sequence[Kernel], cfg: backends.VmConfig, ns: argparse.Namespace, outdir: Path,
+             progress: runner.Progress, started: list[Future[runner.VmResult]]) -> list[runner.VmResult]:
+    """Each kernel in its guest, up to -j at once, in the given order; each guest's vCPUs (and parts)
+    chosen as it starts (schedule.py) unless --cpus/--shards fix them.  ``started``: the futures so far."""
+    from conformance.vm import runner
+
+    host_cpus = os.cpu_count() or 1
+    running: dict[Future[runner.VmResult], schedule.Guest] = {}
+    ended: list[schedule.Ended] = []
+    pending = list(kernels)
+    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
+        while pending or running:
+            while pending and len(running) < ns.jobs:
+                kernel = pending.pop(0)
+                cpus = ns.cpus or schedule.next_cpus(host_cpus, ns.jobs, list(running.values()), ended,
+                                                     len(pending) + 1, time.monotonic())
+                kcfg = dataclasses.replace(cfg, cpus=cpus, shards=ns.shards or min(cpus, schedule.MAX_DEFAULT_PARTS))
+                future = pool.submit(runner.run_kernel, kernel, kcfg, outdir / kernel.label, progress)
+                started.append(future)
+                running[future] = schedule.Guest(cpus, time.monotonic())
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                guest = running.pop(future)
+                ended.append(schedule.Ended(guest.cpus, time.monotonic() - guest.started))
+    return [f.result() for f in started]
+
+
 def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     from conformance.host.arch import foreign
     from conformance.host.usage import check_writable
@@ -201,9 +235,6 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         raise _usage(str(e)) from None
     except MirrorError as e:
         return _mirror_failed(e)
-    cpus = ns.cpus or max(1, (os.cpu_count() or 1) // ns.jobs)
-    # Under TCG a run is interpreter-bound: the guest's second vCPU is mostly idle with one run.
-    shards = ns.shards or min(cpus, MAX_DEFAULT_SHARDS)
     origin = ns.kcidb_origin or ("kconform" if ns.kcidb else None)
     try:
         writers.check_origin(origin)
@@ -214,8 +245,8 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if native and len(native) < len(resolved):
         why += "; guests of another architecture: tcg"
     print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
-    cfg = backends.VmConfig(backend=be.name, accel=accel, cpus=cpus, memory=ns.memory, timeout_s=ns.timeout,
-                            inject_panic=ns.inject_panic, run_args=tuple(extra), shards=shards)
+    cfg = backends.VmConfig(backend=be.name, accel=accel, memory=ns.memory, timeout_s=ns.timeout,
+                            inject_panic=ns.inject_panic, run_args=tuple(extra))
     lock = threading.Lock()
 
     def progress(msg: str) -> None:
@@ -223,15 +254,14 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     outdir = out.resolve()
-    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
-        futures = [pool.submit(runner.run_kernel, k, cfg, outdir / k.label, progress) for k in resolved]
-        try:
-            results = [f.result() for f in futures]
-        except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
-            rc = outputs.stop_vm_run(e.signum, futures,
-                                     [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
-            print(f"kconform: vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
-            return rc
+    started: list[Future[runner.VmResult]] = []
+    try:
+        results = _run_all(resolved, cfg, ns, outdir, progress, started)
+    except interrupt.Interrupted as e:  # guests killed, scratch disks removed, results say so
+        rc = outputs.stop_vm_run(e.signum, started,
+                                 [(k.label, k.release, outdir / k.label, k.arch.name) for k in resolved])
+        print(f"kconform vm interrupted by {interrupt.signal_name(e.signum)}; guests killed", file=sys.stderr)
+        return rc
     if origin is not None:
         for r in results:
             write_kcidb(r.outdir, origin)
