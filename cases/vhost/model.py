@@ -14,7 +14,7 @@ import enum
 import errno
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import field, replace
 from pathlib import Path
 
@@ -132,6 +132,22 @@ def _freeze_and_thaw(group: Path) -> tuple[float | None, float | None]:
     return frozen, wait_until(lambda: _events(group).get("frozen") == "0")
 
 
+def _worker_threads(tasks: Iterable[procfs.Task], pid: int) -> tuple[procfs.Task, ...]:
+    return tuple(t for t in tasks if t.tid != pid and t.comm.startswith("vhost-"))
+
+
+def _threads_after_free(pid: int, before: tuple[procfs.Task, ...],
+                        free_rets: tuple[int, ...]) -> tuple[procfs.Task, ...]:
+    """The owner's other threads once the freed workers' threads have gone, or as they are BOUND_S later.
+
+    VHOST_FREE_WORKER returns once the worker's function has finished (vhost_task_stop waits for its
+    completion), not once its thread has exited: the thread does that right after and may still be
+    listed when the ioctl returns (seen under TCG).  A kernel that keeps the thread fails after the bound."""
+    target = len(_worker_threads(before, pid)) - sum(1 for r in free_rets if r == 0)
+    wait_until(lambda: len(_worker_threads(procfs.tasks_of(pid), pid)) <= target)
+    return tuple(t for t in procfs.tasks_of(pid) if t.tid != pid)
+
+
 def run(sc: Scenario) -> Observation:
     with contextlib.ExitStack() as stack:
         procs_fd = -1
@@ -152,7 +168,7 @@ def run(sc: Scenario) -> Observation:
         ps_e, ps_el, ps_status = _ps(name) if sc.ps else ((), (), 0)
         frozen, thawed = _freeze_and_thaw(group) if sc.freeze and group is not None else (None, None)
         free_rets = o.free_workers() if sc.free_workers else ()
-        after_free = tuple(t for t in procfs.tasks_of(pid) if t.tid != pid) if sc.free_workers else ()
+        after_free = _threads_after_free(pid, new, free_rets) if sc.free_workers else ()
         gone: float | None = None
         if sc.teardown is not Teardown.NONE:
             if sc.teardown is Teardown.CLOSE:
