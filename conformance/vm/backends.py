@@ -194,6 +194,9 @@ def vng_script(kernel: Kernel, outdir: Path, inject_panic: bool) -> str:
         lines += ['t "panic requested"', "echo 1 > /proc/sys/kernel/sysrq", "echo c > /proc/sysrq-trigger"]
     # The guest marker (as guest_init.sh writes it): this boot's id, never the host's even if /run were shared.
     lines += ["mkdir -p /run/kc && cat /proc/sys/kernel/random/boot_id > /run/kc/guest"]
+    # A named cgroup v1 hierarchy, as guest_init.sh mounts it (clone3's into-cgroup-v1-dir case).
+    lines += ["mkdir -p /run/kc/cgroup-v1 && mount -t cgroup -o none,name=kconform cgroup /run/kc/cgroup-v1 "
+              "|| t 'cgroup v1 not mounted'"]
     lines += ["t cmd-start", f"sh {shlex.quote(str(outdir / 'run.sh'))}", "rc=$?", 't "cmd-end rc=$rc"',
               f"echo $rc > {shlex.quote(str(outdir / 'exitcode'))}", ""]
     return "\n".join(lines)

@@ -45,6 +45,9 @@ mount -t tmpfs tmpfs $R/run
 # The vhost group loads in stage 2, in the background, while the suite's Python starts
 # (seconds under TCG); the flag file makes kconform's vhost probes wait for it.
 mkdir -p $R/run/kc/mods && : > $R/run/kc/modules-pending
+# A named cgroup v1 hierarchy (no controller bound): the guest mounts no other, and clone3's
+# into-cgroup-v1-dir case needs a v1 directory to hand CLONE_INTO_CGROUP.
+mkdir -p $R/run/kc/cgroup-v1 && mount -t cgroup -o none,name=kconform cgroup $R/run/kc/cgroup-v1 || t "cgroup v1 not mounted"
 # The guest marker: this boot's id in the guest's own /run, so machine-wide changes that only a
 # throw-away machine may take (core_pattern) know where they run (conformance/isolation/globalstate.py).
 cat /proc/sys/kernel/random/boot_id > $R/run/kc/guest
