@@ -234,6 +234,34 @@ def test_system_state_counts_only_tagged_processes(tmp_path: Path) -> None:
     assert diff == [f"process added: {tagged.pid} sleep"]
 
 
+def test_system_state_sets_aside_what_an_untagged_run_made() -> None:
+    """With a tag, a cgroup of a live untagged run (by the pid in its name), and any unattributable name
+    while such a run lives, are set aside; this run's cgroups (a pid of none of them) still count."""
+    base = SystemState({}, (), (), (), (), 0, "t", ())
+    after = SystemState({}, ("a/kconform-4242-77", "a/kconform-17-5"), (), ("/tmp/kconform-0-run-ab12",), (), 0, "t",
+                        (4242,))
+    problems, aside = base.compare(after)
+    assert problems == ["cgroup added: a/kconform-17-5"]
+    assert aside == ["cgroup added: a/kconform-4242-77 (of process 4242, an untagged run)",
+                     "file added: /tmp/kconform-0-run-ab12 (not attributable while untagged runs lived: pid 4242)"]
+    alone = SystemState({}, after.cgroups, (), after.files, (), 0, "t", ())
+    assert len(base.compare(alone)[0]) == 3 and base.diff(alone) == base.compare(alone)[0]
+
+
+def test_runner_processes_by_command_line() -> None:
+    from conformance.isolation.snapshot import is_runner
+
+    def argv(line: str) -> list[bytes]:
+        return [w.encode() for w in line.split()]
+
+    for yes in ("/x/.venv/bin/kconform run -q", "pytest tests", "python3 -P -m conformance.cli.parts --parts 2",
+                "/usr/bin/python3.11 -X dev -m pytest -n 2", "python3 /x/bin/kconform vm", "python -u /x/pytest"):
+        assert is_runner(argv(yes)), yes
+    for no in ("bash /builds/kconform/tests/check.sh", "sleep 30", "python3 -m http.server", "python3",
+               "vim kconform.py", ""):
+        assert not is_runner(argv(no)), no
+
+
 # --------------------------------------------------------------------------- real runs, real SIGKILL
 
 

@@ -18,7 +18,10 @@ taken once per session (and by ``tests/check.sh`` around whole runs)::
     python -m conformance.isolation.snapshot diff BEFORE AFTER    # exit 1 when anything differs
 
 Nothing of another user's or an administrator's doing is in either scope, so
-neither blames a case for it.
+neither blames a case for it.  Another kconform run on the machine is told apart
+by the tag: ``diff`` sets aside (and names) a cgroup whose name carries the pid of
+a live untagged kconform or pytest process, and any name it cannot attribute
+while such a process lives; the processes are the tagged ones only.
 """
 
 from __future__ import annotations
@@ -248,6 +251,7 @@ class SystemState:
     processes: tuple[str, ...]  # "<pid> <comm>" of processes tagged with KCONFORM_TAG=<tag>
     tainted: int
     tag: str = ""
+    others: tuple[int, ...] = ()  # live kconform/pytest processes without the tag: another run's (with a tag)
 
     @classmethod
     def take(cls, sysctls: Iterable[str] = WATCHED_SYSCTLS, tag: str | None = None) -> SystemState:
@@ -261,21 +265,33 @@ class SystemState:
                        if n.startswith(PREFIX) and not _KEPT.fullmatch(n))
         mounts = sorted(m for m in mount_points(procfs.read_text("/proc/self/mountinfo"))
                         if any(part.startswith(PREFIX) for part in m.split("/")))
-        return cls(values, tuple(_kconform_cgroups()), tuple(mounts), tuple(files), tuple(_tagged(tag)),
-                   read_tainted(), tag)
+        tagged = _tagged(tag)
+        return cls(values, tuple(_kconform_cgroups()), tuple(mounts), tuple(files), tuple(tagged),
+                   read_tainted(), tag, tuple(_others(tag)) if tag else ())
 
     def diff(self, after: SystemState) -> list[str]:
-        out = []
+        return self.compare(after)[0]
+
+    def compare(self, after: SystemState) -> tuple[list[str], list[str]]:
+        """(differences, set aside): a cgroup, mount or file added or gone counts unless it is another
+        run's -- with a tag, a name ``kconform-<pid>-...`` of a process that was alive untagged at either
+        snapshot, or any name while such a process lived (it cannot be told from this run's) -- which is
+        set aside, and said."""
+        out: list[str] = []
+        aside: list[str] = []
         for k in sorted(set(self.sysctls) | set(after.sysctls)):
             if self.sysctls.get(k) != after.sysctls.get(k):
                 out.append(f"sysctl {k}: {self.sysctls.get(k)!r} -> {after.sysctls.get(k)!r}")
+        others = set(self.others) | set(after.others)
         for what, b, a in (("cgroup", self.cgroups, after.cgroups), ("mount", self.mounts, after.mounts),
                            ("file", self.files, after.files), ("process", self.processes, after.processes)):
-            out += [f"{what} added: {x}" for x in sorted(set(a) - set(b))]
-            out += [f"{what} gone: {x}" for x in sorted(set(b) - set(a))]
+            for change, names in (("added", sorted(set(a) - set(b))), ("gone", sorted(set(b) - set(a)))):
+                for x in names:
+                    whose = _whose(x, others) if what != "process" else None
+                    (aside if whose else out).append(f"{what} {change}: {x}" + (f" ({whose})" if whose else ""))
         if self.tainted != after.tainted:
             out.append(f"taint {self.tainted:#x} -> {after.tainted:#x}")
-        return out
+        return out, aside
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -284,7 +300,7 @@ class SystemState:
     def from_json(cls, text: str) -> SystemState:
         d = json.loads(text)
         return cls(d["sysctls"], tuple(d["cgroups"]), tuple(d["mounts"]), tuple(d["files"]),
-                   tuple(d["processes"]), int(d["tainted"]), d.get("tag", ""))
+                   tuple(d["processes"]), int(d["tainted"]), d.get("tag", ""), tuple(d.get("others", ())))
 
 
 # kconform's own lasting state in shared places: lock files and per-user private directories.
@@ -301,6 +317,58 @@ def _kconform_cgroups() -> list[str]:
             if d.startswith(PREFIX):
                 out.append(os.path.relpath(os.path.join(root, d), mount))
     return sorted(out)
+
+
+_PID_NAME = re.compile(rf"{PREFIX}(\d+)-\d+")  # a run's cgroups: kconform-<runner pid>-<random>
+_RUNNERS = ("kconform", "pytest", "py.test")
+
+
+def _whose(name: str, others: set[int]) -> str | None:
+    """Why an entry is another run's, or None: it counts (this run's, or no other run was live)."""
+    if not others:
+        return None
+    m = _PID_NAME.fullmatch(os.path.basename(name.rstrip("/")))
+    if m is None:
+        return f"not attributable while untagged runs lived: pid {', '.join(map(str, sorted(others)[:5]))}"
+    return f"of process {m.group(1)}, an untagged run" if int(m.group(1)) in others else None
+
+
+def is_runner(argv: list[bytes]) -> bool:
+    """A kconform or pytest process by its command line: ``kconform ...``, ``pytest ...``, ``python [-opts]
+    -m pytest|conformance...`` or ``python [-opts] .../kconform|pytest ...``."""
+    words = [os.path.basename(a.decode(errors="replace")) for a in argv[:1]] + [a.decode(errors="replace")
+                                                                               for a in argv[1:]]
+    if not words:
+        return False
+    if words[0] in _RUNNERS:
+        return True
+    if not words[0].startswith("python"):
+        return False
+    rest = words[1:]
+    while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
+        rest = rest[2:] if rest[0] in ("-X", "-W") else rest[1:]  # the options that take a value
+    if rest[:1] == ["-m"]:
+        return len(rest) > 1 and (rest[1] in ("pytest", "xdist") or rest[1].startswith("conformance"))
+    return bool(rest) and rest[0] != "-c" and os.path.basename(rest[0]) in _RUNNERS
+
+
+def _others(tag: str) -> list[int]:
+    """Live kconform or pytest processes (``is_runner``) that do not carry the tag."""
+    needle = f"{TAG_ENV}={tag}".encode()
+    me = os.getpid()
+    out = []
+    for pid in procfs.pids():
+        if pid == me:
+            continue
+        try:
+            if not is_runner(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]):
+                continue
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                continue
+        except OSError:
+            continue
+        out.append(pid)
+    return out
 
 
 def _tagged(tag: str) -> list[str]:
@@ -334,10 +402,13 @@ def main(argv: list[str]) -> int:
         except (OSError, ValueError, KeyError) as e:
             print(f"snapshot: cannot read {argv[1]} / {argv[2]}: {e}", file=sys.stderr)
             return 2
-        problems = before.diff(after)
+        problems, aside = before.compare(after)
         for line in problems:
             print(line)
-        print(f"system state: {len(problems)} difference(s)")
+        for line in aside:
+            print(f"set aside, another run's: {line}")
+        print(f"system state: {len(problems)} difference(s)" + (f", {len(aside)} of another run set aside"
+                                                                  if aside else ""))
         return 1 if problems else 0
     print("usage: python -m conformance.isolation.snapshot save FILE | diff BEFORE AFTER", file=sys.stderr)
     return 2
