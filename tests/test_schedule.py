@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conformance.vm.schedule import Ended, Guest, next_cpus
 
 
@@ -35,3 +37,39 @@ def test_more_kernels_to_start_share_the_freed_cores() -> None:
 def test_never_below_one_vcpu() -> None:
     assert next_cpus(1, 4, [Guest(1, 0), Guest(1, 0)], [], to_start=3, now=1) == 1
     assert next_cpus(0, 0, [], [], to_start=1, now=0) == 1
+
+
+SCRIPT = """
+import argparse, os, signal, sys, threading, time
+from pathlib import Path
+from conformance.isolation import interrupt
+from conformance.vm import backends, cli, runner
+
+def slow(kernel, cfg, outdir, progress):
+    time.sleep(5)
+    return None
+
+runner.run_kernel = slow
+interrupt.install()
+ns = argparse.Namespace(jobs=2, cpus=0, shards=0)
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+started = []
+t0 = time.monotonic()
+try:
+    cli._run_all([argparse.Namespace(label=x) for x in "abc"], backends.VmConfig(), ns, Path("."), print, started)
+except interrupt.Interrupted:
+    print(f"interrupted {time.monotonic() - t0:.2f} {len(started)}", flush=True)
+    os._exit(0)  # the guests' threads are the caller's to stop (stop_vm_run)
+"""
+
+
+def test_an_interruption_reaches_the_caller_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while guests run: the caller (which kills the guests) gets it at once, not once they end;
+    the kernels not yet started are never started."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    words = done.stdout.split()
+    assert words[:1] == ["interrupted"], (done.stdout, done.stderr)
+    assert float(words[1]) < 2.0 and words[2] == "2"

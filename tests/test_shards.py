@@ -335,3 +335,22 @@ def test_parts_runner_spools_the_outputs(tmp_path: Path) -> None:
             text = (out / f"guest-stdout-{k}.txt").read_text()
             assert "kconform on " in text and text.rstrip().endswith("=")  # the summary line, whole
         assert list(spool.iterdir()) == []
+
+
+def test_a_spool_target_that_fails_is_given_up_and_its_output_kept(tmp_path: Path) -> None:
+    from conformance.cli.parts import Spool
+
+    (tmp_path / "spool").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    spool = Spool(tmp_path / "spool", [out / "guest-stdout-1.txt", out / "guest-stdout-2.txt"])
+    for local in spool.local:
+        local.write_text("progress\n")
+    (out / "guest-stdout-1.txt").unlink()
+    (out / "guest-stdout-1.txt").mkdir()  # appending to it fails (EISDIR)
+    spool.copy()
+    assert spool.copied[0] == -1 and (out / "guest-stdout-2.txt").read_text() == "progress\n"
+    spool.local[1].write_text("progress\nmore\n")
+    spool.close()
+    assert (out / "guest-stdout-2.txt").read_text() == "progress\nmore\n"
+    assert spool.local[0].read_text() == "progress\n"  # kept where the part wrote it

@@ -143,7 +143,7 @@ def _threads_after_free(pid: int, before: tuple[procfs.Task, ...],
     VHOST_FREE_WORKER returns once the worker's function has finished (vhost_task_stop waits for its
     completion), not once its thread has exited: the thread does that right after and may still be
     listed when the ioctl returns (seen under TCG).  A kernel that keeps the thread fails after the bound."""
-    target = len(_worker_threads(before, pid)) - sum(1 for r in free_rets if r == 0)
+    target = max(0, len(_worker_threads(before, pid)) - sum(1 for r in free_rets if r == 0))
     wait_until(lambda: len(_worker_threads(procfs.tasks_of(pid), pid)) <= target)
     return tuple(t for t in procfs.tasks_of(pid) if t.tid != pid)
 

@@ -38,6 +38,7 @@ import importlib
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,20 +138,30 @@ class Spool:
             target.write_bytes(b"")  # there from the start, as a part's own output file is
 
     def copy(self) -> None:
+        """What each part wrote since the last copy, appended to its place in OUT.  A target that fails
+        (EIO, ENOSPC on the share) is said once and given up: the parts run on regardless."""
         for k, (local, target) in enumerate(zip(self.local, self.targets, strict=True)):
-            with contextlib.suppress(FileNotFoundError), local.open("rb") as src:
-                src.seek(self.copied[k])
-                data = src.read()
-                if data:
-                    with target.open("ab") as dst:
-                        dst.write(data)
-                    self.copied[k] += len(data)
+            if self.copied[k] < 0:
+                continue
+            try:
+                with contextlib.suppress(FileNotFoundError), local.open("rb") as src:
+                    src.seek(self.copied[k])
+                    data = src.read()
+                    if data:
+                        with target.open("ab") as dst:
+                            dst.write(data)
+                        self.copied[k] += len(data)
+            except OSError as e:
+                print(f"kconform parts: cannot copy {local} to {target} ({e}); its output stays in {self.dir}",
+                      file=sys.stderr)
+                self.copied[k] = -1
 
     def close(self) -> None:
-        try:
-            self.copy()
-        finally:
+        """The last copy; the directory removed unless a copy failed (the output is kept there)."""
+        self.copy()
+        if all(c >= 0 for c in self.copied):
             shutil.rmtree(self.dir, ignore_errors=True)
+
 
 
 def _wait_all(pids: Sequence[int], spool: Spool | None) -> list[int]:
@@ -179,6 +190,11 @@ def _wait_all(pids: Sequence[int], spool: Spool | None) -> list[int]:
     finally:
         for fd in pidfds.values():
             os.close(fd)
+        for pid in pids:  # leaving early (a bug): the parts end with the runner, never orphaned
+            if pid not in statuses:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
         spool.close()
     return [statuses[pid] for pid in pids]
 

@@ -183,20 +183,30 @@ def _run_all(kernels: Sequence[Kernel], cfg: backends.VmConfig, ns: argparse.Nam
     running: dict[Future[runner.VmResult], schedule.Guest] = {}
     ended: list[schedule.Ended] = []
     pending = list(kernels)
-    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
+    # Not a with-block: an interruption must reach the caller (which kills the guests) at once, not
+    # after the pool's exit has waited for every running guest to end.
+    pool = ThreadPoolExecutor(max_workers=ns.jobs)
+    try:
         while pending or running:
             while pending and len(running) < ns.jobs:
                 kernel = pending.pop(0)
                 cpus = ns.cpus or schedule.next_cpus(host_cpus, ns.jobs, list(running.values()), ended,
                                                      len(pending) + 1, time.monotonic())
                 kcfg = dataclasses.replace(cfg, cpus=cpus, shards=ns.shards or min(cpus, schedule.MAX_DEFAULT_PARTS))
-                future = pool.submit(runner.run_kernel, kernel, kcfg, outdir / kernel.label, progress)
-                started.append(future)
+                with interrupt.deferred():  # a started guest is always among the futures the caller waits for
+                    future = pool.submit(runner.run_kernel, kernel, kcfg, outdir / kernel.label, progress)
+                    started.append(future)
                 running[future] = schedule.Guest(cpus, time.monotonic())
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 guest = running.pop(future)
-                ended.append(schedule.Ended(guest.cpus, time.monotonic() - guest.started))
+                # a guest that gave no result (not booted, crashed) says nothing of how long a run takes
+                if future.exception() is None and not future.result().outcome.kernel_error:
+                    ended.append(schedule.Ended(guest.cpus, time.monotonic() - guest.started))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [f.result() for f in started]
 
 

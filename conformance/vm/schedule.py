@@ -15,8 +15,10 @@ each guest's vCPUs are decided when it starts, from what runs then:
 
 So the first J kernels get ``host / J`` each as before, and the last kernels take the cores the
 others leave (three kernels, -j 2, two cores: the third boots with 2 vCPUs when the first ends and
-the second is about to).  A run of one kernel gets all the host's CPUs, whatever -j says.  With
-``--cpus`` every guest has that many, as always.  Pure: ``cmd_vm`` feeds it the clock.
+the second is about to).  A run of one kernel gets the host's CPUs whatever -j says (up to the cap:
+4, or host/J when more).  Only guests that gave a result count as ended (one that failed to boot in
+2 s says nothing of a run's length).  With ``--cpus`` every guest has that many, as always.  Pure:
+``cmd_vm`` feeds it the clock.
 """
 
 from __future__ import annotations
