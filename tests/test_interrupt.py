@@ -119,3 +119,37 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path: Path, monkeypatch: 
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.xml"]
+
+
+def test_an_interruption_pytest_cannot_render_is_reported_anyway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal reporter's rendering fails (TypeError: a traceback entry without a line number): it is
+    given the same exception with a traceback it can render, so the session's end reports it."""
+    from conformance.isolation import interrupt
+    from conformance.runner import plugin
+
+    seen: list[pytest.ExceptionInfo[BaseException]] = []
+
+    class Terminal:
+        def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+            seen.append(excinfo)
+
+    class Manager:
+        def get_plugin(self, name: str) -> object:
+            return Terminal() if name == "terminalreporter" else None
+
+    class Config:
+        pluginmanager = Manager()
+
+    monkeypatch.setattr(plugin, "_CONFIG", Config())
+    exc = interrupt.Interrupted(signal.SIGHUP)
+    try:
+        raise exc
+    except interrupt.Interrupted:
+        excinfo = pytest.ExceptionInfo.from_current()
+    wrapper = plugin.pytest_keyboard_interrupt(excinfo)
+    next(wrapper)
+    with pytest.raises(StopIteration):
+        wrapper.throw(TypeError("unsupported operand type(s) for +: 'NoneType' and 'int'"))
+    assert len(seen) == 1 and seen[0].value is exc
+    rendered = seen[0].getrepr(funcargs=True)
+    assert rendered.reprcrash is not None and "SIGHUP" in rendered.reprcrash.message

@@ -221,6 +221,8 @@ def pytest_configure(config: pytest.Config) -> None:
     global _WAITS
     _WAITS = waits.Waits(judge)
     interrupt.install()
+    global _CONFIG
+    _CONFIG = config
     if not _is_worker(config):
         from conformance.report import writers
 
@@ -508,15 +510,30 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> Generator[None, None, None]:
-    """pytest's terminal reporter can fail to render a traceback entry that has no line number (a signal
-    that lands in generated code, Python 3.11): that must not end the session before the interruption
-    is reported, so its failure to draw the traceback is dropped."""
+    """pytest's terminal reporter fails (TypeError) to render a traceback whose last entry has no line
+    number (a signal that lands where Python 3.11 has none, e.g. in generated code), and then fails again
+    at the session's end (it asserts the rendering it keeps): it is given the same exception with a
+    traceback of one ordinary frame instead, so the interruption is reported as any other."""
     globallock.release_all()  # the interrupted case's hold: its teardown only comes at the session's end
     _stop_waits()
     try:
         return (yield)
     except TypeError:
+        terminal = _CONFIG.pluginmanager.get_plugin("terminalreporter") if _CONFIG is not None else None
+        if terminal is not None:
+            terminal.pytest_keyboard_interrupt(excinfo=renderable(excinfo.value))
         return None
+
+
+def renderable(exc: BaseException) -> pytest.ExceptionInfo[BaseException]:
+    """``exc`` as an ExceptionInfo whose traceback is this one frame (its line number known)."""
+    try:
+        raise exc.with_traceback(None)
+    except BaseException:
+        return pytest.ExceptionInfo.from_current()
+
+
+_CONFIG: pytest.Config | None = None  # this process's configuration (hooks that are not given it)
 
 
 @pytest.hookimpl(hookwrapper=True)
