@@ -88,22 +88,30 @@ def test_overlapped_change_is_an_error_naming_it(nobody_dir: Path) -> None:
     stop, count = threading.Event(), [0]
     toggler = threading.Thread(target=_toggle, args=(stop, count))
     toggler.start()
+    runs: list[dict[str, int]] = []
     try:
-        out = nobody_dir / "r.json"
-        done = kc.run(["run", "-q", "--family", "io_uring", "-k", "sqpoll or sigkill", "--json", str(out)],
-                      nobody_dir, prefix=NOBODY)
+        # Whether one of a few short cases meets a change start or end is a matter of timing (a run of 7
+        # cases took 0.7 s and met none once): up to 5 runs, until one does.
+        for attempt in range(5):
+            out = nobody_dir / f"r{attempt}.json"
+            done = kc.run(["run", "-q", "--family", "io_uring", "-k", "sqpoll or sigkill", "--json", str(out)],
+                          nobody_dir, prefix=NOBODY)
+            record = kc.load(out)
+            verdicts = _verdicts(record)
+            runs.append(verdicts)
+            assert verdicts.get("fail", 0) == 0, (verdicts, done.out[-3000:])
+            for c in record["cases"]:
+                if c["verdict"] == "error":
+                    assert "kernel.io_uring_disabled" in c["message"] \
+                        and f"kconform pid {os.getpid()}" in c["message"] and "selftest/toggle" in c["message"] \
+                        and "'0'" in c["message"], c
+            if verdicts.get("error", 0) > 0:
+                break
     finally:
         stop.set()
         toggler.join()
     assert Path(IO_URING_DISABLED.path).read_text().strip() == before
-    record = kc.load(out)
-    verdicts = _verdicts(record)
-    assert count[0] > 0 and verdicts.get("fail", 0) == 0, (verdicts, done.out[-3000:])
-    for c in record["cases"]:
-        if c["verdict"] == "error":
-            assert "kernel.io_uring_disabled" in c["message"] and f"kconform pid {os.getpid()}" in c["message"] \
-                and "selftest/toggle" in c["message"] and "'0'" in c["message"], c
-    assert verdicts.get("error", 0) > 0, f"no case overlapped {count[0]} changes: {verdicts}"
+    assert count[0] > 0 and runs[-1].get("error", 0) > 0, f"no case overlapped {count[0]} changes: {runs}"
 
 
 def test_runs_of_two_users_order_themselves(nobody_dir: Path) -> None:
