@@ -354,3 +354,32 @@ def test_a_spool_target_that_fails_is_given_up_and_its_output_kept(tmp_path: Pat
     spool.close()
     assert (out / "guest-stdout-2.txt").read_text() == "progress\nmore\n"
     assert spool.local[0].read_text() == "progress\n"  # kept where the part wrote it
+
+
+def test_an_oops_while_booting_under_tcg_is_booted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest that oopses before the suite started (no case ran) is booted once more; the result says so
+    and keeps the first console.  An oops once the suite runs, or in every boot, stays a panic."""
+    boots: list[int] = []
+
+    def launch(self: backends.QemuDirect, kernel: Kernel, cfg: backends.VmConfig, outdir: Path) -> backends.Launch:
+        boots.append(1)
+        if len(boots) == 1 or fail_always:
+            return backends.Launch(["/bin/sh", "-c", "echo '[    1.35] Oops: int3: 0000 [#1] SMP NOPTI' >&2; "
+                                    "echo 'Kernel panic - not syncing: Fatal exception' >&2"], console_on_stdout=True)
+        _shard(1).save(tmp_path / "part-1.json")
+        _shard(2).save(tmp_path / "part-2.json")
+        sh = (f"echo 'KC[1.00] cmd-start' >&2; cp {tmp_path}/part-1.json {outdir}/run-1.json; "
+              f"cp {tmp_path}/part-2.json {outdir}/run-2.json; echo 0 > {outdir}/exitcode; "
+              "echo 'KC[2.50] cmd-end rc=0' >&2")
+        return backends.Launch(["/bin/sh", "-c", sh], console_on_stdout=True)
+
+    monkeypatch.setattr(backends.QemuDirect, "launch", launch)
+    fail_always = False
+    res = _run(tmp_path, monkeypatch)
+    assert len(boots) == 2 and res.outcome is runner.Outcome.PASSED and "Oops: int3" in res.boot_retry
+    assert "Oops: int3" in (tmp_path / "out" / runner.FIRST_BOOT_CONSOLE).read_text()
+    assert json.loads((tmp_path / "out/vm-timings.json").read_text())["boot_retry"] == res.boot_retry
+    boots.clear()
+    fail_always = True
+    res = _run(tmp_path, monkeypatch)
+    assert len(boots) == 2 and res.outcome is runner.Outcome.PANIC and res.boot_retry  # a kernel that always does

@@ -277,6 +277,9 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
             write_kcidb(r.outdir, origin)
     print(_table(results))
     for r in results:
+        if r.boot_retry:
+            print(f"[{r.kernel.label}] its first boot oopsed under TCG before the suite started, and it was booted "
+                  f"again: {r.boot_retry} ({r.outdir / runner.FIRST_BOOT_CONSOLE})", file=sys.stderr)
         if r.outcome.kernel_error:
             print(f"\n[{r.kernel.label}] {r.outcome.value}:\n{r.detail}", file=sys.stderr)
         for line in r.bad_cases[:BAD_CASES_SHOWN]:  # a CI log names what failed, not only how many
