@@ -265,9 +265,9 @@ class SystemState:
                        if n.startswith(PREFIX) and not _KEPT.fullmatch(n))
         mounts = sorted(m for m in mount_points(procfs.read_text("/proc/self/mountinfo"))
                         if any(part.startswith(PREFIX) for part in m.split("/")))
-        tagged = _tagged(tag)
+        tagged, others = _by_tag(tag)
         return cls(values, tuple(_kconform_cgroups()), tuple(mounts), tuple(files), tuple(tagged),
-                   read_tainted(), tag, tuple(_others(tag)) if tag else ())
+                   read_tainted(), tag, tuple(others))
 
     def diff(self, after: SystemState) -> list[str]:
         return self.compare(after)[0]
@@ -352,44 +352,31 @@ def is_runner(argv: list[bytes]) -> bool:
     return bool(rest) and rest[0] != "-c" and os.path.basename(rest[0]) in _RUNNERS
 
 
-def _others(tag: str) -> list[int]:
-    """Live kconform or pytest processes (``is_runner``) that do not carry the tag."""
-    needle = f"{TAG_ENV}={tag}".encode()
-    me = os.getpid()
-    out = []
-    for pid in procfs.pids():
-        if pid == me:
-            continue
-        try:
-            if not is_runner(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]):
-                continue
-            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                continue
-        except OSError:
-            continue
-        out.append(pid)
-    return out
-
-
-def _tagged(tag: str) -> list[str]:
-    """Processes whose initial environment carries KCONFORM_TAG=<tag> (inherited by every child)."""
+def _by_tag(tag: str) -> tuple[list[str], list[int]]:
+    """One pass over /proc: the processes whose initial environment carries KCONFORM_TAG=<tag> (inherited by
+    every child), as "<pid> <comm>", and the live kconform or pytest processes (``is_runner``) that do not
+    carry it.  A process whose environment cannot be read is in neither."""
     if not tag:
-        return []
+        return [], []
     needle = f"{TAG_ENV}={tag}".encode()
     me = os.getpid()
-    out = []
+    tagged: list[str] = []
+    others: list[int] = []
     for pid in procfs.pids():
         if pid == me:
             continue
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes()
+            if needle not in env.split(b"\0"):
+                if is_runner(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]):
+                    others.append(pid)
+                continue
         except OSError:
             continue
-        if needle in env.split(b"\0"):
-            st = procfs.stat_of(pid)
-            if st is not None:
-                out.append(f"{pid} {st.comm}" + (" (zombie)" if st.state == "Z" else ""))
-    return out
+        st = procfs.stat_of(pid)
+        if st is not None:
+            tagged.append(f"{pid} {st.comm}" + (" (zombie)" if st.state == "Z" else ""))
+    return tagged, others
 
 
 def main(argv: list[str]) -> int:
