@@ -160,26 +160,13 @@ class Privilege:
         }
 
 
-def _pidns_owned_by_own_userns() -> bool:
-    try:
-        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        owner = fcntl.ioctl(fd, NS_GET_USERNS)
-    except OSError:
-        return False  # EPERM: the owner is outside our user namespace
-    finally:
-        os.close(fd)
-    try:
-        return os.fstat(owner).st_ino == _ino("/proc/self/ns/user")
-    finally:
-        os.close(owner)
+_OUTSIDE = -1  # NS_GET_USERNS answered EPERM: the owner is an ancestor of our user namespace
 
 
-def pidns_owner_outside() -> bool | None:
-    """Whether the user namespace owning our pid namespace lies outside our user namespace (NS_GET_USERNS
-    answers EPERM: an ancestor, where our capabilities do not reach); None when it cannot be asked."""
+def _pidns_owner_ino() -> int | None:
+    """The inode of the user namespace that owns our pid namespace, ``_OUTSIDE`` when it lies outside our
+    user namespace (NS_GET_USERNS answers EPERM: an ancestor, where our capabilities do not reach), None
+    when it cannot be asked."""
     try:
         fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -187,11 +174,25 @@ def pidns_owner_outside() -> bool | None:
     try:
         owner = fcntl.ioctl(fd, NS_GET_USERNS)
     except OSError as e:
-        return True if e.errno == errno.EPERM else None
+        return _OUTSIDE if e.errno == errno.EPERM else None
     finally:
         os.close(fd)
-    os.close(owner)
-    return False
+    try:
+        return os.fstat(owner).st_ino
+    finally:
+        os.close(owner)
+
+
+def _pidns_owned_by_own_userns() -> bool:
+    ino = _pidns_owner_ino()
+    return ino is not None and ino != _OUTSIDE and ino == _ino("/proc/self/ns/user")
+
+
+def pidns_owner_outside() -> bool | None:
+    """Whether the user namespace owning our pid namespace lies outside our user namespace (NS_GET_USERNS
+    answers EPERM: an ancestor, where our capabilities do not reach); None when it cannot be asked."""
+    ino = _pidns_owner_ino()
+    return None if ino is None else ino == _OUTSIDE
 
 
 def container_sign(userns_initial: bool, pidns_initial: bool) -> str:
