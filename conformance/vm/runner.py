@@ -189,16 +189,11 @@ def run_kernel(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) 
     progress(f"[{kernel.label}] oops while booting under TCG, before the suite started ({first}): booting again")
     with contextlib.suppress(OSError):
         shutil.copyfile(outdir / "console.log", outdir / FIRST_BOOT_CONSOLE)
-    again = _run_once(kernel, cfg, outdir, progress)
-    again.boot_retry = first
-    with contextlib.suppress(OSError, ValueError):
-        timings = outdir / "vm-timings.json"
-        timings.write_text(json.dumps({**json.loads(timings.read_text()), "boot_retry": first}))
-    return again
+    return _run_once(kernel, cfg, outdir, progress, boot_retry=first)
 
 
-def _run_once(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress) -> VmResult:
-    res = VmResult(kernel, outdir, accel=guest_accel(kernel.arch, cfg.accel).value)
+def _run_once(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress, boot_retry: str = "") -> VmResult:
+    res = VmResult(kernel, outdir, accel=guest_accel(kernel.arch, cfg.accel).value, boot_retry=boot_retry)
     launch: Launch | None = None
     tracked: list[int] = []
     try:
@@ -333,7 +328,8 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
         _write_error_junit(res)
     (outdir / "vm-timings.json").write_text(json.dumps({
         "kernel": kernel.label, "release": kernel.release, "accel": res.accel, "cpus": cfg.cpus,
-        "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s}))
+        "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s,
+        "boot_retry": res.boot_retry}))
     progress(f"[{kernel.label}] {res.outcome.value} in {res.total_s:.1f} s")
     return res
 
