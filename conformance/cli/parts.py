@@ -127,7 +127,8 @@ SPOOL_EVERY_S = 1.0
 
 class Spool:
     """The parts' outputs in local files (a fresh directory under ``root``), appended to their places
-    in OUT as they grow (``copy``); ``close`` copies the rest and removes the directory."""
+    in OUT as they grow (``copy``); ``close`` copies the rest and removes the directory (kept where a
+    copy failed: the output is there)."""
 
     def __init__(self, root: Path, targets: Sequence[Path]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="kconform-parts-", dir=root))
@@ -161,7 +162,6 @@ class Spool:
         self.copy()
         if all(c >= 0 for c in self.copied):
             shutil.rmtree(self.dir, ignore_errors=True)
-
 
 
 def _wait_all(pids: Sequence[int], spool: Spool | None) -> list[int]:

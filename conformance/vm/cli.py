@@ -86,8 +86,6 @@ def _arches(ns: argparse.Namespace) -> list[Any]:
     return [by_debian_name(a) for a in dict.fromkeys(ns.arch)] if ns.arch else [host_arch()]
 
 
-
-
 def _usage(msg: str) -> Exception:
     from conformance.host.usage import UsageError
 
