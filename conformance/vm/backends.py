@@ -43,6 +43,7 @@ class VmConfig:
     inject_panic: bool = False
     run_args: tuple[str, ...] = ()  # passed to kconform run in the guest
     shards: int = 1  # kconform runs at once in the guest, each with its part of the cases (--shard K/N)
+    python: str = ""  # the interpreter the guest runs kconform with (interpreter.choose; "": this one)
 
 
 @record

@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
                     help=f"kconform runs at once in each guest, each with its part of the cases (default: its "
                          f"vCPUs, at most {schedule.MAX_DEFAULT_PARTS})")
     vm.add_argument("--memory", default="1G")
+    vm.add_argument("--guest-python", default="auto", metavar="PYTHON",
+                    help="the interpreter the guests run kconform with: auto (default: this installation's, or "
+                         "one of the same version and ABI that runs faster under TCG, over the same packages), "
+                         "same (this installation's), or a path")
     vm.add_argument("--kcidb", action="store_true", help="also write <out>/<kernel>/kcidb.json (KCIDB JSON)")
     vm.add_argument("--kcidb-origin", metavar="NAME", help="KCIDB origin (default kconform); implies --kcidb")
     vm.add_argument("--inject-panic", action="store_true",
@@ -228,6 +232,11 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
             backends.backend(ns.backend, arch).check()
     except kernels.KernelSpecError as e:
         raise _usage(str(e)) from None
+    choice = None
+    if not all(foreign(arch) for arch in arches):  # a guest of another architecture runs its own root's python
+        from conformance.vm import interpreter
+
+        choice = interpreter.choose(ns.guest_python, kernels.cache_dir())  # a path that cannot serve: UsageError
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -253,8 +262,11 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if native and len(native) < len(resolved):
         why += "; guests of another architecture: tcg"
     print(f"accelerator: {accel.value} ({why})", file=sys.stderr)
+    if choice is not None:
+        print(choice.line(), file=sys.stderr)
     cfg = backends.VmConfig(backend=be.name, accel=accel, memory=ns.memory, timeout_s=ns.timeout,
-                            inject_panic=ns.inject_panic, run_args=tuple(extra))
+                            inject_panic=ns.inject_panic, run_args=tuple(extra),
+                            python=choice.python if choice is not None else "")
     lock = threading.Lock()
 
     def progress(msg: str) -> None:

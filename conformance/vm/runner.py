@@ -85,15 +85,16 @@ GUEST_SPOOL = "/run/kc"  # the guest's own tmpfs (guest_init.sh, vng_script): th
 
 
 def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path | None = None,
-                 shards: int = 1, arch: Arch | None = None) -> str:
+                 shards: int = 1, arch: Arch | None = None, python: str = "") -> str:
     """What the guest runs: the installed kconform of this very interpreter (on a root of its own, the
     root's), with run_args passed to ``kconform run`` (its own options, then ``-- pytest args``), as
     ``shards`` runs at once (``--shard K/N``), each writing its JSON record (run-K.json) and output
     (guest-stdout-K.txt); the host merges the records into run.json and junit.xml (``merge_shards``).
-    One interpreter imports what every part needs once and forks the parts (``parts.py``), their
-    outputs spooled in the guest's /run; the script's status is the worst (highest) of the parts'."""
+    One interpreter (``python``, else this one: interpreter.choose) imports what every part needs once
+    and forks the parts (``parts.py``), their outputs spooled in the guest's /run; the script's status
+    is the worst (highest) of the parts'."""
     kconform: Path | str = Path(sys.prefix) / "bin" / "kconform"
-    python = sys.executable
+    python = python or sys.executable
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     if arch is not None and foreign(arch):  # the guest's own root: its kconform, its python, its PATH
         kconform, python, path = rootfs.KCONFORM, rootfs.PYTHON, rootfs.GUEST_PATH
@@ -110,6 +111,11 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
             "--kconform", str(kconform), "--spool", GUEST_SPOOL, "--", "run", "--label", label, *run_args]
     lines.append(" ".join(shlex.quote(str(a)) for a in args) + " < /dev/null")
     return "\n".join([*lines, ""])
+
+
+def guest_python(cfg: VmConfig, arch: Arch) -> str:
+    """The interpreter the guest's runner was started with (as guest_script chooses it)."""
+    return rootfs.PYTHON if foreign(arch) else cfg.python or sys.executable
 
 
 def shard_records(outdir: Path, shards: int) -> list[Path]:
@@ -209,7 +215,7 @@ def _run_once(kernel: Kernel, cfg: VmConfig, outdir: Path, progress: Progress, b
             guest_config = outdir / f"config-{kernel.release}"
             shutil.copyfile(config, guest_config)
         (outdir / "run.sh").write_text(guest_script(outdir, kernel.label, cfg.run_args, guest_config, cfg.shards,
-                                                    kernel.arch))
+                                                    kernel.arch, cfg.python))
         launch = backend(cfg.backend, kernel.arch).launch(kernel, cfg, outdir)
         tracked = [interrupt.track_path(p) for p in launch.cleanup]  # removed on SIGINT/SIGTERM/SIGHUP too
         return _boot(kernel, cfg, outdir, res, launch, progress)
@@ -329,7 +335,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
     (outdir / "vm-timings.json").write_text(json.dumps({
         "kernel": kernel.label, "release": kernel.release, "accel": res.accel, "cpus": cfg.cpus,
         "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s,
-        "boot_retry": res.boot_retry}))
+        "boot_retry": res.boot_retry, "guest_python": guest_python(cfg, kernel.arch)}))
     progress(f"[{kernel.label}] {res.outcome.value} in {res.total_s:.1f} s")
     return res
 
