@@ -21,10 +21,13 @@ code and the other's), then the minimum and median of each figure.
 The matrix (two kernels or more, one architecture): all the kernels in one
 ``kconform vm -j JOBS`` (each guest's vCPUs chosen as it starts: one each with 2
 host CPUs, the last ones more), its wall time, each kernel's total in it, and
-two ratios: to ceil(N/JOBS) x the slowest kernel alone (its whole ``kconform vm``
-run with the host's CPUs), and to N/JOBS x the slowest kernel that ran with one
-vCPU beside another in the matrix (what a kernel of a pair takes: a ratio of 1
-wastes nothing at the matrix's end).  ``--keep DIR``: the result
+three ratios: to ceil(N/JOBS) x the slowest kernel alone (its whole ``kconform vm``
+run with the host's CPUs); to N/JOBS x the slowest kernel that ran with one vCPU
+beside another in the matrix (what a kernel of a pair takes: a ratio of 1 wastes
+nothing at the matrix's end); and to N/JOBS x the slowest single kernel, each
+kernel's time with one vCPU at -j JOBS measured in a reference run of the same
+kernels with every guest fixed at one vCPU (``--no-reference`` skips it): the
+issue's goal, whichever kernel the matrix gave more cores.  ``--keep DIR``: the result
 directories stay there (run.json of each run, for conformance.report.compare).
 
 The floor is QEMU with a minimal initramfs whose init only powers off, with the
@@ -48,9 +51,11 @@ from conformance.vm import backends, kernels, runner
 
 
 def kconform_vm(specs: list[str], jobs: int, accel: str, out: Path, extra: list[str], arch: Arch,
-                backend: str = "qemu", kconform: str = "") -> float:
+                backend: str = "qemu", kconform: str = "", cpus: int = 0) -> float:
     bindir = Path(sys.executable).parent
     cmd = [kconform or str(bindir / "kconform"), "vm", "--out", str(out), "-j", str(jobs), "--accel", accel]
+    if cpus:
+        cmd += ["--cpus", str(cpus)]
     if arch != host_arch():  # only what differs from the defaults: an older kconform (--against) knows neither
         cmd += ["--arch", arch.debian]
     if backend != "qemu":
@@ -108,6 +113,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="the whole sequence this many times")
     ap.add_argument("--jobs", type=int, default=2, help="-j of the matrix run")
     ap.add_argument("--no-matrix", action="store_true", help="the kernels alone only")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="no one-vCPU run of the matrix's kernels (-j JOBS --cpus 1) to measure its ratio against")
     ap.add_argument("--keep", type=Path, metavar="DIR", help="keep the result directories there")
     ns = ap.parse_args(argv)
     names = ns.backend or ["qemu"]
@@ -185,11 +192,28 @@ def main() -> int:
                 note(f"matrix ratio to pairs {w}", took / (len(specs) / ns.jobs * paired))
                 for label, (t, _) in each.items():
                     note(f"matrix {w} {label}", t)
+                single = ""
+                if not ns.no_reference:
+                    # the goal's "slowest single kernel": each kernel's time with one vCPU at -j JOBS (the
+                    # same kernels, every guest fixed at one vCPU), the slowest of them
+                    ref_out = base / f"r{rep}-reference-{w}"
+                    kconform_vm(specs, ns.jobs, ns.accel, ref_out, extra, arches[0], names[0],
+                                ns.against if w == "against" else "", cpus=1)
+                    ref = matrix_times(ref_out)
+                    one = max((t for t, _ in ref.values()), default=float("nan"))
+                    for label, (t, _) in ref.items():
+                        note(f"one vCPU -j {ns.jobs} {w} {label}", t)
+                    note(f"matrix ratio to one-vCPU kernels {w}", took / (len(specs) / ns.jobs * one))
+                    single = (f"\n  each kernel with one vCPU at -j {ns.jobs}: "
+                              + ", ".join(f"{label} {t:.1f} s" for label, (t, _) in ref.items())
+                              + f"; ratio to {len(specs)}/{ns.jobs} x the slowest of them ({one:.2f} s): "
+                              f"{took / (len(specs) / ns.jobs * one):.2f}")
                 print(f"\nmatrix ({w}) of {len(specs)} kernels with -j {ns.jobs}: {took:.2f} s; each kernel in it: "
                       + ", ".join(f"{label} {t:.1f} s ({cpus} vCPU)" for label, (t, cpus) in each.items())
                       + f"; slowest kernel alone {slowest:.2f} s, ratio to {waves} x that: "
                       f"{took / (waves * slowest):.2f}; slowest kernel with one vCPU {paired:.2f} s, ratio to "
-                      f"{len(specs)}/{ns.jobs} x that: {took / (len(specs) / ns.jobs * paired):.2f}", flush=True)
+                      f"{len(specs)}/{ns.jobs} x that: {took / (len(specs) / ns.jobs * paired):.2f}{single}",
+                      flush=True)
     if ns.repeat > 1:
         print("\n== over the repetitions")
         for name, values in figures.items():

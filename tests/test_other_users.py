@@ -138,7 +138,7 @@ def test_open_private_does_not_follow_symlinks(tmp_path: Path, monkeypatch: pyte
     priv = tmp_path / "p"
     priv.mkdir(mode=0o700)
     monkeypatch.setenv(paths.ENV, str(priv))
-    paths.private_dir.cache_clear()
+    paths.forget_private_dir()
     try:
         (priv / "x.lock").symlink_to(tmp_path / "target")
         with pytest.raises(OSError):
@@ -148,4 +148,4 @@ def test_open_private_does_not_follow_symlinks(tmp_path: Path, monkeypatch: pyte
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.close(fd)
     finally:
-        paths.private_dir.cache_clear()
+        paths.forget_private_dir()

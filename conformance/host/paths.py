@@ -11,17 +11,32 @@ workers inherit through ``KCONFORM_PRIVATE_DIR`` and that is removed at exit.
 
 ``open_private()`` opens a file inside it without following symlinks and
 checks that the file is a regular file of ours.
+
+A directory kconform makes is left as it was found: every process that uses it
+holds a shared flock on the directory itself (``_hold``) from its first use to
+its exit, and the last one to leave (an exclusive flock taken without waiting)
+removes its lock files, an empty journal and the directory; a journal still
+holding entries (what a killed run left to repair or to report), or anything
+else kconform does not know there, keeps it.  A process that finds the
+directory removed between making it and holding it makes it again.  The
+``$TMPDIR`` ones of other user namespaces (``kconform-<uid>-<inode>``, one per
+namespace a run ever ran in) that nobody holds are removed the same way by the
+next run of the same user that uses one, so those of namespaces that are gone
+do not pile up.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
+import fcntl
 import os
+import re
 import shutil
 import stat
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 ENV = "KCONFORM_PRIVATE_DIR"
@@ -107,9 +122,123 @@ def _fresh() -> Path:
     return path
 
 
-@functools.cache
+HOLD_TIMEOUT_S = 10.0  # for a shared hold while the last user of the directory removes it
+_HOLD: dict[int, tuple[int, Path]] = {}  # pid -> (its fd on the directory, holding it shared; the path)
+_PRIVATE: tuple[int, Path] | None = None  # (pid, its private directory)
+_PRIVATE_LOCK = threading.Lock()
+
+
+def _same(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _hold(path: Path) -> bool:
+    """Hold path shared for this process's life (False: it was removed meanwhile, make it again)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    deadline = time.monotonic() + HOLD_TIMEOUT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:  # its last user is removing it: a moment
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise OSError(f"{path} stayed locked for {HOLD_TIMEOUT_S:g} s") from None
+            time.sleep(0.01)
+    if not _same(fd, path):
+        os.close(fd)
+        return False
+    if not _HOLD:
+        atexit.register(_leave)
+    _HOLD[os.getpid()] = (fd, path)
+    return True
+
+
+def held_fds() -> frozenset[int]:
+    """The fd this process holds its private directory with (not a case's)."""
+    held = _HOLD.get(os.getpid())
+    return frozenset({held[0]}) if held is not None else frozenset()
+
+
+def _remove_if_unused(fd: int, path: Path) -> bool:
+    """Remove path (kconform's lock files, an empty journal, the directory) if nobody else holds it and it
+    holds nothing else; fd is open on it.  Whether it went."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # another process uses it
+    if not _same(fd, path):
+        return False
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path):
+            if entry.name.endswith(".lock") and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+            elif entry.name == "journal" and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(entry.path)  # only when empty
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
+def _leave() -> None:
+    held = _HOLD.pop(os.getpid(), None)
+    if held is not None:
+        fd, path = held
+        _remove_if_unused(fd, path)
+        os.close(fd)
+
+
+SIBLING = re.compile(r"kconform-(\d+)-(\d+)")
+
+
+def prune_siblings(mine: Path) -> list[Path]:
+    """Remove the $TMPDIR private directories of this uid in other user namespaces that nobody holds
+    (their namespace is gone, or no run is in it): the ones removed."""
+    euid, gone = os.geteuid(), []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(mine.parent):
+            m = SIBLING.fullmatch(entry.name)
+            if m is None or int(m.group(1)) != euid or entry.path == str(mine):
+                continue
+            path = Path(entry.path)
+            try:
+                check_private(path)
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except (UnsafePath, OSError):
+                continue
+            try:
+                if _remove_if_unused(fd, path):
+                    gone.append(path)
+            finally:
+                os.close(fd)
+    return gone
+
+
 def private_dir() -> Path:
-    """This user's private kconform directory (see the module docstring)."""
+    """This user's private kconform directory (see the module docstring); made, checked and held once per
+    process (a forked child holds it again, on its own)."""
+    global _PRIVATE
+    pid = os.getpid()
+    with _PRIVATE_LOCK:  # two threads' first calls: one hold
+        if _PRIVATE is None or _PRIVATE[0] != pid:
+            _PRIVATE = (pid, _private_dir())
+        return _PRIVATE[1]
+
+
+def forget_private_dir() -> None:
+    """Choose the private directory again at the next call (tests that change the credentials)."""
+    global _PRIVATE
+    _PRIVATE = None
+
+
+def _private_dir() -> Path:
     inherited = os.environ.get(ENV, "")
     if inherited:
         with contextlib.suppress(UnsafePath):
@@ -118,9 +247,15 @@ def private_dir() -> Path:
     euid = os.geteuid()
     if euid == OVERFLOW_UID and not uid_mapped(euid):
         return _fresh()  # every unmapped file owner reads as our uid: ownership proves nothing
+    tmp = Path(tempfile.gettempdir())
     for path in _candidates():
         try:
-            return _ensure(path)
+            for _ in range(3):
+                _ensure(path)
+                if _hold(path):
+                    if path.parent == tmp:
+                        prune_siblings(path)
+                    return path
         except (UnsafePath, OSError):
             continue
     return _fresh()

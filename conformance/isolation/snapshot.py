@@ -39,7 +39,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from conformance import native
-from conformance.host import procfs
+from conformance.host import paths, procfs
 from conformance.host.records import record
 from conformance.isolation import globallock, machine
 
@@ -162,7 +162,8 @@ def _case_fds() -> frozenset[int]:
 
 def _harness_fds() -> set[int]:
     server = native.server_process()
-    mine = HARNESS_FDS | globallock.harness_fds() | machine.harness_fds() | native.background_server_fds()
+    mine = (HARNESS_FDS | globallock.harness_fds() | machine.harness_fds() | native.background_server_fds()
+            | paths.held_fds())
     return mine | {server[1]} if server is not None else mine
 
 
