@@ -215,6 +215,7 @@ def shared_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     parent.chmod(0o755)
     monkeypatch.setattr(machine, "DIR", parent / "kconform-shared")
     monkeypatch.setattr(machine, "_FDS", {})  # nothing opened from the real directory
+    monkeypatch.setattr(machine, "_DIR_HOLD", None)
     return machine.DIR
 
 
@@ -298,3 +299,29 @@ def test_every_io_uring_row_declares_what_it_reads() -> None:
             if uses and IO_URING_DISABLED.what not in declared:
                 missing.append(f"{family}/{c.id}")
     assert missing == []
+
+
+def test_the_last_user_of_the_shared_directory_removes_it(shared_dir: Path) -> None:
+    """Each process holds the directory shared while it uses it; the owner's last process removes it
+    (here: this process's hold is released as at its exit, while another holds it, then alone)."""
+    import fcntl
+
+    fd = machine._open(machine.MAIN)
+    assert fd is not None and shared_dir.is_dir()
+    announced = machine._DIR_HOLD
+    assert announced is not None and announced[1] in machine.harness_fds()
+    other = os.open(shared_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(other, fcntl.LOCK_SH)  # another run (any user) uses it
+    machine._leave()
+    assert (shared_dir / machine.MAIN).exists() and machine._DIR_HOLD is None
+    os.close(other)
+    os.close(fd)
+    fd = machine._open(machine.GATE)  # used again: held again
+    assert fd is not None and machine._DIR_HOLD is not None
+    os.close(fd)
+    machine._leave()
+    assert not shared_dir.exists()
+    fd = machine._open(machine.GATE)  # the next run makes it again
+    assert fd is not None and shared_dir.is_dir()
+    os.close(fd)
+    machine._leave()

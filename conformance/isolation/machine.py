@@ -28,10 +28,18 @@ what they change (``changes=``), and two things hold across users:
   pass or skip.  A change by something that announces nothing (an administrator's
   ``sysctl -w``) is caught when the value differs after the case; a change and its
   undo both within one case cannot be seen then.
+
+The directory is left as found: a process that uses it holds a shared flock on the
+directory itself from its first use to its exit (``_hold_dir``; any user can, as
+with the lock files), and a process of its owner that leaves it last (an exclusive
+flock taken without waiting, ``_leave``) removes the lock files, the announcement
+and the directory.  A process that finds it removed between making and holding it
+makes it again.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -96,11 +104,70 @@ def _make_dir(owner: int) -> bool:
     return _check_dir(owner)
 
 
+HOLD_WAIT_S = 2.0  # for the shared hold on DIR while its last user removes it
+_DIR_HOLD: tuple[int, int] | None = None  # (pid, its fd on DIR, held shared)
+
+
+def _same_dir(fd: int) -> bool:
+    try:
+        a, b = os.fstat(fd), os.lstat(DIR)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _hold_dir(owner: int) -> bool:
+    """Hold DIR shared for this process's life, made first by its owner (False: not usable)."""
+    global _DIR_HOLD
+    pid = os.getpid()
+    with globallock.FD_REGISTRY:
+        if _DIR_HOLD is not None and _DIR_HOLD[0] == pid:
+            return _check_dir(owner)
+        for _ in range(3):
+            if not _make_dir(owner):
+                return False
+            try:
+                fd = os.open(DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                return False
+            if not _flock(fd, fcntl.LOCK_SH, time.monotonic() + HOLD_WAIT_S):
+                os.close(fd)  # someone holds it exclusively for longer than a removal takes: unusable
+                return False
+            if _same_dir(fd):
+                if _DIR_HOLD is None:
+                    atexit.register(_leave)
+                _DIR_HOLD = (pid, fd)
+                return True
+            os.close(fd)  # removed by its last user meanwhile: made again
+        return False
+
+
+def _leave() -> None:
+    """At exit: release DIR, and remove it when this process is its owner's and its last user."""
+    global _DIR_HOLD
+    if _DIR_HOLD is None or _DIR_HOLD[0] != os.getpid():
+        return
+    fd = _DIR_HOLD[1]
+    _DIR_HOLD = None
+    try:
+        if os.geteuid() == _trusted_owner():
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: another process uses it
+            if _same_dir(fd):
+                for name in (GATE, MAIN, CHANGES):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(DIR / name)
+                os.rmdir(DIR)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _open(name: str) -> int | None:
     """A file of DIR, opened read-only, never through a symlink or onto a fifo, and only when it is a
     regular file of /run's owner that nobody else may write; created (0644) by that owner."""
     owner = _trusted_owner()
-    if owner is None or not _make_dir(owner):
+    if owner is None or not _hold_dir(owner):
         return None
     path = DIR / name
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
@@ -148,7 +215,9 @@ _OWN_FDS: set[int] = set()  # the files of holds of their own (rows waiting in t
 
 def harness_fds() -> frozenset[int]:
     """The files this process keeps open between cases (not a case's fds)."""
-    return frozenset((*_FDS.values(), *_VALUE_FDS.values(), *_OWN_FDS)) if os.getpid() == _FDS_PID else frozenset()
+    held = (_DIR_HOLD[1],) if _DIR_HOLD is not None and _DIR_HOLD[0] == os.getpid() else ()
+    return frozenset((*_FDS.values(), *_VALUE_FDS.values(), *_OWN_FDS, *held)) if os.getpid() == _FDS_PID else \
+        frozenset(held)
 
 
 def holders(fd: int) -> list[str]:
