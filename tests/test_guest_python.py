@@ -107,3 +107,11 @@ def test_timings_name_the_guests_interpreter() -> None:
     assert runner.guest_python(cfg, host_arch()) == "/cache/guest-python/k/bin/python3"
     assert runner.guest_python(backends.VmConfig(), host_arch()) == sys.executable
     assert runner.guest_python(cfg, ARM64) == rootfs.PYTHON  # a root of its own: its own interpreter
+
+
+def test_the_vng_backend_takes_no_other_interpreter(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli.main import main
+
+    assert main(["vm", "--backend", "vng", "--kernel", "debian:7.3", "--guest-python", "/usr/bin/python3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--guest-python with --backend vng" in err[0], err

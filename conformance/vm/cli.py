@@ -227,13 +227,16 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if out.exists() and not out.is_dir():
         raise _usage(f"--out {out} is not a directory")
     arches = _arches(ns)
+    if ns.backend == "vng" and ns.guest_python not in ("auto", "same"):
+        raise _usage("--guest-python with --backend vng: virtme-ng mounts its own tmpfs over /var/cache, where "
+                     "kconform lends its environment to another interpreter; the vng guests run this one")
     try:
         for arch in arches:  # what the host lacks, before anything is created
             backends.backend(ns.backend, arch).check()
     except kernels.KernelSpecError as e:
         raise _usage(str(e)) from None
     choice = None
-    if not all(foreign(arch) for arch in arches):  # a guest of another architecture runs its own root's python
+    if ns.backend != "vng" and not all(foreign(arch) for arch in arches):  # others: this one, or their root's
         from conformance.vm import interpreter
 
         choice = interpreter.choose(ns.guest_python, kernels.cache_dir())  # a path that cannot serve: UsageError
