@@ -171,7 +171,8 @@ def lend(other: About, cache: Path) -> Path:
     if site is None:
         raise OSError("this installation is not a virtual environment with one package directory")
     real = os.path.realpath(other.path)
-    key = hashlib.sha256(f"{sys.prefix}\0{site}\0{real}".encode()).hexdigest()[:16]
+    # the version too: a running guest's environment is never replaced under it by an upgrade's
+    key = hashlib.sha256(f"{sys.prefix}\0{site}\0{real}\0{other.version}".encode()).hexdigest()[:16]
     home = cache / DIR / key
     cfg = (f"home = {os.path.dirname(real)}\ninclude-system-site-packages = {_include_system()}\n"
            f"version = {other.version}\nexecutable = {real}\n")
