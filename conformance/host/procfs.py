@@ -211,11 +211,12 @@ def _have_children_files() -> bool:
     return _CHILDREN_FILES
 
 
-def children_of(pid: int) -> frozenset[int]:
-    """Direct children, from /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN) or a scan of /proc."""
+def children_of(pid: int, tids: list[str] | None = None) -> frozenset[int]:
+    """Direct children, from /proc/<pid>/task/*/children (CONFIG_PROC_CHILDREN) or a scan of /proc;
+    ``tids``: its task list, when the caller has just read it."""
     found: set[int] = set()
     if _have_children_files():
-        for tid in list_dir(f"/proc/{pid}/task"):
+        for tid in list_dir(f"/proc/{pid}/task") if tids is None else tids:
             found.update(int(x) for x in read_text(f"/proc/{pid}/task/{tid}/children").split())
         return frozenset(found)
     for other in pids():

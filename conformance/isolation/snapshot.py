@@ -170,8 +170,9 @@ def _harness_fds() -> set[int]:
 def children_and_threads() -> tuple[frozenset[int], frozenset[int]]:
     """The runner's children and threads; the process server's children count as the runner's own.
     Rows waiting in the background (their threads, their servers) count for none of them."""
-    threads = frozenset(int(t) for t in procfs.list_dir("/proc/self/task")) - BACKGROUND_TIDS
-    children = procfs.children_of(os.getpid()) - native.background_server_pids()
+    tids = procfs.list_dir("/proc/self/task")
+    threads = frozenset(int(t) for t in tids) - BACKGROUND_TIDS
+    children = procfs.children_of(os.getpid(), tids) - native.background_server_pids()
     server = native.server_process()
     if server is not None:
         children = (children - {server[0]}) | procfs.children_of(server[0])
