@@ -128,7 +128,8 @@ _PRIVATE: tuple[int, Path] | None = None  # (pid, its private directory)
 _PRIVATE_LOCK = threading.Lock()
 
 
-def _same(fd: int, path: Path) -> bool:
+def same_file(fd: int, path: Path) -> bool:
+    """Whether path (not followed) is still the file fd is open on."""
     try:
         a, b = os.fstat(fd), os.lstat(path)
     except OSError:
@@ -149,7 +150,7 @@ def _hold(path: Path) -> bool:
                 os.close(fd)
                 raise OSError(f"{path} stayed locked for {HOLD_TIMEOUT_S:g} s") from None
             time.sleep(0.01)
-    if not _same(fd, path):
+    if not same_file(fd, path):
         os.close(fd)
         return False
     if not _HOLD:
@@ -171,7 +172,7 @@ def _remove_if_unused(fd: int, path: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False  # another process uses it
-    if not _same(fd, path):
+    if not same_file(fd, path):
         return False
     with contextlib.suppress(OSError):
         for entry in os.scandir(path):

@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from conformance.host import procfs
+from conformance.host import paths, procfs
 from conformance.host.records import record
 from conformance.isolation import globallock
 
@@ -108,14 +108,6 @@ HOLD_WAIT_S = 2.0  # for the shared hold on DIR while its last user removes it
 _DIR_HOLD: tuple[int, int] | None = None  # (pid, its fd on DIR, held shared)
 
 
-def _same_dir(fd: int) -> bool:
-    try:
-        a, b = os.fstat(fd), os.lstat(DIR)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def _hold_dir(owner: int) -> bool:
     """Hold DIR shared for this process's life, made first by its owner (False: not usable)."""
     global _DIR_HOLD
@@ -133,7 +125,7 @@ def _hold_dir(owner: int) -> bool:
             if not _flock(fd, fcntl.LOCK_SH, time.monotonic() + HOLD_WAIT_S):
                 os.close(fd)  # someone holds it exclusively for longer than a removal takes: unusable
                 return False
-            if _same_dir(fd):
+            if paths.same_file(fd, DIR):
                 if _DIR_HOLD is None:
                     atexit.register(_leave)
                 _DIR_HOLD = (pid, fd)
@@ -152,7 +144,7 @@ def _leave() -> None:
     try:
         if os.geteuid() == _trusted_owner():
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: another process uses it
-            if _same_dir(fd):
+            if paths.same_file(fd, DIR):
                 for name in (GATE, MAIN, CHANGES):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(DIR / name)
