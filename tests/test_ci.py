@@ -237,7 +237,8 @@ def _groovy() -> list[str]:
     if jar is None or shutil.which("java") is None:
         pytest.skip("no Groovy parser: needs java and groovy-all.jar (Debian's groovy package; tests/check.sh "
                     "unpacks it into build/tools; or set KCONFORM_GROOVY_JAR)")
-    return ["java", "-cp", jar, "groovy.ui.GroovyMain", "-e",
+    # -XX:-UsePerfData: no /tmp/hsperfdata_<user> left behind on the machine
+    return ["java", "-XX:-UsePerfData", "-cp", jar, "groovy.ui.GroovyMain", "-e",
             "new GroovyShell().parse(new File(args[0])); println 'parsed'"]
 
 
