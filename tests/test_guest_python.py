@@ -115,3 +115,16 @@ def test_the_vng_backend_takes_no_other_interpreter(capsys: pytest.CaptureFixtur
     assert main(["vm", "--backend", "vng", "--kernel", "debian:7.3", "--guest-python", "/usr/bin/python3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--guest-python with --backend vng" in err[0], err
+
+
+def test_lent_environments_of_removed_environments_are_pruned(tmp_path: Path) -> None:
+    """A lent environment whose packages are gone (its virtual environment removed) goes when another is
+    made; one whose packages are there stays."""
+    root = tmp_path / interpreter.DIR
+    for name, target in (("dead", tmp_path / "removed-venv" / "site-packages"), ("live", tmp_path / "venv")):
+        (root / name / "lib" / "python3.11").mkdir(parents=True)
+        (root / name / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (root / name / "lib" / "python3.11" / "site-packages").symlink_to(target)
+    (tmp_path / "venv").mkdir()
+    assert interpreter.prune(root) == [root / "dead"]
+    assert sorted(p.name for p in root.iterdir()) == ["live"]

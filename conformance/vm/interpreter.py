@@ -181,6 +181,7 @@ def lend(other: About, cache: Path) -> Path:
             os.readlink(home / "bin/python3") == real and os.readlink(home / lib) == str(site):
         return home / "bin/python3"
     home.parent.mkdir(parents=True, exist_ok=True)
+    prune(home.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=home.parent))
     try:
         (tmp / "bin").mkdir()
@@ -202,6 +203,25 @@ def lend(other: About, cache: Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return home / "bin/python3"
+
+
+def prune(root: Path) -> list[Path]:
+    """Remove the lent environments in root whose packages are gone (their virtual environment was
+    removed: a CI clone's, say); no guest can run from those.  The ones removed."""
+    try:
+        homes = [h for h in root.iterdir() if not h.name.startswith(".") and (h / "pyvenv.cfg").is_file()]
+    except OSError:
+        return []
+    gone = []
+    for home in homes:
+        try:
+            links = [d / "site-packages" for d in (home / "lib").iterdir() if d.name.startswith("python")]
+        except OSError:
+            continue
+        if links and all(link.is_symlink() and not link.exists() for link in links):
+            shutil.rmtree(home, ignore_errors=True)
+            gone.append(home)
+    return gone
 
 
 def works(python: Path) -> str:
