@@ -464,3 +464,26 @@ def test_initramfs_pruning_spares_archives_in_use(tmp_path: Path) -> None:
     os.utime(stale, (old, old))
     initramfs._prune(tmp_path.glob("k-*.cpio"))
     assert recent.exists() and not stale.exists()
+
+
+def test_bytecode_archives_of_installations_that_are_gone_are_pruned(tmp_path: Path) -> None:
+    """An archive whose recorded installation prefix is gone goes; one whose installation is there stays;
+    one that was never recorded goes once a day old."""
+    import time
+
+    from conformance.vm import pycache
+
+    live = tmp_path / "venv"
+    live.mkdir()
+    for install, prefix in (("aaaaaaaaaaaa", tmp_path / "removed-venv"), ("bbbbbbbbbbbb", live)):
+        (tmp_path / f"{install}-0123456789abcdef.cpio").write_bytes(b"x")
+        (tmp_path / f"{install}{pycache.PREFIX_RECORD}").write_text(str(prefix))
+    fresh, old = tmp_path / "cccccccccccc-0123456789abcdef.cpio", tmp_path / "dddddddddddd-0123456789abcdef.cpio"
+    fresh.write_bytes(b"x")
+    old.write_bytes(b"x")
+    day_ago = time.time() - pycache.UNRECORDED_MAX_AGE_S - 60
+    os.utime(old, (day_ago, day_ago))
+    gone = pycache.prune(tmp_path)
+    assert sorted(p.name for p in gone) == ["aaaaaaaaaaaa-0123456789abcdef.cpio", old.name]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "bbbbbbbbbbbb-0123456789abcdef.cpio", f"bbbbbbbbbbbb{pycache.PREFIX_RECORD}", fresh.name]

@@ -27,6 +27,7 @@ import marshal
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -176,4 +177,41 @@ def _write(target: Path, entries: Iterable[tuple[str, bytes]], install: str) -> 
     for old in target.parent.glob(f"{install}-*.cpio"):  # the same installation's older sources
         if old != target:
             old.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # whose archives these are, for prune()
+        (target.parent / f"{install}{PREFIX_RECORD}").write_text(sys.prefix)
+    prune(target.parent)
     return target
+
+
+PREFIX_RECORD = ".prefix"  # <install>.prefix: the sys.prefix of the installation an archive is made for
+UNRECORDED_MAX_AGE_S = 86400.0
+
+
+def prune(target_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove the archives of installations that are gone (their recorded prefix no longer exists: a CI
+    clone's, say), and those whose installation was never recorded once a day old (a removed one only
+    costs its next run the build), with the records left without an archive.  The archives removed."""
+    now = time.time() if now is None else now
+    gone = []
+    for archive_path in target_dir.glob("*-*.cpio"):
+        if _stale(archive_path, now):
+            archive_path.unlink(missing_ok=True)
+            gone.append(archive_path)
+    for record_path in target_dir.glob(f"*{PREFIX_RECORD}"):
+        if not any(target_dir.glob(f"{record_path.name.removesuffix(PREFIX_RECORD)}-*.cpio")):
+            record_path.unlink(missing_ok=True)
+    return gone
+
+
+def _stale(archive_path: Path, now: float) -> bool:
+    install = archive_path.name.split("-", 1)[0]
+    try:
+        return not os.path.isdir(archive_path.with_name(f"{install}{PREFIX_RECORD}").read_text())
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        return now - archive_path.stat().st_mtime > UNRECORDED_MAX_AGE_S
+    except OSError:
+        return False
