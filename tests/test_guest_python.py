@@ -104,9 +104,9 @@ def test_the_guest_script_runs_with_the_lent_interpreter(tmp_path: Path) -> None
 
 def test_timings_name_the_guests_interpreter() -> None:
     cfg = backends.VmConfig(python="/cache/guest-python/k/bin/python3")
-    assert runner.guest_python(cfg, host_arch()) == "/cache/guest-python/k/bin/python3"
-    assert runner.guest_python(backends.VmConfig(), host_arch()) == sys.executable
-    assert runner.guest_python(cfg, ARM64) == rootfs.PYTHON  # a root of its own: its own interpreter
+    assert runner.guest_python(cfg.python, host_arch()) == "/cache/guest-python/k/bin/python3"
+    assert runner.guest_python(backends.VmConfig().python, host_arch()) == sys.executable
+    assert runner.guest_python(cfg.python, ARM64) == rootfs.PYTHON  # a root of its own: its own interpreter
 
 
 def test_the_vng_backend_takes_no_other_interpreter(capsys: pytest.CaptureFixture[str]) -> None:

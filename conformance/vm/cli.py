@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[Any], handlers: dict[str, Handler])
                     help=f"kconform runs at once in each guest, each with its part of the cases (default: its "
                          f"vCPUs, at most {schedule.MAX_DEFAULT_PARTS})")
     vm.add_argument("--memory", default="1G")
-    vm.add_argument("--guest-python", default="auto", metavar="PYTHON",
+    vm.add_argument("--guest-python", default="auto", metavar="PYTHON",  # interpreter.AUTO (not imported here)
                     help="the interpreter the guests run kconform with: auto (default: this installation's, or "
                          "one of the same version and ABI that runs faster under TCG, over the same packages), "
                          "same (this installation's), or a path")
@@ -227,7 +227,9 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
     if out.exists() and not out.is_dir():
         raise _usage(f"--out {out} is not a directory")
     arches = _arches(ns)
-    if ns.backend == "vng" and ns.guest_python not in ("auto", "same"):
+    from conformance.vm import interpreter
+
+    if ns.backend == "vng" and ns.guest_python not in (interpreter.AUTO, interpreter.SAME):
         raise _usage("--guest-python with --backend vng: virtme-ng mounts its own tmpfs over /var/cache, where "
                      "kconform lends its environment to another interpreter; the vng guests run this one")
     try:
@@ -237,8 +239,6 @@ def cmd_vm(ns: argparse.Namespace, extra: Sequence[str]) -> int:
         raise _usage(str(e)) from None
     choice = None
     if ns.backend != "vng" and not all(foreign(arch) for arch in arches):  # others: this one, or their root's
-        from conformance.vm import interpreter
-
         choice = interpreter.choose(ns.guest_python, kernels.cache_dir())  # a path that cannot serve: UsageError
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -94,10 +94,10 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
     and forks the parts (``parts.py``), their outputs spooled in the guest's /run; the script's status
     is the worst (highest) of the parts'."""
     kconform: Path | str = Path(sys.prefix) / "bin" / "kconform"
-    python = python or sys.executable
+    python = guest_python(python, arch)
     path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     if arch is not None and foreign(arch):  # the guest's own root: its kconform, its python, its PATH
-        kconform, python, path = rootfs.KCONFORM, rootfs.PYTHON, rootfs.GUEST_PATH
+        kconform, path = rootfs.KCONFORM, rootfs.GUEST_PATH
     lines = [
         "#!/bin/sh",
         f"export PATH={shlex.quote(path)} HOME=/root LANG=C.UTF-8 TERM=dumb",
@@ -113,9 +113,10 @@ def guest_script(outdir: Path, label: str, run_args: Sequence[str], config: Path
     return "\n".join([*lines, ""])
 
 
-def guest_python(cfg: VmConfig, arch: Arch) -> str:
-    """The interpreter the guest's runner was started with (as guest_script chooses it)."""
-    return rootfs.PYTHON if foreign(arch) else cfg.python or sys.executable
+def guest_python(python: str, arch: Arch | None) -> str:
+    """The interpreter the guest's runner is started with: on a root of its own the root's, else python
+    (interpreter.choose), else this one."""
+    return rootfs.PYTHON if arch is not None and foreign(arch) else python or sys.executable
 
 
 def shard_records(outdir: Path, shards: int) -> list[Path]:
@@ -335,7 +336,7 @@ def _boot(kernel: Kernel, cfg: VmConfig, outdir: Path, res: VmResult, launch: La
     (outdir / "vm-timings.json").write_text(json.dumps({
         "kernel": kernel.label, "release": kernel.release, "accel": res.accel, "cpus": cfg.cpus,
         "outcome": res.outcome.value, "boot_s": res.boot_s, "suite_s": res.suite_s, "total_s": res.total_s,
-        "boot_retry": res.boot_retry, "guest_python": guest_python(cfg, kernel.arch)}))
+        "boot_retry": res.boot_retry, "guest_python": guest_python(cfg.python, kernel.arch)}))
     progress(f"[{kernel.label}] {res.outcome.value} in {res.total_s:.1f} s")
     return res
 
