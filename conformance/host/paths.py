@@ -137,10 +137,12 @@ def same_file(fd: int, path: Path) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _hold(path: Path) -> bool:
-    """Hold path shared for this process's life (False: it was removed meanwhile, make it again)."""
+def hold_shared(path: Path, timeout: float) -> int | None:
+    """An fd on the directory path, holding it shared (flock), waited for at most timeout while its last
+    user removes it; None when it was removed meanwhile (make it again).  OSError: it cannot be opened, or
+    stayed locked."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    deadline = time.monotonic() + HOLD_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -148,10 +150,28 @@ def _hold(path: Path) -> bool:
         except BlockingIOError:  # its last user is removing it: a moment
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise OSError(f"{path} stayed locked for {HOLD_TIMEOUT_S:g} s") from None
+                raise OSError(f"{path} stayed locked for {timeout:g} s") from None
             time.sleep(0.01)
     if not same_file(fd, path):
         os.close(fd)
+        return None
+    return fd
+
+
+def last_user(fd: int, path: Path) -> bool:
+    """Whether this process is the last user of the directory path (fd open on it): nobody else holds
+    it (an exclusive flock taken without waiting, kept) and path is still that directory."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # another process uses it
+    return same_file(fd, path)
+
+
+def _hold(path: Path) -> bool:
+    """Hold path shared for this process's life (False: it was removed meanwhile, make it again)."""
+    fd = hold_shared(path, HOLD_TIMEOUT_S)
+    if fd is None:
         return False
     if not _HOLD:
         atexit.register(_leave)
@@ -168,11 +188,7 @@ def held_fds() -> frozenset[int]:
 def _remove_if_unused(fd: int, path: Path) -> bool:
     """Remove path (kconform's lock files, an empty journal, the directory) if nobody else holds it and it
     holds nothing else; fd is open on it.  Whether it went."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False  # another process uses it
-    if not same_file(fd, path):
+    if not last_user(fd, path):
         return False
     with contextlib.suppress(OSError):
         for entry in os.scandir(path):

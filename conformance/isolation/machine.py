@@ -119,18 +119,15 @@ def _hold_dir(owner: int) -> bool:
             if not _make_dir(owner):
                 return False
             try:
-                fd = os.open(DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
+                fd = paths.hold_shared(DIR, HOLD_WAIT_S)
+            except OSError:  # or held exclusively for longer than a removal takes: unusable
                 return False
-            if not _flock(fd, fcntl.LOCK_SH, time.monotonic() + HOLD_WAIT_S):
-                os.close(fd)  # someone holds it exclusively for longer than a removal takes: unusable
-                return False
-            if paths.same_file(fd, DIR):
+            if fd is not None:
                 if _DIR_HOLD is None:
                     atexit.register(_leave)
                 _DIR_HOLD = (pid, fd)
                 return True
-            os.close(fd)  # removed by its last user meanwhile: made again
+            # removed by its last user meanwhile: made again
         return False
 
 
@@ -142,13 +139,11 @@ def _leave() -> None:
     fd = _DIR_HOLD[1]
     _DIR_HOLD = None
     try:
-        if os.geteuid() == _trusted_owner():
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: another process uses it
-            if paths.same_file(fd, DIR):
-                for name in (GATE, MAIN, CHANGES):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(DIR / name)
-                os.rmdir(DIR)
+        if os.geteuid() == _trusted_owner() and paths.last_user(fd, DIR):
+            for name in (GATE, MAIN, CHANGES):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(DIR / name)
+            os.rmdir(DIR)
     except OSError:
         pass
     finally:
