@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from conformance.host.records import record
 from conformance.host.usage import UsageError
@@ -48,15 +50,19 @@ DIR = "guest-python"  # under kconform's cache directory
 SAME, AUTO = "same", "auto"
 CHECK_TIMEOUT_S = 60.0
 
-# What an interpreter is, printed as JSON by itself (-I -S: nothing of the environment, no site).
-_ABOUT = """
-import importlib.machinery, json, sys
-with open("/proc/self/maps") as f:
-    shared = any("libpython" in line for line in f)
-print(json.dumps({"impl": sys.implementation.name, "version": "%d.%d.%d" % sys.version_info[:3],
-    "cache_tag": sys.implementation.cache_tag, "abiflags": sys.abiflags,
-    "suffixes": importlib.machinery.EXTENSION_SUFFIXES, "shared": shared}))
-"""
+def facts() -> dict[str, Any]:
+    """What an interpreter is: run here for this one (ours()), and its source sent to another (about())."""
+    import importlib.machinery
+    import sys
+
+    try:
+        with open("/proc/self/maps") as f:
+            shared = any("libpython" in line for line in f)
+    except OSError:
+        shared = False
+    return {"impl": sys.implementation.name, "version": ".".join(map(str, sys.version_info[:3])),
+            "cache_tag": sys.implementation.cache_tag or "", "abiflags": sys.abiflags,
+            "suffixes": importlib.machinery.EXTENSION_SUFFIXES, "shared": shared}
 
 
 @record(frozen=True)
@@ -91,11 +97,18 @@ class Choice:
 def about(path: str) -> About | None:
     """Ask the interpreter at path what it is (None: it does not run, or answers nonsense)."""
     try:
-        out = subprocess.run([path, "-I", "-S", "-c", _ABOUT], capture_output=True, text=True,
+        # -I -S: nothing of the environment, no site; facts() needs nothing but the standard library
+        code = "\n".join(["from __future__ import annotations", "import json", inspect.getsource(facts),
+                          "print(json.dumps(facts()))"])
+        out = subprocess.run([path, "-I", "-S", "-c", code], capture_output=True, text=True,
                              timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
         data = json.loads(out.stdout) if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
+    return _from_facts(path, data)
+
+
+def _from_facts(path: str, data: object) -> About | None:
     if not isinstance(data, dict):
         return None
     try:
@@ -107,17 +120,10 @@ def about(path: str) -> About | None:
 
 
 def ours() -> About:
-    """This interpreter, read in this process."""
-    import importlib.machinery
-
-    try:
-        with open("/proc/self/maps") as f:
-            shared = any("libpython" in line for line in f)
-    except OSError:
-        shared = False
-    return About(path=sys.executable, impl=sys.implementation.name,
-                 version=".".join(map(str, sys.version_info[:3])), cache_tag=sys.implementation.cache_tag or "",
-                 abiflags=sys.abiflags, suffixes=tuple(importlib.machinery.EXTENSION_SUFFIXES), shared=shared)
+    """This interpreter, read in this process (the same facts another one is asked for)."""
+    found = _from_facts(sys.executable, facts())
+    assert found is not None  # facts() always gives every field
+    return found
 
 
 def compatible(mine: About, other: About) -> str:
@@ -249,8 +255,9 @@ def choose(request: str, cache: Path) -> Choice:
     """The guest's interpreter for request (``same``, ``auto`` or a path; see the module's doc).  A path
     that cannot serve raises UsageError; ``auto`` falls back to this interpreter, saying why."""
     mine = ours()
+    keep = f"{_describe(mine)}: this installation's"
     if request == SAME:
-        return Choice(sys.executable, f"{_describe(mine)}: this installation's")
+        return Choice(sys.executable, keep)
     if request != AUTO:
         other = about(request)
         if other is None:
@@ -264,7 +271,6 @@ def choose(request: str, cache: Path) -> Choice:
         if why := works(python):
             raise UsageError(f"--guest-python {request}: it cannot run kconform from this environment ({why})")
         return Choice(str(python), f"{request}, {_describe(other)}, over this environment's packages", lent=True)
-    keep = f"{_describe(mine)}: this installation's"
     if not mine.shared or _site_packages() is None:
         return Choice(sys.executable, keep)
     for path in candidates(mine.minor):
