@@ -203,11 +203,11 @@ def main() -> int:
                     one = max((t for t, _ in ref.values()), default=float("nan"))
                     for label, (t, _) in ref.items():
                         note(f"one vCPU -j {ns.jobs} {w} {label}", t)
-                    note(f"matrix ratio to one-vCPU kernels {w}", took / (len(specs) / ns.jobs * one))
+                    ratio = took / (len(specs) / ns.jobs * one)
+                    note(f"matrix ratio to one-vCPU kernels {w}", ratio)
                     single = (f"\n  each kernel with one vCPU at -j {ns.jobs}: "
                               + ", ".join(f"{label} {t:.1f} s" for label, (t, _) in ref.items())
-                              + f"; ratio to {len(specs)}/{ns.jobs} x the slowest of them ({one:.2f} s): "
-                              f"{took / (len(specs) / ns.jobs * one):.2f}")
+                              + f"; ratio to {len(specs)}/{ns.jobs} x the slowest of them ({one:.2f} s): {ratio:.2f}")
                 print(f"\nmatrix ({w}) of {len(specs)} kernels with -j {ns.jobs}: {took:.2f} s; each kernel in it: "
                       + ", ".join(f"{label} {t:.1f} s ({cpus} vCPU)" for label, (t, cpus) in each.items())
                       + f"; slowest kernel alone {slowest:.2f} s, ratio to {waves} x that: "
