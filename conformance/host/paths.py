@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ENV = "KCONFORM_PRIVATE_DIR"
@@ -168,15 +170,24 @@ def last_user(fd: int, path: Path) -> bool:
     return same_file(fd, path)
 
 
-def _hold(path: Path) -> bool:
-    """Hold path shared for this process's life (False: it was removed meanwhile, make it again)."""
-    fd = hold_shared(path, HOLD_TIMEOUT_S)
-    if fd is None:
-        return False
+def made_and_held(make: Callable[[], object], path: Path, timeout: float, tries: int = 3) -> int | None:
+    """Make the directory path (``make``; a false value: it cannot be) and hold it shared (``hold_shared``), made
+    again when its last user removed it in between: the fd holding it, or None (not made, or removed every
+    time).  OSError as from hold_shared."""
+    for _ in range(tries):
+        if not make():
+            return None
+        fd = hold_shared(path, timeout)
+        if fd is not None:
+            return fd
+    return None
+
+
+def _hold(fd: int, path: Path) -> None:
+    """Keep fd, holding path shared, for this process's life (released, and path removed if unused, at exit)."""
     if not _HOLD:
         atexit.register(_leave)
     _HOLD[os.getpid()] = (fd, path)
-    return True
 
 
 def held_fds() -> frozenset[int]:
@@ -267,14 +278,14 @@ def _private_dir() -> Path:
     tmp = Path(tempfile.gettempdir())
     for path in _candidates():
         try:
-            for _ in range(3):
-                _ensure(path)
-                if _hold(path):
-                    if path.parent == tmp:
-                        prune_siblings(path)
-                    return path
+            fd = made_and_held(functools.partial(_ensure, path), path, HOLD_TIMEOUT_S)
         except (UnsafePath, OSError):
             continue
+        if fd is not None:
+            _hold(fd, path)
+            if path.parent == tmp:
+                prune_siblings(path)
+            return path
     return _fresh()
 
 

@@ -115,20 +115,16 @@ def _hold_dir(owner: int) -> bool:
     with globallock.FD_REGISTRY:
         if _DIR_HOLD is not None and _DIR_HOLD[0] == pid:
             return _check_dir(owner)
-        for _ in range(3):
-            if not _make_dir(owner):
-                return False
-            try:
-                fd = paths.hold_shared(DIR, HOLD_WAIT_S)
-            except OSError:  # or held exclusively for longer than a removal takes: unusable
-                return False
-            if fd is not None:
-                if _DIR_HOLD is None:
-                    atexit.register(_leave)
-                _DIR_HOLD = (pid, fd)
-                return True
-            # removed by its last user meanwhile: made again
-        return False
+        try:
+            fd = paths.made_and_held(lambda: _make_dir(owner), DIR, HOLD_WAIT_S)
+        except OSError:  # or held exclusively for longer than a removal takes: unusable
+            return False
+        if fd is None:
+            return False
+        if _DIR_HOLD is None:
+            atexit.register(_leave)
+        _DIR_HOLD = (pid, fd)
+        return True
 
 
 def _leave() -> None:
