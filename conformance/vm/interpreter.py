@@ -251,6 +251,25 @@ def _describe(a: About) -> str:
     return f"Python {a.version}, {'a shared libpython' if a.shared else 'libpython linked in'}"
 
 
+def _lent(path: str, mine: About, cache: Path, unshared: bool = False) -> tuple[Path, About] | str:
+    """The interpreter at path lent this environment and checked (``unshared``: only one whose interpreter is
+    not a shared libpython): its environment's bin/python3 and what it is, or why it cannot serve."""
+    other = about(path)
+    if other is None:
+        return "not a Python interpreter that runs here"
+    if unshared and other.shared:
+        return "its interpreter is a shared libpython too"
+    if why := compatible(mine, other):
+        return why
+    try:
+        python = lend(other, cache)
+    except OSError as e:
+        return str(e)
+    if why := works(python):
+        return f"it cannot run kconform from this environment ({why})"
+    return python, other
+
+
 def choose(request: str, cache: Path) -> Choice:
     """The guest's interpreter for request (``same``, ``auto`` or a path; see the module's doc).  A path
     that cannot serve raises UsageError; ``auto`` falls back to this interpreter, saying why."""
@@ -259,29 +278,17 @@ def choose(request: str, cache: Path) -> Choice:
     if request == SAME:
         return Choice(sys.executable, keep)
     if request != AUTO:
-        other = about(request)
-        if other is None:
-            raise UsageError(f"--guest-python {request}: not a Python interpreter that runs here")
-        if why := compatible(mine, other):
-            raise UsageError(f"--guest-python {request}: {why}")
-        try:
-            python = lend(other, cache)
-        except OSError as e:
-            raise UsageError(f"--guest-python {request}: {e}") from None
-        if why := works(python):
-            raise UsageError(f"--guest-python {request}: it cannot run kconform from this environment ({why})")
+        lent = _lent(request, mine, cache)
+        if isinstance(lent, str):
+            raise UsageError(f"--guest-python {request}: {lent}")
+        python, other = lent
         return Choice(str(python), f"{request}, {_describe(other)}, over this environment's packages", lent=True)
     if not mine.shared or _site_packages() is None:
         return Choice(sys.executable, keep)
     for path in candidates(mine.minor):
-        other = about(path)
-        if other is None or other.shared or compatible(mine, other):
-            continue
-        try:
-            python = lend(other, cache)
-        except OSError:
-            continue
-        if not works(python):
+        lent = _lent(path, mine, cache, unshared=True)
+        if not isinstance(lent, str):
+            python, other = lent
             return Choice(str(python), f"{path}, {_describe(other)}, over this environment's packages; "
                                        f"faster under TCG than this installation's shared libpython "
                                        f"(--guest-python same keeps it)", lent=True)
