@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from conformance.host import procfs
+from conformance.suite import waits
 
 CASES = '''
 import os, subprocess
@@ -59,6 +60,10 @@ class Scripted(Case[str]):
             hang(self.ms)
         if self.action == "start-file":
             open(os.environ["KC_TEST_STARTED"], "a").write(self.id + "\\n")
+        if self.action == "server":
+            from conformance import native
+            server = native.server_process()
+            open(os.environ["KC_TEST_SERVERS"], "a").write(f"{self.id} {server[0] if server else 0}\\n")
         if self.action == "leak-child":
             subprocess.Popen(["sleep", "30"])
         if self.action == "leak-fd":
@@ -101,12 +106,27 @@ def test_alone(case, kc):
 '''
 
 
+MANY = '''
+from test_scripted import Scripted, OK, W, MS
+import pytest
+
+ROWS = [Scripted(id=f"wait-{i}", behaviour="clone3.basic", action="server", expect=OK, ms=MS, waits=W)
+        for i in range(10)] + [Scripted(id=f"fg-{i}", behaviour="clone3.basic", expect=OK, ms=100) for i in range(10)]
+
+@pytest.mark.parametrize("case", ROWS, ids=[c.id for c in ROWS])
+def test_many(case, kc):
+    kc.check(case)
+'''
+
+
 def _run(tmp: Path, *extra: str, wait_s: float = 1.0, files: tuple[str, ...] = ("test_scripted.py",)
          ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]], float]:
     (tmp / "test_scripted.py").write_text(CASES)
     (tmp / "test_alone.py").write_text(LEAK_FD)
+    (tmp / "test_many.py").write_text(MANY)
     out = tmp / "r.json"
-    env = {**os.environ, "KC_TEST_WAIT_S": str(wait_s), "KC_TEST_STARTED": str(tmp / "started")}
+    env = {**os.environ, "KC_TEST_WAIT_S": str(wait_s), "KC_TEST_STARTED": str(tmp / "started"),
+           "KC_TEST_SERVERS": str(tmp / "servers")}
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *(str(tmp / f) for f in files),
                            "--kc-json", str(out), *extra], cwd=tmp, capture_output=True, text=True, timeout=180,
@@ -153,6 +173,20 @@ def test_waits_overlap(tmp_path: Path) -> None:
     assert cases["wait-pass"]["verdict"] == "pass", cases["wait-pass"]
     assert cases["wait-fail"]["verdict"] == "fail", cases["wait-fail"]["message"]
     assert took < 3.0 * 2 + 3.0, f"took {took:.1f} s"  # serially: 6 s of waits, 1.2 s of cases, start-up
+
+
+def test_rows_share_a_few_servers(tmp_path: Path) -> None:
+    """More waiting rows than may run at once: each is judged, at most RUNNING_MAX of them run together
+    (they overlap: well under the serial sum), and they share that many process servers, each kept from
+    one row to the next (a spawn is ~0.2 s of a TCG guest's vCPU)."""
+    _, cases, took = _run(tmp_path, wait_s=0.5, files=("test_many.py",))
+    assert all(c["verdict"] == "pass" for c in cases.values()), cases
+    assert len(cases) == 20
+    lines = (tmp_path / "servers").read_text().split()
+    servers = dict(zip(lines[::2], (int(p) for p in lines[1::2]), strict=True))
+    assert len(servers) == 10 and all(servers.values()), servers
+    assert len(set(servers.values())) <= waits.RUNNING_MAX, servers  # reused, not one per row
+    assert took < 10 * 0.5 + 10 * 0.1, f"took {took:.1f} s"  # not serial: the waits overlapped
 
 
 def _servers(parent: int) -> list[int]:

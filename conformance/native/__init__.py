@@ -375,6 +375,10 @@ class Server:
         # held by the calling thread outside its calls (a background wait: see waits.py), let go inside
         self.quiet: QuietLock | None = None
         self.quiet_lost = False
+        # a background wait's server that its row found clean (no fd or process of a scenario left in it):
+        # kept for the next row instead of stopped (a spawn is ~0.2 s of a TCG guest's vCPU)
+        self.reusable = False
+        self.ready = False
 
     def call(self, func: str, req: Any, res: Any, fds: tuple[int, ...]) -> int:
         """Run func in the server (with ``quiet`` let go while the scenario runs, when set)."""
@@ -417,10 +421,14 @@ class Server:
         return int(rc[0])
 
     def wait_ready(self, timeout_s: float = 2.0) -> None:
-        """Until the server has moved its socket off fd 3 (its fds are then the ones it keeps), bounded."""
+        """Until the server has moved its socket off fd 3 (its fds are then the ones it keeps), bounded;
+        once."""
+        if self.ready:
+            return
         deadline = time.monotonic() + timeout_s
         while os.path.lexists(f"/proc/{self.pid}/fd/3") and time.monotonic() < deadline:
             time.sleep(0.001)
+        self.ready = True
 
     def _drop(self, kill: bool = False) -> None:
         """Stop this server after a failed call: the process's own one is started again by the next
@@ -508,28 +516,74 @@ def _server_for(func: str, ctypes: Any) -> Server | None:
 _THREAD = threading.local()  # .server: the Server this thread's scenarios run in, instead of the process's
 
 
-@contextlib.contextmanager
-def own_server(cancel: threading.Event, quiet: QuietLock) -> typing.Iterator[Server | None]:
-    """Run this thread's scenarios in a server of their own (a second connection, so a long scenario waits
-    beside the process's one); ``cancel`` set stops a call within one slice.  Stopped on leaving."""
-    server: Server | None = None
-    if _SERVER_BROKEN is None and os.environ.get(IN_PROCESS_ENV) != "1" and os.access(SERVER_PATH, os.X_OK):
+def background_server() -> Server | None:
+    """A process server for a row about to wait in the background (None: scenarios run in this process):
+    one an earlier row left clean, else a new one.  To be called from a thread that lives as long as the
+    run (the session's): a server dies with the thread that spawned it (PR_SET_PDEATHSIG follows the
+    parent thread), so one spawned by the row's own thread could not outlive the row."""
+    if _SERVER_BROKEN is not None or os.environ.get(IN_PROCESS_ENV) == "1" or not os.access(SERVER_PATH, os.X_OK):
+        return None
+    server = _idle_server()
+    if server is None:
         try:
             server = Server()
         except OSError:
-            server = None
-    if server is not None:
-        server.cancel, server.quiet = cancel, quiet
+            return None
         _BACKGROUND[server.pid] = server
+    return server
+
+
+@contextlib.contextmanager
+def own_server(cancel: threading.Event, quiet: QuietLock, server: Server | None) -> typing.Iterator[Server | None]:
+    """Run this thread's scenarios in ``server`` (``background_server``: a second connection, so a long
+    scenario waits beside the process's one); ``cancel`` set stops a call within one slice.  On leaving it
+    is kept for the next row when the row set ``reusable`` (nothing of its scenario left in it), else
+    stopped."""
+    if server is not None:
         server.wait_ready()
+        server.cancel, server.quiet, server.quiet_lost, server.reusable = cancel, quiet, False, False
     _THREAD.server = server
     try:
         yield server
     finally:
         _THREAD.server = None
         if server is not None:
-            server.stop(kill=cancel.is_set())
-            _BACKGROUND.pop(server.pid, None)
+            if server.reusable and not server.stopped and not server.quiet_lost and not cancel.is_set():
+                server.cancel = server.quiet = None
+                with _IDLE_LOCK:
+                    _IDLE.append(server)
+            else:
+                server.stop(kill=cancel.is_set())
+                _BACKGROUND.pop(server.pid, None)
+
+
+_IDLE: list[Server] = []  # background servers between two rows (still in _BACKGROUND: no case's)
+_IDLE_LOCK = threading.Lock()
+
+
+def _idle_server() -> Server | None:
+    with _IDLE_LOCK:
+        while _IDLE:
+            server = _IDLE.pop()
+            if server.owner == os.getpid() and not server.stopped:
+                return server
+    return None
+
+
+def forget_background(server: Server) -> None:
+    """A background server stopped before its row ran."""
+    _BACKGROUND.pop(server.pid, None)
+
+
+def stop_idle_servers() -> None:
+    """Stop the background servers kept between rows (the rows are done, or a case that takes the global
+    lock exclusively comes)."""
+    with _IDLE_LOCK:
+        idle = [s for s in _IDLE if s.owner == os.getpid()]
+        _IDLE.clear()
+    for server in idle:
+        server.stop()
+        _BACKGROUND.pop(server.pid, None)
 
 
 _BACKGROUND: dict[int, Server] = {}  # pid -> the servers of rows waiting in the background

@@ -445,6 +445,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return
     here = session.stash[_INDEX].get(item.nodeid)
     for i in ([here] if here in waiting else []) + _waiting_ahead(session, here):
+        if not _WAITS.room():
+            break  # the rest are asked again before the next item
         it = session.items[i]
         c = _case_of(it)
         if c is not None:
