@@ -21,10 +21,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -156,6 +156,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kc-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help="per-case timeout")
     g.addoption("--kc-expectations", metavar="PATH", help="TOML file of known deviations")
     g.addoption("--kc-no-guards", action="store_true", help="disable leak and health guards")
+    g.addoption("--kc-full-protocol", action="store_true",
+                help="run each row through pytest's whole per-item protocol (its phase hooks, per-phase output "
+                     "capture) rather than the plugin's own")
     g.addoption("--kc-suite-name", metavar="NAME", default="", help="testsuite name prefix in reports")
     g.addoption("--kc-family", action="append", default=[], metavar="NAME",
                 help="only cases of this behaviour family (the prefix of their behaviour id); repeatable")
@@ -421,10 +424,90 @@ def _waiting_ahead(session: pytest.Session, here: int | None) -> list[int]:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """Before the item's own setup: start the waiting rows this process is known to run, once no case that
     takes the global lock exclusively is known to come (a waiting row must not overlap one; and before
-    such a case, the rows running are let finish)."""
+    such a case, the rows running are let finish).  Then a row runs through ``_run_row`` (pytest's own
+    protocol for anything else)."""
+    _start_waits(item)
+    if isinstance(item, pytest.Function) and _own_protocol(item):
+        _run_row(item)
+        return True
+    return None
+
+
+def _own_protocol(item: pytest.Function) -> bool:
+    """A row the plugin runs itself: a case (``case`` from its table, ``kc`` this plugin's, no other fixture,
+    no mark but those in _ROW_MARKS), in a run that asks for nothing the shortened protocol leaves out (a
+    debugger, --setup-show, --setup-only, --setup-plan, --kc-full-protocol)."""
+    config = item.config
+    if _FULL_PROTOCOL not in config.stash:
+        config.stash[_FULL_PROTOCOL] = any(
+            config.getoption(name, False) for name in ("--kc-full-protocol", "usepdb", "trace", "setupshow",
+                                                       "setuponly", "setupplan"))
+    if config.stash[_FULL_PROTOCOL] or _case_of(item) is None or set(item.fixturenames) != _ROW_FIXTURES:
+        return False
+    defs = item._fixtureinfo.name2fixturedefs.get("kc")
+    if not defs or defs[-1].func is not _KC_FUNCTION:
+        return False
+    return all(mark.name in _ROW_MARKS for mark in item.iter_markers())
+
+
+_FULL_PROTOCOL = pytest.StashKey[bool]()
+_ROW_FIXTURES = {"case", "kc", "request"}
+# marks that mean the same in either protocol: parametrize is spent at collection, filterwarnings is applied
+# by the warnings plugin's wrapper around the whole protocol
+_ROW_MARKS = {"parametrize", "filterwarnings"}
+
+
+def _run_row(item: pytest.Function) -> None:
+    """pytest's per-item protocol for a row, shortened: the same hooks around it (logstart, one report per
+    phase through pytest_runtest_logreport, logfinish; the protocol's own hook wrappers), the same
+    reports (``TestReport.from_item_and_call`` of each phase's ``CallInfo``), the same order (no call
+    after a setup that did not pass; the teardown always), the same per-case timeout; without the fixture
+    machinery (``kc``'s body, ``_guarded``, driven as pytest drives a yield fixture), the per-phase hooks
+    (pytest_runtest_setup/call/teardown, makereport) and the per-phase output capture.  Under TCG that
+    machinery was ~8 ms of every item, ~5 s of a suite.  An interruption still runs the teardown (the
+    guards' clean-up) before it goes on."""
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    case = item.callspec.params["case"]
+    body = _guarded(item, item.config)
+    conf: list[Conformance] = []
+    done = False
+
+    def phase(when: Literal["setup", "call", "teardown"], fn: Callable[[], None]) -> pytest.TestReport:
+        call = pytest.CallInfo.from_call(fn, when=when, reraise=(pytest.exit.Exception, KeyboardInterrupt))
+        report = pytest.TestReport.from_item_and_call(item, call)
+        ihook.pytest_runtest_logreport(report=report)
+        return report
+
+    def call() -> None:
+        with _case_timeout(item):
+            item.obj(case=case, kc=conf[0])
+
+    def teardown() -> None:
+        nonlocal done
+        done = True
+        try:
+            next(body)
+        except StopIteration:
+            return
+        raise RuntimeError("the kc body yielded twice")
+
+    try:
+        if phase("setup", lambda: conf.append(next(body))).passed:
+            phase("call", call)
+        phase("teardown", teardown)
+    except BaseException:
+        if not done:
+            with contextlib.suppress(BaseException):
+                teardown()
+        raise
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _start_waits(item: pytest.Item) -> None:
     if _WAITS is None:
         return
     session = item.session
@@ -475,24 +558,31 @@ def _stop_waits() -> None:
 
 @pytest.fixture
 def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
-    config = request.config
+    yield from _guarded(request.node, request.config)
+
+
+_KC_FUNCTION = kc._get_wrapped_function()  # what pytest calls for it (a row's kc must be this one)
+
+
+def _guarded(node: pytest.Item, config: pytest.Config) -> Generator[Conformance, None, None]:
+    """The ``kc`` fixture: the case's hold, its guards' first snapshot, the Conformance (yielded), then
+    the guards' comparison and clean-up (a leak fails the teardown)."""
     guarded = not config.getoption("--kc-no-guards")
     klog = config.stash[_KLOG]
-    case = _case_of(request.node)
+    case = _case_of(node)
     if case is not None:  # identity first: a case interrupted or failing in setup still reports under its id
-        request.node.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour,
-                                                                     "name": case.id})))
+        node.user_properties.append((CASE_PROP, json.dumps({"classname": case.behaviour, "name": case.id})))
     lock = globallock.Holder()
     lock.acquire(globallock.Lock.SHARED)  # before QUIET: a row in the background may hold it shared too
     waits.QUIET.acquire()  # no row waiting in the background changes the runner during this case
     try:
-        background = _WAITS is not None and _WAITS.has(request.node.nodeid)
+        background = _WAITS is not None and _WAITS.has(node.nodeid)
         if _WAITS is not None and _WAITS.active():
             forget()  # a row in the background changed the runner since the last case: read it afresh
         # a row that ran in the background has its own guards (waits.py); its item does nothing here
         before = RunnerState.before_case() if guarded and not background else None
         klog.mark()
-        conf = Conformance(request.node, config.stash[_EXPECTATIONS], lock)
+        conf = Conformance(node, config.stash[_EXPECTATIONS], lock)
         yield conf
         with interrupt.deferred():  # the guards' clean-up is not cut short by a signal
             findings = compare_and_clean(before, klog) if before is not None else Findings()
@@ -503,10 +593,10 @@ def kc(request: pytest.FixtureRequest) -> Generator[Conformance, None, None]:
         waits.QUIET.release()
     if findings and interrupt.received() is not None:
         # torn down because the run was interrupted: what was put back goes into the interruption case
-        _note_restored(config, f"{request.node.nodeid}: {findings.message()} (cleaned up)")
+        _note_restored(config, f"{node.nodeid}: {findings.message()} (cleaned up)")
         return
     if findings:
-        request.node.user_properties.append((GUARD_PROP, findings.message()))
+        node.user_properties.append((GUARD_PROP, findings.message()))
         pytest.fail(findings.message(), pytrace=False)
 
 
@@ -540,6 +630,13 @@ _CONFIG: pytest.Config | None = None  # this process's configuration (hooks that
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with _case_timeout(item):
+        yield
+
+
+@contextlib.contextmanager
+def _case_timeout(item: pytest.Item) -> Iterator[None]:
+    """The per-case timeout (SIGALRM; in the main thread, for items that use ``kc``)."""
     timeout = float(item.config.getoption("--kc-timeout"))
     use_alarm = "kc" in getattr(item, "fixturenames", ()) and timeout > 0 and (
         threading.current_thread() is threading.main_thread()
