@@ -534,27 +534,24 @@ def background_server() -> Server | None:
 
 
 @contextlib.contextmanager
-def own_server(cancel: threading.Event, quiet: QuietLock, server: Server | None) -> typing.Iterator[Server | None]:
+def own_server(cancel: threading.Event, quiet: QuietLock, server: Server) -> typing.Iterator[Server]:
     """Run this thread's scenarios in ``server`` (``background_server``: a second connection, so a long
     scenario waits beside the process's one); ``cancel`` set stops a call within one slice.  On leaving it
     is kept for the next row when the row set ``reusable`` (nothing of its scenario left in it), else
-    stopped."""
-    if server is not None:
-        server.wait_ready()
-        server.cancel, server.quiet, server.quiet_lost, server.reusable = cancel, quiet, False, False
+    retired."""
+    server.wait_ready()
+    server.cancel, server.quiet, server.quiet_lost, server.reusable = cancel, quiet, False, False
     _THREAD.server = server
     try:
         yield server
     finally:
         _THREAD.server = None
-        if server is not None:
-            if server.reusable and not server.stopped and not server.quiet_lost and not cancel.is_set():
-                server.cancel = server.quiet = None
-                with _IDLE_LOCK:
-                    _IDLE.append(server)
-            else:
-                server.stop(kill=cancel.is_set())
-                _BACKGROUND.pop(server.pid, None)
+        if server.reusable and not server.stopped and not server.quiet_lost and not cancel.is_set():
+            server.cancel = server.quiet = None
+            with _IDLE_LOCK:
+                _IDLE.append(server)
+        else:
+            retire(server, kill=cancel.is_set())
 
 
 _IDLE: list[Server] = []  # background servers between two rows (still in _BACKGROUND: no case's)
@@ -570,8 +567,9 @@ def _idle_server() -> Server | None:
     return None
 
 
-def forget_background(server: Server) -> None:
-    """A background server stopped before its row ran."""
+def retire(server: Server, kill: bool = False) -> None:
+    """Stop a background server for good (``kill``: at once, with its scenario's processes)."""
+    server.stop(kill=kill)
     _BACKGROUND.pop(server.pid, None)
 
 
@@ -582,8 +580,7 @@ def stop_idle_servers() -> None:
         idle = [s for s in _IDLE if s.owner == os.getpid()]
         _IDLE.clear()
     for server in idle:
-        server.stop()
-        _BACKGROUND.pop(server.pid, None)
+        retire(server)
 
 
 _BACKGROUND: dict[int, Server] = {}  # pid -> the servers of rows waiting in the background

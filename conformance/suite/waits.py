@@ -118,7 +118,7 @@ class Outcome:
 class Background:
     """One row's scenario, run in a thread of its own."""
 
-    def __init__(self, key: str, case: Case[Any], judge: Judge, server: native.Server | None = None) -> None:
+    def __init__(self, key: str, case: Case[Any], judge: Judge, server: native.Server) -> None:
         self.key = key
         self.case = case
         self.judge = judge
@@ -150,8 +150,6 @@ class Background:
             quiet = True
             generation = _GENERATION.bump()
             with native.own_server(self.cancel, QUIET, self.server) as server:
-                if server is None:  # its calls would share the process's server with the foreground
-                    raise OSError("no process server of its own could be started")
                 before = snapshot.RunnerState.take()
                 restored: list[str] = []
                 j, overlapped = self.judge(self.case, lock, restored, hold)
@@ -171,6 +169,8 @@ class Background:
             self.outcome = Outcome(Judgement(Verdict.ERROR, f"harness: background wait: {e}"), False, [],
                                    Findings())
         finally:
+            if server is None:  # left before its server was taken: no later row gets it
+                native.retire(self.server)
             hold.release()
             lock.release()
             snapshot.forget()
@@ -243,8 +243,7 @@ class Waits:
         try:
             bg.start()
         except RuntimeError:  # no thread to be had: the same
-            server.stop()
-            native.forget_background(server)
+            native.retire(server)
             self.declined.add(key)
             return False
         self.rows[key] = bg
